@@ -1,0 +1,35 @@
+"""python -m bench [NAME ...] [--json]: run benchmarks and print their tables."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+
+from bench.common import print_table
+
+BENCHMARKS = {
+    "throughput": ("bench.throughput", "training images/s: fast trainer vs the plain train_on_batch loop"),
+}
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("names", nargs="*", choices=[[], *BENCHMARKS], help="benchmarks to run (default: all)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of Markdown tables")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating measurement rounds (medians reported)")
+    args = parser.parse_args(argv)
+    import importlib
+    import os
+
+    print(f"# {platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores, "
+          f"Python {platform.python_version()}", file=sys.stderr)
+    for name in args.names or BENCHMARKS:
+        module = importlib.import_module(BENCHMARKS[name][0])
+        print(f"\n## {name}: {BENCHMARKS[name][1]}" if not args.json else "", file=sys.stderr)
+        print_table(module.measure(rounds=args.rounds), args.json)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

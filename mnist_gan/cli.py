@@ -1,0 +1,174 @@
+"""Command line: python -m mnist_gan train | sample | interpolate ..."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from dataclasses import fields
+from pathlib import Path
+
+from .config import ConfigError, GANConfig
+
+
+def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per GANConfig field, so the CLI can never drift from the config."""
+    group = parser.add_argument_group("run config (defaults: the classic recipe)")
+    for f in fields(GANConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type == "bool":
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+        else:
+            group.add_argument(flag, type={"int": int, "float": float, "str": str}[f.type], default=None,
+                               metavar=f.type.upper(), help=f"default {f.default}")
+
+
+def _config_from(args) -> GANConfig:
+    changes = {f.name: getattr(args, f.name) for f in fields(GANConfig) if getattr(args, f.name) is not None}
+    base = GANConfig.load(args.preset) if args.preset else GANConfig()
+    return base.replace(**changes)
+
+
+def _weights_dir(name_or_path: str | None) -> Path:
+    from .weights import DEFAULT_MODEL, shipped_models
+
+    name_or_path = name_or_path or DEFAULT_MODEL
+    shipped = shipped_models()
+    return shipped[name_or_path] if name_or_path in shipped else Path(name_or_path)
+
+
+def cmd_train(args) -> int:
+    from tqdm import tqdm
+
+    from .data import load_mnist
+    from .trainer import Trainer
+
+    data = load_mnist(args.data)
+    if args.resume:
+        trainer = Trainer.resume_from(args.resume, data, config=None)
+        run_dir = Path(args.resume)
+    else:
+        config = _config_from(args)
+        run_dir = Path(args.run_dir or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{config.architecture}")
+        trainer = Trainer(config, data, run_dir)
+    trainer.notes["command"] = shlex.join(["python", "-m", "mnist_gan", *args.argv])
+    bar = tqdm(total=trainer.config.steps, initial=trainer.step, unit="it", dynamic_ncols=True, disable=args.quiet)
+
+    def show(event: dict) -> None:
+        if event["event"] == "step":
+            bar.update(event["step"] - bar.n)
+            bar.set_postfix(d_real=f"{event['d_acc_real']:.2f}", d_fake=f"{event['d_acc_fake']:.2f}",
+                            g=f"{event['g_loss']:.2f}", img_s=f"{event['images_per_sec']:.0f}", refresh=False)
+        elif event["event"] == "quality":
+            bar.write(f"step {event['step']}: " + ", ".join(f"{k}={v:.3g}" for k, v in event.items()
+                                                            if isinstance(v, float)))
+        elif event["event"] == "state" and event["state"] == "failed":
+            bar.write(event["message"])
+
+    trainer.subscribe(show)
+    try:
+        state = trainer.run()
+    except KeyboardInterrupt:
+        trainer.save()
+        state = "stopped"
+    bar.close()
+    print(f"{state} at step {trainer.step}; run folder {run_dir} (resume with --resume {run_dir})")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    import numpy as np
+
+    from .sampling import encode_png, grid_shape, make_grid
+    from .weights import Generator
+
+    generator = Generator.load(_weights_dir(args.weights))
+    labels = None
+    if args.digit is not None:
+        if not generator.config.conditional:
+            raise ValueError(f"--digit needs a class-conditional model; {generator.name} is unconditional")
+        labels = np.full(args.n, args.digit)
+    images = generator.generate(args.seed, args.n, labels, args.temperature)
+    for out in args.out:
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if out.suffix == ".npz":
+            np.savez_compressed(out, images=images)
+        else:
+            out.write_bytes(encode_png(make_grid(images, *grid_shape(len(images)), scale=args.scale)))
+        print(f"wrote {out} ({len(images)} images from {generator.name}, seed {args.seed})")
+    return 0
+
+
+def cmd_interpolate(args) -> int:
+    import numpy as np
+
+    from .sampling import encode_gif, encode_png, interpolation, make_grid, to_uint8
+    from .weights import Generator
+
+    generator = Generator.load(_weights_dir(args.weights))
+    z = interpolation(args.seed_a, args.seed_b, args.frames, generator.config.latent_dim)
+    labels = np.full(len(z), args.digit) if args.digit is not None else None
+    frames = to_uint8(generator.images(z, labels))
+    Path(args.out).write_bytes(encode_png(make_grid(frames, rows=1, scale=args.scale)))
+    print(f"wrote {args.out}")
+    if args.gif:
+        Path(args.gif).write_bytes(encode_gif(frames))
+        print(f"wrote {args.gif}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m mnist_gan", description="Train and sample MNIST GANs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a GAN (progress bar, checkpoints, resumable)")
+    train.add_argument("--data", help="MNIST .npz (keys x_train, y_train, x_test, y_test); default $MNIST_GAN_DATA "
+                                      "or keras.datasets download")
+    train.add_argument("--run-dir", help="folder for checkpoints, sample grids and final weights")
+    train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in this folder from its checkpoint")
+    train.add_argument("--preset", metavar="WEIGHTS_DIR", help="start from this folder's gan_config.json")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_config_flags(train)
+    train.set_defaults(func=cmd_train)
+
+    sample = sub.add_parser("sample", help="write a PNG grid and/or an .npz of generated digits")
+    sample.add_argument("--weights", help="shipped model name or weights folder (default: the default model)")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.add_argument("--n", type=int, default=64, help="number of images (1..100000)")
+    sample.add_argument("--digit", type=int, choices=range(10), help="conditional models: draw only this digit")
+    sample.add_argument("--temperature", type=float, default=1.0, help="scale of z")
+    sample.add_argument("--scale", type=int, default=2, help="PNG upscaling factor")
+    sample.add_argument("--out", action="append", required=True,
+                        help="output file: .png (grid) or .npz (key images, uint8 (N, 28, 28)); repeatable")
+    sample.set_defaults(func=cmd_sample)
+
+    interp = sub.add_parser("interpolate", help="spherical interpolation between two seeds: frame strip + GIF")
+    interp.add_argument("--weights", help="shipped model name or weights folder")
+    interp.add_argument("--seed-a", type=int, default=0)
+    interp.add_argument("--seed-b", type=int, default=1)
+    interp.add_argument("--frames", type=int, default=16)
+    interp.add_argument("--digit", type=int, choices=range(10), help="conditional models: the digit to draw")
+    interp.add_argument("--scale", type=int, default=2)
+    interp.add_argument("--out", default="interpolation.png", help="frame strip PNG")
+    interp.add_argument("--gif", help="also write an animated GIF here")
+    interp.set_defaults(func=cmd_interpolate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    args.argv = argv
+    if getattr(args, "n", 1) is not None and not 1 <= getattr(args, "n", 1) <= 100_000:
+        print("error: --n must be between 1 and 100000", file=sys.stderr)
+        return 2
+    from .data import DataSourceError
+    from .weights import WeightsError
+
+    try:
+        return args.func(args)
+    except (ConfigError, DataSourceError, WeightsError, ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

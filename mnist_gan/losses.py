@@ -1,0 +1,45 @@
+"""Adversarial losses: the one hook each training variant fills, instead of flags inside the training step."""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+class BCE:
+    """The recipe: binary cross-entropy on D's probability; G is trained towards label 1 (non-saturating)."""
+
+    threshold = 0.5  # D says "real" above this
+
+    def __init__(self, label_smoothing: float = 0.0):
+        self.real_target = 1.0 - label_smoothing
+
+    def d_real(self, score):
+        return ops.mean(keras.losses.binary_crossentropy(ops.full_like(score, self.real_target), score))
+
+    def d_fake(self, score):
+        return ops.mean(keras.losses.binary_crossentropy(ops.zeros_like(score), score))
+
+    def g(self, score):
+        return ops.mean(keras.losses.binary_crossentropy(ops.ones_like(score), score))
+
+
+class Hinge:
+    """Hinge loss on D's raw logit (as in SN-GAN / BigGAN)."""
+
+    threshold = 0.0
+
+    def __init__(self, label_smoothing: float = 0.0):
+        self.margin = 1.0 - label_smoothing
+
+    def d_real(self, score):
+        return ops.mean(ops.relu(self.margin - score))
+
+    def d_fake(self, score):
+        return ops.mean(ops.relu(1.0 + score))
+
+    def g(self, score):
+        return -ops.mean(score)
+
+
+LOSSES = {"bce": BCE, "hinge": Hinge}

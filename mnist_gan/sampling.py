@@ -1,0 +1,116 @@
+"""Pure functions from seeds to pixels: latents, the one [-1, 1] -> uint8 conversion, grids and slerp."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed) -> int:
+    """The seed as an int, or a ValueError that says what is accepted."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer, float)):
+        raise ValueError(f"seed must be a whole number between 0 and {MAX_SEED}, got {seed!r}")
+    if isinstance(seed, float) and not (math.isfinite(seed) and seed.is_integer()):
+        raise ValueError(f"seed must be a whole number between 0 and {MAX_SEED}, got {seed!r}")
+    seed = int(seed)
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be between 0 and {MAX_SEED}, got {seed}")
+    return seed
+
+
+def latents(seed: int, n: int, latent_dim: int, temperature: float = 1.0) -> np.ndarray:
+    """n latent vectors from N(0, temperature^2), float32 (n, latent_dim).
+
+    The same seed gives the same vectors on every call and machine, and the first k of n are the k of a
+    smaller request, so one image of a grid can be reproduced alone.
+    """
+    rng = np.random.default_rng(check_seed(seed))
+    return (rng.standard_normal((n, latent_dim), dtype=np.float64) * temperature).astype(np.float32)
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """The package's single pixel conversion: [-1, 1] floats -> uint8 0..255, channel axis dropped."""
+    images = np.asarray(images, dtype=np.float32)
+    if images.ndim == 4 and images.shape[-1] == 1:
+        images = images[..., 0]
+    return np.round((np.clip(images, -1.0, 1.0) + 1.0) * 127.5).astype(np.uint8)
+
+
+def grid_shape(n: int) -> tuple[int, int]:
+    """(rows, cols) of the most square grid holding n images."""
+    cols = math.ceil(math.sqrt(n))
+    return math.ceil(n / cols), cols
+
+
+def make_grid(images: np.ndarray, rows: int | None = None, cols: int | None = None, pad: int = 2,
+              scale: int = 1) -> np.ndarray:
+    """Tile uint8 (N, H, W) images into one uint8 image, `pad` black pixels between them, upscaled by `scale`."""
+    images = np.asarray(images)
+    if images.dtype != np.uint8:
+        images = to_uint8(images)
+    n, h, w = images.shape
+    if rows is None and cols is None:
+        rows, cols = grid_shape(n)
+    elif rows is None:
+        rows = math.ceil(n / cols)
+    elif cols is None:
+        cols = math.ceil(n / rows)
+    if rows * cols < n:
+        raise ValueError(f"a {rows}x{cols} grid cannot hold {n} images")
+    grid = np.zeros((rows * (h + pad) + pad, cols * (w + pad) + pad), np.uint8)
+    for i, image in enumerate(images):
+        r, c = divmod(i, cols)
+        grid[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = image
+    if scale > 1:
+        grid = np.kron(grid, np.ones((scale, scale), np.uint8))
+    return grid
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray | float) -> np.ndarray:
+    """Spherical interpolation between latent vectors a and b at fraction(s) t (falls back to lerp when parallel)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    t = np.asarray(t, np.float64)[..., None]
+    cos = np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b))
+    omega = np.arccos(np.clip(cos, -1.0, 1.0))
+    if np.sin(omega) < 1e-6:
+        out = (1 - t) * a + t * b
+    else:
+        out = (np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)
+    return out.astype(np.float32)
+
+
+def interpolation(seed_a: int, seed_b: int, frames: int, latent_dim: int) -> np.ndarray:
+    """`frames` latents along the great circle from seed_a's first latent to seed_b's, endpoints included."""
+    if not 2 <= frames <= 256:
+        raise ValueError(f"frames must be between 2 and 256, got {frames}")
+    a, b = latents(seed_a, 1, latent_dim)[0], latents(seed_b, 1, latent_dim)[0]
+    return slerp(a, b, np.linspace(0.0, 1.0, frames))
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """PNG bytes of a uint8 grayscale image."""
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.asarray(image, np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def encode_gif(frames: np.ndarray, frame_ms: int = 80, scale: int = 4, bounce: bool = True) -> bytes:
+    """Animated GIF bytes of uint8 (N, H, W) frames, looping forever (there and back when `bounce`)."""
+    import io
+
+    from PIL import Image
+
+    frames = [np.kron(f, np.ones((scale, scale), np.uint8)) for f in np.asarray(frames, np.uint8)]
+    if bounce and len(frames) > 2:
+        frames = frames + frames[-2:0:-1]
+    images = [Image.fromarray(f) for f in frames]
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:], duration=frame_ms, loop=0)
+    return buffer.getvalue()

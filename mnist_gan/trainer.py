@@ -1,0 +1,223 @@
+"""The training loop: draws batches and noise, runs the compiled step, publishes events, checkpoints.
+
+It can be paused, resumed and stopped from another thread, and resumed from its run folder after the
+process died. Subscribers receive plain dicts:
+  {"event": "step", "step", "d_loss", "d_loss_real", "d_loss_fake", "g_loss", "d_acc_real", "d_acc_fake",
+   "images_per_sec", "eta_s"}
+  {"event": "samples", "step", "grid" (uint8 image), "path"}
+  {"event": "quality", "step", ...metrics}           (when an evaluator is given and eval_every > 0)
+  {"event": "checkpoint", "step", "path"}
+  {"event": "state", "state": running|paused|stopped|finished|failed, "step", "message"}
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint, save_checkpoint
+from .config import GANConfig
+from .data import MNIST
+from .gan import GAN, METRICS
+from .models import NUM_CLASSES
+from .sampling import latents, make_grid, to_uint8
+from .weights import describe, save_generator
+
+SAMPLES_DIR = "samples"
+STEPS_PER_CALL = 10  # iterations per compiled call: amortises Python and dispatch overhead (measured ~1.4x)
+
+
+class Trainer:
+    """Trains one GAN run; the run folder (if given) receives checkpoints, sample grids and final weights."""
+
+    def __init__(self, config: GANConfig, data: MNIST, run_dir: str | Path | None = None,
+                 evaluator: Callable | None = None):
+        self.config, self.data = config, data
+        self.run_dir = Path(run_dir) if run_dir else None
+        self.evaluator = evaluator
+        self.gan = GAN(config)
+        self.rng = np.random.default_rng(config.seed)
+        self.step = 0
+        self.elapsed = 0.0  # training seconds, pauses excluded, across resumes
+        self.history: list[dict] = []
+        self.notes: dict = {}  # extra facts for the training record (e.g. the command that started the run)
+        self.state = "idle"
+        self._subscribers: list[Callable[[dict], None]] = []
+        self._running = threading.Event()
+        self._running.set()
+        self._stop = threading.Event()
+        n = 10 * NUM_CLASSES if config.conditional else 64
+        # Fixed noise: the grid shows the same digits improving, not a new draw each time.
+        self.sample_z = latents(config.seed, n, config.latent_dim)
+        self.sample_labels = np.repeat(np.arange(NUM_CLASSES), n // NUM_CLASSES) if config.conditional else None
+        if self.run_dir:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            config.save(self.run_dir)
+
+    # --- control (thread-safe) -------------------------------------------------------------------------------
+
+    def subscribe(self, callback: Callable[[dict], None]) -> None:
+        self._subscribers.append(callback)
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._running.set()  # wake a paused loop so it can stop
+
+    def _publish(self, event: dict) -> None:
+        for callback in list(self._subscribers):
+            callback(event)
+
+    def _set_state(self, state: str, message: str = "") -> None:
+        self.state = state
+        self._publish({"event": "state", "state": state, "step": self.step, "message": message})
+
+    # --- the loop ----------------------------------------------------------------------------------------------
+
+    def run(self) -> str:
+        """Train until config.steps or stop(); returns the final state."""
+        config = self.config
+        self._set_state("running")
+        rate = None
+        try:
+            while self.step < config.steps and not self._stop.is_set():
+                if not self._running.is_set():
+                    self.save()
+                    self._set_state("paused")
+                    self._running.wait()
+                    if self._stop.is_set():
+                        break
+                    self._set_state("running")
+                k = self._chunk_size()
+                started = time.perf_counter()
+                values = self.gan.steps(*self._draw(k))
+                seconds = time.perf_counter() - started
+                self.elapsed += seconds
+                self.step += k
+                speed = k * config.batch_size / seconds
+                rate = speed if rate is None else 0.9 * rate + 0.1 * speed  # smoothed for a steady ETA
+                self._record(values, rate)
+                self._periodic()
+        except Exception as e:
+            self._set_state("failed", f"{type(e).__name__}: {e}")
+            raise
+        self.save()
+        self._set_state("finished" if self.step >= config.steps else "stopped")
+        return self.state
+
+    def _chunk_size(self) -> int:
+        """Iterations for the next call, ending exactly on the next sampling/checkpoint/eval boundary."""
+        c = self.config
+        boundaries = [c.steps, _next_multiple(self.step, c.sample_every), _next_multiple(self.step, c.checkpoint_every)]
+        if c.eval_every and self.evaluator:
+            boundaries.append(_next_multiple(self.step, c.eval_every))
+        return max(1, min(STEPS_PER_CALL, min(boundaries) - self.step))
+
+    def _draw(self, k: int) -> tuple[np.ndarray, ...]:
+        """k iterations of inputs: real batches drawn with replacement (as the recipe), two noise batches each."""
+        b, data = self.config.batch_size, self.data
+        idx = self.rng.integers(0, len(data.x_train), (k, b))
+        z = self.rng.standard_normal((k, 2, b, self.config.latent_dim), dtype=np.float32)
+        fake_labels = self.rng.integers(0, NUM_CLASSES, (k, 2, b, 1), dtype=np.int32)
+        return (data.x_train[idx], data.y_train[idx][..., None], z[:, 0], fake_labels[:, 0], z[:, 1], fake_labels[:, 1])
+
+    def _record(self, values: np.ndarray, rate: float) -> None:
+        mean = dict(zip(METRICS, values.mean(axis=0).tolist()))
+        mean["d_loss"] = 0.5 * (mean["d_loss_real"] + mean["d_loss_fake"])
+        row = {"step": self.step, **{k: round(v, 5) for k, v in mean.items()}, "images_per_sec": round(rate, 1)}
+        self.history.append(row)
+        eta = (self.config.steps - self.step) * self.config.batch_size / rate
+        self._publish({"event": "step", **row, "eta_s": eta})
+
+    def _periodic(self) -> None:
+        c = self.config
+        if self.step % c.sample_every == 0 or self.step == c.steps:
+            self._publish_samples()
+        if c.eval_every and self.evaluator and self.step % c.eval_every == 0:
+            self._publish({"event": "quality", "step": self.step, **self.evaluator(self.gan)})
+        if self.step % c.checkpoint_every == 0:
+            self.save()
+
+    def sample_grid(self) -> np.ndarray:
+        """The fixed-noise grid from the current sampler (EMA generator when enabled)."""
+        inputs = [self.sample_z, self.sample_labels[:, None]] if self.config.conditional else self.sample_z
+        images = to_uint8(self.gan.sampler(inputs, training=False))
+        return make_grid(images, cols=len(images) // NUM_CLASSES if self.config.conditional else 8)
+
+    def _publish_samples(self) -> None:
+        grid = self.sample_grid()
+        path = None
+        if self.run_dir:
+            from PIL import Image
+
+            path = self.run_dir / SAMPLES_DIR / f"{self.step:07d}.png"
+            path.parent.mkdir(exist_ok=True)
+            Image.fromarray(grid).save(path)
+        self._publish({"event": "samples", "step": self.step, "grid": grid, "path": str(path) if path else None})
+
+    # --- persistence -------------------------------------------------------------------------------------------
+
+    def record(self) -> dict:
+        """The training record saved beside the weights."""
+        last = self.history[-1] if self.history else {}
+        return {
+            "steps": self.step, "batch_size": self.config.batch_size, "wall_time_s": round(self.elapsed, 1),
+            "images_per_sec": last.get("images_per_sec"), "data": self.data.source,
+            "machine": machine(), "final": {k: last.get(k) for k in ("d_loss", "g_loss", "d_acc_real", "d_acc_fake")},
+            **self.notes,
+        }
+
+    def save(self) -> None:
+        """Checkpoint the run and export the sampler's weights (so the run folder is a weights folder)."""
+        if not self.run_dir:
+            return
+        meta = {"config": self.config.to_dict(), "step": self.step, "elapsed": self.elapsed,
+                "rng": self.rng.bit_generator.state, "history": self.history}
+        save_checkpoint(self.run_dir / CHECKPOINT_FILE, self.gan.state_arrays(), meta)
+        save_generator(self.run_dir, self.config, self.gan.sampler, self.record())
+        self._publish({"event": "checkpoint", "step": self.step, "path": str(self.run_dir / CHECKPOINT_FILE)})
+
+    @classmethod
+    def resume_from(cls, run_dir: str | Path, data: MNIST, evaluator: Callable | None = None,
+                    config: GANConfig | None = None) -> Trainer:
+        """Continue a run from its checkpoint: same weights, optimizer moments, step, RNG stream and history."""
+        run_dir = Path(run_dir)
+        arrays, meta = load_checkpoint(run_dir / CHECKPOINT_FILE)
+        saved = GANConfig.from_dict(meta["config"])
+        config = config or saved
+        if (saved.architecture, saved.conditional, saved.latent_dim) != (config.architecture, config.conditional, config.latent_dim):
+            raise CheckpointError(f"{run_dir} holds a {describe(saved)}, not a {describe(config)}")
+        trainer = cls(config, data, run_dir, evaluator)
+        trainer.gan.load_state_arrays(arrays)
+        trainer.step, trainer.elapsed, trainer.history = meta["step"], meta["elapsed"], meta["history"]
+        trainer.rng.bit_generator.state = meta["rng"]
+        return trainer
+
+
+def _next_multiple(step: int, every: int) -> int:
+    return (step // every + 1) * every
+
+
+def machine() -> str:
+    """CPU model, cores and TensorFlow version: enough to compare training records."""
+    import tensorflow as tf
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return f"{model}, {cores} cores, {platform.system()}, TensorFlow {tf.__version__}"

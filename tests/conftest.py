@@ -1,0 +1,22 @@
+import os
+
+# Before anything imports TensorFlow, gradio or huggingface_hub: quiet, and nothing phones home.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ.pop("MNIST_GAN_DATA", None)  # tests choose their data explicitly
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ROOT / "tests" / "data" / "mnist_tiny.npz"
+
+
+@pytest.fixture(scope="session")
+def tiny_data():
+    """2,000 training and 1,000 test images of real MNIST, shipped with the tests (see tests/data/README.md)."""
+    from mnist_gan.data import load_mnist
+
+    return load_mnist(TINY)

@@ -1,0 +1,104 @@
+import numpy as np
+import pytest
+
+from mnist_gan import weights as weights_module
+from mnist_gan.checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint, save_checkpoint
+from mnist_gan.config import GANConfig
+from mnist_gan.trainer import Trainer
+
+CONFIG = GANConfig(batch_size=16, steps=40, sample_every=20, checkpoint_every=20, ema_decay=0.9, seed=3)
+
+
+def _weights(trainer):
+    return {k: v for k, v in trainer.gan.state_arrays().items()}
+
+
+def test_stopped_and_resumed_run_equals_an_uninterrupted_one(tiny_data, tmp_path):
+    straight = Trainer(CONFIG, tiny_data, tmp_path / "straight")
+    assert straight.run() == "finished" and straight.step == 40
+
+    first = Trainer(CONFIG, tiny_data, tmp_path / "split")
+    first.subscribe(lambda e: first.stop() if e["event"] == "step" and e["step"] >= 20 else None)
+    assert first.run() == "stopped" and first.step == 20
+
+    resumed = Trainer.resume_from(tmp_path / "split", tiny_data)
+    assert resumed.step == 20 and len(resumed.history) == len(first.history)
+    assert resumed.run() == "finished"
+    a, b = _weights(straight), _weights(resumed)
+    assert a.keys() == b.keys()
+    for key in a:  # weights, BatchNorm statistics, EMA copy and both optimizers' moments
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    assert [h["step"] for h in resumed.history] == [h["step"] for h in straight.history]
+
+
+def test_events_report_both_accuracies_and_samples(tiny_data, tmp_path):
+    events = []
+    trainer = Trainer(CONFIG.replace(steps=20), tiny_data, tmp_path)
+    trainer.subscribe(events.append)
+    trainer.run()
+    steps = [e for e in events if e["event"] == "step"]
+    assert [e["step"] for e in steps] == [10, 20]
+    for key in ("d_loss", "g_loss", "d_acc_real", "d_acc_fake", "images_per_sec", "eta_s"):
+        assert np.isfinite(steps[-1][key]), key
+    assert 0 <= steps[-1]["d_acc_real"] <= 1 and 0 <= steps[-1]["d_acc_fake"] <= 1
+    samples = [e for e in events if e["event"] == "samples"]
+    assert samples[-1]["grid"].dtype == np.uint8 and samples[-1]["grid"].shape == (8 * 30 + 2, 8 * 30 + 2)
+    assert (tmp_path / "samples" / "0000020.png").is_file()
+    assert [e["state"] for e in events if e["event"] == "state"] == ["running", "finished"]
+
+
+def test_pause_and_resume_from_another_thread(tiny_data):
+    import threading
+
+    trainer = Trainer(CONFIG.replace(steps=1000), tiny_data)
+    states = []
+    paused, moved_on = threading.Event(), threading.Event()
+
+    def watch(e):
+        if e["event"] == "state":
+            states.append(e["state"])
+            if e["state"] == "paused":
+                paused.set()
+        if e["event"] == "step" and e["step"] == 20:
+            trainer.pause()
+        if e["event"] == "step" and e["step"] > 20:
+            moved_on.set()
+
+    trainer.subscribe(watch)
+    thread = threading.Thread(target=trainer.run)
+    thread.start()
+    assert paused.wait(60)
+    step_at_pause = trainer.step
+    thread.join(0.3)
+    assert trainer.step == step_at_pause and thread.is_alive()  # really paused
+    trainer.resume()
+    assert moved_on.wait(60)
+    trainer.stop()
+    thread.join(60)
+    assert not thread.is_alive() and states[:3] == ["running", "paused", "running"] and states[-1] == "stopped"
+
+
+def test_a_write_killed_before_rename_leaves_the_last_checkpoint_intact(tmp_path, monkeypatch):
+    path = tmp_path / CHECKPOINT_FILE
+    save_checkpoint(path, {"w": np.arange(3.0)}, {"step": 1})
+
+    def killed(*args):
+        raise KeyboardInterrupt("killed mid-write")
+
+    monkeypatch.setattr(weights_module.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(path, {"w": np.arange(5.0)}, {"step": 2})
+    monkeypatch.undo()
+    arrays, meta = load_checkpoint(path)
+    assert meta["step"] == 1 and arrays["w"].tolist() == [0.0, 1.0, 2.0]
+    assert [p.name for p in tmp_path.iterdir()] == [CHECKPOINT_FILE]  # no temporary file left behind
+
+
+def test_corrupt_checkpoint_and_wrong_model(tiny_data, tmp_path):
+    (tmp_path / CHECKPOINT_FILE).write_bytes(b"not a zip")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(tmp_path / CHECKPOINT_FILE)
+    trainer = Trainer(CONFIG.replace(steps=10), tiny_data, tmp_path / "run")
+    trainer.run()
+    with pytest.raises(CheckpointError, match=r"classic generator \(latent_dim=100\).*dcgan generator \(latent_dim=64\)"):
+        Trainer.resume_from(tmp_path / "run", tiny_data, config=CONFIG.replace(architecture="dcgan", latent_dim=64))

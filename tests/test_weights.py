@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+
+from mnist_gan import models
+from mnist_gan.config import GANConfig
+from mnist_gan.weights import WEIGHTS_FILE, Generator, WeightsError, save_generator, shipped_models
+
+
+def _saved(tmp_path, config, name="m"):
+    generator, _ = models.build(config)
+    save_generator(tmp_path / name, config, generator, {"steps": 0})
+    return tmp_path / name, generator
+
+
+def test_round_trip_gives_the_same_pixels(tmp_path):
+    folder, generator = _saved(tmp_path, GANConfig(seed=5))
+    loaded = Generator.load(folder)
+    z = np.random.default_rng(0).standard_normal((4, 100)).astype(np.float32)
+    np.testing.assert_allclose(loaded.images(z), np.asarray(generator(z, training=False)), atol=1e-6)  # graph vs eager
+    np.testing.assert_array_equal(loaded.generate(9, 8), loaded.generate(9, 8))
+    assert loaded.generate(9, 8).dtype == np.uint8 and loaded.record == {"steps": 0}
+
+
+def test_conditional_generator_takes_digits(tmp_path):
+    folder, _ = _saved(tmp_path, GANConfig(architecture="dcgan", conditional=True))
+    g = Generator.load(folder)
+    assert g.generate(1, 3, labels=[7, 7, 7]).shape == (3, 28, 28)
+    assert not np.array_equal(g.generate(1, 1, labels=[1]), g.generate(1, 1, labels=[8]))
+    with pytest.raises(ValueError, match="one digit 0-9"):
+        g.generate(1, 2, labels=[3, 11])
+
+
+def test_weights_of_another_architecture_are_refused_naming_both(tmp_path):
+    classic, _ = _saved(tmp_path, GANConfig(), "classic")
+    dcgan, _ = _saved(tmp_path, GANConfig(architecture="dcgan", latent_dim=64), "dcgan")
+    (dcgan / WEIGHTS_FILE).write_bytes((classic / WEIGHTS_FILE).read_bytes())  # a swapped file
+    with pytest.raises(WeightsError, match=r"classic generator \(latent_dim=100\).*dcgan generator \(latent_dim=64\)"):
+        Generator.load(dcgan)
+    with pytest.raises(WeightsError, match=r"holds a classic generator.*dcgan generator \(latent_dim=64\) was asked"):
+        Generator.load(classic, expect=GANConfig(architecture="dcgan", latent_dim=64))
+
+
+def test_foreign_and_corrupt_files_are_refused(tmp_path):
+    folder, _ = _saved(tmp_path, GANConfig())
+    (folder / WEIGHTS_FILE).write_bytes(b"\x89HDF\r\n garbage")
+    with pytest.raises(WeightsError, match="not a readable weights file"):
+        Generator.load(folder)
+    other, _ = _saved(tmp_path, GANConfig(latent_dim=64), "other")
+    import h5py  # an unstamped file (e.g. written by plain Keras) that does not fit
+
+    with h5py.File(other / WEIGHTS_FILE, "a") as f:
+        del f.attrs["mnist_gan_config"]
+    (folder / WEIGHTS_FILE).write_bytes((other / WEIGHTS_FILE).read_bytes())
+    with pytest.raises(WeightsError, match=r"does not fit a classic generator \(latent_dim=100\)"):
+        Generator.load(folder)
+
+
+def test_shipped_models_load_and_are_deterministic():
+    shipped = shipped_models()
+    assert "classic" in shipped
+    for name, folder in shipped.items():
+        g = Generator.load(folder)
+        a, b = g.generate(42, 16), g.generate(42, 16)
+        np.testing.assert_array_equal(a, b)
+        assert a.std() > 20, f"{name} draws flat images"
+        record = g.record
+        assert record["steps"] >= 1 and "machine" in record and "wall_time_s" in record
