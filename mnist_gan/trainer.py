@@ -7,11 +7,13 @@ process died. Subscribers receive plain dicts:
   {"event": "samples", "step", "grid" (uint8 image), "path"}
   {"event": "quality", "step", ...metrics}           (when an evaluator is given and eval_every > 0)
   {"event": "checkpoint", "step", "path"}
+  {"event": "divergence", "step", "reason", "action"}   (the run rolled back to its last checkpoint, or paused)
   {"event": "state", "state": running|paused|stopped|finished|failed, "step", "message"}
 """
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import threading
@@ -31,6 +33,28 @@ from .weights import describe, save_generator
 
 SAMPLES_DIR = "samples"
 STEPS_PER_CALL = 10  # iterations per compiled call: amortises Python and dispatch overhead (measured ~1.4x)
+DIVERGENCE_PATIENCE = 2_000  # steps of a perfect D (real and fake) before the run counts as collapsed
+MAX_ROLLBACKS = 3  # then the run pauses for a person to decide
+
+
+class DivergenceWatch:
+    """Spots a run gone wrong: a non-finite loss, or D perfect on real and fake images for a long stretch."""
+
+    def __init__(self, patience: int = DIVERGENCE_PATIENCE):
+        self.patience = patience
+        self.streak_start: int | None = None
+
+    def check(self, row: dict) -> str | None:
+        """The reason the run diverged at this history row, or None."""
+        if not all(math.isfinite(row[k]) for k in METRICS):
+            return "a loss became NaN or infinite"
+        if row["d_acc_real"] >= 1.0 and row["d_acc_fake"] >= 1.0:
+            self.streak_start = row["step"] if self.streak_start is None else self.streak_start
+            if row["step"] - self.streak_start >= self.patience:
+                return f"the discriminator was perfect on real and generated images for {self.patience} steps"
+        else:
+            self.streak_start = None
+        return None
 
 
 class Trainer:
@@ -47,6 +71,8 @@ class Trainer:
         self.elapsed = 0.0  # training seconds, pauses excluded, across resumes
         self.history: list[dict] = []
         self.notes: dict = {}  # extra facts for the training record (e.g. the command that started the run)
+        self.incidents: list[dict] = []  # divergences and what was done about them
+        self.watch = DivergenceWatch()
         self.state = "idle"
         self._subscribers: list[Callable[[dict], None]] = []
         self._running = threading.Event()
@@ -107,8 +133,11 @@ class Trainer:
                 self.step += k
                 speed = k * config.batch_size / seconds
                 rate = speed if rate is None else 0.9 * rate + 0.1 * speed  # smoothed for a steady ETA
-                self._record(values, rate)
-                self._periodic()
+                reason = self.watch.check(self._record(values, rate))
+                if reason:
+                    self._recover(reason)
+                else:
+                    self._periodic()
         except Exception as e:
             self._set_state("failed", f"{type(e).__name__}: {e}")
             raise
@@ -139,6 +168,29 @@ class Trainer:
         self.history.append(row)
         eta = (self.config.steps - self.step) * self.config.batch_size / rate
         self._publish({"event": "step", **row, "eta_s": eta})
+        return row
+
+    def _recover(self, reason: str) -> None:
+        """Roll back to the last checkpoint (with fresh noise, or the same batches would diverge again); pause
+        after MAX_ROLLBACKS, or when there is no checkpoint to go back to."""
+        bad_step = self.step
+        path = self.run_dir / CHECKPOINT_FILE if self.run_dir else None
+        if path and path.is_file():
+            arrays, meta = load_checkpoint(path)
+            self.gan.load_state_arrays(arrays)
+            self.step, self.history = meta["step"], meta["history"]
+            self.rng = np.random.default_rng([self.config.seed, len(self.incidents) + 1, self.step])
+            action = f"rolled back to step {self.step}"
+            if len(self.incidents) + 1 >= MAX_ROLLBACKS:
+                action += "; paused after repeated divergence"
+                self.pause()
+        else:
+            action = "paused: no checkpoint to roll back to"
+            self.pause()
+        self.watch = DivergenceWatch(self.watch.patience)
+        incident = {"step": bad_step, "reason": reason, "action": action}
+        self.incidents.append(incident)
+        self._publish({"event": "divergence", **incident})
 
     def _periodic(self) -> None:
         c = self.config
@@ -175,6 +227,7 @@ class Trainer:
             "steps": self.step, "batch_size": self.config.batch_size, "wall_time_s": round(self.elapsed, 1),
             "images_per_sec": last.get("images_per_sec"), "data": self.data.source,
             "machine": machine(), "final": {k: last.get(k) for k in ("d_loss", "g_loss", "d_acc_real", "d_acc_fake")},
+            "incidents": self.incidents,
             **self.notes,
         }
 
@@ -182,9 +235,12 @@ class Trainer:
         """Checkpoint the run and export the sampler's weights (so the run folder is a weights folder)."""
         if not self.run_dir:
             return
+        arrays = self.gan.state_arrays()
+        if not all(np.isfinite(a).all() for a in arrays.values()):
+            return  # never let a diverged state replace the last good checkpoint
         meta = {"config": self.config.to_dict(), "step": self.step, "elapsed": self.elapsed,
-                "rng": self.rng.bit_generator.state, "history": self.history}
-        save_checkpoint(self.run_dir / CHECKPOINT_FILE, self.gan.state_arrays(), meta)
+                "rng": self.rng.bit_generator.state, "history": self.history, "incidents": self.incidents}
+        save_checkpoint(self.run_dir / CHECKPOINT_FILE, arrays, meta)
         save_generator(self.run_dir, self.config, self.gan.sampler, self.record())
         self._publish({"event": "checkpoint", "step": self.step, "path": str(self.run_dir / CHECKPOINT_FILE)})
 
@@ -201,6 +257,7 @@ class Trainer:
         trainer = cls(config, data, run_dir, evaluator)
         trainer.gan.load_state_arrays(arrays)
         trainer.step, trainer.elapsed, trainer.history = meta["step"], meta["elapsed"], meta["history"]
+        trainer.incidents = meta.get("incidents", [])
         trainer.rng.bit_generator.state = meta["rng"]
         return trainer
 

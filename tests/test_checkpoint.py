@@ -102,3 +102,63 @@ def test_corrupt_checkpoint_and_wrong_model(tiny_data, tmp_path):
     trainer.run()
     with pytest.raises(CheckpointError, match=r"classic generator \(latent_dim=100\).*dcgan generator \(latent_dim=64\)"):
         Trainer.resume_from(tmp_path / "run", tiny_data, config=CONFIG.replace(architecture="dcgan", latent_dim=64))
+
+
+def test_divergence_watch():
+    from mnist_gan.trainer import DivergenceWatch
+
+    ok = {"d_loss_real": 0.6, "d_loss_fake": 0.6, "g_loss": 1.0, "d_acc_real": 0.7, "d_acc_fake": 0.6}
+    watch = DivergenceWatch(patience=100)
+    assert watch.check({"step": 10, **ok}) is None
+    assert "NaN" in watch.check({"step": 20, **ok, "g_loss": float("nan")})
+    perfect = {**ok, "d_acc_real": 1.0, "d_acc_fake": 1.0}
+    assert [watch.check({"step": s, **perfect}) for s in (30, 80)] == [None, None]
+    assert watch.check({"step": 90, **ok}) is None  # the streak is broken
+    reasons = [watch.check({"step": s, **perfect}) for s in (100, 150, 200)]
+    assert reasons[:2] == [None, None] and "perfect on real and generated" in reasons[2]
+
+
+def test_a_nan_run_rolls_back_to_its_last_good_checkpoint(tiny_data, tmp_path):
+    import tensorflow as tf
+
+    trainer = Trainer(CONFIG.replace(steps=60, ema_decay=0.0), tiny_data, tmp_path)
+    events = []
+
+    def poison(e):  # a real fault: one generator weight becomes NaN right after step 30
+        events.append(e)
+        if e["event"] == "step" and e["step"] == 30 and not trainer.incidents:
+            w = trainer.gan.generator.weights[0]
+            w.assign(tf.tensor_scatter_nd_update(w, [[0, 0]], [float("nan")]))
+
+    trainer.subscribe(poison)
+    assert trainer.run() == "finished"
+    divergences = [e for e in events if e["event"] == "divergence"]
+    assert len(divergences) == 1 and divergences[0]["action"] == "rolled back to step 20"
+    assert "NaN" in divergences[0]["reason"]
+    arrays, meta = load_checkpoint(tmp_path / CHECKPOINT_FILE)
+    assert meta["step"] == 60 and all(np.isfinite(a).all() for a in arrays.values())
+    assert meta["incidents"][0]["step"] == 40 and trainer.record()["incidents"] == meta["incidents"]
+
+
+def test_a_nan_run_without_checkpoint_pauses_and_never_saves_nan(tiny_data, tmp_path):
+    import threading
+
+    import tensorflow as tf
+
+    trainer = Trainer(CONFIG.replace(steps=1000, checkpoint_every=1000, ema_decay=0.0), tiny_data, tmp_path)
+    paused = threading.Event()
+
+    def poison(e):
+        if e["event"] == "step" and e["step"] == 10:
+            trainer.gan.discriminator.weights[0].assign(tf.fill(trainer.gan.discriminator.weights[0].shape, float("nan")))
+        if e["event"] == "state" and e["state"] == "paused":
+            paused.set()
+
+    trainer.subscribe(poison)
+    thread = threading.Thread(target=trainer.run)
+    thread.start()
+    assert paused.wait(60)
+    trainer.stop()
+    thread.join(60)
+    assert trainer.incidents[0]["action"] == "paused: no checkpoint to roll back to"
+    assert not (tmp_path / CHECKPOINT_FILE).exists()  # the NaN state was never written
