@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .weights import atomic_write
+from .files import atomic_write
 
 CHECKPOINT_FILE = "checkpoint.npz"
 _META_KEY = "__meta__"

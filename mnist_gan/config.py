@@ -87,8 +87,10 @@ class GANConfig:
         return cls(**data)
 
     def save(self, folder: str | Path) -> Path:
+        from .files import write_json
+
         path = Path(folder) / CONFIG_FILE
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        write_json(path, self.to_dict())
         return path
 
     @classmethod

@@ -26,12 +26,14 @@ import numpy as np
 from .checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint, save_checkpoint
 from .config import GANConfig
 from .data import MNIST
+from .files import sweep_partial_files
 from .gan import GAN, METRICS
 from .models import NUM_CLASSES
 from .sampling import latents, make_grid, to_uint8
 from .weights import describe, save_generator
 
 SAMPLES_DIR = "samples"
+BEST_DIR = "best"  # the sampler at its best cFID so far: GAN quality peaks and then drifts (measured)
 STEPS_PER_CALL = 10  # iterations per compiled call: amortises Python and dispatch overhead (measured ~1.4x)
 DIVERGENCE_PATIENCE = 2_000  # steps of a perfect D (real and fake) before the run counts as collapsed
 MAX_ROLLBACKS = 3  # then the run pauses for a person to decide
@@ -70,6 +72,7 @@ class Trainer:
         self.step = 0
         self.elapsed = 0.0  # training seconds, pauses excluded, across resumes
         self.history: list[dict] = []
+        self.best: dict = {}  # step, cFID and wall time of the best evaluation so far
         self.notes: dict = {}  # extra facts for the training record (e.g. the command that started the run)
         self.incidents: list[dict] = []  # divergences and what was done about them
         self.watch = DivergenceWatch()
@@ -84,6 +87,7 @@ class Trainer:
         self.sample_labels = np.repeat(np.arange(NUM_CLASSES), n // NUM_CLASSES) if config.conditional else None
         if self.run_dir:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            sweep_partial_files(self.run_dir)
             config.save(self.run_dir)
 
     # --- control (thread-safe) -------------------------------------------------------------------------------
@@ -197,9 +201,20 @@ class Trainer:
         if self.step % c.sample_every == 0 or self.step == c.steps:
             self._publish_samples()
         if c.eval_every and self.evaluator and self.step % c.eval_every == 0:
-            self._publish({"event": "quality", "step": self.step, **self.evaluator(self.gan)})
+            row = self.evaluator(self.gan)
+            self._publish({"event": "quality", "step": self.step, **row})
+            self._keep_best(row)
         if self.step % c.checkpoint_every == 0:
             self.save()
+
+    def _keep_best(self, row: dict) -> None:
+        """Export the sampler to run_dir/best whenever cFID improves (stopping on quality beats training longer)."""
+        cfid = row.get("cfid")
+        if cfid is None or cfid >= self.best.get("cfid", float("inf")):
+            return
+        self.best = {"step": self.step, "cfid": cfid, "n": row.get("n"), "wall_time_s": round(self.elapsed, 1)}
+        if self.run_dir:
+            save_generator(self.run_dir / BEST_DIR, self.config, self.gan.sampler, {**self.record(), "best": self.best})
 
     def sample_grid(self) -> np.ndarray:
         """The fixed-noise grid from the current sampler (EMA generator when enabled)."""
@@ -239,7 +254,8 @@ class Trainer:
         if not all(np.isfinite(a).all() for a in arrays.values()):
             return  # never let a diverged state replace the last good checkpoint
         meta = {"config": self.config.to_dict(), "step": self.step, "elapsed": self.elapsed,
-                "rng": self.rng.bit_generator.state, "history": self.history, "incidents": self.incidents}
+                "rng": self.rng.bit_generator.state, "history": self.history, "incidents": self.incidents,
+                "best": self.best}
         save_checkpoint(self.run_dir / CHECKPOINT_FILE, arrays, meta)
         save_generator(self.run_dir, self.config, self.gan.sampler, self.record())
         self._publish({"event": "checkpoint", "step": self.step, "path": str(self.run_dir / CHECKPOINT_FILE)})
@@ -259,6 +275,7 @@ class Trainer:
         trainer.step, trainer.elapsed, trainer.history = meta["step"], meta["elapsed"], meta["history"]
         trainer.incidents = meta.get("incidents", [])
         trainer.rng.bit_generator.state = meta["rng"]
+        trainer.best = meta.get("best", {})
         return trainer
 
 

@@ -7,8 +7,6 @@ deserialized model, so a weights folder cannot carry code.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import h5py
@@ -16,6 +14,7 @@ import numpy as np
 
 from . import models
 from .config import CONFIG_FILE, GANConfig
+from .files import atomic_path, atomic_write, read_json, write_json  # noqa: F401  (atomic_write re-exported)
 from .sampling import latents, to_uint8
 
 WEIGHTS_FILE = "generator.weights.h5"
@@ -42,41 +41,14 @@ def describe(config: GANConfig) -> str:
     return f"{kind}{config.architecture} generator (latent_dim={config.latent_dim})"
 
 
-def write_json(path: Path, data: dict) -> None:
-    """Write JSON atomically: a killed process leaves the old file or the new one, never half of one."""
-    atomic_write(path, (json.dumps(data, indent=2) + "\n").encode())
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes files private; these are meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_generator(folder: str | Path, config: GANConfig, generator, record: dict | None = None) -> Path:
     """Write config, weights and training record to `folder` (created if needed)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=WEIGHTS_FILE + ".", suffix=".weights.h5")
-    os.close(fd)
-    try:
+    with atomic_path(folder / WEIGHTS_FILE, suffix=".weights.h5") as tmp:  # Keras insists on the suffix
         generator.save_weights(tmp, overwrite=True)
         with h5py.File(tmp, "a") as f:
             f.attrs[_CONFIG_ATTR] = json.dumps(config.to_dict())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, folder / WEIGHTS_FILE)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     write_json(folder / CONFIG_FILE, config.to_dict())
     if record is not None:
         write_json(folder / RECORD_FILE, record)
@@ -122,13 +94,6 @@ def _stamped_config(path: Path) -> GANConfig | None:
 def _first_line(e: Exception) -> str:
     text = str(e).strip().splitlines()
     return text[0][:300] if text else ""
-
-
-def read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(Path(path).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
 
 
 def _slice(inputs, start: int, stop: int):

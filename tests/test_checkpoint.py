@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from mnist_gan import weights as weights_module
+from mnist_gan import files as files_module
 from mnist_gan.checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint, save_checkpoint
 from mnist_gan.config import GANConfig
 from mnist_gan.trainer import Trainer
@@ -85,7 +85,7 @@ def test_a_write_killed_before_rename_leaves_the_last_checkpoint_intact(tmp_path
     def killed(*args):
         raise KeyboardInterrupt("killed mid-write")
 
-    monkeypatch.setattr(weights_module.os, "replace", killed)
+    monkeypatch.setattr(files_module.os, "replace", killed)
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(path, {"w": np.arange(5.0)}, {"step": 2})
     monkeypatch.undo()
