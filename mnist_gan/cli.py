@@ -52,6 +52,10 @@ def cmd_train(args) -> int:
         config = _config_from(args)
         run_dir = Path(args.run_dir or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{config.architecture}")
         trainer = Trainer(config, data, run_dir)
+    if trainer.config.eval_every:  # quality rows during training; the best sampler by cFID goes to RUN_DIR/best
+        from .metrics import Evaluator
+
+        trainer.evaluator = Evaluator()
     trainer.notes["command"] = shlex.join(["python", "-m", "mnist_gan", *args.argv])
     bar = tqdm(total=trainer.config.steps, initial=trainer.step, unit="it", dynamic_ncols=True, disable=args.quiet)
 
@@ -119,6 +123,106 @@ def cmd_interpolate(args) -> int:
     return 0
 
 
+def cmd_push(args) -> int:
+    from . import hub
+
+    folder = _weights_dir(args.weights)
+    result = hub.push(folder, args.repo_id, hub.resolve_token(), private=args.private, tag=args.tag,
+                      endpoint=args.endpoint)
+    tagged = f" (tag {result.tag})" if result.tag else ""
+    print(f"pushed {folder} to {result.repo_id} at {result.commit_sha}{tagged}")
+    print(result.url)
+    return 0
+
+
+def cmd_pull(args) -> int:
+    from . import hub
+    from .weights import describe
+
+    result = hub.pull(args.repo_id, args.revision, token=hub.resolve_token(), endpoint=args.endpoint,
+                      cache_dir=args.cache_dir)
+    print(f"pulled {result.repo_id} at {result.commit_sha}: a {describe(GANConfig.load(result.folder))}, "
+          "every file checked")
+    print(result.folder)
+    print(f"sample it: python -m mnist_gan sample --weights {shlex.quote(str(result.folder))} --out grid.png")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    import json
+    import os
+
+    import numpy as np
+
+    from . import metrics
+    from .data import load_mnist
+    from .files import write_json
+    from .weights import METRICS_FILE, Generator
+
+    classifier = metrics.Classifier.load()
+    labels = None
+    if args.samples:
+        with np.load(args.samples, allow_pickle=False) as npz:
+            if "images" not in npz.files:
+                raise ValueError(f"{args.samples} has no 'images' array (uint8 (N, 28, 28) or float [-1, 1])")
+            images = npz["images"][:args.n]
+            labels = npz["labels"][:args.n] if "labels" in npz.files else None
+        name = str(args.samples)
+    else:
+        generator = Generator.load(_weights_dir(args.weights))
+        z, labels = metrics.sample_inputs(args.seed, args.n, generator.config.latent_dim, generator.config.conditional)
+        images, name = generator.images(z, labels), generator.name
+    data_path = args.data or os.environ.get("MNIST_GAN_DATA")
+    data = load_mnist(data_path) if data_path else None
+    row = metrics.score(classifier, images, labels, *((data.x_train, data.x_test) if data else (None, None)))
+    row["seed"] = None if args.samples else args.seed
+    references = classifier.record.get("reference_rows", {})
+    if args.json:
+        print(json.dumps({name: row, **references}, indent=2))
+    else:
+        _print_quality({name: row, **{f"reference: {k}": v for k, v in references.items()}})
+        if data is None:
+            print("memorisation not computed: it needs the training images (pass --data or set MNIST_GAN_DATA)")
+    if args.write:
+        if args.samples:
+            raise ValueError("--write saves metrics.json into a weights folder: use it with --weights")
+        row["command"] = shlex.join(["python", "-m", "mnist_gan", *args.argv])
+        write_json(generator.folder / METRICS_FILE, row)
+        print(f"wrote {generator.folder / METRICS_FILE}", file=sys.stderr)
+    return 0
+
+
+def _print_quality(rows: dict[str, dict]) -> None:
+    """One Markdown table: a row per sample set, a column per metric."""
+    columns = ["n", "cfid", "cfid_x_real", "classifier_score", "recognisable", "class_min", "class_max", "class_kl",
+               "label_agreement", "nn_ratio", "near_copies"]
+    columns = [c for c in columns if any(c in row for row in rows.values())]
+
+    def cell(value) -> str:
+        return "" if value is None else f"{value:.4g}" if isinstance(value, float) else str(value)
+
+    print("| set | " + " | ".join(columns) + " |")
+    print("|---" * (len(columns) + 1) + "|")
+    for name, row in rows.items():
+        print(f"| {name} | " + " | ".join(cell(row.get(c)) for c in columns) + " |")
+
+
+def cmd_train_classifier(args) -> int:
+    from . import metrics
+    from .data import load_mnist
+    from .files import write_json
+
+    data = load_mnist(args.data)
+    model, record = metrics.train_classifier(data, epochs=args.epochs, seed=args.seed)
+    record["command"] = shlex.join(["python", "-m", "mnist_gan", *args.argv])
+    _, test_features = metrics.Classifier(model).predict(data.x_test)
+    metrics.save_classifier(args.out, model, record, test_features)
+    record.update(metrics.references(metrics.Classifier.load(args.out), data))
+    write_json(Path(args.out) / metrics.CLASSIFIER_RECORD, record)
+    print(f"test accuracy {record['test_accuracy']:.4f}; wrote {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m mnist_gan", description="Train and sample MNIST GANs.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -154,6 +258,42 @@ def build_parser() -> argparse.ArgumentParser:
     interp.add_argument("--out", default="interpolation.png", help="frame strip PNG")
     interp.add_argument("--gif", help="also write an animated GIF here")
     interp.set_defaults(func=cmd_interpolate)
+
+    hub_help = "Hub URL (default $HF_ENDPOINT or https://huggingface.co)"
+    push = sub.add_parser("push", help="publish a weights folder to the Hugging Face Hub (token: $HF_TOKEN)")
+    push.add_argument("repo_id", help="owner/name; created if needed")
+    push.add_argument("--weights", help="shipped model name or weights folder (default: the default model)")
+    push.add_argument("--private", action="store_true", help="create the repo private")
+    push.add_argument("--tag", help="also tag the commit, e.g. v1")
+    push.add_argument("--endpoint", help=hub_help)
+    push.set_defaults(func=cmd_push)
+
+    pull = sub.add_parser("pull", help="download a model from the Hub, check every file's sha256, and load-check it")
+    pull.add_argument("repo_id", help="owner/name")
+    pull.add_argument("--revision", default="main", help="branch, tag or full commit sha (a sha pulled before "
+                                                         "loads offline)")
+    pull.add_argument("--endpoint", help=hub_help)
+    pull.add_argument("--cache-dir", help="download cache (default: the Hugging Face cache, $HF_HOME)")
+    pull.set_defaults(func=cmd_pull)
+
+    evaluate = sub.add_parser("evaluate", help="quality metrics (cFID, classifier score, classes, memorisation)")
+    source = evaluate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--weights", help="shipped model name or weights folder")
+    source.add_argument("--samples", help=".npz with images (uint8 (N, 28, 28) or [-1, 1]) and optional labels")
+    evaluate.add_argument("--n", type=int, default=10_000, help="number of samples (compare cFID only at equal N)")
+    evaluate.add_argument("--seed", type=int, default=0, help="latent seed for --weights")
+    evaluate.add_argument("--data", help="MNIST .npz for the memorisation check (default $MNIST_GAN_DATA; "
+                                         "skipped without it)")
+    evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    evaluate.add_argument("--write", action="store_true", help="also save metrics.json into the weights folder")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    classifier = sub.add_parser("train-classifier", help="train the judge the quality metrics use")
+    classifier.add_argument("--data", help="MNIST .npz (default $MNIST_GAN_DATA or keras.datasets download)")
+    classifier.add_argument("--out", default="weights/classifier", help="folder for the classifier")
+    classifier.add_argument("--epochs", type=int, default=8)
+    classifier.add_argument("--seed", type=int, default=0)
+    classifier.set_defaults(func=cmd_train_classifier)
     return parser
 
 
@@ -165,10 +305,11 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --n must be between 1 and 100000", file=sys.stderr)
         return 2
     from .data import DataSourceError
+    from .hub import HubError
     from .weights import WeightsError
 
     try:
         return args.func(args)
-    except (ConfigError, DataSourceError, WeightsError, ValueError, FileNotFoundError) as e:
+    except (ConfigError, DataSourceError, HubError, WeightsError, ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -1,0 +1,435 @@
+"""Publish generators to the Hugging Face Hub and load them back, verified, without ever running a repo's code.
+
+A pushed repo holds, in one commit: Keras's own layout of the generator (config.json, metadata.json,
+model.weights.h5), so anyone can `keras.saving.load_model("hf://owner/name")`; the weights folder this package
+loads (gan_config.json, generator.weights.h5, training.json, metrics.json); samples.png; the model card
+(README.md); and mnist_gan.json, which records the sha256 of every other file.
+
+A pull resolves the revision to a commit sha, downloads only the files the package loads, checks each against
+mnist_gan.json, refuses models the package does not build itself (Lambda or custom layers, another architecture),
+and loads the weights into the generator built from gan_config.json. Tokens go to the Hub and nowhere else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx2
+from huggingface_hub import (CommitOperationAdd, CommitOperationDelete, EvalResult, HfApi, ModelCard, ModelCardData,
+                             hf_hub_download)
+from huggingface_hub.errors import (HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled,
+                                    RemoteEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError)
+
+from .config import CONFIG_FILE, ConfigError, GANConfig
+from .files import read_json
+from .sampling import encode_png, grid_shape, make_grid
+from .weights import (METRICS_FILE, RECORD_FILE, SAMPLES_FILE, WEIGHTS_FILE, Generator, WeightsError, describe,
+                      load_generator)
+
+DEFAULT_ENDPOINT = "https://huggingface.co"
+MANIFEST = "mnist_gan.json"
+FORMAT, FORMAT_VERSION = "mnist-gan", 1
+KERAS_CONFIG = "config.json"
+KERAS_FILES = (KERAS_CONFIG, "metadata.json", "model.weights.h5")  # Keras's own unzipped saved-model layout
+NEEDED = (CONFIG_FILE, WEIGHTS_FILE, KERAS_CONFIG)  # what a pull must get to build, check and load the generator
+OPTIONAL = (RECORD_FILE, METRICS_FILE, SAMPLES_FILE)
+SAMPLE_SEED, SAMPLE_COUNT, SAMPLE_SCALE = 0, 64, 2  # samples.png: `python -m mnist_gan sample` with its defaults
+EMPTY_REPO_FILES = {".gitattributes", "README.md"}  # what a freshly created repo may already hold
+
+_SHA = re.compile(r"[0-9a-f]{40}")
+_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
+_REPO_ID = re.compile(rf"{_NAME}/{_NAME}")
+_REF = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*(?:/[A-Za-z0-9_][A-Za-z0-9._-]*)*")
+
+
+class HubError(RuntimeError):
+    """A push or pull failed; the message is for a person and never contains a token."""
+
+
+@dataclass(frozen=True)
+class HubResult:
+    repo_id: str
+    commit_sha: str  # full 40-hex sha: the pushed commit, or the revision a pull resolved to
+    url: str  # the repo at that commit
+    folder: Path | None  # pull: a verified weights folder for weights.Generator.load
+    tag: str | None = None
+
+
+def endpoint() -> str:
+    """The Hub's URL: $HF_ENDPOINT (read now, not at import) or https://huggingface.co."""
+    return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).strip().rstrip("/")
+
+
+def resolve_token(field: str | None = None, oauth_token: str | None = None) -> str | None:
+    """The token to use: the token field, else the Spaces OAuth login, else $HF_TOKEN; None when there is none."""
+    for candidate in (field, oauth_token, os.environ.get("HF_TOKEN")):
+        if candidate and candidate.strip():
+            return _check_token(candidate)
+    return None
+
+
+def validate_repo_id(repo_id: str) -> str:
+    """`owner/name` as the Hub spells repo ids, or a HubError (nothing that could leave the repo's URL)."""
+    repo_id = repo_id.strip() if isinstance(repo_id, str) else ""
+    if not _REPO_ID.fullmatch(repo_id) or ".." in repo_id or "--" in repo_id or repo_id.endswith(".git"):
+        raise HubError("a repo id is owner/name, e.g. alice/mnist-gan: letters, digits, '-', '_' and '.', "
+                       "at most 96 characters each")
+    return repo_id
+
+
+def validate_revision(revision: str) -> str:
+    """A branch, tag or full commit sha, or a HubError."""
+    revision = revision.strip() if isinstance(revision, str) else ""
+    if revision.startswith(("hf_", "api_org_")):  # a token pasted in the wrong field must not travel in a URL
+        raise HubError("that looks like an access token, not a revision: put tokens only in the token field")
+    if not (len(revision) <= 128 and _REF.fullmatch(revision)) or ".." in revision or revision.endswith(".lock"):
+        raise HubError("a revision is a branch, a tag or a full 40-character commit sha, e.g. main or v1")
+    return revision
+
+
+# --- push -------------------------------------------------------------------------------------------------------
+
+def push(folder: str | Path, repo_id: str, token: str | None, *, private: bool = False, tag: str | None = None,
+         endpoint: str | None = None) -> HubResult:
+    """Publish a weights folder to `repo_id` (created if needed) in one commit, optionally tagged."""
+    repo_id = validate_repo_id(repo_id)
+    if not (token and token.strip()):
+        raise HubError("pushing needs a Hugging Face token with write access: paste one in the token field, "
+                       "log in, or set HF_TOKEN")
+    token = _check_token(token)
+    if tag is not None:
+        tag = validate_revision(tag)
+        if _SHA.fullmatch(tag):
+            raise HubError("a tag that looks like a commit sha would be ambiguous: choose a name such as v1")
+    url = _endpoint(endpoint)
+    api = HfApi(endpoint=url, token=token)
+    with tempfile.TemporaryDirectory(prefix="mnist-gan-push-") as staging:
+        staging = Path(staging)
+        config = _stage(Path(folder), staging, repo_id)
+        names = sorted(p.name for p in staging.iterdir())
+        with _explained("push", repo_id, None, url, token):
+            try:
+                info = api.model_info(repo_id)
+            except RepositoryNotFoundError:
+                api.create_repo(repo_id, private=private)
+                info = api.model_info(repo_id)
+            existing = {s.rfilename for s in info.siblings or []}
+            if existing - EMPTY_REPO_FILES and MANIFEST not in existing:
+                raise HubError(f"{repo_id} already holds files that are not an mnist-gan model; "
+                               "push to a new repo so nothing of it is overwritten")
+            if private and not info.private:
+                raise HubError(f"{repo_id} exists and is public, so pushing would publish the model; make the repo "
+                               "private on the Hub first, or push without 'private'")
+            if tag and tag in {ref.name for ref in api.list_repo_refs(repo_id).tags}:
+                raise HubError(f"{repo_id} already has a tag {tag!r}: choose another name (nothing was pushed)")
+            # A file of an earlier push that this model lacks (e.g. metrics.json) would describe the wrong model.
+            stale = [CommitOperationDelete(name) for name in OPTIONAL if name in existing and name not in names]
+            commit = api.create_commit(repo_id, [CommitOperationAdd(name, str(staging / name)) for name in names]
+                                       + stale, commit_message=f"Upload {describe(config)} with mnist-gan")
+            if tag:
+                api.create_tag(repo_id, tag=tag, revision=commit.oid)
+    return HubResult(repo_id, commit.oid, _tree_url(url, repo_id, commit.oid), None, tag)
+
+
+def _stage(folder: Path, staging: Path, repo_id: str) -> GANConfig:
+    """Write every file of the repo into `staging`: mnist_gan.json records the sha256 of all but the card."""
+    try:
+        generator = Generator.load(folder)
+    except (WeightsError, ConfigError, FileNotFoundError) as e:
+        raise HubError(f"cannot push {folder}: {e}") from None
+    import keras
+
+    for name in (CONFIG_FILE, WEIGHTS_FILE, RECORD_FILE, METRICS_FILE):
+        if (folder / name).is_file():
+            shutil.copyfile(folder / name, staging / name)
+    keras_dir = staging / "keras"  # Keras also writes an empty assets/ folder, which the repo does not need
+    keras.saving.save_model(generator.model, keras_dir, zipped=False)
+    for name in KERAS_FILES:
+        (keras_dir / name).replace(staging / name)
+    shutil.rmtree(keras_dir)
+    digits = generator.generate(SAMPLE_SEED, SAMPLE_COUNT)
+    (staging / SAMPLES_FILE).write_bytes(encode_png(make_grid(digits, *grid_shape(SAMPLE_COUNT), scale=SAMPLE_SCALE)))
+    sha256 = {p.name: _sha256(p) for p in sorted(staging.iterdir())}
+    (staging / MANIFEST).write_text(json.dumps({"format": FORMAT, "version": FORMAT_VERSION,
+                                                "generator": describe(generator.config), "sha256": sha256},
+                                               indent=2) + "\n")
+    (staging / "README.md").write_text(model_card(repo_id, generator.config, generator.record, generator.metrics,
+                                                  sha256))
+    return generator.config
+
+
+# --- pull -------------------------------------------------------------------------------------------------------
+
+def pull(repo_id: str, revision: str = "main", *, token: str | None = None, endpoint: str | None = None,
+         cache_dir: str | Path | None = None) -> HubResult:
+    """Download `repo_id` at `revision`, verify every file and check the model; the result's folder loads it."""
+    repo_id, revision = validate_repo_id(repo_id), validate_revision(revision)
+    token = _check_token(token) if token and token.strip() else None
+    url = _endpoint(endpoint)
+    api = HfApi(endpoint=url, token=token or False)  # False: anonymous, never a login stored on this machine
+
+    def fetch(name: str, sha: str, offline: bool = False) -> Path:
+        return Path(hf_hub_download(repo_id, name, revision=sha, endpoint=url, token=token or False,
+                                    cache_dir=cache_dir, local_files_only=offline))
+
+    with _explained("pull", repo_id, revision, url, token):
+        sha = revision if _SHA.fullmatch(revision) else None
+        folder = _cached(fetch, sha) if sha else None  # only a full sha is immutable, so only it may skip the Hub
+        if folder is None:
+            sha = api.model_info(repo_id, revision=revision).sha
+            try:
+                manifest = fetch(MANIFEST, sha)
+            except RemoteEntryNotFoundError:
+                raise HubError(f"{repo_id} is not an mnist-gan model: it has no {MANIFEST} "
+                               "(push one with `python -m mnist_gan push`)") from None
+            for name in _wanted(_read_manifest(manifest, repo_id)):
+                fetch(name, sha)
+            folder = manifest.parent
+    where = f"{repo_id}@{sha[:12]}"
+    recorded = _read_manifest(folder / MANIFEST, where)
+    for name in _wanted(recorded):
+        actual = _sha256(folder / name)
+        if actual != recorded[name]:
+            raise HubError(f"{name} of {where} does not match the sha256 recorded when it was pushed (expected "
+                           f"{recorded[name][:12]}…, got {actual[:12]}…): it was altered or corrupted, so it was "
+                           "not loaded")
+    _check_model(folder, where)
+    return HubResult(repo_id, sha, _tree_url(url, repo_id, sha), folder)
+
+
+def _cached(fetch, sha: str) -> Path | None:
+    """The cache's folder for commit `sha` when it already holds every file a pull needs, else None."""
+    try:
+        manifest = fetch(MANIFEST, sha, offline=True)
+        for name in _wanted(_read_manifest(manifest, "the cached copy")):
+            fetch(name, sha, offline=True)
+    except (LocalEntryNotFoundError, HubError):
+        return None
+    return manifest.parent
+
+
+def _read_manifest(path: Path, where: str) -> dict[str, str]:
+    """mnist_gan.json's file -> sha256 map, checked for shape."""
+    data = read_json(path)
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise HubError(f"{where} is not an mnist-gan model: its {MANIFEST} is not one mnist-gan writes")
+    if data.get("version") != FORMAT_VERSION:
+        raise HubError(f"{where} was pushed in format version {data.get('version')!r}; this mnist-gan reads "
+                       f"version {FORMAT_VERSION}")
+    sha256 = data.get("sha256")
+    if not (isinstance(sha256, dict) and all(isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v)
+                                             for v in sha256.values())):
+        raise HubError(f"{where}: {MANIFEST} does not record a sha256 for each file")
+    missing = [name for name in NEEDED if name not in sha256]
+    if missing:
+        raise HubError(f"{where} is not a complete mnist-gan model: {MANIFEST} lists no {', '.join(missing)}")
+    return sha256
+
+
+def _wanted(sha256: dict[str, str]) -> list[str]:
+    """The files a pull downloads and checks: those the package loads, and the optional ones the repo has."""
+    return [*NEEDED, *(name for name in OPTIONAL if name in sha256)]
+
+
+def _check_model(folder: Path, where: str) -> None:
+    """Refuse what this package does not build itself; the weights only ever go into a code-built generator."""
+    keras_config = read_json(folder / KERAS_CONFIG)
+    classes = set(_class_names(keras_config))
+    if "Lambda" in classes:
+        raise HubError(f"{where} is refused: its Keras model has a Lambda layer, which carries Python code; "
+                       "mnist-gan loads only generators it builds itself")
+    try:
+        config, model = load_generator(folder)
+    except (ConfigError, WeightsError, FileNotFoundError) as e:
+        raise HubError(f"{where} is refused: its {CONFIG_FILE} describes no generator this mnist-gan builds "
+                       f"({e})") from None
+    built = [layer.__class__.__name__ for layer in model.layers]
+    stored = [layer.get("class_name") for layer in (keras_config or {}).get("config", {}).get("layers", [])]
+    if built != stored:
+        raise HubError(f"{where} is refused: its Keras model ({KERAS_CONFIG}) is not the {describe(config)} its "
+                       f"{CONFIG_FILE} describes, so the weights may not mean what the config says")
+
+
+def _class_names(node) -> list[str]:
+    """Every class_name in a Keras config, nested ones included."""
+    if isinstance(node, dict):
+        own = [node["class_name"]] if isinstance(node.get("class_name"), str) else []
+        return own + [name for value in node.values() for name in _class_names(value)]
+    if isinstance(node, list):
+        return [name for value in node for name in _class_names(value)]
+    return []
+
+
+# --- model card -------------------------------------------------------------------------------------------------
+
+def model_card(repo_id: str, config: GANConfig, record: dict, metrics: dict, sha256: dict[str, str]) -> str:
+    """README.md for the repo: Hub metadata (library, tags, pipeline, dataset, eval results) and a short guide."""
+    n = metrics.get("n")
+    results = [EvalResult(task_type="unconditional-image-generation", dataset_type="mnist", dataset_name="MNIST",
+                          dataset_split="test", metric_type=key, metric_value=value,
+                          metric_name=f"{key} (N={n})" if n else key)
+               for key, value in metrics.items() if _is_number(value) and key not in ("n", "seed", "eval_s")]
+    data = ModelCardData(library_name="keras", datasets=["mnist"], pipeline_tag="unconditional-image-generation",
+                         tags=["gan", "mnist", "keras", "mnist-gan", config.architecture,
+                               "conditional" if config.conditional else "unconditional"],
+                         model_name=repo_id if results else None, eval_results=results or None)
+    conditional = config.conditional
+    keras_call = ("generator.predict([z, (np.arange(16) % 10)[:, None]])  # the digits to draw" if conditional
+                  else "generator.predict(z)")
+    quality = _table(metrics) if metrics else "Not measured yet (no metrics.json in the pushed folder)."
+    text = f"""---
+{data.to_yaml()}
+---
+
+# {repo_id}
+
+A {describe(config)} trained with mnist-gan to draw 28x28 handwritten digits. Weights only: loading it runs no
+code from this repo.
+
+![{SAMPLE_COUNT} samples, seed {SAMPLE_SEED}]({SAMPLES_FILE})
+
+`{SAMPLES_FILE}` is exactly what `python -m mnist_gan sample --weights FOLDER --seed {SAMPLE_SEED} --n {SAMPLE_COUNT} \
+--out {SAMPLES_FILE}` draws from these weights.
+
+## Use it
+
+Keras alone (safe mode, the default, refuses any layer that carries code):
+
+```python
+import keras, numpy as np
+
+generator = keras.saving.load_model("hf://{repo_id}")
+z = np.random.default_rng(0).standard_normal((16, {config.latent_dim})).astype("float32")
+images = {keras_call}  # (16, 28, 28, 1) in [-1, 1]
+```
+
+mnist-gan (checks the sha256 of every file before loading; pin a commit sha for a reproducible load):
+
+```bash
+python -m mnist_gan pull {repo_id} --revision main
+```
+
+```python
+from mnist_gan.hub import pull
+from mnist_gan.weights import Generator
+
+digits = Generator.load(pull("{repo_id}").folder).generate(seed=0, n=16)  # uint8 (16, 28, 28)
+```
+
+gradio_client, against the mnist-gan app started on this model (`MNIST_GAN_REPO={repo_id} python app.py`, or a
+Space running it):
+
+```python
+from gradio_client import Client
+
+client = Client("http://127.0.0.1:7860/")
+client.view_api()  # the app's endpoints and their parameters
+```
+
+## Quality
+
+{quality}
+
+## Training
+
+{_table(record) if record else "No training record."}
+
+## Config
+
+```json
+{json.dumps(config.to_dict(), indent=2)}
+```
+
+## Files
+
+| file | sha256 |
+| --- | --- |
+{chr(10).join(f"| `{name}` | `{digest}` |" for name, digest in sha256.items())}
+
+`{MANIFEST}` records these; `mnist_gan.hub.pull` refuses a file that does not match.
+"""
+    ModelCard(text)  # parses the front matter back: a card the Hub would misread fails here, not there
+    return text
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _table(values: dict) -> str:
+    def show(value) -> str:
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        if isinstance(value, dict):
+            return ", ".join(f"{k} {show(v)}" for k, v in value.items())
+        if isinstance(value, list):
+            return "[" + ", ".join(show(v) for v in value) + "]"
+        return str(value).replace("|", "\\|").replace("\n", " ")
+    return "| | |\n| --- | --- |\n" + "\n".join(f"| {key} | {show(value)} |" for key, value in values.items())
+
+
+# --- shared -----------------------------------------------------------------------------------------------------
+
+def _check_token(token: str) -> str:
+    token = token.strip()
+    if not (token.isascii() and token.isprintable()) or " " in token:
+        raise HubError("the token contains spaces or characters a token never has: paste it again")
+    return token
+
+
+def _endpoint(url: str | None) -> str:
+    url = (url or endpoint()).strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc or parts.query:
+        raise HubError("the Hub endpoint must be a plain http(s) URL such as https://huggingface.co")
+    return url
+
+
+def _tree_url(url: str, repo_id: str, sha: str) -> str:
+    return f"{url}/{repo_id}/tree/{sha}"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextmanager
+def _explained(action: str, repo_id: str, revision: str | None, url: str, token: str | None):
+    """Turn the client's exceptions into one plain HubError; messages are built here, so no token can slip in."""
+    try:
+        yield
+    except RevisionNotFoundError:
+        raise HubError(f"revision {revision!r} not found in {repo_id}: use a branch, a tag or a full 40-character "
+                       "commit sha") from None
+    except RepositoryNotFoundError:
+        raise HubError(f"repo {repo_id} not found on {url}: check its name; a private repo also needs a token "
+                       "that can read it") from None
+    except HfHubHTTPError as e:
+        status = e.response.status_code if e.response is not None else None
+        if status == 401:
+            raise HubError(f"the Hub refused the token (401): it is invalid or expired; create one at "
+                           f"{url}/settings/tokens") from None
+        if status == 403 and action == "push":
+            raise HubError(f"the token has no write access to {repo_id} (403): use a token with the write role, "
+                           "for your own namespace or an organisation you can write to") from None
+        server = ((e.server_message or "").strip().splitlines() or [""])[0][:200]
+        if token:
+            server = server.replace(token, "***")
+        raise HubError(f"the Hub answered {status} to the {action} of {repo_id}" + (f": {server}" if server else "")
+                       ) from None
+    except (httpx2.TransportError, LocalEntryNotFoundError, OfflineModeIsEnabled):
+        raise HubError(f"the Hub at {url} is unreachable; only a full commit sha pulled before can load "
+                       "without it") from None
