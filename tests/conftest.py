@@ -10,6 +10,8 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+from tests.app_server import app_server  # noqa: E402,F401  (session fixture: the launched app)
+
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "tests" / "data" / "mnist_tiny.npz"
 

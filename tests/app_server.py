@@ -1,0 +1,28 @@
+"""The app, launched once per test session on 127.0.0.1: shared by the gradio_client and browser suites."""
+
+import os
+import socket
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory):
+    """(the app module, its URL); runs and pulled models go to a temporary folder."""
+    root = tmp_path_factory.mktemp("app")
+    os.environ["MNIST_GAN_RUNS"] = str(root / "runs")  # read when app is imported
+    os.environ["MNIST_GAN_HUB_CACHE"] = str(root / "hub-cache")
+    os.environ.pop("MNIST_GAN_REPO", None)
+    import app
+
+    _, url, _ = app.demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
+                                quiet=True, **app.LAUNCH)
+    yield app, url
+    app.demo.close()
+    app.worker.close()

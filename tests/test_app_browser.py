@@ -1,0 +1,174 @@
+"""The app as a person uses it: headless Chromium (Debian's) driven by Playwright. Screenshots: tests/screenshots/."""
+
+import re
+import time
+from pathlib import Path
+
+import huggingface_hub
+import pytest
+
+from tests.hub_server import HubServer
+
+pytestmark = pytest.mark.browser
+SHOTS = Path(__file__).resolve().parent / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
+        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+TOKEN = "hf_browserWrite8Jq8sT2vX9mN0pL"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, app_server):
+    _, url = app_server
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(url)
+    page.wait_for_selector("#grid img", timeout=60_000)
+    yield page
+    context.close()
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def src(page, selector: str) -> str | None:
+    return page.locator(f"{selector} img").first.get_attribute("src")
+
+
+def wait_until(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.1)
+    return value
+
+
+def step_shown(page) -> int:
+    match = re.search(r"step ([\d,]+) of", page.locator("#status").inner_text())
+    return int(match.group(1).replace(",", "")) if match else -1
+
+
+def test_generate_a_new_seed_and_resample(page):
+    first = src(page, "#grid")
+    page.locator("#seed input").fill("5")
+    page.locator("#seed input").press("Enter")
+    second = wait_until(lambda: (s := src(page, "#grid")) != first and s, 20, "a new grid for seed 5")
+    page.locator("#resample").click()
+    wait_until(lambda: page.locator("#seed input").input_value() != "5", 20, "a new seed")
+    wait_until(lambda: src(page, "#grid") not in (first, second), 20, "a resampled grid")
+    seed = page.locator("#seed input").input_value()
+    assert seed.isdigit() and 0 <= int(seed) < 2**32  # shown, so the grid can be drawn again
+    shot(page, "1-generate")
+
+
+def test_latent_slider_moves_the_image_while_dragging(page):
+    page.get_by_role("tab", name="Latent explorer").click()
+    page.wait_for_selector("#latent img", timeout=30_000)
+    assert page.locator("#slider-0").get_by_text("thicker strokes").is_visible()
+    assert page.locator("#slider-15").get_by_text("more like a 9").is_visible()
+    before = src(page, "#latent")
+    box = page.locator("#slider-0 input[type=range]").bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 2, y)
+    page.mouse.down()
+    seen = set()
+    for i in range(1, 11):  # drag right in small moves, looking at the image before letting go
+        page.mouse.move(box["x"] + box["width"] * (0.5 + 0.045 * i), y)
+        time.sleep(0.25)
+        seen.add(src(page, "#latent"))
+    page.mouse.up()
+    seen.discard(before)
+    assert len(seen) >= 2, "the image did not follow the slider during the drag"
+    assert float(page.locator("#slider-0 input[type=number]").input_value()) > 1.5
+    shot(page, "2-latent-explorer")
+
+    page.locator("#reset").click()
+    wait_until(lambda: page.locator("#slider-0 input[type=number]").input_value() == "0", 20, "the reset")
+    wait_until(lambda: src(page, "#latent") == before, 20, "the seed's own digit after reset")
+
+    strip = src(page, "#strip")
+    page.locator("#seed-b input").fill("9")
+    page.locator("#interpolate-btn").click()
+    wait_until(lambda: src(page, "#strip") != strip, 20, "a new interpolation strip")
+    assert src(page, "#gif").endswith(".gif")
+
+
+def test_train_watch_reload_stop_and_use_the_model(page, browser, app_server):
+    app, url = app_server
+    wait_until(lambda: not app.worker.status()["state"] in ("starting", "running", "pausing", "paused",
+                                                             "resuming", "stopping"), 120, "an earlier run")
+    page.get_by_role("tab", name="Train").click()
+    page.locator("#data").get_by_text("bundled sample").click()
+    page.locator("#steps input").fill("3000")
+    previous = app.worker.status()["run"]  # an earlier test's run may still be on screen
+    page.locator("#start").click()
+
+    def new_run():
+        match = re.search(r"\d{8}-\d{6}-classic\S*", page.locator("#status").inner_text())
+        return match and match.group(0) != previous and step_shown(page) >= 40 and match.group(0)
+
+    run = wait_until(new_run, 120, "the first steps of a new run")
+    plot = page.locator("#acc-plot").screenshot()
+    early = step_shown(page)
+    wait_until(lambda: step_shown(page) > early + 100, 60, "more steps")
+    assert page.locator("#acc-plot").screenshot() != plot, "the accuracy plot did not advance"
+    assert not page.locator("#start").is_enabled()  # one run at a time
+
+    page.reload()  # the run lives outside the page
+    page.get_by_role("tab", name="Train").click()
+    wait_until(lambda: step_shown(page) > early + 100, 30, "the run after a reload")
+    assert run in page.locator("#status").inner_text()
+    other = browser.new_page()  # a second tab watches the same run
+    other.goto(url)
+    other.get_by_role("tab", name="Train").click()
+    wait_until(lambda: step_shown(other) > early, 30, "the run in a second tab")
+    assert run in other.locator("#status").inner_text()
+    other.close()
+
+    wait_until(lambda: step_shown(page) >= 1200, 120, "1,200 steps")  # enough for digit-like strokes
+    page.locator("#stop").click()
+    wait_until(lambda: "stopped" in page.locator("#status").inner_text(), 60, "the stop")
+    wait_until(lambda: page.locator("#use").is_enabled(), 30, "Use this model")
+    shot(page, "3-train")
+    page.locator("#use").click()
+    wait_until(lambda: run in page.locator("#model-info").inner_text(), 30, "the run as the active model")
+    page.get_by_role("tab", name="Generate").click()
+    wait_until(lambda: run in page.locator("#model input").input_value(), 10, "the model picker")
+    shot(page, "4-generate-with-the-run")
+
+
+def test_hub_push_then_pull(page, monkeypatch):
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)  # the local server offers no Xet
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    with HubServer({TOKEN: ("carol", True)}) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        page.get_by_role("tab", name="Hub").click()
+        page.locator("#push-repo input, #push-repo textarea").first.fill("carol/digits")
+        page.locator("#push-token input, #push-token textarea").first.fill(TOKEN)
+        page.locator("#push-btn").click()
+        wait_until(lambda: "Pushed" in page.locator("#hub-result").inner_text(), 60, "the push")
+        sha = re.search(r"commit ([0-9a-f]{40})", page.locator("#hub-result").inner_text()).group(1)
+        assert TOKEN not in page.content()  # the token field is a password field, its value never shown back
+        page.locator("#pull-repo input, #pull-repo textarea").first.fill("carol/digits")
+        page.locator("#pull-btn").click()
+        wait_until(lambda: "Pulled" in page.locator("#hub-result").inner_text(), 60, "the pull")
+        assert sha in page.locator("#hub-result").inner_text()
+        wait_until(lambda: f"carol/digits@{sha[:7]}" in page.locator("#model-info").inner_text(), 30,
+                   "the pulled model as the active model")
+        shot(page, "5-hub")
+        page.locator("#pull-repo input, #pull-repo textarea").first.fill("carol/nothing-here")
+        page.locator("#pull-btn").click()
+        wait_until(lambda: page.get_by_text("not found").count() > 0, 30, "a plain error message")
+        assert "Traceback" not in page.content()
