@@ -139,10 +139,11 @@ def draw(curves: dict[str, list[dict]], target: float, deadline_s: float, size=(
                 _, py = xy(0, y)
                 pen.line([left, py, width - right, py], fill=(225, 225, 225))
                 pen.text((8, py - 6), f"{y:g}", fill="black")
-    for i in range(6):
-        x = x_max * i / 5
-        px, _ = xy(x, 10 ** y_hi)
-        pen.text((px - 10, height - bottom + 6), f"{x:.0f}", fill="black")
+    tick = min(m * 10 ** math.floor(math.log10(x_max / 5)) for m in (1, 2, 5, 10)
+               if m * 10 ** math.floor(math.log10(x_max / 5)) >= x_max / 6)
+    for i in range(int(x_max // tick) + 1):
+        px, _ = xy(i * tick, 10 ** y_hi)
+        pen.text((px - 10, height - bottom + 6), f"{i * tick:g}", fill="black")
     pen.text((width // 2 - 60, height - 25), "training wall time (s)", fill="black")
     pen.text((8, 2), "cFID (log)", fill="black")
     _, ty = xy(0, target)
@@ -150,7 +151,8 @@ def draw(curves: dict[str, list[dict]], target: float, deadline_s: float, size=(
     pen.text((left + 6, ty - 14), "shipped classic, 30,000 it", fill=(90, 90, 90))
     dx, _ = xy(deadline_s, 10 ** y_hi)
     pen.line([dx, top, dx, height - bottom], fill=(200, 120, 0))
-    pen.text((dx + 4, top + 4), "1/10 of plain-loop time", fill=(200, 120, 0))
+    pen.text((dx - 150 if dx > width - 200 else dx + 4, height - bottom - 16), "1/10 of plain-loop time",
+             fill=(200, 120, 0))
     colours = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189)]
     for (name, rows), colour in zip(curves.items(), colours):
         line = [xy(r["wall_s"], r["cfid"]) for r in rows]

@@ -18,12 +18,12 @@ from mnist_gan.config import GANConfig
 from mnist_gan.directions import measure
 from mnist_gan.library import Library
 from mnist_gan.sampling import make_grid
-from mnist_gan.weights import Generator, save_generator, shipped_models
+from mnist_gan.weights import DEFAULT_MODEL, Generator, save_generator, shipped_models
 from tests.hub_server import HubServer
 
 TOKEN = "hf_appTestWrite5Jq8sT2vX9mN0pL6"
 PUBLIC = {"generate", "latent", "latent_directions", "interpolate", "models", "train_start", "train_pause",
-          "train_resume", "train_stop", "train_status", "train_gif", "push", "pull"}
+          "train_resume", "train_stop", "train_resume_run", "train_status", "train_gif", "push", "pull"}
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +63,12 @@ def test_every_action_is_a_named_endpoint_and_ui_events_are_private(client):
 
 def test_models_lists_the_shipped_default_first(client):
     models = client.predict(api_name="/models")
-    assert models[0]["name"] == "classic" and models[0]["source"] == "shipped"
-    assert models[0]["latent_dim"] == 100 and models[0]["conditional"] is False and models[0]["steps"] == 30000
+    default = Generator.load(shipped_models()[DEFAULT_MODEL])
+    assert models[0]["name"] == DEFAULT_MODEL and models[0]["source"] == "shipped"
+    assert models[0]["latent_dim"] == default.config.latent_dim
+    assert models[0]["conditional"] is default.config.conditional and models[0]["steps"] == default.record["steps"]
+    classic = next(m for m in models if m["name"] == "classic")
+    assert classic["conditional"] is False and classic["steps"] == 30000
 
 
 @pytest.mark.parametrize("n, rows, cols, scale", [(1, 1, 1, 8), (16, 4, 4, 5), (64, 8, 8, 2), (100, 10, 10, 2)])
@@ -178,7 +182,7 @@ def test_bad_input_gets_a_plain_message(client, endpoint, kwargs, message):
     with pytest.raises(AppError, match=re.escape(message)) as error:
         client.predict(**{**defaults, **kwargs}, api_name=endpoint)
     assert "Traceback" not in str(error.value)
-    assert client.predict(api_name="/models")[0]["name"] == "classic"  # and the server is still serving
+    assert client.predict(api_name="/models")[0]["name"] == DEFAULT_MODEL  # and the server is still serving
 
 
 @pytest.mark.parametrize("data, message", [
@@ -311,5 +315,5 @@ def test_push_and_pull_through_a_local_hub(client, app_server, monkeypatch):
         monkeypatch.delenv("MNIST_GAN_REVISION")
         library = Library()
         notice = app.startup_model(library)
-        assert notice.startswith("Could not load alice/missing@main from the Hub") and "'classic'" in notice
-        assert library.default == "classic"
+        assert notice.startswith("Could not load alice/missing@main from the Hub") and f"'{DEFAULT_MODEL}'" in notice
+        assert library.default == DEFAULT_MODEL
