@@ -11,6 +11,10 @@ import os
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# After every event gradio rebuilds a pandas summary of up to 10,000 past events for a monitoring page this app
+# does not enable: a third of the CPU a request cost (profiled), growing as events pile up. Once per 1,000 instead.
+os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
+os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
 
 import atexit  # noqa: E402
 import functools  # noqa: E402
@@ -18,28 +22,33 @@ import hashlib  # noqa: E402
 import html  # noqa: E402
 import math  # noqa: E402
 import secrets  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from mnist_gan import hub, metrics  # noqa: E402
+from mnist_gan import access, cache, hub, metrics  # noqa: E402
 from mnist_gan.config import GANConfig  # noqa: E402
+from mnist_gan.losses import LOSSES as ADVERSARIAL_LOSSES  # noqa: E402
 from mnist_gan.data import DATA_ENV, TINY_DATA, DataSourceError, load_mnist  # noqa: E402
 from mnist_gan.directions import MAX_DIRECTIONS, find_directions, move, raw_directions, template_scorer  # noqa: E402
 from mnist_gan.files import atomic_write  # noqa: E402
 from mnist_gan.library import Library  # noqa: E402
 from mnist_gan.models import ARCHITECTURES, NUM_CLASSES  # noqa: E402
-from mnist_gan.sampling import (MAX_SEED, check_seed, encode_gif, grid_shape, interpolation, latents,  # noqa: E402
-                                make_grid, to_uint8)
-from mnist_gan.worker import ACTIVE, DONE, TrainingWorker, WorkerBusy, cadence  # noqa: E402
+from mnist_gan.sampling import (MAX_SEED, check_seed, encode_gif, encode_png, grid_shape, interpolation,  # noqa: E402
+                                latents, make_grid, to_uint8, upscale)
+from mnist_gan.worker import ACTIVE, DONE, RunFolderError, TrainingWorker, WorkerBusy, cadence  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 RUNS_DIR = Path(os.environ.get("MNIST_GAN_RUNS") or ROOT / "runs")
 HUB_CACHE = os.environ.get("MNIST_GAN_HUB_CACHE") or None  # None: huggingface_hub's own cache
 ON_SPACES = os.environ.get("SYSTEM") == "spaces"
 MAX_IMAGES, MAX_FRAMES, MAX_STEPS = 100, 32, 200_000
+# The Train tab's starting point: the shipped mlp-cond's recipe, measured best per minute of CPU (bench/quality.md).
+RECOMMENDED = GANConfig(conditional=True, batch_size=64, ema_decay=0.9999, loss="hinge")
 ALL_DIGITS = "all digits"
 DIGITS = [str(k) for k in range(NUM_CLASSES)]
 MODES = [("meaningful directions", "directions"), ("raw dimensions", "raw")]  # (what the page shows, the value)
@@ -56,10 +65,24 @@ def _user_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (ValueError, WorkerBusy, hub.HubError, DataSourceError, FileNotFoundError) as e:
+        except (ValueError, WorkerBusy, RunFolderError, access.AccessDenied, hub.HubError, DataSourceError,
+                FileNotFoundError) as e:
             raise gr.Error(str(e), print_exception=False) from None
 
     return wrapper
+
+
+def _numbers_only(*components) -> None:
+    """API callers can send anything: a non-number for a Number or Slider gets a plain message (gradio's own
+    check fails on it with a TypeError, which reaches the caller as a bare "Error")."""
+    for component in components:
+        def preprocess(payload, component=component, original=component.preprocess):
+            if isinstance(payload, bool) or not isinstance(payload, (int, float)):
+                raise gr.Error(f"{component.label.lower()} must be a number, got {type(payload).__name__}",
+                               print_exception=False)
+            return original(payload)
+
+        component.preprocess = preprocess
 
 
 def _count(value, name: str, low: int, high: int) -> int:
@@ -103,15 +126,23 @@ def _cache_file(data: bytes, suffix: str) -> str:
     """A file in gradio's cache (so delete_cache bounds it), named by content: one copy per distinct result."""
     path = Path(demo.GRADIO_CACHE) / "mnist-gan" / (hashlib.sha256(data).hexdigest()[:24] + suffix)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists():
-        atomic_write(path, data)
+    if path.exists():
+        os.utime(path)  # served again: young again, so age-based cleanup does not delete it on its way out
+    else:
+        atomic_write(path, data, sync=False)  # a cache: no fsync (milliseconds per request)
     return str(path)
+
+
+def _png(image: np.ndarray) -> str:
+    """An image as a cached PNG file. Encoded here at zlib level 1, not by gradio at level 6: a 64-digit grid
+    takes ~2 ms instead of ~9 ms, for ~20% more bytes."""
+    return _cache_file(encode_png(image, compress_level=1), ".png")
 
 
 # --- Generate ---------------------------------------------------------------------------------------------------
 
 @_user_errors
-def generate(model: str, seed: float, n: float, digit: str, temperature: float) -> np.ndarray:
+def generate(model: str, seed: float, n: float, digit: str, temperature: float) -> str:
     """A PNG grid of n digits (1-100) drawn by `model` from `seed`; same arguments, same pixels."""
     generator = library.get(model)
     seed, n = check_seed(seed), _count(n, "grid size", 1, MAX_IMAGES)
@@ -119,7 +150,7 @@ def generate(model: str, seed: float, n: float, digit: str, temperature: float) 
         raise ValueError(f"temperature must be a number in (0, 3], got {temperature!r}")
     labels, rows, cols = _digit_labels(generator, digit, n)
     images = generator.generate(seed, len(labels) if labels is not None else n, labels, float(temperature))
-    return make_grid(images, rows, cols, scale=_display_scale(cols))
+    return _png(make_grid(images, rows, cols, scale=_display_scale(cols)))
 
 
 # --- Latent explorer --------------------------------------------------------------------------------------------
@@ -150,7 +181,7 @@ def latent_directions(model: str, mode: str = "directions") -> list[dict]:
 
 
 @_user_errors
-def latent(model: str, seed: float, digit: str, mode: str, amounts: list) -> np.ndarray:
+def latent(model: str, seed: float, digit: str, mode: str, amounts: list) -> str:
     """One digit: `seed`'s latent moved amounts[i] units along slider i (see latent_directions).
 
     digit: the digit a class-conditional model draws (unconditional models ignore it).
@@ -165,17 +196,18 @@ def latent(model: str, seed: float, digit: str, mode: str, amounts: list) -> np.
     if any(abs(a) > 10 * SLIDER_RANGE for a in amounts):
         raise ValueError(f"slider values must lie within +-{10 * SLIDER_RANGE:g}")
     z = move(latents(check_seed(seed), 1, generator.config.latent_dim)[0], basis, amounts)
-    return make_grid(to_uint8(generator.images(z[None], _one_digit(generator, digit, 1))), 1, 1, pad=0, scale=10)
+    image = to_uint8(generator.images(z[None], _one_digit(generator, digit, 1)))
+    return _png(make_grid(image, 1, 1, pad=0, scale=10))
 
 
 @_user_errors
-def interpolate(model: str, seed_a: float, seed_b: float, frames: float, digit: str) -> tuple[np.ndarray, str]:
+def interpolate(model: str, seed_a: float, seed_b: float, frames: float, digit: str) -> tuple[str, str]:
     """A frame strip (PNG) and a looping GIF of the spherical path from seed_a's latent to seed_b's."""
     generator = library.get(model)
     frames = _count(frames, "frames", 2, MAX_FRAMES)
     z = interpolation(check_seed(seed_a), check_seed(seed_b), frames, generator.config.latent_dim)
     images = to_uint8(generator.images(z, _one_digit(generator, digit, frames)))
-    return make_grid(images, 1, frames, scale=2), _cache_file(encode_gif(images), ".gif")
+    return _png(make_grid(images, 1, frames, scale=2)), _cache_file(encode_gif(images), ".gif")
 
 
 # --- Train ------------------------------------------------------------------------------------------------------
@@ -190,13 +222,19 @@ EVALUATE = (metrics.CLASSIFIER_DIR / metrics.CLASSIFIER_WEIGHTS).is_file()  # qu
 @_user_errors
 def train_start(architecture: str = "classic", conditional: bool = False, batch_size: int = 32,
                 lr_g: float = 2e-4, lr_d: float = 2e-4, beta_1: float = 0.5, ema_decay: float = 0.999,
-                steps: int = 5000, data: str = "mnist") -> dict:
-    """Start a training run (one at a time); returns its status. data: "mnist" or "sample" (2,000 images)."""
+                steps: int = 5000, loss: str = "bce", data: str = "mnist",
+                profile: gr.OAuthProfile | None = None) -> dict:
+    """Start a training run (one at a time); returns its status. data: "mnist" or "sample" (2,000 images).
+
+    loss: "bce" (the recipe) or "hinge". The Train tab's form starts from RECOMMENDED instead of these defaults.
+    """
+    _admin(profile, "Starting a training run")
     if data not in ("mnist", "sample"):
         raise ValueError(f"data must be 'mnist' or 'sample' (the bundled 2,000 images), got {data!r}")
     steps = _count(steps, "steps", 1, MAX_STEPS)
     config = GANConfig(architecture=architecture, conditional=conditional, batch_size=batch_size, lr_g=lr_g,
-                       lr_d=lr_d, beta_1=beta_1, ema_decay=ema_decay, steps=steps, seed=secrets.randbelow(2**31),
+                       lr_d=lr_d, beta_1=beta_1, ema_decay=ema_decay, steps=steps, loss=loss,
+                       seed=secrets.randbelow(2**31),
                        **cadence(steps, EVALUATE))
     if data == "sample":
         return worker.start(config, TINY_DATA, "bundled sample (2,000 MNIST images)")
@@ -204,27 +242,42 @@ def train_start(architecture: str = "classic", conditional: bool = False, batch_
     return worker.start(config, path, f"MNIST ({path or 'keras.datasets'})")
 
 
-# Later, access control for a public Space (MNIST_GAN_ADMINS) goes in front of these four and push.
+def _admin(profile: gr.OAuthProfile | None, action: str) -> None:
+    """On a public Space (MNIST_GAN_ADMINS set), only its owners, logged in through Spaces OAuth, may do this."""
+    access.require_admin(profile.username if profile else None, action)
+
+
 @_user_errors
-def train_pause() -> dict:
+def train_pause(profile: gr.OAuthProfile | None = None) -> dict:
     """Pause the run (it saves a checkpoint and its weights first)."""
+    _admin(profile, "Pausing training")
     return worker.pause()
 
 
 @_user_errors
-def train_resume() -> dict:
+def train_resume(profile: gr.OAuthProfile | None = None) -> dict:
     """Resume a paused run."""
+    _admin(profile, "Resuming training")
     return worker.resume()
 
 
 @_user_errors
-def train_stop() -> dict:
+def train_stop(profile: gr.OAuthProfile | None = None) -> dict:
     """Stop the run; it saves its weights, and the model becomes usable under the run's name."""
+    _admin(profile, "Stopping training")
     return worker.stop()
 
 
+@_user_errors
+def train_resume_run(profile: gr.OAuthProfile | None = None) -> dict:
+    """Continue the last unfinished run (killed, failed or stopped) from its latest checkpoint."""
+    _admin(profile, "Resuming a run")
+    return worker.resume_run()
+
+
 def train_status() -> dict:
-    """The run's state: step, accuracies, losses, images/s, ETA, history (at most ~300 rows), quality rows."""
+    """The run's state: step, accuracies, losses, images/s, ETA, history (at most ~300 rows), quality rows, and
+    `resumable` (the unfinished run train_resume_run would continue, or null)."""
     return worker.status()
 
 
@@ -256,8 +309,9 @@ def _hub_result(result: hub.HubResult, model: str) -> dict:
 
 @_user_errors
 def push(model: str, repo_id: str, token: str = "", private: bool = False, tag: str = "",
-         oauth_token: gr.OAuthToken | None = None) -> dict:
+         oauth_token: gr.OAuthToken | None = None, profile: gr.OAuthProfile | None = None) -> dict:
     """Push a model's weights folder to a Hub repo (created if needed); returns the commit sha and its URL."""
+    _admin(profile, "Pushing to the Hub")
     folder = library.info(model)["folder"]
     token = hub.resolve_token(token, oauth_token.token if oauth_token else None)
     return _hub_result(hub.push(folder, repo_id, token, private=bool(private), tag=tag or None), model)
@@ -310,9 +364,19 @@ def _number(value, fmt: str) -> str:
     return "-" if value is None else format(value, fmt)
 
 
+def _resume_offer(resumable: dict | None) -> str:
+    if not resumable:
+        return ""
+    return (f"<span class='resume-offer'>The run <code>{html.escape(resumable['run'])}</code> ended before it "
+            f"finished; its checkpoint of step {resumable['step']:,} of {resumable['steps']:,} is kept: press "
+            "<b>Resume run</b> to continue it.</span>")
+
+
 def _status_html(s: dict) -> str:
+    offer = _resume_offer(s.get("resumable"))
     if s["state"] == "idle":
-        return "<div class='run-status'><b>No run yet.</b> Choose the settings and press <b>Start</b>.</div>"
+        return ("<div class='run-status'><b>No run yet.</b> Choose the settings and press <b>Start</b>."
+                + (f"<br>{offer}" if offer else "") + "</div>")
     percent = 100 * s["progress"]
     lines = [
         f"<b class='state-{s['state']}'>{s['state']}</b> · <code>{html.escape(s['run'])}</code> · "
@@ -324,11 +388,14 @@ def _status_html(s: dict) -> str:
         f"<b>{_number(s['d_acc_fake'], '.2f')}</b> · D loss {_number(s['d_loss'], '.3f')}, "
         f"G loss {_number(s['g_loss'], '.3f')}",
     ]
-    notes = [s["message"]] + [f"step {i['step']}: {i['reason']}; {i['action']}" for i in s["incidents"][-3:]]
+    notes = [s["message"]] + [f"Divergence at step {i['step']:,}: {i['reason']}; {i['action']}."
+                              for i in s["incidents"][-3:]]
     lines += [f"<span class='message'>{html.escape(note)}</span>" for note in notes if note]
     if s["state"] in DONE and s["saved_step"] is not None:
         lines.append(f"Weights saved at step {s['saved_step']:,}: press <b>Use this model</b>, or push it from the "
                      "Hub tab.")
+    if offer:
+        lines.append(offer)
     return "<div class='run-status'>" + "<br>".join(lines) + "</div>"
 
 
@@ -359,7 +426,13 @@ def _buttons(s: dict) -> list:
             gr.update(interactive=state in ("starting", "running", "resuming")),
             gr.update(interactive=state in ("paused", "pausing")),
             gr.update(interactive=state in ACTIVE),
-            gr.update(interactive=state in DONE and s["run"] in library.names())]
+            gr.update(interactive=state in DONE and s["run"] in library.names()),
+            gr.update(visible=s["resumable"] is not None)]
+
+
+# While a run trains, the plots redraw when the run has grown by a quarter, else at most every 5 s: each redraw
+# ships ~300 rows to every open tab and re-renders two charts there.
+PLOT_EVERY_S, PLOT_GROWTH = 5.0, 1.25
 
 
 def _tick(view: dict, scrub: float):
@@ -367,12 +440,17 @@ def _tick(view: dict, scrub: float):
     s = worker.status()
     view = dict(view or {})
     out = {}
-    status_key = (s["run"], s["state"], s["step"], s["message"], len(s["incidents"]), s["saved_step"])
+    resumable = (s["resumable"]["run"], s["resumable"]["step"]) if s["resumable"] else None
+    status_key = (s["run"], s["state"], s["step"], s["message"], len(s["incidents"]), s["saved_step"], resumable)
     out["status"] = _status_html(s) if view.get("status") != status_key else gr.skip()
     history_key = (s["run"], s["step"], len(s["history"]))
-    changed = view.get("history") != history_key
-    out["acc"] = _long(s["history"], ACCURACY) if changed else gr.skip()
-    out["loss"] = _long(s["history"], LOSSES) if changed else gr.skip()
+    replot = view.get("history") != history_key and (
+        s["state"] != "running" or s["step"] >= PLOT_GROWTH * view.get("plotted_step", 0)
+        or time.monotonic() - view.get("plotted_at", 0.0) >= PLOT_EVERY_S)
+    out["acc"] = _long(s["history"], ACCURACY) if replot else gr.skip()
+    out["loss"] = _long(s["history"], LOSSES) if replot else gr.skip()
+    if replot:
+        view.update(history=history_key, plotted_at=time.monotonic(), plotted_step=s["step"])
     quality_key = (s["run"], len(s["quality"]))
     changed = view.get("quality") != quality_key
     out["quality"] = gr.update(value=_long(s["quality"], QUALITY), visible=bool(s["quality"])) if changed else gr.skip()
@@ -386,30 +464,33 @@ def _tick(view: dict, scrub: float):
         following = scrub is None or scrub >= view.get("count", 0) - 1
         index = count - 1 if following else int(scrub)
         shown = worker.grid(index) if count else None
-        out["grid"] = _big(shown[1]) if shown else None
+        out["grid"] = _png(_big(shown[1])) if shown else None
         out["scrub"] = gr.update(maximum=max(1, count - 1), value=index if count else 0, interactive=count > 1,
                                  label=f"Sample grid at step {shown[0]:,}" if shown else "Sample grids")
     else:
         out["grid"] = out["scrub"] = gr.skip()
-    state_key = (s["state"], s["run"] in library.names())
-    out["buttons"] = _buttons(s) if view.get("state") != state_key else [gr.skip()] * 5
-    names = tuple(library.names())
-    out["models"] = [gr.update(choices=list(names))] * 2 if view.get("names") != names else [gr.skip()] * 2
-    view.update(status=status_key, history=history_key, quality=quality_key, grids=grid_key, count=count,
-                state=state_key, names=names)
+    # The buttons and model pickers go through `controls`: a skipped output still costs gradio ~1 ms to process
+    controls = (s["state"], s["run"] in library.names(), resumable, tuple(library.names()))
+    view.update(status=status_key, quality=quality_key, grids=grid_key, count=count)
     return (out["status"], out["acc"], out["loss"], out["quality"], out["hist"], out["grid"], out["scrub"],
-            *out["buttons"], *out["models"], view)
+            controls, view)
+
+
+def _controls():
+    """The run's buttons and the model pickers, sent when the tick's `controls` key changes."""
+    s, names = worker.status(), library.names()
+    return (*_buttons(s), gr.update(choices=names), gr.update(choices=names))
 
 
 def _big(grid: np.ndarray) -> np.ndarray:
-    return np.kron(grid, np.ones((2, 2), np.uint8))  # twice the size: the strokes are what matters
+    return upscale(grid, 2)  # twice the size: the strokes are what matters
 
 
 def _show_grid(index: float):
     shown = worker.grid(int(index))
     if shown is None:
         return gr.skip(), gr.skip()
-    return _big(shown[1]), gr.update(label=f"Sample grid at step {shown[0]:,}")
+    return _png(_big(shown[1])), gr.update(label=f"Sample grid at step {shown[0]:,}")
 
 
 def _form_of_run():
@@ -420,7 +501,7 @@ def _form_of_run():
     return [config[field] for field in FORM_FIELDS]
 
 
-FORM_FIELDS = ("architecture", "conditional", "batch_size", "lr_g", "lr_d", "beta_1", "ema_decay", "steps")
+FORM_FIELDS = ("architecture", "conditional", "batch_size", "lr_g", "lr_d", "beta_1", "ema_decay", "steps", "loss")
 
 
 def _use_run():
@@ -451,8 +532,9 @@ def _latent_ui(model, seed, digit, mode, *amounts):
     return latent(model, seed, digit, mode, list(amounts))
 
 
-def _push_ui(model, repo_id, token, private, tag, oauth_token: gr.OAuthToken | None = None):
-    r = push(model, repo_id, token, private, tag, oauth_token)
+def _push_ui(model, repo_id, token, private, tag, oauth_token: gr.OAuthToken | None = None,
+             profile: gr.OAuthProfile | None = None):
+    r = push(model, repo_id, token, private, tag, oauth_token, profile)
     tag = f", tagged `{r['tag']}`" if r["tag"] else ""
     return f"Pushed **{r['model']}** to [{r['repo_id']}]({r['url']}) at commit `{r['commit_sha']}`{tag}.", r
 
@@ -473,9 +555,15 @@ CSS = """
 .state-failed { color: #b91c1c; }
 .state-paused, .state-pausing, .state-stopping { color: #b45309; }
 """
-LAUNCH = {"css": CSS, "theme": gr.themes.Soft(), "run_history": False, "footer_links": ["api"]}
+LAUNCH = {"css": CSS, "theme": gr.themes.Soft(), "run_history": False, "footer_links": ["api"],
+          # Each API call without a session is a new session, and gradio keeps ~0.3 MB per session, 10,000 by
+          # default: 3 GB under a scripted crowd (measured). 200 bounds it; an evicted page only re-draws more.
+          "state_session_capacity": 200,
+          "max_file_size": "1mb"}  # the app takes no uploads, but gradio's upload route is open to anyone
 PRIVATE = {"api_visibility": "private", "api_name": "ui"}  # UI-only events: named ui, ui_1...
-FAST = {"concurrency_limit": None, "show_progress": "hidden"}
+# No progress shown, and none tracked: on every event the page re-renders the loading status of each component
+# any event has ever tracked (a tree walk and a state copy each); untracked, a slider move costs ~30 ms less.
+FAST = {"concurrency_limit": None, "show_progress": "hidden", "show_progress_on": []}
 
 with gr.Blocks(title="mnist-gan", delete_cache=(600, 3600)) as demo:
     gr.Markdown("# mnist-gan\nWatch a GAN learn to write digits, and play with what it learned. Every image is "
@@ -541,20 +629,22 @@ with gr.Blocks(title="mnist-gan", delete_cache=(600, 3600)) as demo:
     with gr.Tab("Train", id="train"):
         with gr.Row():
             with gr.Column(scale=1, min_width=280):
-                architecture = gr.Dropdown(list(ARCHITECTURES), value="classic", label="Architecture",
+                architecture = gr.Dropdown(list(ARCHITECTURES), value=RECOMMENDED.architecture, label="Architecture",
                                            info="; ".join(f"{k}: {a.description}" for k, a in ARCHITECTURES.items()),
                                            elem_id="architecture")
-                conditional = gr.Checkbox(False, label="Class-conditional (G and D see the digit label)",
+                conditional = gr.Checkbox(RECOMMENDED.conditional, label="Class-conditional (G and D see the digit label)",
                                           elem_id="conditional")
                 with gr.Row():
-                    batch_size = gr.Number(32, label="Batch size", precision=0, elem_id="batch-size")
-                    steps = gr.Number(5000, label="Steps", precision=0, elem_id="steps")
+                    batch_size = gr.Number(RECOMMENDED.batch_size, label="Batch size", precision=0, elem_id="batch-size")
+                    steps = gr.Number(20_000, label="Steps", precision=0, elem_id="steps")  # ~10 min on 2 cores
                 with gr.Row():
-                    lr_g = gr.Number(2e-4, label="G learning rate", elem_id="lr-g")
-                    lr_d = gr.Number(2e-4, label="D learning rate", elem_id="lr-d")
+                    lr_g = gr.Number(RECOMMENDED.lr_g, label="G learning rate", elem_id="lr-g")
+                    lr_d = gr.Number(RECOMMENDED.lr_d, label="D learning rate", elem_id="lr-d")
                 with gr.Row():
-                    beta_1 = gr.Number(0.5, label="Adam beta_1", elem_id="beta-1")
-                    ema_decay = gr.Number(0.999, label="EMA of G (0: off)", elem_id="ema")
+                    beta_1 = gr.Number(RECOMMENDED.beta_1, label="Adam beta_1", elem_id="beta-1")
+                    ema_decay = gr.Number(RECOMMENDED.ema_decay, label="EMA of G (0: off)", elem_id="ema")
+                loss = gr.Radio(sorted(ADVERSARIAL_LOSSES), value=RECOMMENDED.loss, label="Loss", elem_id="loss",
+                                info="bce: the classic recipe's binary cross-entropy; hinge: measured better (bench/zoo.md)")
                 data_source = gr.Radio(DATA_SOURCES, label="Training data", elem_id="data",
                                        value="mnist" if _mnist_available() else "sample")
                 with gr.Row():
@@ -563,6 +653,7 @@ with gr.Blocks(title="mnist-gan", delete_cache=(600, 3600)) as demo:
                     resume = gr.Button("Resume", elem_id="resume", interactive=False)
                     stop = gr.Button("Stop", variant="stop", elem_id="stop", interactive=False)
                 use = gr.Button("Use this model", elem_id="use", interactive=False)
+                resume_run = gr.Button("Resume run", variant="primary", elem_id="resume-run", visible=False)
             with gr.Column(scale=2):
                 status = gr.HTML(elem_id="status")
                 with gr.Row():
@@ -587,6 +678,7 @@ with gr.Blocks(title="mnist-gan", delete_cache=(600, 3600)) as demo:
                 export = gr.Button("Export the run as a GIF", elem_id="export")
                 run_gif = gr.File(label="Run GIF", elem_id="run-gif")
         view = gr.State({})
+        controls = gr.State()  # what the buttons and model pickers show: their update runs only when it changes
         timer = gr.Timer(1.0)
 
     with gr.Tab("Hub", id="hub"):
@@ -625,8 +717,9 @@ with gr.Blocks(title="mnist-gan", delete_cache=(600, 3600)) as demo:
 
     # Latent explorer: the UI sends its sliders; the API sends a list (same function underneath)
     latent_inputs = [model, latent_seed, latent_digit, mode, *sliders]
+    # preprocess=False: latent() checks every value itself, and gradio would hop to a worker thread per input (20)
     gr.on([s.input for s in sliders] + [latent_seed.submit, latent_digit.input], _latent_ui, latent_inputs,
-          latent_image, trigger_mode="always_last", **PRIVATE, **FAST)
+          latent_image, trigger_mode="always_last", preprocess=False, **PRIVATE, **FAST)
     latent_api.click(latent, [model, latent_seed, latent_digit, mode, amounts], latent_image, api_name="latent")
     gr.api(latent_directions, api_name="latent_directions")
     reset.click(lambda m, md: _slider_updates(m, md), [model, mode], sliders, **PRIVATE, **FAST).then(
@@ -649,16 +742,18 @@ with gr.Blocks(title="mnist-gan", delete_cache=(600, 3600)) as demo:
     gr.api(models, api_name="models")
 
     # Train: the run lives in the worker; every tab polls it
-    form = [architecture, conditional, batch_size, lr_g, lr_d, beta_1, ema_decay, steps, data_source]
-    tick_outputs = [status, acc_plot, loss_plot, quality_plot, hist_plot, train_grid, scrub, start, pause, resume,
-                    stop, use, model, push_model, view]
+    form = [architecture, conditional, batch_size, lr_g, lr_d, beta_1, ema_decay, steps, loss, data_source]
+    tick_outputs = [status, acc_plot, loss_plot, quality_plot, hist_plot, train_grid, scrub, controls, view]
+    controls.change(_controls, None, [start, pause, resume, stop, use, resume_run, model, push_model],
+                    **PRIVATE, **FAST)
     last_action = gr.State()  # the UI shows the run through the tick, not the control's return value
     start.click(train_start, form, last_action, **PRIVATE).then(
         _tick, [gr.State({}), scrub], tick_outputs, **PRIVATE, **FAST)
-    for button, action in ((pause, train_pause), (resume, train_resume), (stop, train_stop)):
+    for button, action in ((pause, train_pause), (resume, train_resume), (stop, train_stop),
+                           (resume_run, train_resume_run)):
         button.click(action, None, last_action, **PRIVATE).then(
             _tick, [gr.State({}), scrub], tick_outputs, **PRIVATE, **FAST)
-    for fn in (train_start, train_pause, train_resume, train_stop, train_status):
+    for fn in (train_start, train_pause, train_resume, train_stop, train_resume_run, train_status):
         gr.api(fn, api_name=fn.__name__, concurrency_limit=None)
     timer.tick(_tick, [view, scrub], tick_outputs, **PRIVATE, **FAST)
     demo.load(_tick, [view, scrub], tick_outputs, **PRIVATE, **FAST)
@@ -673,6 +768,21 @@ with gr.Blocks(title="mnist-gan", delete_cache=(600, 3600)) as demo:
     pull_btn.click(_pull_ui, [pull_repo, pull_revision, pull_token], [hub_result, hub_json, model], **PRIVATE)
     gr.api(push, api_name="push")
     gr.api(pull, api_name="pull")
+    _numbers_only(seed, count, temperature, latent_seed, seed_a, seed_b, frames)
+
+
+# Gradio deletes its cached files by age only; under a crowd, the size cap keeps the disk from filling first.
+CACHE_BYTES = int(float(os.environ.get("MNIST_GAN_CACHE_MB") or 512) * 2**20)
+
+
+def _forget(removed: list) -> None:
+    removed = {str(path) for path in removed}
+    for tracked in demo.temp_file_sets:  # else gradio would remember the deleted files for ever
+        tracked.difference_update(removed)
+
+
+threading.Thread(target=cache.keep_under, args=(demo.GRADIO_CACHE, CACHE_BYTES), kwargs={"on_removed": _forget},
+                 daemon=True, name="cache-cap").start()
 
 
 if __name__ == "__main__":

@@ -31,11 +31,13 @@ def main(argv=None) -> int:
     import os
 
     print(f"# {platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores, "
-          f"Python {platform.python_version()}", file=sys.stderr)
+          f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f}", file=sys.stderr)
     for name in args.names or BENCHMARKS:
         module = importlib.import_module(BENCHMARKS[name][0])
         print(f"\n## {name}: {BENCHMARKS[name][1]}" if not args.json else "", file=sys.stderr)
         print_table(module.measure(rounds=args.rounds), args.json)
+    print(f"# load average (1, 5, 15 min) at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}",
+          file=sys.stderr)
     return 0
 
 

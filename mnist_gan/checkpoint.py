@@ -37,3 +37,15 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
     except Exception as e:  # a truncated or foreign file fails in zipfile, numpy or json
         raise CheckpointError(f"{path} is not a readable checkpoint ({type(e).__name__})") from None
     return arrays, meta
+
+
+def load_meta(path: str | Path) -> dict:
+    """Only the JSON header of a checkpoint (step, history, config...): no array is read."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return json.loads(str(npz[_META_KEY]))
+    except FileNotFoundError:
+        raise CheckpointError(f"no checkpoint at {path}") from None
+    except Exception as e:
+        raise CheckpointError(f"{path} is not a readable checkpoint ({type(e).__name__})") from None

@@ -12,15 +12,19 @@ TMP_PREFIX = ".tmp-"  # partial files carry this prefix, so leftovers of a kille
 
 
 @contextmanager
-def atomic_path(path: str | Path, suffix: str = ""):
-    """Yields a temporary path beside `path`; on success it replaces `path` in one rename, else it is removed."""
+def atomic_path(path: str | Path, suffix: str = "", sync: bool = True):
+    """Yields a temporary path beside `path`; on success it replaces `path` in one rename, else it is removed.
+
+    sync=False skips the fsync (milliseconds per file): for the app's cache of results in the temp folder.
+    """
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{TMP_PREFIX}{path.name}.", suffix=suffix)
     os.close(fd)
     try:
         yield Path(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
+        if sync:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
         os.chmod(tmp, 0o644)  # mkstemp makes files private; these are meant to be shared
         os.replace(tmp, path)
     except BaseException:
@@ -28,8 +32,8 @@ def atomic_path(path: str | Path, suffix: str = ""):
         raise
 
 
-def atomic_write(path: str | Path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
+def atomic_write(path: str | Path, data: bytes, sync: bool = True) -> None:
+    with atomic_path(path, sync=sync) as tmp:
         tmp.write_bytes(data)
 
 

@@ -72,6 +72,8 @@ def endpoint() -> str:
 def resolve_token(field: str | None = None, oauth_token: str | None = None) -> str | None:
     """The token to use: the token field, else the Spaces OAuth login, else $HF_TOKEN; None when there is none."""
     for candidate in (field, oauth_token, os.environ.get("HF_TOKEN")):
+        if candidate is not None and not isinstance(candidate, str):  # e.g. a number sent to the API
+            raise HubError("a token is text, such as hf_...")
         if candidate and candidate.strip():
             return _check_token(candidate)
     return None
@@ -406,6 +408,11 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+_LOST_PUSH = ("the Hub at {url} is unreachable: the connection failed during the push to {repo_id}, so the push "
+              "was not completed (a commit is all or nothing: the repo holds the previous model or this one, never "
+              "a mix); push again to retry")
+
+
 @contextmanager
 def _explained(action: str, repo_id: str, revision: str | None, url: str, token: str | None):
     """Turn the client's exceptions into one plain HubError; messages are built here, so no token can slip in."""
@@ -431,5 +438,13 @@ def _explained(action: str, repo_id: str, revision: str | None, url: str, token:
         raise HubError(f"the Hub answered {status} to the {action} of {repo_id}" + (f": {server}" if server else "")
                        ) from None
     except (httpx2.TransportError, LocalEntryNotFoundError, OfflineModeIsEnabled):
+        if action == "push":
+            raise HubError(_LOST_PUSH.format(url=url, repo_id=repo_id)) from None
         raise HubError(f"the Hub at {url} is unreachable; only a full commit sha pulled before can load "
                        "without it") from None
+    except HubError:
+        raise
+    except RuntimeError as e:  # the client wraps a failed LFS upload ("Error while uploading 'x' to the Hub.")
+        if action != "push" or not isinstance(e.__cause__, (httpx2.TransportError, HfHubHTTPError)):
+            raise
+        raise HubError(_LOST_PUSH.format(url=url, repo_id=repo_id)) from None

@@ -36,8 +36,8 @@ class Library:
         return name
 
     def _check(self, name: str) -> None:
-        if name not in self._folders:  # callers hold the lock
-            raise UnknownModel(f"unknown model {name!r}; choose one of: {', '.join(self._folders)}")
+        if not isinstance(name, str) or name not in self._folders:  # callers hold the lock
+            raise UnknownModel(f"unknown model {name!r:.100}; choose one of: {', '.join(self._folders)}")
 
     def get(self, name: str) -> Generator:
         """The loaded generator called `name`."""

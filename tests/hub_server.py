@@ -78,6 +78,7 @@ class HubServer:
         self.lfs: dict[str, bytes] = {}  # sha256 -> content of LFS files
         self.tickets: dict[str, str] = {}  # one-time LFS upload ticket -> the sha256 it may upload
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, for tests to inspect
+        self.drop: dict[str, str] = {}  # route name -> "before"/"after": hang up without answering, as a lost link
         self.lock = threading.RLock()
         self.counter = 0
         self._server = _Server(("127.0.0.1", 0), _Handler)
@@ -233,8 +234,15 @@ class _Handler(BaseHTTPRequestHandler):
                 match = re.fullmatch(pattern, url.path)
                 if route_method == method and match:
                     args = {k: unquote(v) for k, v in match.groupdict().items() if v is not None}
+                    drop = self.hub.drop.get(name)
+                    if drop == "before":
+                        return self._hang_up()
+                    if drop == "after":  # the server does the work, but the answer never arrives
+                        self._send = lambda *args, **kwargs: None
                     with self.hub.lock:
                         getattr(self, name)(body, **args)
+                    if drop == "after":
+                        self._hang_up()
                     return
             raise HTTPError(404, f"no route for {method} {url.path}")
         except HTTPError as e:
@@ -242,6 +250,13 @@ class _Handler(BaseHTTPRequestHandler):
             if e.code:
                 headers["X-Error-Code"] = e.code
             self._send(e.status, {"error": e.message, **(e.body or {})}, headers)
+
+    def _hang_up(self) -> None:
+        self.close_connection = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
@@ -326,7 +341,7 @@ class _Handler(BaseHTTPRequestHandler):
         if user is None:
             raise HTTPError(401, INVALID_TOKEN)
         name, can_write = user
-        self._send(200, {"type": "user", "name": name, "auth": {
+        self._send(200, {"type": "user", "name": name, "fullname": name.title(), "avatarUrl": "", "auth": {
             "type": "access_token", "accessToken": {"displayName": "test", "role": "write" if can_write else "read"}}})
 
     def preupload(self, body: bytes, repo: str, rev: str) -> None:

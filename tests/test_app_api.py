@@ -164,7 +164,7 @@ def test_interpolate_gives_a_strip_from_seed_a_to_seed_b_and_a_gif(client, class
     ("/generate", dict(seed=1.5), "seed must be a whole number"),
     ("/generate", dict(n=101), "greater than maximum value 100"),
     ("/generate", dict(n=2.5), "grid size must be a whole number from 1 to 100"),
-    ("/generate", dict(model="nope"), "unknown model 'nope'; choose one of: classic"),
+    ("/generate", dict(model="nope"), f"unknown model 'nope'; choose one of: {DEFAULT_MODEL}"),
     ("/generate", dict(digit="3"), "unconditional: it cannot be asked for a digit"),
     ("/generate", dict(temperature=0.0), "less than minimum value 0.1"),
     ("/latent", dict(amounts=[0] * 17), "at most 16 numbers"),

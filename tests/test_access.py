@@ -1,0 +1,47 @@
+"""MNIST_GAN_ADMINS: who may train and push on a public Space (the rule itself; the app is tested through OAuth in
+test_app_security.py)."""
+
+import pytest
+
+from mnist_gan.access import ADMINS_ENV, AccessDenied, admins, require_admin
+
+
+def test_unset_or_empty_allows_everyone(monkeypatch):
+    for value in (None, "", "  "):
+        if value is None:
+            monkeypatch.delenv(ADMINS_ENV, raising=False)
+        else:
+            monkeypatch.setenv(ADMINS_ENV, value)
+        assert admins() is None
+        require_admin(None, "Starting a training run")
+        require_admin("anyone", "Pushing to the Hub")
+
+
+def test_only_the_named_users_are_allowed_whatever_the_case(monkeypatch):
+    monkeypatch.setenv(ADMINS_ENV, " Alice, carol ,")
+    assert admins() == {"alice", "carol"}
+    require_admin("alice", "Starting a training run")
+    require_admin("ALICE", "Starting a training run")
+    require_admin("Carol", "Pushing to the Hub")
+    with pytest.raises(AccessDenied, match="Stopping training is reserved to this Space's owners, and bob is not one "
+                                           "of them. You can still generate, explore and watch the run."):
+        require_admin("bob", "Stopping training")
+    with pytest.raises(AccessDenied, match="reserved to this Space's owners: sign in with Hugging Face"):
+        require_admin(None, "Stopping training")
+    with pytest.raises(AccessDenied):
+        require_admin("alice2", "Stopping training")  # a name, not a prefix
+
+
+def test_set_but_naming_nobody_closes_rather_than_opens(monkeypatch):
+    monkeypatch.setenv(ADMINS_ENV, ", ,")
+    assert admins() == frozenset()
+    with pytest.raises(AccessDenied):
+        require_admin("alice", "Pushing to the Hub")
+
+
+def test_the_variable_is_read_at_call_time(monkeypatch):
+    monkeypatch.setenv(ADMINS_ENV, "alice")
+    with pytest.raises(AccessDenied):
+        require_admin("bob", "Pushing to the Hub")
+    monkeypatch.delenv(ADMINS_ENV)
+    require_admin("bob", "Pushing to the Hub")

@@ -1,0 +1,260 @@
+"""Faults the app survives: a killed training process or a killed app (the run resumes from its checkpoint), a
+diverging run (the Train tab says what happened), an unwritable run folder, and the Hub lost mid-push."""
+
+import functools
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import huggingface_hub.constants
+import huggingface_hub.lfs
+import pytest
+from gradio_client import Client
+from gradio_client.exceptions import AppError
+
+from mnist_gan.checkpoint import CHECKPOINT_FILE, load_checkpoint
+from mnist_gan.files import TMP_PREFIX
+from mnist_gan.weights import Generator
+from tests.app_process import AppProcess
+from tests.hub_server import HubServer
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
+        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+TOKEN = "hf_faultsWrite3Kq9sT2vX9mN0pL6z"
+
+
+def connect(url: str, folder: Path) -> Client:
+    return Client(url, verbose=False, analytics_enabled=False, download_files=str(folder))
+
+
+def wait_for(client: Client, condition, timeout: float, what: str) -> dict:
+    """Poll train_status until condition(status); fail after `timeout` seconds with the last status."""
+    deadline = time.monotonic() + timeout
+    while not condition(status := client.predict(api_name="/train_status")):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}: {status['state']} at step " \
+                                            f"{status['step']} ({status['message']})"
+        time.sleep(0.3)
+    return status
+
+
+def stop_run(client: Client) -> dict:
+    """Stop the run if one is active (tests share the session app) and wait until its process has ended."""
+    status = client.predict(api_name="/train_status")
+    if status["state"] in ("starting", "running", "pausing", "paused", "resuming"):
+        client.predict(api_name="/train_stop")
+    return wait_for(client, lambda s: s["state"] in ("idle", "stopped", "finished", "failed"), 120, "the stop")
+
+
+@contextmanager
+def browser_page(url: str):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.goto(url)
+            page.wait_for_selector("#grid img", timeout=60_000)
+            page.get_by_role("tab", name="Train").click()
+            yield page
+        finally:
+            browser.close()
+
+
+def wait_text(page, selector: str, pattern: str, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while not re.search(pattern, text := page.locator(selector).inner_text()):
+        assert time.monotonic() < deadline, f"{selector} never showed {pattern!r}; it shows: {text!r}"
+        time.sleep(0.2)
+    return text
+
+
+# --- a killed training process, a killed app ----------------------------------------------------------------------
+
+def test_a_killed_worker_or_app_leaves_a_run_that_resumes_from_its_checkpoint(tmp_path):
+    app = AppProcess(tmp_path / "app")
+    try:
+        client = connect(app.start().url, tmp_path)
+        run = client.predict(architecture="classic", batch_size=16, steps=6000, data="sample",
+                             api_name="/train_start")["run"]
+        # 1. SIGKILL of the training process, at a random moment after its first checkpoint
+        status = wait_for(client, lambda s: (s["saved_step"] or 0) >= 1000, 180, "the first checkpoint")
+        time.sleep(0.5 + (time.time_ns() % 1000) / 1000)
+        [worker] = app.children()
+        os.kill(worker, signal.SIGKILL)
+        failed = wait_for(client, lambda s: s["state"] == "failed" and s["resumable"], 30, "the app to notice")
+        assert "exited (code -9)" in failed["message"]
+        saved = failed["saved_step"]
+        assert failed["step"] >= saved >= status["saved_step"] and failed["resumable"] == {
+            "run": run, "step": saved, "steps": 6000, "run_dir": failed["run_dir"],
+            "data": "bundled sample (2,000 MNIST images)"}
+        run_dir = Path(failed["run_dir"])
+        _, meta = load_checkpoint(run_dir / CHECKPOINT_FILE)  # whole and readable
+        assert meta["step"] == saved and len(meta["history"]) == saved // 10
+        assert "classic" in [m["name"] for m in client.predict(api_name="/models")]  # the app serves on
+
+        resumed = client.predict(api_name="/train_resume_run")
+        assert resumed["run"] == run and resumed["step"] == saved and resumed["resumable"] is None
+        assert resumed["history"] == failed["history"][:len(resumed["history"])]  # the curves up to the checkpoint
+        assert resumed["history"][-1]["step"] == saved
+        with pytest.raises(AppError, match="a training run is in progress"):
+            client.predict(api_name="/train_resume_run")
+
+        # 2. SIGKILL of the whole app (and its worker) while the resumed run trains on
+        wait_for(client, lambda s: s["state"] == "running" and s["step"] > saved, 120, "the resumed run")
+        app.kill()
+        _, meta = load_checkpoint(run_dir / CHECKPOINT_FILE)
+        saved = meta["step"]
+        assert saved >= failed["saved_step"]
+        assert [row["step"] for row in meta["history"]] == list(range(10, saved + 1, 10))
+        Generator.load(run_dir).generate(0, 2)  # the exported weights load as well
+
+        # 3. The restarted app offers the run, and the Train tab's "Resume run" continues it
+        client = connect(app.start().url, tmp_path)
+        idle = client.predict(api_name="/train_status")
+        assert idle["state"] == "idle" and idle["resumable"]["run"] == run and idle["resumable"]["step"] == saved
+        with browser_page(app.url) as page:
+            wait_text(page, "#status", rf"{re.escape(run)} ended before it finished.* step {saved:,} of 6,000")
+            page.locator("#resume-run").click()
+            wait_text(page, "#status", r"running")
+            assert not page.locator("#resume-run").is_visible()
+        status = wait_for(client, lambda s: s["step"] > saved + 20 and s["state"] == "running", 120, "the resume")
+        assert status["run"] == run and status["history"][0]["step"] == 10  # one run, its history whole
+        client.predict(api_name="/train_stop")
+        stopped = wait_for(client, lambda s: s["state"] == "stopped", 60, "the stop")
+        assert stopped["saved_step"] == stopped["step"] > saved  # the resumed run checkpoints on
+        assert [row["step"] for row in load_checkpoint(run_dir / CHECKPOINT_FILE)[1]["history"]] == \
+            list(range(10, stopped["step"] + 1, 10))
+        assert not list(run_dir.glob(TMP_PREFIX + "*"))
+    finally:
+        app.stop()
+
+
+# --- divergence -------------------------------------------------------------------------------------------------
+
+def test_a_diverging_run_is_rolled_back_and_the_train_tab_says_so(app_server, tmp_path):
+    """A real fault: learning rates of 1.0 make D perfect on real and fake images for good (DivergenceWatch)."""
+    app, url = app_server
+    client = connect(url, tmp_path)
+    stop_run(client)
+    client.predict(architecture="classic", batch_size=16, lr_g=1.0, lr_d=1.0, beta_1=0.0, steps=20_000,
+                   data="sample", api_name="/train_start")
+    try:
+        status = wait_for(client, lambda s: s["incidents"], 240, "the divergence watch")
+        incident = status["incidents"][0]
+        assert incident["reason"] == "the discriminator was perfect on real and generated images for 2000 steps"
+        assert incident["action"].startswith("rolled back to step ") and incident["step"] > 2000
+        back = int(re.match(r"rolled back to step (\d+)", incident["action"]).group(1))
+        assert back % 1000 == 0 and back < incident["step"]
+        with browser_page(url) as page:
+            text = wait_text(page, "#status", r"Divergence at step")
+            assert f"Divergence at step {incident['step']:,}: the discriminator was perfect on real and generated " \
+                   f"images for 2000 steps; rolled back to step {back}." in text
+    finally:
+        stop_run(client)
+
+
+# --- disk full / unwritable run folder --------------------------------------------------------------------------
+
+@contextmanager
+def unwritable(folder: Path):
+    """Make `folder` refuse new files for real: chmod for a user, the immutable attribute for root."""
+    folder.chmod(0o555)
+    immutable = False
+    try:
+        if _writable(folder) and shutil.which("chattr"):
+            immutable = subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0
+        if _writable(folder):
+            pytest.skip("cannot make a folder read-only here (root without chattr +i)")
+        yield
+    finally:
+        if immutable:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        folder.chmod(0o755)
+
+
+def _writable(folder: Path) -> bool:
+    probe = folder / ".probe"
+    try:
+        probe.write_bytes(b"")
+    except OSError:
+        return False
+    probe.unlink()
+    return True
+
+
+def test_an_unwritable_run_folder_gets_a_clear_message_and_the_app_keeps_serving(app_server, tmp_path):
+    app, url = app_server
+    client = connect(url, tmp_path)
+    stop_run(client)
+    runs = app.worker.runs_dir
+    runs.mkdir(parents=True, exist_ok=True)
+    generate = dict(model="classic", seed=3, n=4, digit="all digits", temperature=1.0, api_name="/generate")
+    with unwritable(runs):
+        with pytest.raises(AppError, match=rf"cannot write the run folder {re.escape(str(runs))}: .*Free some disk "
+                                           "space or make the folder writable") as error:
+            client.predict(data="sample", api_name="/train_start")
+        assert "Traceback" not in str(error.value)
+        assert Path(client.predict(**generate)).stat().st_size > 0  # the app keeps serving
+
+    # mid-run: the run folder becomes read-only after a checkpoint; the next checkpoint cannot be written
+    client.predict(batch_size=16, steps=4000, data="sample", api_name="/train_start")
+    try:
+        wait_for(client, lambda s: s["state"] == "running" and s["step"] >= 20, 120, "the run")
+        client.predict(api_name="/train_pause")  # a pause saves a checkpoint
+        paused = wait_for(client, lambda s: s["state"] == "paused", 60, "the pause")
+        run_dir = Path(paused["run_dir"])
+        (run_dir / "samples").mkdir(exist_ok=True)
+        with unwritable(run_dir), unwritable(run_dir / "samples"):  # the next sample grid cannot be written
+            client.predict(api_name="/train_resume")
+            failed = wait_for(client, lambda s: s["state"] == "failed" and s["resumable"], 180,
+                              "the failed checkpoint")
+            assert failed["message"].startswith(f"cannot write the run folder {run_dir}: ")
+            assert failed["message"].endswith(f"Its checkpoint of step {paused['step']} is intact: resume the run "
+                                              "once fixed")
+            assert failed["resumable"]["step"] == paused["step"]
+            assert Path(client.predict(**generate)).stat().st_size > 0
+        load_checkpoint(run_dir / CHECKPOINT_FILE)  # the last good checkpoint is whole
+        resumed = client.predict(api_name="/train_resume_run")  # fixed: the run continues from its checkpoint
+        assert resumed["run"] == paused["run"] and resumed["step"] == paused["step"]
+        wait_for(client, lambda s: s["state"] == "running" and s["step"] > paused["step"], 120, "the resumed run")
+    finally:
+        stop_run(client)
+
+
+# --- the Hub lost mid-push --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("route, when", [("commit", "before"), ("commit", "after"), ("lfs_upload", "before")])
+def test_a_push_that_loses_the_hub_is_not_reported_as_pushed_and_a_retry_works(app_server, tmp_path, monkeypatch,
+                                                                               route, when):
+    _, url = app_server
+    client = connect(url, tmp_path)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)  # the local server offers no Xet
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    # the client retries a lost LFS upload 5 times with waits of 1 to 8 s; the same retries, without the waits
+    monkeypatch.setattr(huggingface_hub.lfs, "http_backoff", functools.partial(
+        huggingface_hub.lfs.http_backoff, base_wait_time=0.01, max_wait_time=0.05))
+    with HubServer({TOKEN: ("alice", True)}) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        repo = f"alice/lost-{route.replace('_', '-')}-{when}"
+        hub.drop = {route: when}
+        with pytest.raises(AppError, match=rf"the Hub at {re.escape(hub.url)} is unreachable: the connection failed "
+                                           f"during the push to {repo}, so the push was not completed") as error:
+            client.predict(model="classic", repo_id=repo, token=TOKEN, api_name="/push")
+        assert TOKEN not in str(error.value)
+        head = hub.repos[repo].commits[hub.repos[repo].branches["main"]]
+        if when == "before":  # nothing of the model reached the repo
+            assert set(head) == {".gitattributes"}
+        else:  # the commit went through but its answer was lost: whole, and still not reported as a success
+            assert {"mnist_gan.json", "generator.weights.h5", "gan_config.json"} <= set(head)
+
+        hub.drop = {}
+        pushed = client.predict(model="classic", repo_id=repo, token=TOKEN, api_name="/push")
+        pulled = client.predict(repo_id=repo, revision=pushed["commit_sha"], api_name="/pull")
+        assert pulled["commit_sha"] == pushed["commit_sha"]
