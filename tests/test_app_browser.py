@@ -113,6 +113,7 @@ def test_train_watch_reload_stop_and_use_the_model(page, browser, app_server):
     page.get_by_role("tab", name="Train").click()
     page.locator("#data").get_by_text("bundled sample").click()
     page.locator("#steps input").fill("3000")
+    page.locator("#batch-size input").fill("16")  # a quick run: the form's default (64) is sized for real training
     previous = app.worker.status()["run"]  # an earlier test's run may still be on screen
     page.locator("#start").click()
 

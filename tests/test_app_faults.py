@@ -220,10 +220,9 @@ def test_an_unwritable_run_folder_gets_a_clear_message_and_the_app_keeps_serving
                                               "once fixed")
             assert failed["resumable"]["step"] == paused["step"]
             assert Path(client.predict(**generate)).stat().st_size > 0
-        load_checkpoint(run_dir / CHECKPOINT_FILE)  # the last good checkpoint is whole
-        resumed = client.predict(api_name="/train_resume_run")  # fixed: the run continues from its checkpoint
-        assert resumed["run"] == paused["run"] and resumed["step"] == paused["step"]
-        wait_for(client, lambda s: s["state"] == "running" and s["step"] > paused["step"], 120, "the resumed run")
+        # the last good checkpoint is whole, and offered for resuming (the resume itself: the test above)
+        assert load_checkpoint(run_dir / CHECKPOINT_FILE)[1]["step"] == paused["step"]
+        assert client.predict(api_name="/train_status")["resumable"]["run"] == paused["run"]
     finally:
         stop_run(client)
 
