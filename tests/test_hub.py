@@ -114,16 +114,21 @@ def test_keras_loads_the_pushed_repo_from_hf_url(server, tmp_path):
     server.requests.clear()
     generator = Generator.load(source)
     z = np.random.default_rng(1).standard_normal((8, generator.config.latent_dim)).astype(np.float32)
+    labels = np.arange(8, dtype=np.int32)[:, None] % 10  # used by class-conditional models (the default is one)
     np.save(tmp_path / "z.npy", z)
+    np.save(tmp_path / "labels.npy", labels)
     code = ("import sys, numpy as np, keras\n"
             "model = keras.saving.load_model('hf://alice/mnist')\n"
-            "np.save(sys.argv[2], np.asarray(model(np.load(sys.argv[1]), training=False)))\n")
+            "z, labels = np.load(sys.argv[1]), np.load(sys.argv[1].replace('z.npy', 'labels.npy'))\n"
+            "inputs = [z, labels] if len(model.inputs) == 2 else z\n"
+            "np.save(sys.argv[2], np.asarray(model(inputs, training=False)))\n")
     env = {**os.environ, "HF_ENDPOINT": server.url, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_DISABLE_TELEMETRY": "1"}
     env.pop("HF_TOKEN", None)
     out = subprocess.run([sys.executable, "-c", code, tmp_path / "z.npy", tmp_path / "images.npy"], env=env,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    np.testing.assert_allclose(np.load(tmp_path / "images.npy"), generator.images(z), atol=1e-5)
+    want = generator.images(z, labels if generator.config.conditional else None)
+    np.testing.assert_allclose(np.load(tmp_path / "images.npy"), want, atol=1e-5)
     assert sum(1 for method, path in server.requests if "/tree/" in path) >= 3
 
 
