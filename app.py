@@ -31,10 +31,10 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from mnist_gan import access, cache, hub, metrics  # noqa: E402
-from mnist_gan.config import GANConfig  # noqa: E402
+from mnist_gan.config import GANConfig, shown  # noqa: E402
 from mnist_gan.losses import LOSSES as ADVERSARIAL_LOSSES  # noqa: E402
-from mnist_gan.data import DATA_ENV, TINY_DATA, DataSourceError, load_mnist  # noqa: E402
-from mnist_gan.directions import MAX_DIRECTIONS, find_directions, move, raw_directions, template_scorer  # noqa: E402
+from mnist_gan.data import DATA_ENV, TINY_DATA, DataSourceError  # noqa: E402
+from mnist_gan.directions import MAX_DIRECTIONS, find_directions, move, raw_directions  # noqa: E402
 from mnist_gan.files import atomic_write  # noqa: E402
 from mnist_gan.library import Library  # noqa: E402
 from mnist_gan.models import ARCHITECTURES, NUM_CLASSES  # noqa: E402
@@ -89,7 +89,7 @@ def _count(value, name: str, low: int, high: int) -> int:
     """A whole number in [low, high] from a form or an API call, or a ValueError naming the field."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
             or value != int(value) or not low <= value <= high:
-        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+        raise ValueError(f"{name} must be a whole number from {low} to {high}, got {shown(value)}")
     return int(value)
 
 
@@ -97,7 +97,7 @@ def _digit_labels(generator, digit, n: int) -> tuple[np.ndarray | None, int, int
     """(labels, rows, cols) of a grid of n: conditional models draw one digit, or a row per digit."""
     digit = ALL_DIGITS if digit in (None, "") else str(digit)
     if digit != ALL_DIGITS and digit not in DIGITS:
-        raise ValueError(f"digit must be one of 0-9 or {ALL_DIGITS!r}, got {digit!r}")
+        raise ValueError(f"digit must be one of 0-9 or {ALL_DIGITS!r}, got {shown(digit)}")
     if not generator.config.conditional:
         if digit != ALL_DIGITS:
             raise ValueError(f"{generator.name} is unconditional: it cannot be asked for a digit (use {ALL_DIGITS!r})")
@@ -113,7 +113,7 @@ def _one_digit(generator, digit, n: int) -> np.ndarray | None:
     if not generator.config.conditional:
         return None
     if str(digit) not in DIGITS:
-        raise ValueError(f"{generator.name} is class-conditional: choose a digit 0-9, got {digit!r}")
+        raise ValueError(f"{generator.name} is class-conditional: choose a digit 0-9, got {shown(digit)}")
     return np.full(n, int(digit))
 
 
@@ -147,7 +147,7 @@ def generate(model: str, seed: float, n: float, digit: str, temperature: float) 
     generator = library.get(model)
     seed, n = check_seed(seed), _count(n, "grid size", 1, MAX_IMAGES)
     if not (isinstance(temperature, (int, float)) and 0 < temperature <= 3):
-        raise ValueError(f"temperature must be a number in (0, 3], got {temperature!r}")
+        raise ValueError(f"temperature must be a number in (0, 3], got {shown(temperature)}")
     labels, rows, cols = _digit_labels(generator, digit, n)
     images = generator.generate(seed, len(labels) if labels is not None else n, labels, float(temperature))
     return _png(make_grid(images, rows, cols, scale=_display_scale(cols)))
@@ -157,8 +157,7 @@ def generate(model: str, seed: float, n: float, digit: str, temperature: float) 
 
 @functools.lru_cache(maxsize=1)
 def _digit_scorer():
-    data = load_mnist(TINY_DATA)
-    return template_scorer(data.x_train, data.y_train)
+    return metrics.Classifier.load().digit_scores
 
 
 @functools.lru_cache(maxsize=32)
@@ -169,7 +168,7 @@ def _directions(model: str) -> list:
 
 def _basis(model: str, mode: str) -> list:
     if mode not in ("directions", "raw"):
-        raise ValueError(f"mode must be 'directions' or 'raw', got {mode!r}")
+        raise ValueError(f"mode must be 'directions' or 'raw', got {shown(mode)}")
     return _directions(model) if mode == "directions" else raw_directions(library.get(model).config.latent_dim)
 
 
@@ -190,7 +189,7 @@ def latent(model: str, seed: float, digit: str, mode: str, amounts: list) -> str
     basis = _basis(model, mode)
     if not isinstance(amounts, (list, tuple)) or len(amounts) > MAX_DIRECTIONS \
             or not all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in amounts):
-        raise ValueError(f"amounts must be a list of at most {MAX_DIRECTIONS} numbers, got {amounts!r}")
+        raise ValueError(f"amounts must be a list of at most {MAX_DIRECTIONS} numbers, got {shown(amounts)}")
     if not all(math.isfinite(a) for a in amounts):
         raise ValueError("slider values must be finite numbers (no NaN or infinity)")
     if any(abs(a) > 10 * SLIDER_RANGE for a in amounts):
@@ -230,7 +229,7 @@ def train_start(architecture: str = "classic", conditional: bool = False, batch_
     """
     _admin(profile, "Starting a training run")
     if data not in ("mnist", "sample"):
-        raise ValueError(f"data must be 'mnist' or 'sample' (the bundled 2,000 images), got {data!r}")
+        raise ValueError(f"data must be 'mnist' or 'sample' (the bundled 2,000 images), got {shown(data)}")
     steps = _count(steps, "steps", 1, MAX_STEPS)
     config = GANConfig(architecture=architecture, conditional=conditional, batch_size=batch_size, lr_g=lr_g,
                        lr_d=lr_d, beta_1=beta_1, ema_decay=ema_decay, steps=steps, loss=loss,
@@ -720,8 +719,9 @@ with gr.Blocks(title="mnist-gan", delete_cache=(600, 3600)) as demo:
     # preprocess=False: latent() checks every value itself, and gradio would hop to a worker thread per input (20)
     gr.on([s.input for s in sliders] + [latent_seed.submit, latent_digit.input], _latent_ui, latent_inputs,
           latent_image, trigger_mode="always_last", preprocess=False, **PRIVATE, **FAST)
-    latent_api.click(latent, [model, latent_seed, latent_digit, mode, amounts], latent_image, api_name="latent")
-    gr.api(latent_directions, api_name="latent_directions")
+    latent_api.click(latent, [model, latent_seed, latent_digit, mode, amounts], latent_image, api_name="latent",
+                     concurrency_limit=None)  # gradio's default of 1 queued every caller behind one (load test)
+    gr.api(latent_directions, api_name="latent_directions", concurrency_limit=None)
     reset.click(lambda m, md: _slider_updates(m, md), [model, mode], sliders, **PRIVATE, **FAST).then(
         _latent_ui, latent_inputs, latent_image, **PRIVATE, **FAST)
     randomize.click(lambda: secrets.randbelow(MAX_SEED + 1), None, latent_seed, **PRIVATE, **FAST).then(

@@ -5,10 +5,21 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import reprlib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 CONFIG_FILE = "gan_config.json"  # not config.json: that name belongs to Keras's own saved-model layout
+
+
+_SHORT = reprlib.Repr()  # Python 3.11's Repr takes no arguments
+_SHORT.maxstring = _SHORT.maxother = 60
+_SHORT.maxlist, _SHORT.maxdict, _SHORT.maxlevel = 8, 4, 2
+
+
+def shown(value) -> str:
+    """A bad value as an error message quotes it: its repr, cut short (an API caller can send megabytes)."""
+    return _SHORT.repr(value)
 
 
 class ConfigError(ValueError):
@@ -25,6 +36,10 @@ class GANConfig:
 
     architecture: str = "classic"
     conditional: bool = False
+    # InfoGAN: the argmax of z's first `latent_code` entries is a categorical code G also sees as a one-hot, and D
+    # learns to guess it back. No labels are used, yet the discrete code gives the digits' separate shapes their
+    # own latent regions (0: no code)
+    latent_code: int = 0
     latent_dim: int = 100
     batch_size: int = 32
     lr_g: float = 2e-4
@@ -45,9 +60,9 @@ class GANConfig:
 
         _check_types(self)
         if self.architecture not in ARCHITECTURES:
-            raise ConfigError("architecture", f"unknown {self.architecture!r}; choose one of {sorted(ARCHITECTURES)}")
+            raise ConfigError("architecture", f"unknown {shown(self.architecture)}; choose one of {sorted(ARCHITECTURES)}")
         if self.loss not in LOSSES:
-            raise ConfigError("loss", f"unknown {self.loss!r}; choose one of {sorted(LOSSES)}")
+            raise ConfigError("loss", f"unknown {shown(self.loss)}; choose one of {sorted(LOSSES)}")
         for name, low, high in (
             ("latent_dim", 1, 4096),
             ("batch_size", 1, 4096),
@@ -68,8 +83,17 @@ class GANConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and 0 <= value < 1):
                 raise ConfigError(name, f"must be in [0, 1), got {value}")
+        if self.latent_code and not 2 <= self.latent_code <= self.latent_dim:
+            raise ConfigError("latent_code", f"must be 0 or between 2 and latent_dim ({self.latent_dim}), got {self.latent_code}")
+        if self.latent_code and self.conditional:
+            raise ConfigError("latent_code", "a class-conditional model is told the digit; it takes no latent code")
         if not (math.isfinite(self.label_smoothing) and 0 <= self.label_smoothing < 0.5):
             raise ConfigError("label_smoothing", f"must be in [0, 0.5), got {self.label_smoothing}")
+
+    @property
+    def signature(self) -> tuple:
+        """What fixes the generator's shape: weights fit any config with the same signature."""
+        return self.architecture, self.conditional, self.latent_code, self.latent_dim
 
     def replace(self, **changes) -> GANConfig:
         """A copy with some fields changed (validated again)."""
@@ -114,4 +138,4 @@ def _check_types(config: GANConfig) -> None:
         expected = {"str": str, "bool": bool, "int": int, "float": (int, float)}[f.type]
         # bool is an int subclass: a True batch size is a mistake, not 1
         if not isinstance(value, expected) or (f.type != "bool" and isinstance(value, bool)):
-            raise ConfigError(f.name, f"must be {f.type}, got {type(value).__name__} {value!r}")
+            raise ConfigError(f.name, f"must be {f.type}, got {type(value).__name__} {shown(value)}")

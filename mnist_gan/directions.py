@@ -1,7 +1,8 @@
 """Meaningful directions in a generator's latent space, found from the model itself.
 
 Draw a few thousand samples, measure simple things on each image (stroke thickness, slant, width, height, ...)
-and, when a digit scorer is given, how much each image looks like each digit; then regress every measurement
+and, when a digit scorer is given (the shipped classifier's log-probabilities), how much each image looks
+like each digit; then regress every measurement
 on z. The least-squares weight vector, normalised, is the direction that changes that measurement most
 linearly: moving z along it makes strokes thicker, digits wider, or a 4 more like a 9.
 """
@@ -80,17 +81,6 @@ def regress(z: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     r2 = np.where(variance > 0, 1.0 - (y - z @ w).var(axis=0) / np.where(variance > 0, variance, 1.0), 0.0)
     norms = np.linalg.norm(w, axis=0)
     return (w / np.where(norms > 0, norms, 1.0)).T.astype(np.float32), r2
-
-
-def template_scorer(x_train: np.ndarray, y_train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-    """A nearest-class-mean digit scorer: images (n, 28, 28[, 1]) in [-1, 1] -> (n, 10), higher = more like k.
-
-    x.mean_k - |mean_k|^2 / 2 ranks the classes exactly as the squared distance to each class mean does.
-    """
-    x = np.asarray(x_train, np.float64).reshape(len(x_train), -1)
-    means = np.stack([x[np.asarray(y_train) == k].mean(axis=0) for k in range(NUM_CLASSES)])
-    offsets = 0.5 * (means ** 2).sum(axis=1)
-    return lambda images: np.asarray(images, np.float64).reshape(len(images), -1) @ means.T - offsets
 
 
 def find_directions(generator, seed: int = 0, n: int = 4000,

@@ -40,10 +40,19 @@ class GAN:
         return self.ema_generator or self.generator
 
     def _g_inputs(self, z, labels):
-        return [keras.ops.convert_to_tensor(z), keras.ops.convert_to_tensor(labels)] if self.config.conditional else z
+        return models.generator_inputs(self.config, keras.ops.convert_to_tensor(z), labels)
 
-    def _d_inputs(self, images, labels):
-        return [keras.ops.convert_to_tensor(images), keras.ops.convert_to_tensor(labels)] if self.config.conditional else images
+    def _discriminate(self, images, labels):
+        """D's score, and its guess at the latent code (logits; None without a code)."""
+        inputs = [keras.ops.convert_to_tensor(images), keras.ops.convert_to_tensor(labels)] if self.config.conditional else images
+        out = self.discriminator(inputs, training=True)
+        return (out[0], out[1]) if self.config.latent_code else (out, None)
+
+    def _code_loss(self, code_logits, g_inputs):
+        """InfoGAN's bound on the mutual information between code and image (weight 1): D's guess, cross-entropy."""
+        if code_logits is None:
+            return 0.0
+        return keras.ops.mean(keras.losses.sparse_categorical_crossentropy(g_inputs[1], code_logits, from_logits=True))
 
     def _accuracy(self, score, real: bool):
         said_real = keras.ops.cast(score > self.loss.threshold, "float32")
@@ -53,22 +62,25 @@ class GAN:
         with tf.GradientTape() as tape:
             loss, score = loss_fn()
         variables = model.trainable_variables
-        optimizer.apply(tape.gradient(loss, variables), variables)
+        # skip what this loss does not reach (D's code head on real images), instead of a warning per trace
+        pairs = [(g, v) for g, v in zip(tape.gradient(loss, variables), variables) if g is not None]
+        optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
         return loss, score
 
     def d_step(self, real, real_labels, z_fake, fake_labels):
         """D's half of the recipe: one update on a real batch (target 1), one on a generated batch (target 0)."""
         G, D, loss = self.generator, self.discriminator, self.loss
         # The recipe generates D's fakes with generator.predict: inference mode, BatchNorm uses moving statistics.
-        fake = G(self._g_inputs(z_fake, fake_labels), training=False)
+        g_inputs = self._g_inputs(z_fake, fake_labels)
+        fake = G(g_inputs, training=False)
 
         def on_real():
-            score = D(self._d_inputs(real, real_labels), training=True)
+            score, _ = self._discriminate(real, real_labels)
             return loss.d_real(score), score
 
         def on_fake():
-            score = D(self._d_inputs(fake, fake_labels), training=True)
-            return loss.d_fake(score), score
+            score, code_logits = self._discriminate(fake, fake_labels)
+            return loss.d_fake(score) + self._code_loss(code_logits, g_inputs), score
 
         d_loss_real, real_score = self._update(self.d_optimizer, D, on_real)
         d_loss_fake, fake_score = self._update(self.d_optimizer, D, on_fake)
@@ -76,12 +88,12 @@ class GAN:
 
     def g_step(self, z_gen, gen_labels):
         """G's half: learn through D towards "real". Only G's variables are updated, so D stays put."""
-        G, D = self.generator, self.discriminator
+        G = self.generator
 
         def through_d():
-            images = G(self._g_inputs(z_gen, gen_labels), training=True)
-            score = D(self._d_inputs(images, gen_labels), training=True)
-            return self.loss.g(score), score
+            g_inputs = self._g_inputs(z_gen, gen_labels)
+            score, code_logits = self._discriminate(G(g_inputs, training=True), gen_labels)
+            return self.loss.g(score) + self._code_loss(code_logits, g_inputs), score
 
         g_loss, _ = self._update(self.g_optimizer, G, through_d)
         return g_loss
@@ -89,7 +101,7 @@ class GAN:
     def train_step(self, real, real_labels, z_fake, fake_labels, z_gen, gen_labels):
         """One iteration of the recipe (D, then G, then the EMA); returns the METRICS as one float32 vector.
 
-        Labels are ignored by unconditional models (pass zeros).
+        Labels are ignored by unconditional models (pass zeros); code models take their code from z.
         """
         d_loss_real, d_loss_fake, d_acc_real, d_acc_fake = self.d_step(real, real_labels, z_fake, fake_labels)
         g_loss = self.g_step(z_gen, gen_labels)

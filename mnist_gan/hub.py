@@ -29,7 +29,7 @@ from huggingface_hub import (CommitOperationAdd, CommitOperationDelete, EvalResu
 from huggingface_hub.errors import (HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled,
                                     RemoteEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError)
 
-from .config import CONFIG_FILE, ConfigError, GANConfig
+from .config import CONFIG_FILE, ConfigError, GANConfig, shown
 from .files import read_json
 from .sampling import encode_png, grid_shape, make_grid
 from .weights import (METRICS_FILE, RECORD_FILE, SAMPLES_FILE, WEIGHTS_FILE, Generator, WeightsError, describe,
@@ -132,7 +132,7 @@ def push(folder: str | Path, repo_id: str, token: str | None, *, private: bool =
                 raise HubError(f"{repo_id} exists and is public, so pushing would publish the model; make the repo "
                                "private on the Hub first, or push without 'private'")
             if tag and tag in {ref.name for ref in api.list_repo_refs(repo_id).tags}:
-                raise HubError(f"{repo_id} already has a tag {tag!r}: choose another name (nothing was pushed)")
+                raise HubError(f"{repo_id} already has a tag {shown(tag)}: choose another name (nothing was pushed)")
             # A file of an earlier push that this model lacks (e.g. metrics.json) would describe the wrong model.
             stale = [CommitOperationDelete(name) for name in OPTIONAL if name in existing and name not in names]
             commit = api.create_commit(repo_id, [CommitOperationAdd(name, str(staging / name)) for name in names]
@@ -285,8 +285,12 @@ def model_card(repo_id: str, config: GANConfig, record: dict, metrics: dict, sha
                                "conditional" if config.conditional else "unconditional"],
                          model_name=repo_id if results else None, eval_results=results or None)
     conditional = config.conditional
-    keras_call = ("generator.predict([z, (np.arange(16) % 10)[:, None]])  # the digits to draw" if conditional
-                  else "generator.predict(z)")
+    if conditional:
+        keras_call = "generator.predict([z, (np.arange(16) % 10)[:, None]])  # the digits to draw"
+    elif config.latent_code:
+        keras_call = f"generator.predict([z, z[:, :{config.latent_code}].argmax(1)[:, None]])  # z's latent code"
+    else:
+        keras_call = "generator.predict(z)"
     quality = _table(metrics) if metrics else "Not measured yet (no metrics.json in the pushed folder)."
     text = f"""---
 {data.to_yaml()}
@@ -419,7 +423,7 @@ def _explained(action: str, repo_id: str, revision: str | None, url: str, token:
     try:
         yield
     except RevisionNotFoundError:
-        raise HubError(f"revision {revision!r} not found in {repo_id}: use a branch, a tag or a full 40-character "
+        raise HubError(f"revision {shown(revision)} not found in {repo_id}: use a branch, a tag or a full 40-character "
                        "commit sha") from None
     except RepositoryNotFoundError:
         raise HubError(f"repo {repo_id} not found on {url}: check its name; a private repo also needs a token "

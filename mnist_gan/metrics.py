@@ -112,6 +112,10 @@ class Classifier:
         return (np.concatenate([np.asarray(p) for p, _ in outputs]).astype(np.float64),
                 np.concatenate([np.asarray(f) for _, f in outputs]).astype(np.float64))
 
+    def digit_scores(self, images: np.ndarray) -> np.ndarray:
+        """Log-probabilities (N, 10): how much each image looks like each digit (the latent explorer's scorer)."""
+        return np.log(self.predict(images)[0] + 1e-9)
+
 
 def save_classifier(folder: str | Path, model, record: dict, test_features: np.ndarray) -> Path:
     """Write the weights, the test-feature Gaussian (cFID's reference) and the record to `folder`."""
@@ -276,11 +280,13 @@ def sample_inputs(seed: int, n: int, latent_dim: int, conditional: bool) -> tupl
     return latents(seed, n, latent_dim), (np.arange(n) % NUM_CLASSES).astype(np.int32) if conditional else None
 
 
-def draw(model, z: np.ndarray, labels: np.ndarray | None, batch: int = 500) -> np.ndarray:
+def draw(model, config, z: np.ndarray, labels: np.ndarray | None, batch: int = 500) -> np.ndarray:
     """A Keras generator's [-1, 1] images for latents z (and labels), in batches."""
+    from .models import generator_inputs
+
     out = []
     for i in range(0, len(z), batch):
-        inputs = z[i:i + batch] if labels is None else [z[i:i + batch], labels[i:i + batch, None]]
+        inputs = generator_inputs(config, z[i:i + batch], None if labels is None else labels[i:i + batch])
         out.append(np.asarray(model(inputs, training=False)))
     return np.concatenate(out)
 
@@ -296,7 +302,7 @@ class Evaluator:
         config = gan.config
         z, labels = sample_inputs(self.seed, self.n, config.latent_dim, config.conditional)
         started = time.perf_counter()
-        probabilities, features = self.classifier.predict(draw(gan.sampler, z, labels))
+        probabilities, features = self.classifier.predict(draw(gan.sampler, config, z, labels))
         row = quality(probabilities, features, self.classifier.reference, labels,
                       self.classifier.record.get("held_out_cfid"))
         row["eval_s"] = time.perf_counter() - started

@@ -1,8 +1,9 @@
 """Architectures, one registry: each entry builds a (generator, discriminator) pair from a GANConfig.
 
 A variant plugs in by adding an entry here; the training step never branches on the architecture.
-Generators map z (and a digit label when conditional) to 28x28x1 images in [-1, 1]. Discriminators map
-an image (and label) to one score: a probability for the "bce" loss, a raw logit for "hinge".
+Generators map z (and a digit label when conditional, or z's latent code) to 28x28x1 images in [-1, 1].
+Discriminators map an image (and label) to one score: a probability for the "bce" loss, a raw logit for
+"hinge"; with a latent code they also guess the code (logits), as InfoGAN's Q head.
 Only standard Keras layers are used, so a saved generator loads in Keras safe mode.
 """
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 NUM_CLASSES = 10
 IMAGE_SHAPE = (28, 28, 1)
@@ -26,17 +27,31 @@ class Architecture:
     description: str
 
 
+def generator_inputs(config, z, labels=None):
+    """What G is called with: z, plus the digit label (conditional) or z's own latent code."""
+    if not (config.conditional or config.latent_code):
+        return z
+    z = ops.convert_to_tensor(z)  # Keras refuses a list mixing arrays and tensors
+    if config.latent_code:
+        labels = ops.argmax(z[:, :config.latent_code], axis=-1)  # uniform over the codes, by symmetry
+    return [z, ops.reshape(ops.cast(labels, "int32"), (-1, 1))]
+
+
 def _inputs(config, image: bool):
-    """(model inputs, the image or z input, the label input or None)."""
+    """(model inputs, the image or z input, the label/code input or None)."""
     main = keras.Input(IMAGE_SHAPE, name="image") if image else keras.Input((config.latent_dim,), name="z")
-    if not config.conditional:
-        return main, main, None
-    label = keras.Input((1,), dtype="int32", name="label")
-    return [main, label], main, label
+    if config.conditional or (config.latent_code and not image):
+        label = keras.Input((1,), dtype="int32", name="code" if config.latent_code else "label")
+        return [main, label], main, label
+    return main, main, None
 
 
-def _one_hot(label):
-    return layers.CategoryEncoding(NUM_CLASSES, output_mode="one_hot", name="one_hot")(label)
+def _with_label(config, z, label):
+    """z joined with the one-hot label or code, when the generator has one."""
+    if label is None:
+        return z
+    one_hot = layers.CategoryEncoding(config.latent_code or NUM_CLASSES, output_mode="one_hot", name="one_hot")(label)
+    return layers.Concatenate()([z, one_hot])
 
 
 def _head(config, features, label):
@@ -47,15 +62,17 @@ def _head(config, features, label):
         score = layers.Add(name="projection")([score, layers.Dot(axes=1)([embedded, features])])
     if config.loss == "bce":
         score = layers.Activation("sigmoid", name="probability")(score)
-    return score
+    if not config.latent_code:
+        return score
+    q = layers.LeakyReLU(negative_slope=0.2)(layers.Dense(128, name="code_hidden")(features))
+    return [score, layers.Dense(config.latent_code, name="code_logits")(q)]
 
 
 # --- classic: the Keras GAN recipe's MLP pair --------------------------------------------------------------
 
 def classic_generator(config) -> keras.Model:
     inputs, x, label = _inputs(config, image=False)
-    if config.conditional:
-        x = layers.Concatenate()([x, _one_hot(label)])
+    x = _with_label(config, x, label)
     for units in (256, 512, 1024):
         x = layers.Dense(units)(x)
         x = layers.LeakyReLU(negative_slope=0.2)(x)
@@ -70,7 +87,7 @@ def classic_discriminator(config) -> keras.Model:
     for units in (512, 256):
         x = layers.Dense(units)(x)
         x = layers.LeakyReLU(negative_slope=0.2)(x)
-    if not config.conditional and config.loss == "bce":
+    if not config.conditional and not config.latent_code and config.loss == "bce":
         # exactly the recipe's Dense(1, sigmoid)
         return keras.Model(inputs, layers.Dense(1, activation="sigmoid", name="probability")(x), name="discriminator")
     return keras.Model(inputs, _head(config, x, label), name="discriminator")
@@ -80,8 +97,7 @@ def classic_discriminator(config) -> keras.Model:
 
 def dcgan_generator(config) -> keras.Model:
     inputs, x, label = _inputs(config, image=False)
-    if config.conditional:
-        x = layers.Concatenate()([x, _one_hot(label)])
+    x = _with_label(config, x, label)
     x = layers.Dense(7 * 7 * 128, use_bias=False)(x)
     x = layers.BatchNormalization()(x)
     x = layers.LeakyReLU(negative_slope=0.2)(x)

@@ -16,7 +16,7 @@ class ReferenceLoop:
     """The recipe's loop, ported to Keras 3 on the same models as `gan` (so both start from the same weights)."""
 
     def __init__(self, gan: GAN):
-        if gan.config.conditional or gan.config.loss != "bce":
+        if gan.config.conditional or gan.config.latent_code or gan.config.loss != "bce":
             raise ValueError("the reference loop is the unconditional recipe with binary cross-entropy")
         config = gan.config
         self.generator, self.discriminator = gan.generator, gan.discriminator

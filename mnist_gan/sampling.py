@@ -6,15 +6,17 @@ import math
 
 import numpy as np
 
+from .config import shown
+
 MAX_SEED = 2**32 - 1
 
 
 def check_seed(seed) -> int:
     """The seed as an int, or a ValueError that says what is accepted."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer, float)):
-        raise ValueError(f"seed must be a whole number between 0 and {MAX_SEED}, got {seed!r}")
+        raise ValueError(f"seed must be a whole number between 0 and {MAX_SEED}, got {shown(seed)}")
     if isinstance(seed, float) and not (math.isfinite(seed) and seed.is_integer()):
-        raise ValueError(f"seed must be a whole number between 0 and {MAX_SEED}, got {seed!r}")
+        raise ValueError(f"seed must be a whole number between 0 and {MAX_SEED}, got {shown(seed)}")
     seed = int(seed)
     if not 0 <= seed <= MAX_SEED:
         raise ValueError(f"seed must be between 0 and {MAX_SEED}, got {seed}")

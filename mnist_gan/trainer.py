@@ -28,7 +28,7 @@ from .config import GANConfig
 from .data import MNIST
 from .files import sweep_partial_files
 from .gan import GAN, METRICS
-from .models import NUM_CLASSES
+from .models import NUM_CLASSES, generator_inputs
 from .sampling import latents, make_grid, to_uint8
 from .weights import describe, save_generator
 
@@ -218,7 +218,7 @@ class Trainer:
 
     def sample_grid(self) -> np.ndarray:
         """The fixed-noise grid from the current sampler (EMA generator when enabled)."""
-        inputs = [self.sample_z, self.sample_labels[:, None]] if self.config.conditional else self.sample_z
+        inputs = generator_inputs(self.config, self.sample_z, self.sample_labels)
         images = to_uint8(self.gan.sampler(inputs, training=False))
         return make_grid(images, cols=len(images) // NUM_CLASSES if self.config.conditional else 8)
 
@@ -268,7 +268,7 @@ class Trainer:
         arrays, meta = load_checkpoint(run_dir / CHECKPOINT_FILE)
         saved = GANConfig.from_dict(meta["config"])
         config = config or saved
-        if (saved.architecture, saved.conditional, saved.latent_dim) != (config.architecture, config.conditional, config.latent_dim):
+        if saved.signature != config.signature:
             raise CheckpointError(f"{run_dir} holds a {describe(saved)}, not a {describe(config)}")
         trainer = cls(config, data, run_dir, evaluator)
         trainer.gan.load_state_arrays(arrays)

@@ -38,7 +38,8 @@ def shipped_models() -> dict[str, Path]:
 
 def describe(config: GANConfig) -> str:
     kind = "conditional " if config.conditional else ""
-    return f"{kind}{config.architecture} generator (latent_dim={config.latent_dim})"
+    code = f", latent_code={config.latent_code}" if config.latent_code else ""
+    return f"{kind}{config.architecture} generator (latent_dim={config.latent_dim}{code})"
 
 
 def save_generator(folder: str | Path, config: GANConfig, generator, record: dict | None = None) -> Path:
@@ -59,15 +60,13 @@ def load_generator(folder: str | Path, expect: GANConfig | None = None):
     """Build the generator that `folder`'s config describes and load its weights into it."""
     folder = Path(folder)
     config = GANConfig.load(folder)
-    if expect is not None and (expect.architecture, expect.conditional, expect.latent_dim) != (
-            config.architecture, config.conditional, config.latent_dim):
+    if expect is not None and expect.signature != config.signature:
         raise WeightsError(f"{folder} holds a {describe(config)}, but a {describe(expect)} was asked for")
     path = folder / WEIGHTS_FILE
     if not path.is_file():
         raise WeightsError(f"no {WEIGHTS_FILE} in {folder}")
     stamped = _stamped_config(path)
-    if stamped is not None and (stamped.architecture, stamped.conditional, stamped.latent_dim) != (
-            config.architecture, config.conditional, config.latent_dim):
+    if stamped is not None and stamped.signature != config.signature:
         raise WeightsError(f"{path} holds weights of a {describe(stamped)}, but {CONFIG_FILE} describes a {describe(config)}")
     model = models.ARCHITECTURES[config.architecture].generator(config)
     try:
@@ -134,9 +133,7 @@ class Generator:
             labels = np.asarray(labels, np.int32).reshape(-1, 1)
             if labels.shape[0] != len(z) or labels.min(initial=0) < 0 or labels.max(initial=0) >= models.NUM_CLASSES:
                 raise ValueError("labels must be one digit 0-9 per latent")
-            inputs = [z, labels]
-        else:
-            inputs = z
+        inputs = models.generator_inputs(self.config, z, labels)
         # in slices: 10,000 samples at once would need a large activation buffer
         return np.concatenate([self._call(_slice(inputs, i, i + 1000)).numpy() for i in range(0, len(z), 1000)])
 

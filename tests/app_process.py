@@ -5,6 +5,7 @@ Everything it writes goes under one folder: runs, gradio's cache, the Hub cache,
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,6 +18,9 @@ import httpx
 from tests.app_server import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = "/usr/bin/chromium"  # Debian's (never `playwright install`)
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 
 
 class AppProcess:
@@ -104,6 +108,16 @@ class AppProcess:
         self.stop()
 
 
+def wait_for(client, condition, timeout: float, what: str) -> dict:
+    """Poll train_status until condition(status); fail after `timeout` seconds with the last status."""
+    deadline = time.monotonic() + timeout
+    while not condition(status := client.predict(api_name="/train_status")):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}: {status['state']} at step " \
+                                            f"{status['step']} ({status['message']})"
+        time.sleep(0.3)
+    return status
+
+
 def children(pid: int) -> list[int]:
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -139,8 +153,6 @@ def rest_call(http: httpx.Client, url: str, endpoint: str, body: str | list, hea
               timeout: float = 120) -> tuple[str, object]:
     """One call through gradio's raw REST path: ("complete", outputs) or ("error", message). `body` is the data
     list, or its JSON text when it must hold what JSON cannot (NaN, Infinity: gradio_client refuses those)."""
-    import json
-
     content = body if isinstance(body, str) else json.dumps(body)
     answer = http.post(f"{url}gradio_api/call/{endpoint}", content='{"data": %s}' % content, timeout=timeout,
                        headers={"content-type": "application/json", **(headers or {})})

@@ -169,6 +169,7 @@ def test_interpolate_gives_a_strip_from_seed_a_to_seed_b_and_a_gif(client, class
     ("/generate", dict(temperature=0.0), "less than minimum value 0.1"),
     ("/latent", dict(amounts=[0] * 17), "at most 16 numbers"),
     ("/latent", dict(amounts="thick"), "amounts must be a list"),
+    ("/latent", dict(amounts="thick" * 100_000), "amounts must be a list of at most 16 numbers, got 'thickthick"),
     ("/latent", dict(mode="sideways"), "'sideways' (type: <class 'str'>) is not in the list of choices: "
                                        "['directions', 'raw']"),
     ("/latent", dict(amounts=[0, 41]), "within +-40"),
@@ -182,6 +183,7 @@ def test_bad_input_gets_a_plain_message(client, endpoint, kwargs, message):
     with pytest.raises(AppError, match=re.escape(message)) as error:
         client.predict(**{**defaults, **kwargs}, api_name=endpoint)
     assert "Traceback" not in str(error.value)
+    assert len(str(error.value)) < 300  # a huge bad value is quoted cut short, not echoed in full
     assert client.predict(api_name="/models")[0]["name"] == DEFAULT_MODEL  # and the server is still serving
 
 

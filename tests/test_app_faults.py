@@ -13,34 +13,22 @@ from pathlib import Path
 
 import huggingface_hub.constants
 import huggingface_hub.lfs
+import numpy as np
 import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from mnist_gan.checkpoint import CHECKPOINT_FILE, load_checkpoint
+from mnist_gan.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from mnist_gan.files import TMP_PREFIX
 from mnist_gan.weights import Generator
-from tests.app_process import AppProcess
+from tests.app_process import CHROMIUM, CHROMIUM_ARGS, AppProcess, wait_for
 from tests.hub_server import HubServer
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
-        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 TOKEN = "hf_faultsWrite3Kq9sT2vX9mN0pL6z"
 
 
 def connect(url: str, folder: Path) -> Client:
     return Client(url, verbose=False, analytics_enabled=False, download_files=str(folder))
-
-
-def wait_for(client: Client, condition, timeout: float, what: str) -> dict:
-    """Poll train_status until condition(status); fail after `timeout` seconds with the last status."""
-    deadline = time.monotonic() + timeout
-    while not condition(status := client.predict(api_name="/train_status")):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}: {status['state']} at step " \
-                                            f"{status['step']} ({status['message']})"
-        time.sleep(0.3)
-    return status
 
 
 def stop_run(client: Client) -> dict:
@@ -56,7 +44,7 @@ def browser_page(url: str):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(url)
@@ -139,23 +127,33 @@ def test_a_killed_worker_or_app_leaves_a_run_that_resumes_from_its_checkpoint(tm
 # --- divergence -------------------------------------------------------------------------------------------------
 
 def test_a_diverging_run_is_rolled_back_and_the_train_tab_says_so(app_server, tmp_path):
-    """A real fault: learning rates of 1.0 make D perfect on real and fake images for good (DivergenceWatch)."""
+    """The fault: a NaN in the run's checkpoint, as a bad disk could leave it (the trainer never saves one). Resumed
+    from it, every step's loss is NaN: the run rolls back to its checkpoint, and pauses after the third time."""
     app, url = app_server
     client = connect(url, tmp_path)
     stop_run(client)
-    client.predict(architecture="classic", batch_size=16, lr_g=1.0, lr_d=1.0, beta_1=0.0, steps=20_000,
-                   data="sample", api_name="/train_start")
+    client.predict(batch_size=16, steps=4000, data="sample", api_name="/train_start")
     try:
-        status = wait_for(client, lambda s: s["incidents"], 240, "the divergence watch")
-        incident = status["incidents"][0]
-        assert incident["reason"] == "the discriminator was perfect on real and generated images for 2000 steps"
-        assert incident["action"].startswith("rolled back to step ") and incident["step"] > 2000
-        back = int(re.match(r"rolled back to step (\d+)", incident["action"]).group(1))
-        assert back % 1000 == 0 and back < incident["step"]
+        wait_for(client, lambda s: s["state"] == "running" and s["step"] >= 20, 120, "the run")
+        client.predict(api_name="/train_stop")
+        stopped = wait_for(client, lambda s: s["state"] == "stopped" and s["resumable"], 60, "the stop")
+        saved, path = stopped["saved_step"], Path(stopped["run_dir"]) / CHECKPOINT_FILE
+        arrays, meta = load_checkpoint(path)
+        arrays["discriminator/0"] = np.full_like(arrays["discriminator/0"], np.nan)
+        save_checkpoint(path, arrays, meta)
+
+        client.predict(api_name="/train_resume_run")
+        status = wait_for(client, lambda s: s["state"] == "paused", 120, "the pause after repeated divergence")
+        assert [(i["reason"], i["action"]) for i in status["incidents"]] == [
+            ("a loss became NaN or infinite", f"rolled back to step {saved}")] * 2 + [
+            ("a loss became NaN or infinite", f"rolled back to step {saved}; paused after repeated divergence")]
+        assert all(i["step"] > saved for i in status["incidents"]) and status["step"] == saved
         with browser_page(url) as page:
-            text = wait_text(page, "#status", r"Divergence at step")
-            assert f"Divergence at step {incident['step']:,}: the discriminator was perfect on real and generated " \
-                   f"images for 2000 steps; rolled back to step {back}." in text
+            text = wait_text(page, "#status", r"paused after repeated divergence")
+            assert re.search(r"^paused · ", text)
+            step = status["incidents"][-1]["step"]
+            assert f"Divergence at step {step:,}: a loss became NaN or infinite; rolled back to step {saved}; " \
+                   "paused after repeated divergence." in text
     finally:
         stop_run(client)
 

@@ -16,9 +16,8 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from tests.app_process import AppProcess
+from tests.app_process import CHROMIUM, CHROMIUM_ARGS, AppProcess, wait_for
 from tests.hub_server import HubServer
-from tests.test_app_faults import ARGS, CHROMIUM, wait_for
 
 LOGIN = "hf_ownerLogin5Jq8sT2vX9mN0pL6zQa"  # the Space's HF_TOKEN: who the mocked login signs in as (alice)
 PUSH = "hf_pushSecret7Rk3wQ5zB1cD8eF2gHj"  # pasted into the push form
@@ -123,7 +122,7 @@ def test_the_push_form_in_the_browser_shows_no_token(space, hub):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.goto(space.url + "login/huggingface")  # signs in and lands on the app

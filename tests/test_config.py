@@ -15,12 +15,23 @@ def test_defaults_are_the_classic_recipe():
 @pytest.mark.parametrize("field, value", [
     ("batch_size", 0), ("lr_g", -1e-4), ("lr_d", float("nan")), ("architecture", "resnet"), ("latent_dim", 0),
     ("beta_1", 1.0), ("loss", "wasserstein"), ("steps", 0), ("seed", -1), ("batch_size", "32"), ("conditional", 1),
-    ("batch_size", True), ("label_smoothing", 0.7), ("ema_decay", 1.5),
+    ("batch_size", True), ("label_smoothing", 0.7), ("ema_decay", 1.5), ("latent_code", 1), ("latent_code", 101),
 ])
 def test_invalid_values_name_the_field(field, value):
     with pytest.raises(ConfigError) as info:
         GANConfig(**{field: value})
     assert info.value.field == field and str(info.value).startswith(field)
+
+
+def test_a_latent_code_and_class_labels_exclude_each_other():
+    with pytest.raises(ConfigError, match="latent_code: a class-conditional model"):
+        GANConfig(conditional=True, latent_code=10)
+
+
+def test_a_huge_bad_value_is_quoted_short():
+    with pytest.raises(ConfigError) as info:
+        GANConfig(loss="x" * 1_000_000)
+    assert str(info.value).startswith("loss: unknown 'xxx") and len(str(info.value)) < 200
 
 
 def test_frozen():

@@ -5,8 +5,8 @@ import pytest
 
 from mnist_gan import models
 from mnist_gan.config import GANConfig
-from mnist_gan.directions import (MAX_DIRECTIONS, STYLE, find_directions, measure, move, raw_directions, regress,
-                                  template_scorer)
+from mnist_gan.directions import MAX_DIRECTIONS, STYLE, find_directions, measure, move, raw_directions, regress
+from mnist_gan.metrics import Classifier
 from mnist_gan.weights import Generator, shipped_models
 
 
@@ -57,12 +57,6 @@ def test_regress_recovers_a_linear_direction_and_reports_its_fit():
     assert r2[1] < 0.05  # noise is not linear in z
 
 
-def test_template_scorer_is_a_real_digit_classifier(tiny_data):
-    scorer = template_scorer(tiny_data.x_train, tiny_data.y_train)
-    accuracy = np.mean(scorer(tiny_data.x_test).argmax(axis=1) == tiny_data.y_test)
-    assert 0.75 < accuracy < 0.95  # nearest class mean: far above chance (0.1), far below a trained network
-
-
 def test_move_adds_amounts_along_directions_and_refuses_bad_values():
     basis = raw_directions(8, 4)
     z = np.zeros(8, np.float32)
@@ -74,9 +68,9 @@ def test_move_adds_amounts_along_directions_and_refuses_bad_values():
         move(z, basis, [0, 0, 0, 0, 1])
 
 
-def test_directions_of_the_shipped_model_do_what_they_say(tiny_data):
+def test_directions_of_the_shipped_model_do_what_they_say():
     generator = Generator.load(shipped_models()["classic"])
-    scorer = template_scorer(tiny_data.x_train, tiny_data.y_train)
+    scorer = Classifier.load().digit_scores
     directions = find_directions(generator, seed=0, n=2000, digit_scorer=scorer)
     assert len(directions) == MAX_DIRECTIONS
     assert [d.label for d in directions[:6]] == list(STYLE)[:6]

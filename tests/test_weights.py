@@ -30,6 +30,19 @@ def test_conditional_generator_takes_digits(tmp_path):
         g.generate(1, 2, labels=[3, 11])
 
 
+def test_a_code_model_takes_its_code_from_z(tmp_path):
+    folder, generator = _saved(tmp_path, GANConfig(latent_code=10))
+    g = Generator.load(folder)
+    z = np.random.default_rng(0).standard_normal((6, 100)).astype(np.float32)
+    code = np.argmax(z[:, :10], axis=1)[:, None].astype(np.int32)
+    np.testing.assert_allclose(g.images(z), np.asarray(generator([z, code], training=False)), atol=1e-6)
+    other = (code + 1) % 10
+    assert not np.allclose(g.images(z), np.asarray(generator([z, other], training=False)), atol=1e-3)
+    np.testing.assert_array_equal(g.generate(3, 4), g.generate(3, 4))
+    with pytest.raises(WeightsError, match=r"latent_code=10"):
+        Generator.load(folder, expect=GANConfig())
+
+
 def test_weights_of_another_architecture_are_refused_naming_both(tmp_path):
     classic, _ = _saved(tmp_path, GANConfig(), "classic")
     dcgan, _ = _saved(tmp_path, GANConfig(architecture="dcgan", latent_dim=64), "dcgan")
