@@ -221,11 +221,12 @@ EVALUATE = (metrics.CLASSIFIER_DIR / metrics.CLASSIFIER_WEIGHTS).is_file()  # qu
 @_user_errors
 def train_start(architecture: str = "classic", conditional: bool = False, batch_size: int = 32,
                 lr_g: float = 2e-4, lr_d: float = 2e-4, beta_1: float = 0.5, ema_decay: float = 0.999,
-                steps: int = 5000, loss: str = "bce", data: str = "mnist",
+                steps: int = 5000, loss: str = "bce", data: str = "mnist", latent_code: int = 0,
                 profile: gr.OAuthProfile | None = None) -> dict:
     """Start a training run (one at a time); returns its status. data: "mnist" or "sample" (2,000 images).
 
-    loss: "bce" (the recipe) or "hinge". The Train tab's form starts from RECOMMENDED instead of these defaults.
+    loss: "bce" (the recipe) or "hinge". latent_code: categories of an InfoGAN code for unconditional models
+    (10: how the shipped mlp-uncond was trained; 0: none). The Train tab's form starts from RECOMMENDED instead.
     """
     _admin(profile, "Starting a training run")
     if data not in ("mnist", "sample"):
@@ -233,7 +234,7 @@ def train_start(architecture: str = "classic", conditional: bool = False, batch_
     steps = _count(steps, "steps", 1, MAX_STEPS)
     config = GANConfig(architecture=architecture, conditional=conditional, batch_size=batch_size, lr_g=lr_g,
                        lr_d=lr_d, beta_1=beta_1, ema_decay=ema_decay, steps=steps, loss=loss,
-                       seed=secrets.randbelow(2**31),
+                       latent_code=latent_code, seed=secrets.randbelow(2**31),
                        **cadence(steps, EVALUATE))
     if data == "sample":
         return worker.start(config, TINY_DATA, "bundled sample (2,000 MNIST images)")

@@ -24,9 +24,10 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
                                metavar=f.type.upper(), help=f"default {f.default}")
 
 
-def _config_from(args) -> GANConfig:
+def _config_from(args, base: GANConfig | None = None) -> GANConfig:
+    """The config flags given on the command line, applied to `base` (else --preset's config, else the recipe)."""
     changes = {f.name: getattr(args, f.name) for f in fields(GANConfig) if getattr(args, f.name) is not None}
-    base = GANConfig.load(args.preset) if args.preset else GANConfig()
+    base = base or (GANConfig.load(args.preset) if args.preset else GANConfig())
     return base.replace(**changes)
 
 
@@ -46,7 +47,8 @@ def cmd_train(args) -> int:
 
     data = load_mnist(args.data)
     if args.resume:
-        trainer = Trainer.resume_from(args.resume, data, config=None)
+        # flags given with --resume change the run from here on (e.g. --steps to train longer)
+        trainer = Trainer.resume_from(args.resume, data, config=_config_from(args, GANConfig.load(args.resume)))
         run_dir = Path(args.resume)
     else:
         config = _config_from(args)

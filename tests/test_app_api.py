@@ -219,13 +219,16 @@ def test_training_controls_say_plainly_what_cannot_be_done(client):
         client.predict(batch_size=0, data="sample", api_name="/train_start")
     with pytest.raises(AppError, match="architecture: unknown 'vit'"):
         client.predict(architecture="vit", data="sample", api_name="/train_start")
+    with pytest.raises(AppError, match="latent_code: a class-conditional model is told the digit"):
+        client.predict(conditional=True, latent_code=10, data="sample", api_name="/train_start")
 
 
 def test_a_tiny_run_reports_both_accuracies_and_obeys_pause_resume_stop(client, app_server):
     app, _ = app_server
-    started = client.predict(architecture="classic", batch_size=16, steps=2000, data="sample",
+    started = client.predict(architecture="classic", batch_size=16, steps=2000, data="sample", latent_code=10,
                              api_name="/train_start")
     assert started["state"] == "starting" and started["steps"] == 2000 and started["config"]["batch_size"] == 16
+    assert started["config"]["latent_code"] == 10 and not started["config"]["conditional"]
     run = started["run"]
     with pytest.raises(AppError, match=f"a training run is in progress \\({run}"):
         client.predict(data="sample", api_name="/train_start")

@@ -1,5 +1,6 @@
 """The CLI as a user runs it: subprocesses on the shipped tiny data."""
 
+import json
 import subprocess
 import sys
 
@@ -28,8 +29,13 @@ def test_train_then_sample_then_interpolate(tmp_path):
     assert "finished at step 30" in out.stdout and "it/s" in out.stderr  # the tqdm bar with its rate and ETA
     assert (run_dir / "generator.weights.h5").is_file() and (run_dir / "samples" / "0000030.png").is_file()
 
-    out = run("train", "--data", TINY, "--resume", run_dir, "--steps", 40)
+    out = run("train", "--data", TINY, "--resume", run_dir)
     assert out.returncode == 0 and "finished at step 30" in out.stdout  # resume keeps the run's own config
+    out = run("train", "--data", TINY, "--resume", run_dir, "--steps", 40)
+    assert out.returncode == 0 and "finished at step 40" in out.stdout  # unless told: here, train longer
+    assert json.loads((run_dir / "gan_config.json").read_text())["steps"] == 40
+    out = run("train", "--data", TINY, "--resume", run_dir, "--architecture", "dcgan")
+    assert out.returncode != 0 and "holds a classic generator" in out.stderr
 
     npz, png = tmp_path / "samples.npz", tmp_path / "grid.png"
     out = run("sample", "--weights", run_dir, "--n", 50, "--seed", 3, "--out", npz, "--out", png)
