@@ -22,7 +22,7 @@ RECORD_FILE = "training.json"
 METRICS_FILE = "metrics.json"
 SAMPLES_FILE = "samples.png"
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
-DEFAULT_MODEL = "mlp-cond"  # the shipped model the app and CLI use unless told otherwise (see README: Quality)
+DEFAULT_MODEL = "mlp-uncond"  # the shipped model the app and CLI use unless told otherwise (see README: Quality)
 _CONFIG_ATTR = "mnist_gan_config"  # the config is also stamped inside the .h5, so a swapped file is caught
 
 

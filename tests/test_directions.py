@@ -68,8 +68,9 @@ def test_move_adds_amounts_along_directions_and_refuses_bad_values():
         move(z, basis, [0, 0, 0, 0, 1])
 
 
-def test_directions_of_the_shipped_model_do_what_they_say():
-    generator = Generator.load(shipped_models()["classic"])
+@pytest.mark.parametrize("name", ["classic", "mlp-uncond"])  # the default's digit follows its latent code
+def test_directions_of_the_shipped_models_do_what_they_say(name):
+    generator = Generator.load(shipped_models()[name])
     scorer = Classifier.load().digit_scores
     directions = find_directions(generator, seed=0, n=2000, digit_scorer=scorer)
     assert len(directions) == MAX_DIRECTIONS
