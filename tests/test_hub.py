@@ -114,7 +114,8 @@ def test_keras_loads_the_pushed_repo_from_hf_url(server, tmp_path):
     server.requests.clear()
     generator = Generator.load(source)
     z = np.random.default_rng(1).standard_normal((8, generator.config.latent_dim)).astype(np.float32)
-    labels = np.arange(8, dtype=np.int32)[:, None] % 10  # used by class-conditional models (the default is one)
+    k = generator.config.latent_code  # the default model's second input is z's latent code, as its card says
+    labels = (z[:, :k].argmax(axis=1) if k else np.arange(8) % 10).astype(np.int32)[:, None]
     np.save(tmp_path / "z.npy", z)
     np.save(tmp_path / "labels.npy", labels)
     code = ("import sys, numpy as np, keras\n"
