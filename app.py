@@ -430,9 +430,12 @@ def _buttons(s: dict) -> list:
             gr.update(visible=s["resumable"] is not None)]
 
 
-# While a run trains, the plots redraw when the run has grown by a quarter, else at most every 5 s: each redraw
-# ships ~300 rows to every open tab and re-renders two charts there.
-PLOT_EVERY_S, PLOT_GROWTH = 5.0, 1.25
+# Every open Train tab costs CPU that the run it shows competes for (2 cores, measured with 3 headless tabs): each
+# poll is a whole Gradio event in the page (~40 ms of the tab's CPU), and each plot redraw rebuilds a Vega chart
+# (~60 ms). So a tab polls every 2 s, and while a run trains its plots redraw when it has grown by a quarter, else
+# at most every 10 s.
+TICK_S = 2.0
+PLOT_EVERY_S, PLOT_GROWTH = 10.0, 1.25
 
 
 def _tick(view: dict, scrub: float):
@@ -501,7 +504,8 @@ def _form_of_run():
     return [config[field] for field in FORM_FIELDS]
 
 
-FORM_FIELDS = ("architecture", "conditional", "batch_size", "lr_g", "lr_d", "beta_1", "ema_decay", "steps", "loss")
+FORM_FIELDS = ("architecture", "conditional", "batch_size", "lr_g", "lr_d", "beta_1", "ema_decay", "steps", "loss",
+               "latent_code")
 
 
 def _use_run():
@@ -592,7 +596,7 @@ with gr.Blocks(title="mnist-gan", delete_cache=(600, 3600)) as demo:
 
     with gr.Tab("Latent explorer", id="latent"):
         gr.Markdown("One latent vector, moved by sliders. Each direction was found from the model itself: an image "
-                    "measurement (stroke thickness, slant, width...) or a digit's template score regressed on z "
+                    "measurement (stroke thickness, slant, width...) or the shipped classifier's score for a digit, regressed on z "
                     "over 4,000 samples.")
         with gr.Row():
             with gr.Column(scale=1, min_width=280):
@@ -632,8 +636,12 @@ with gr.Blocks(title="mnist-gan", delete_cache=(600, 3600)) as demo:
                 architecture = gr.Dropdown(list(ARCHITECTURES), value=RECOMMENDED.architecture, label="Architecture",
                                            info="; ".join(f"{k}: {a.description}" for k, a in ARCHITECTURES.items()),
                                            elem_id="architecture")
-                conditional = gr.Checkbox(RECOMMENDED.conditional, label="Class-conditional (G and D see the digit label)",
-                                          elem_id="conditional")
+                with gr.Row():
+                    conditional = gr.Checkbox(RECOMMENDED.conditional, elem_id="conditional",
+                                              label="Class-conditional (G and D see the digit label)")
+                    latent_code = gr.Number(RECOMMENDED.latent_code, label="Latent code (unconditional; 0: off)",
+                                            precision=0, elem_id="latent-code",
+                                            info="InfoGAN categories, as mlp-uncond: 10")
                 with gr.Row():
                     batch_size = gr.Number(RECOMMENDED.batch_size, label="Batch size", precision=0, elem_id="batch-size")
                     steps = gr.Number(20_000, label="Steps", precision=0, elem_id="steps")  # ~10 min on 2 cores
@@ -679,7 +687,7 @@ with gr.Blocks(title="mnist-gan", delete_cache=(600, 3600)) as demo:
                 run_gif = gr.File(label="Run GIF", elem_id="run-gif")
         view = gr.State({})
         controls = gr.State()  # what the buttons and model pickers show: their update runs only when it changes
-        timer = gr.Timer(1.0)
+        timer = gr.Timer(TICK_S)
 
     with gr.Tab("Hub", id="hub"):
         if ON_SPACES:
@@ -743,7 +751,8 @@ with gr.Blocks(title="mnist-gan", delete_cache=(600, 3600)) as demo:
     gr.api(models, api_name="models")
 
     # Train: the run lives in the worker; every tab polls it
-    form = [architecture, conditional, batch_size, lr_g, lr_d, beta_1, ema_decay, steps, loss, data_source]
+    form = [architecture, conditional, batch_size, lr_g, lr_d, beta_1, ema_decay, steps, loss, data_source,
+            latent_code]  # train_start's parameters, in order
     tick_outputs = [status, acc_plot, loss_plot, quality_plot, hist_plot, train_grid, scrub, controls, view]
     controls.change(_controls, None, [start, pause, resume, stop, use, resume_run, model, push_model],
                     **PRIVATE, **FAST)
@@ -758,7 +767,7 @@ with gr.Blocks(title="mnist-gan", delete_cache=(600, 3600)) as demo:
         gr.api(fn, api_name=fn.__name__, concurrency_limit=None)
     timer.tick(_tick, [view, scrub], tick_outputs, **PRIVATE, **FAST)
     demo.load(_tick, [view, scrub], tick_outputs, **PRIVATE, **FAST)
-    demo.load(_form_of_run, None, form[:len(FORM_FIELDS)], **PRIVATE, **FAST)
+    demo.load(_form_of_run, None, [c for c in form if c is not data_source], **PRIVATE, **FAST)
     scrub.input(_show_grid, scrub, [train_grid, scrub], trigger_mode="always_last", **PRIVATE, **FAST)
     export.click(train_gif, None, run_gif, api_name="train_gif")
     use.click(_use_run, None, model, **PRIVATE)

@@ -2,9 +2,10 @@
 
 The run is the classic recipe (batch 32, the bundled 2,000 images) in the app's worker process; its throughput
 is read from the app's status (steps gained over wall time, evaluations and sample grids included). Windows
-without tabs and with three (headless Chromium, one browser context each: three sessions, each ticking every
-second) alternate, so the machine's other load reaches both; each side is the median of its windows. The CPU
-that the app process and the browser used in each window is measured too: it is what the tabs cost.
+without tabs and with three (headless Chromium, one browser context each: three sessions, each polling the run
+on the Train tab's timer) alternate, so the machine's other load reaches both; each side is the median of its
+windows. The CPU that the app process and the browser used in each window is measured too: it is what the tabs
+cost.
 """
 
 from __future__ import annotations
