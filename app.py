@@ -596,8 +596,8 @@ with gr.Blocks(title="mnist-gan", delete_cache=(600, 3600)) as demo:
 
     with gr.Tab("Latent explorer", id="latent"):
         gr.Markdown("One latent vector, moved by sliders. Each direction was found from the model itself: an image "
-                    "measurement (stroke thickness, slant, width...) or the shipped classifier's score for a digit, regressed on z "
-                    "over 4,000 samples.")
+                    "measurement (stroke thickness, slant, width...) or the shipped classifier's score for a digit, "
+                    "regressed on z over 4,000 samples.")
         with gr.Row():
             with gr.Column(scale=1, min_width=280):
                 with gr.Row(equal_height=True):
