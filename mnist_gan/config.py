@@ -60,7 +60,8 @@ class GANConfig:
 
         _check_types(self)
         if self.architecture not in ARCHITECTURES:
-            raise ConfigError("architecture", f"unknown {shown(self.architecture)}; choose one of {sorted(ARCHITECTURES)}")
+            raise ConfigError("architecture",
+                              f"unknown {shown(self.architecture)}; choose one of {sorted(ARCHITECTURES)}")
         if self.loss not in LOSSES:
             raise ConfigError("loss", f"unknown {shown(self.loss)}; choose one of {sorted(LOSSES)}")
         for name, low, high in (
@@ -84,7 +85,8 @@ class GANConfig:
             if not (math.isfinite(value) and 0 <= value < 1):
                 raise ConfigError(name, f"must be in [0, 1), got {value}")
         if self.latent_code and not 2 <= self.latent_code <= self.latent_dim:
-            raise ConfigError("latent_code", f"must be 0 or between 2 and latent_dim ({self.latent_dim}), got {self.latent_code}")
+            raise ConfigError("latent_code",
+                              f"must be 0 or between 2 and latent_dim ({self.latent_dim}), got {self.latent_code}")
         if self.latent_code and self.conditional:
             raise ConfigError("latent_code", "a class-conditional model is told the digit; it takes no latent code")
         if not (math.isfinite(self.label_smoothing) and 0 <= self.label_smoothing < 0.5):

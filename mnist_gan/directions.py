@@ -1,10 +1,10 @@
 """Meaningful directions in a generator's latent space, found from the model itself.
 
 Draw a few thousand samples, measure simple things on each image (stroke thickness, slant, width, height, ...)
-and, when a digit scorer is given (the shipped classifier's log-probabilities), how much each image looks
-like each digit; then regress every measurement
-on z. The least-squares weight vector, normalised, is the direction that changes that measurement most
-linearly: moving z along it makes strokes thicker, digits wider, or a 4 more like a 9.
+and, when a digit scorer is given (the app gives the shipped classifier's log-probabilities), how much each
+image looks like each digit; then regress every measurement on z. The least-squares weight vector, normalised,
+is the direction that changes that measurement most linearly: moving z along it makes strokes thicker, digits
+wider, or a 4 more like a 9.
 """
 
 from __future__ import annotations

@@ -78,7 +78,7 @@ class GAN:
             score, _ = self._discriminate(real, real_labels)
             return loss.d_real(score), score
 
-        def on_fake():
+        def on_fake():  # with a latent code, d_loss_fake includes the code's cross-entropy
             score, code_logits = self._discriminate(fake, fake_labels)
             return loss.d_fake(score) + self._code_loss(code_logits, g_inputs), score
 
