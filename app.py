@@ -41,14 +41,14 @@ from mnist_gan.models import ARCHITECTURES, NUM_CLASSES  # noqa: E402
 from mnist_gan.sampling import (MAX_SEED, check_seed, encode_gif, encode_png, grid_shape, interpolation,  # noqa: E402
                                 latents, make_grid, to_uint8, upscale)
 from mnist_gan.worker import ACTIVE, DONE, RunFolderError, TrainingWorker, WorkerBusy, cadence  # noqa: E402
+from mnist_gan.weights import RECIPE_MODEL, shipped_models  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 RUNS_DIR = Path(os.environ.get("MNIST_GAN_RUNS") or ROOT / "runs")
 HUB_CACHE = os.environ.get("MNIST_GAN_HUB_CACHE") or None  # None: huggingface_hub's own cache
 ON_SPACES = os.environ.get("SYSTEM") == "spaces"
 MAX_IMAGES, MAX_FRAMES, MAX_STEPS = 100, 32, 200_000
-# The Train tab's starting point: the shipped mlp-cond's recipe, measured best per minute of CPU (bench/quality.md).
-RECOMMENDED = GANConfig(conditional=True, batch_size=64, ema_decay=0.9999, loss="hinge")
+RECOMMENDED = GANConfig.load(shipped_models()[RECIPE_MODEL])  # the Train form's starting point
 ALL_DIGITS = "all digits"
 DIGITS = [str(k) for k in range(NUM_CLASSES)]
 MODES = [("meaningful directions", "directions"), ("raw dimensions", "raw")]  # (what the page shows, the value)

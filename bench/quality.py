@@ -85,13 +85,13 @@ def measure(rounds: int = 1, budget_s: float = 600.0, plain_s: float = 300.0, ev
     from mnist_gan.config import GANConfig
     from mnist_gan.data import load_mnist
     from mnist_gan.metrics import Classifier, Evaluator
-    from mnist_gan.weights import DEFAULT_MODEL, Generator, shipped_models
+    from mnist_gan.weights import RECIPE_MODEL, Generator, shipped_models
 
     data = load_mnist(data_path or os.environ.get("MNIST_GAN_DATA") or FULL_DATA)
     evaluator = Evaluator(Classifier.load(), n=n)
     classic = Generator.load(shipped_models()["classic"])
     target = evaluator(SimpleNamespace(config=classic.config, sampler=classic.model))["cfid"]
-    default = GANConfig.load(config_dir or shipped_models()[DEFAULT_MODEL]).replace(steps=10_000_000)
+    default = GANConfig.load(config_dir or shipped_models()[RECIPE_MODEL]).replace(steps=10_000_000)  # the Train tab's
     print(f"target: shipped classic ({CLASSIC_STEPS} it) cFID {target:.2f} at N={n}; "
           f"default config: {default}", file=sys.stderr)
 

@@ -23,6 +23,7 @@ METRICS_FILE = "metrics.json"
 SAMPLES_FILE = "samples.png"
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_MODEL = "mlp-uncond"  # the shipped model the app and CLI use unless told otherwise (see README: Quality)
+RECIPE_MODEL = "mlp-cond"  # the Train tab starts from its recipe: the most quality per minute of CPU (bench/quality.md)
 _CONFIG_ATTR = "mnist_gan_config"  # the config is also stamped inside the .h5, so a swapped file is caught
 
 

@@ -22,7 +22,7 @@ ENDPOINTS = {
     "latent_directions": ["classic", "raw"],
     "interpolate": ["classic", 0, 1, 4, "0"],
     "models": [],
-    "train_start": ["classic", False, 16, 2e-4, 2e-4, 0.5, 0.999, 200, "bce", "sample"],
+    "train_start": ["classic", False, 16, 2e-4, 2e-4, 0.5, 0.999, 200, "bce", "sample", 0],
     "train_pause": [],
     "train_resume": [],
     "train_stop": [],
