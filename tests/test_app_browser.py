@@ -77,8 +77,9 @@ def test_latent_slider_moves_the_image_while_dragging(page):
     page.get_by_role("tab", name="Latent explorer").click()
     page.wait_for_selector("#latent img", timeout=30_000)
     assert page.locator("#slider-0").get_by_text("thicker strokes").is_visible()
-    # the default model is class-conditional: its digit is chosen, so its sliders are the 8 measured directions
-    assert sum(page.locator(f"#slider-{i}").is_visible() for i in range(16)) >= 8
+    # the default model is unconditional: 6 style directions, then "more like a k" for every digit
+    assert sum(page.locator(f"#slider-{i}").is_visible() for i in range(16)) == 16
+    assert page.locator("#slider-15").get_by_text("more like a 9").is_visible()
     before = src(page, "#latent")
     box = page.locator("#slider-0 input[type=range]").bounding_box()
     y = box["y"] + box["height"] / 2
