@@ -19,7 +19,7 @@ from pathlib import Path
 import bench.common  # noqa: F401  (sets the quiet, no-telemetry environment before anything else)
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = "/usr/bin/chromium"  # Debian's (never `playwright install`)
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
                  "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 GENERATE = ["classic", 0, 64, "all digits", 1.0]  # model, seed, n, digit, temperature: the issue's 64-image grid
@@ -81,15 +81,16 @@ def descendants(pid: int) -> list[int]:
 
 
 def children(pid: int) -> list[int]:
-    """Direct child processes of pid."""
+    """Live direct child processes of pid (zombies, already dead, are left out)."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    found.append(int(entry.name))
+                state, parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[:2]
             except (OSError, IndexError, ValueError):
                 continue
+            if int(parent) == pid and state != "Z":
+                found.append(int(entry.name))
     return found
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from .config import GANConfig
+from .config import GANConfig, shown
 from .weights import DEFAULT_MODEL, RECORD_FILE, Generator, describe, read_json, shipped_models
 
 
@@ -37,7 +37,7 @@ class Library:
 
     def _check(self, name: str) -> None:
         if not isinstance(name, str) or name not in self._folders:  # callers hold the lock
-            raise UnknownModel(f"unknown model {name!r:.100}; choose one of: {', '.join(self._folders)}")
+            raise UnknownModel(f"unknown model {shown(name)}; choose one of: {', '.join(self._folders)}")
 
     def get(self, name: str) -> Generator:
         """The loaded generator called `name`."""

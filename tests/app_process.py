@@ -15,12 +15,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.app_server import free_port
+from bench.appserver import children, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"  # Debian's (never `playwright install`)
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 
 
 class AppProcess:
@@ -116,26 +113,6 @@ def wait_for(client, condition, timeout: float, what: str) -> dict:
                                             f"{status['step']} ({status['message']})"
         time.sleep(0.3)
     return status
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.append(int(stat.parent.name))
-    return found
-
-
-def rss_mib(pid: int) -> float:
-    """Resident memory of a process, MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def folder_mib(folder: Path) -> float:

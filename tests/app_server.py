@@ -1,15 +1,10 @@
 """The app, launched once per test session on 127.0.0.1: shared by the gradio_client and browser suites."""
 
 import os
-import socket
 
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bench.appserver import free_port
 
 
 @pytest.fixture(scope="session")

@@ -18,10 +18,11 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
+from bench.appserver import browser
 from mnist_gan.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from mnist_gan.files import TMP_PREFIX
 from mnist_gan.weights import Generator
-from tests.app_process import CHROMIUM, CHROMIUM_ARGS, AppProcess, wait_for
+from tests.app_process import AppProcess, wait_for
 from tests.hub_server import HubServer
 
 TOKEN = "hf_faultsWrite3Kq9sT2vX9mN0pL6z"
@@ -41,18 +42,12 @@ def stop_run(client: Client) -> dict:
 
 @contextmanager
 def browser_page(url: str):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(url)
-            page.wait_for_selector("#grid img", timeout=60_000)
-            page.get_by_role("tab", name="Train").click()
-            yield page
-        finally:
-            browser.close()
+    with browser() as chromium:
+        page = chromium.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(url)
+        page.wait_for_selector("#grid img", timeout=60_000)
+        page.get_by_role("tab", name="Train").click()
+        yield page
 
 
 def wait_text(page, selector: str, pattern: str, timeout: float = 60) -> str:

@@ -16,7 +16,8 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from tests.app_process import CHROMIUM, CHROMIUM_ARGS, AppProcess, wait_for
+from bench.appserver import browser
+from tests.app_process import AppProcess, wait_for
 from tests.hub_server import HubServer
 
 LOGIN = "hf_ownerLogin5Jq8sT2vX9mN0pL6zQa"  # the Space's HF_TOKEN: who the mocked login signs in as (alice)
@@ -119,26 +120,20 @@ def test_a_signed_in_owner_trains_and_pushes_and_the_worker_never_holds_a_token(
 
 @pytest.mark.browser
 def test_the_push_form_in_the_browser_shows_no_token(space, hub):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(space.url + "login/huggingface")  # signs in and lands on the app
-            page.wait_for_selector("#grid img", timeout=60_000)
-            page.get_by_role("tab", name="Hub").click()
-            page.locator("#push-repo textarea, #push-repo input").first.fill("alice/from-the-page")
-            page.locator("#push-token input").fill(PUSH)
-            page.locator("#push-btn").click()
-            deadline = time.monotonic() + 120
-            while "Pushed" not in (result := page.locator("#hub-result").inner_text()):
-                assert time.monotonic() < deadline, f"no push result: {result!r}"
-                time.sleep(0.2)
-            assert "alice/from-the-page" in result
-            answers.append(page.locator("body").inner_text())  # everything the page shows
-        finally:
-            browser.close()
+    with browser() as chromium:
+        page = chromium.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(space.url + "login/huggingface")  # signs in and lands on the app
+        page.wait_for_selector("#grid img", timeout=60_000)
+        page.get_by_role("tab", name="Hub").click()
+        page.locator("#push-repo textarea, #push-repo input").first.fill("alice/from-the-page")
+        page.locator("#push-token input").fill(PUSH)
+        page.locator("#push-btn").click()
+        deadline = time.monotonic() + 120
+        while "Pushed" not in (result := page.locator("#hub-result").inner_text()):
+            assert time.monotonic() < deadline, f"no push result: {result!r}"
+            time.sleep(0.2)
+        assert "alice/from-the-page" in result
+        answers.append(page.locator("body").inner_text())  # everything the page shows
 
 
 def test_no_token_in_output_logs_files_caches_or_answers(space, hub):

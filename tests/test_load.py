@@ -25,7 +25,8 @@ import pytest  # noqa: E402
 from gradio_client import Client  # noqa: E402
 
 from mnist_gan.cache import MIN_AGE_S, SWEEP_S  # noqa: E402
-from tests.app_process import AppProcess, folder_mib, rest_call, rss_mib  # noqa: E402
+from bench.appserver import rss_mb  # noqa: E402
+from tests.app_process import AppProcess, folder_mib, rest_call  # noqa: E402
 
 CLIENTS, SECONDS = 20, 60.0
 MAX_CALLS = 5_000  # per client: the loop is bounded in count as well as in time
@@ -86,10 +87,10 @@ def run_load(folder: Path, clients: int = CLIENTS, seconds: float = SECONDS) -> 
 
         def watch() -> None:
             while not stop.wait(1.0):
-                samples.append((rss_mib(pid), folder_mib(app.gradio_cache), len(calls)))
+                samples.append((rss_mb(pid)[0], folder_mib(app.gradio_cache), len(calls)))
 
         watcher = threading.Thread(target=watch, daemon=True)
-        rss_start, cache_start = rss_mib(pid), folder_mib(app.gradio_cache)
+        rss_start, cache_start = rss_mb(pid)[0], folder_mib(app.gradio_cache)
         watcher.start()
         started = time.monotonic()
         threads = [threading.Thread(target=_client, args=(app.url, i, started + seconds, calls, lock), daemon=True)
@@ -102,7 +103,7 @@ def run_load(folder: Path, clients: int = CLIENTS, seconds: float = SECONDS) -> 
         stop.set()
         watcher.join(5)
         status = api.predict(api_name="/train_status")
-        rss_end, cache_end = rss_mib(pid), folder_mib(app.gradio_cache)
+        rss_end, cache_end = rss_mb(pid)[0], folder_mib(app.gradio_cache)
         api.predict(api_name="/train_stop")
 
     half = samples[len(samples) // 2]
