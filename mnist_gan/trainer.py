@@ -214,7 +214,8 @@ class Trainer:
             return
         self.best = {"step": self.step, "cfid": cfid, "n": row.get("n"), "wall_time_s": round(self.elapsed, 1)}
         if self.run_dir:
-            save_generator(self.run_dir / BEST_DIR, self.config, self.gan.sampler, {**self.record(), "best": self.best})
+            save_generator(self.run_dir / BEST_DIR, self.config, self.gan.sampler, {**self.record(), "best": self.best},
+                           self.gan.discriminator)
 
     def sample_grid(self) -> np.ndarray:
         """The fixed-noise grid from the current sampler (EMA generator when enabled)."""
@@ -257,7 +258,7 @@ class Trainer:
                 "rng": self.rng.bit_generator.state, "history": self.history, "incidents": self.incidents,
                 "best": self.best}
         save_checkpoint(self.run_dir / CHECKPOINT_FILE, arrays, meta)
-        save_generator(self.run_dir, self.config, self.gan.sampler, self.record())
+        save_generator(self.run_dir, self.config, self.gan.sampler, self.record(), self.gan.discriminator)
         self._publish({"event": "checkpoint", "step": self.step, "path": str(self.run_dir / CHECKPOINT_FILE)})
 
     @classmethod

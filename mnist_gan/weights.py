@@ -18,6 +18,7 @@ from .files import atomic_path, atomic_write, read_json, write_json  # noqa: F40
 from .sampling import latents, to_uint8
 
 WEIGHTS_FILE = "generator.weights.h5"
+DISCRIMINATOR_FILE = "discriminator.weights.h5"  # D too: what inspecting a model needs
 RECORD_FILE = "training.json"
 METRICS_FILE = "metrics.json"
 SAMPLES_FILE = "samples.png"
@@ -43,14 +44,18 @@ def describe(config: GANConfig) -> str:
     return f"{kind}{config.architecture} generator (latent_dim={config.latent_dim}{code})"
 
 
-def save_generator(folder: str | Path, config: GANConfig, generator, record: dict | None = None) -> Path:
-    """Write config, weights and training record to `folder` (created if needed)."""
+def save_generator(folder: str | Path, config: GANConfig, generator, record: dict | None = None,
+                   discriminator=None) -> Path:
+    """Write config, weights (G's, and D's when given) and training record to `folder` (created if needed)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    with atomic_path(folder / WEIGHTS_FILE, suffix=".weights.h5") as tmp:  # Keras insists on the suffix
-        generator.save_weights(tmp, overwrite=True)
-        with h5py.File(tmp, "a") as f:
-            f.attrs[_CONFIG_ATTR] = json.dumps(config.to_dict())
+    for name, model in ((WEIGHTS_FILE, generator), (DISCRIMINATOR_FILE, discriminator)):
+        if model is None:
+            continue
+        with atomic_path(folder / name, suffix=".weights.h5") as tmp:  # Keras insists on the suffix
+            model.save_weights(tmp, overwrite=True)
+            with h5py.File(tmp, "a") as f:
+                f.attrs[_CONFIG_ATTR] = json.dumps(config.to_dict())
     write_json(folder / CONFIG_FILE, config.to_dict())
     if record is not None:
         write_json(folder / RECORD_FILE, record)
