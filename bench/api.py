@@ -11,7 +11,8 @@ from __future__ import annotations
 import statistics
 import time
 
-from bench.appserver import TRAINING, App, met, summary
+from bench.appserver import TRAINING, App, met
+from testing.system import summary
 
 SESSION = "bench-api-client"
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import time
 
-from bench.appserver import GENERATE, App, PeakMemory, browser, met
+from bench.appserver import App, PeakMemory, met
+from testing.app import GENERATE
+from testing.browser import browser
 
 
 def measure(rounds: int = 5, calls: int = 50, train_s: float = 20.0) -> list[dict]:

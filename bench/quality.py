@@ -17,7 +17,6 @@ import os
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
@@ -52,46 +51,48 @@ def _fast(config, data, evaluator) -> tuple:
     trainer = Trainer(config, data)
 
     def chunk() -> int:  # the trainer's own compiled multi-step call, as Trainer.run uses it
-        trainer.gan.steps(*trainer._draw(STEPS_PER_CALL))
+        trainer.gan.iterate(*trainer._draw(STEPS_PER_CALL))
         return STEPS_PER_CALL
 
     chunk()  # trace and compile outside the clock: the plain loop below is warmed up the same way
-    return chunk, lambda: evaluator(trainer.gan)
+    return chunk, lambda: evaluator(trainer.sampler)
 
 
 def _plain(data, evaluator, seed: int = 0) -> tuple:
     from mnist_gan.config import GANConfig
     from mnist_gan.gan import GAN
-    from mnist_gan.reference import ReferenceLoop
+    from mnist_gan.generator import Generator
+    from mnist_gan.recipe_loop import RecipeLoop
 
     gan = GAN(GANConfig(seed=seed))
-    loop, rng, b = ReferenceLoop(gan), np.random.default_rng(seed), gan.config.batch_size
+    loop, rng, b = RecipeLoop(gan), np.random.default_rng(seed), gan.config.batch_size
 
     def chunk() -> int:
         for _ in range(10):
             idx = rng.integers(0, len(data.x_train), b)
-            loop.step(data.x_train[idx], rng.standard_normal((b, 100), np.float32),
+            loop.iteration(data.x_train[idx], rng.standard_normal((b, 100), np.float32),
                       rng.standard_normal((b, 100), np.float32))
         return 10
 
     chunk()
-    return chunk, lambda: evaluator(gan)
+    sampler = Generator(gan.config, gan.generator)
+    return chunk, lambda: evaluator(sampler)
 
 
 def measure(rounds: int = 1, budget_s: float = 600.0, plain_s: float = 300.0, eval_every_s: float = 30.0,
             n: int = 2_000, config_dir: str | None = None, data_path: str | None = None,
             png: str | None = "bench/quality.png") -> list[dict]:
     """The curves (rows) of every contender, plus a summary row; draws them into `png`."""
-    from mnist_gan.config import GANConfig
+    from mnist_gan.config import GANConfig, recipe
     from mnist_gan.data import load_mnist
+    from mnist_gan.generator import Generator, shipped_models
     from mnist_gan.metrics import Classifier, Evaluator
-    from mnist_gan.weights import RECIPE_MODEL, Generator, shipped_models
 
     data = load_mnist(data_path or os.environ.get("MNIST_GAN_DATA") or FULL_DATA)
     evaluator = Evaluator(Classifier.load(), n=n)
     classic = Generator.load(shipped_models()["classic"])
-    target = evaluator(SimpleNamespace(config=classic.config, sampler=classic.model))["cfid"]
-    default = GANConfig.load(config_dir or shipped_models()[RECIPE_MODEL]).replace(steps=10_000_000)  # the Train tab's
+    target = evaluator(classic)["cfid"]
+    default = (GANConfig.load(config_dir) if config_dir else recipe()).replace(steps=10_000_000)  # the Train tab's
     print(f"target: shipped classic ({CLASSIC_STEPS} it) cFID {target:.2f} at N={n}; "
           f"default config: {default}", file=sys.stderr)
 

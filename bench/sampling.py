@@ -5,10 +5,12 @@ from __future__ import annotations
 import statistics
 import time
 
+from testing.system import percentile
+
 
 def measure(rounds: int = 5, calls: int = 200, n: int = 64) -> list[dict]:
     from mnist_gan.sampling import make_grid
-    from mnist_gan.weights import DEFAULT_MODEL, Generator, shipped_models
+    from mnist_gan.generator import DEFAULT_MODEL, Generator, shipped_models
 
     rows = []
     for name, folder in shipped_models().items():
@@ -27,5 +29,5 @@ def measure(rounds: int = 5, calls: int = 200, n: int = 64) -> list[dict]:
         for what, values in timings.items():
             rows.append({"model": name + (" (default)" if name == DEFAULT_MODEL else ""), "what": f"{what}, {n} images",
                          "median ms": round(1000 * statistics.median(values), 2),
-                         "p90 ms": round(1000 * sorted(values)[int(0.9 * len(values))], 2), "calls": calls})
+                         "p90 ms": round(1000 * percentile(values, 0.9), 2), "calls": calls})
     return rows

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import statistics
 
-from bench.appserver import App, browser, met, percentile
+from bench.appserver import App, met
+from testing.browser import browser
+from testing.system import percentile
 
 # Records, per new #latent image, the milliseconds since the last slider input event.
 WATCH = """() => {

@@ -9,25 +9,25 @@ from bench.common import interleaved
 
 def measure(batch_sizes=(32, 256), rounds: int = 5, seconds: float = 2.0, architecture: str = "classic") -> list[dict]:
     from mnist_gan.config import GANConfig
-    from mnist_gan.data import TINY_DATA, load_mnist
+    from mnist_gan.data import SAMPLE_DATA, load_mnist
     from mnist_gan.gan import GAN
-    from mnist_gan.reference import ReferenceLoop
+    from mnist_gan.recipe_loop import RecipeLoop
     from mnist_gan.trainer import STEPS_PER_CALL, Trainer
 
-    data = load_mnist(TINY_DATA)  # pixel values do not change the cost; shapes do
+    data = load_mnist(SAMPLE_DATA)  # pixel values do not change the cost; shapes do
     rows = []
     for batch in batch_sizes:
         config = GANConfig(architecture=architecture, batch_size=batch)
         trainer = Trainer(config, data)  # the product's loop: batches drawn, STEPS_PER_CALL iterations per call
-        reference = ReferenceLoop(GAN(config))
+        recipe = RecipeLoop(GAN(config))
         rng = np.random.default_rng(0)
 
         def fast():
-            trainer.gan.steps(*trainer._draw(STEPS_PER_CALL))
+            trainer.gan.iterate(*trainer._draw(STEPS_PER_CALL))
 
         def plain():  # the recipe: random real batch, fresh noise, predict + 2 D steps + combined step
             idx = rng.integers(0, len(data.x_train), batch)
-            reference.step(data.x_train[idx], rng.standard_normal((batch, config.latent_dim), np.float32),
+            recipe.iteration(data.x_train[idx], rng.standard_normal((batch, config.latent_dim), np.float32),
                            rng.standard_normal((batch, config.latent_dim), np.float32))
 
         fast(), plain(), fast(), plain()  # trace, compile, warm caches

@@ -14,7 +14,9 @@ import os
 import statistics
 import time
 
-from bench.appserver import TRAINING, App, browser, cpu_seconds, descendants, met
+from bench.appserver import TRAINING, App, met
+from testing.browser import browser
+from testing.system import cpu_seconds, descendants
 
 TABS = 3
 

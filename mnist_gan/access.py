@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import os
 
+from .errors import AccessDenied
+
 ADMINS_ENV = "MNIST_GAN_ADMINS"
-
-
-class AccessDenied(PermissionError):
-    """The action is reserved to the Space's admins; the message says so plainly."""
 
 
 def admins() -> frozenset[str] | None:

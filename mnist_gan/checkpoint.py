@@ -8,14 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import CheckpointError
 from .files import atomic_write
 
 CHECKPOINT_FILE = "checkpoint.npz"
 _META_KEY = "__meta__"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint is missing, unreadable, or belongs to another model."""
 
 
 def save_checkpoint(path: str | Path, arrays: dict[str, np.ndarray], meta: dict) -> None:

@@ -9,30 +9,37 @@ import time
 from dataclasses import fields
 from pathlib import Path
 
-from .config import ConfigError, GANConfig
+from .config import RECIPES, TRAINING_SETTINGS, GANConfig, recipe
+from .errors import InvalidInput, MnistGanError
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per GANConfig field, so the CLI can never drift from the config."""
-    group = parser.add_argument_group("run config (defaults: the classic recipe)")
+    group = parser.add_argument_group("run config (defaults: --recipe's, else the classic recipe)")
+    labels = {s.name: f"{s.label}{': ' + s.info if s.info else ''}; " for s in TRAINING_SETTINGS}
     for f in fields(GANConfig):
         flag = "--" + f.name.replace("_", "-")
         if f.type == "bool":
-            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None)
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=labels.get(f.name))
         else:
             group.add_argument(flag, type={"int": int, "float": float, "str": str}[f.type], default=None,
-                               metavar=f.type.upper(), help=f"default {f.default}")
+                               metavar=f.type.upper(), help=f"{labels.get(f.name, '')}default {f.default}")
 
 
-def _config_from(args, base: GANConfig | None = None) -> GANConfig:
-    """The config flags given on the command line, applied to `base` (else --preset's config, else the recipe)."""
-    changes = {f.name: getattr(args, f.name) for f in fields(GANConfig) if getattr(args, f.name) is not None}
-    base = base or (GANConfig.load(args.preset) if args.preset else GANConfig())
-    return base.replace(**changes)
+def _changes(args) -> dict:
+    """The config flags given on the command line."""
+    return {f.name: getattr(args, f.name) for f in fields(GANConfig) if getattr(args, f.name) is not None}
+
+
+def _config_from(args) -> GANConfig:
+    """The config flags given on the command line, applied to --preset's config, else to --recipe."""
+    if args.preset:
+        return GANConfig.load(args.preset).replace(**_changes(args))
+    return recipe(args.recipe, **_changes(args))
 
 
 def _weights_dir(name_or_path: str | None) -> Path:
-    from .weights import DEFAULT_MODEL, shipped_models
+    from .generator import DEFAULT_MODEL, shipped_models
 
     name_or_path = name_or_path or DEFAULT_MODEL
     shipped = shipped_models()
@@ -42,13 +49,14 @@ def _weights_dir(name_or_path: str | None) -> Path:
 def cmd_train(args) -> int:
     from tqdm import tqdm
 
+    from . import events
     from .data import load_mnist
     from .trainer import Trainer
 
     data = load_mnist(args.data)
     if args.resume:
         # flags given with --resume change the run from here on (e.g. --steps to train longer)
-        trainer = Trainer.resume_from(args.resume, data, config=_config_from(args, GANConfig.load(args.resume)))
+        trainer = Trainer.resume_from(args.resume, data, changes=_changes(args))
         run_dir = Path(args.resume)
     else:
         config = _config_from(args)
@@ -61,16 +69,17 @@ def cmd_train(args) -> int:
     trainer.notes["command"] = shlex.join(["python", "-m", "mnist_gan", *args.argv])
     bar = tqdm(total=trainer.config.steps, initial=trainer.step, unit="it", dynamic_ncols=True, disable=args.quiet)
 
-    def show(event: dict) -> None:
-        if event["event"] == "step":
-            bar.update(event["step"] - bar.n)
-            bar.set_postfix(d_real=f"{event['d_acc_real']:.2f}", d_fake=f"{event['d_acc_fake']:.2f}",
-                            g=f"{event['g_loss']:.2f}", img_s=f"{event['images_per_sec']:.0f}", refresh=False)
-        elif event["event"] == "quality":
-            bar.write(f"step {event['step']}: " + ", ".join(f"{k}={v:.3g}" for k, v in event.items()
-                                                            if isinstance(v, float)))
-        elif event["event"] == "state" and event["state"] == "failed":
-            bar.write(event["message"])
+    def show(event: events.Event) -> None:
+        match event:
+            case events.Step():
+                bar.update(event.step - bar.n)
+                bar.set_postfix(d_real=f"{event.d_acc_real:.2f}", d_fake=f"{event.d_acc_fake:.2f}",
+                                g=f"{event.g_loss:.2f}", img_s=f"{event.images_per_sec:.0f}", refresh=False)
+            case events.Quality():
+                bar.write(f"step {event.step}: " + ", ".join(f"{k}={v:.3g}" for k, v in event.metrics.items()
+                                                             if isinstance(v, float)))
+            case events.StateChanged(state=events.State.FAILED):
+                bar.write(event.message)
 
     trainer.subscribe(show)
     try:
@@ -86,14 +95,14 @@ def cmd_train(args) -> int:
 def cmd_sample(args) -> int:
     import numpy as np
 
+    from .generator import Generator
     from .sampling import encode_png, grid_shape, make_grid
-    from .weights import Generator
 
     generator = Generator.load(_weights_dir(args.weights))
     labels = None
     if args.digit is not None:
         if not generator.config.conditional:
-            raise ValueError(f"--digit needs a class-conditional model; {generator.name} is unconditional")
+            raise InvalidInput(f"--digit needs a class-conditional model; {generator.name} is unconditional")
         labels = np.full(args.n, args.digit)
     images = generator.generate(args.seed, args.n, labels, args.temperature)
     for out in args.out:
@@ -110,8 +119,8 @@ def cmd_sample(args) -> int:
 def cmd_interpolate(args) -> int:
     import numpy as np
 
+    from .generator import Generator
     from .sampling import encode_gif, encode_png, interpolation, make_grid, to_uint8
-    from .weights import Generator
 
     generator = Generator.load(_weights_dir(args.weights))
     z = interpolation(args.seed_a, args.seed_b, args.frames, generator.config.latent_dim)
@@ -139,7 +148,7 @@ def cmd_push(args) -> int:
 
 def cmd_pull(args) -> int:
     from . import hub
-    from .weights import describe
+    from .generator import describe
 
     result = hub.pull(args.repo_id, args.revision, token=hub.resolve_token(), endpoint=args.endpoint,
                       cache_dir=args.cache_dir)
@@ -159,14 +168,14 @@ def cmd_evaluate(args) -> int:
     from . import metrics
     from .data import load_mnist
     from .files import write_json
-    from .weights import METRICS_FILE, Generator
+    from .generator import METRICS_FILE, Generator
 
     classifier = metrics.Classifier.load()
     labels = None
     if args.samples:
         with np.load(args.samples, allow_pickle=False) as npz:
             if "images" not in npz.files:
-                raise ValueError(f"{args.samples} has no 'images' array (uint8 (N, 28, 28) or float [-1, 1])")
+                raise InvalidInput(f"{args.samples} has no 'images' array (uint8 (N, 28, 28) or float [-1, 1])")
             images = npz["images"][:args.n]
             labels = npz["labels"][:args.n] if "labels" in npz.files else None
         name = str(args.samples)
@@ -187,7 +196,7 @@ def cmd_evaluate(args) -> int:
             print("memorisation not computed: it needs the training images (pass --data or set MNIST_GAN_DATA)")
     if args.write:
         if args.samples:
-            raise ValueError("--write saves metrics.json into a weights folder: use it with --weights")
+            raise InvalidInput("--write saves metrics.json into a weights folder: use it with --weights")
         row["command"] = shlex.join(["python", "-m", "mnist_gan", *args.argv])
         write_json(generator.folder / METRICS_FILE, row)
         print(f"wrote {generator.folder / METRICS_FILE}", file=sys.stderr)
@@ -219,7 +228,7 @@ def cmd_train_classifier(args) -> int:
     record["command"] = shlex.join(["python", "-m", "mnist_gan", *args.argv])
     _, test_features = metrics.Classifier(model).predict(data.x_test)
     metrics.save_classifier(args.out, model, record, test_features)
-    record.update(metrics.references(metrics.Classifier.load(args.out), data))
+    record.update(metrics.baseline_rows(metrics.Classifier.load(args.out), data))
     write_json(Path(args.out) / metrics.CLASSIFIER_RECORD, record)
     print(f"test accuracy {record['test_accuracy']:.4f}; wrote {args.out}")
     return 0
@@ -235,6 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--run-dir", help="folder for checkpoints, sample grids and final weights")
     train.add_argument("--resume", metavar="RUN_DIR", help="continue the run in this folder from its checkpoint")
     train.add_argument("--preset", metavar="WEIGHTS_DIR", help="start from this folder's gan_config.json")
+    train.add_argument("--recipe", choices=sorted(RECIPES), default="classic",
+                       help="the named recipe the config flags change (default: classic, the Keras GAN recipe; "
+                            "recommended: the Train tab's)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_config_flags(train)
     train.set_defaults(func=cmd_train)
@@ -306,12 +318,17 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "n", 1) is not None and not 1 <= getattr(args, "n", 1) <= 100_000:
         print("error: --n must be between 1 and 100000", file=sys.stderr)
         return 2
-    from .data import DataSourceError
-    from .hub import HubError
-    from .weights import WeightsError
-
     try:
         return args.func(args)
-    except (ConfigError, DataSourceError, HubError, WeightsError, ValueError, FileNotFoundError) as e:
+    except MnistGanError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except Exception as e:  # a bug: the traceback goes to a file, the terminal gets one line that says where
+        import tempfile
+        import traceback
+
+        with tempfile.NamedTemporaryFile("w", prefix="mnist-gan-error-", suffix=".log", delete=False) as log:
+            traceback.print_exception(e, file=log)
+        print(f"internal error ({type(e).__name__}): this is a bug, not your input; its traceback is in {log.name}",
+              file=sys.stderr)
+        return 3

@@ -5,29 +5,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import reprlib
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from .errors import ConfigError, WeightsError, shown
+
 CONFIG_FILE = "gan_config.json"  # not config.json: that name belongs to Keras's own saved-model layout
-
-
-_SHORT = reprlib.Repr()  # Python 3.11's Repr takes no arguments
-_SHORT.maxstring = _SHORT.maxother = 60
-_SHORT.maxlist, _SHORT.maxdict, _SHORT.maxlevel = 8, 4, 2
-
-
-def shown(value) -> str:
-    """A bad value as an error message quotes it: its repr, cut short (an API caller can send megabytes)."""
-    return _SHORT.repr(value)
-
-
-class ConfigError(ValueError):
-    """A config value is invalid; the message names the field."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
 
 
 @dataclass(frozen=True)
@@ -125,12 +108,75 @@ class GANConfig:
         try:
             data = json.loads(path.read_text())
         except FileNotFoundError:
-            raise FileNotFoundError(f"no {CONFIG_FILE} in {folder}: not an mnist-gan weights folder") from None
+            raise WeightsError(f"no {CONFIG_FILE} in {folder}: not an mnist-gan weights folder") from None
         except json.JSONDecodeError as e:
             raise ConfigError("file", f"{path} is not valid JSON ({e.msg})") from None
         if not isinstance(data, dict):
             raise ConfigError("file", f"{path} does not hold a JSON object")
         return cls.from_dict(data)
+
+
+def field_type(name: str) -> type:
+    """The Python type of a GANConfig field (bool, int, float or str)."""
+    return {"str": str, "bool": bool, "int": int, "float": float}[_FIELDS[name].type]
+
+
+_FIELDS = {f.name: f for f in fields(GANConfig)}
+
+
+# --- what a person chooses for a training run -----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Setting:
+    """A config field a person chooses for a run: one widget of the Train form, one parameter of train_start."""
+
+    name: str  # a GANConfig field
+    label: str
+    info: str = ""
+
+
+# The one declaration: the Train form shows these, train_start takes them (in this order), the CLI documents them.
+TRAINING_SETTINGS = (
+    Setting("architecture", "Architecture"),
+    Setting("conditional", "Class-conditional (G and D see the digit label)"),
+    Setting("batch_size", "Batch size"),
+    Setting("lr_g", "G learning rate"),
+    Setting("lr_d", "D learning rate"),
+    Setting("beta_1", "Adam beta_1"),
+    Setting("ema_decay", "EMA of G (0: off)", "a moving average of G's weights draws cleaner digits"),
+    Setting("steps", "Steps"),
+    Setting("loss", "Loss", "bce: the classic recipe's binary cross-entropy; hinge: measured better (bench/zoo.md)"),
+    Setting("latent_code", "Latent code (unconditional; 0: off)", "InfoGAN categories, as mlp-uncond: 10"),
+    Setting("seed", "Seed", "weights, batches and noise all follow from it: same seed, same run"),
+)
+
+# Named starting points for a run; a recipe is the changes to GANConfig's defaults (the classic Keras recipe).
+RECIPES: dict[str, dict] = {
+    # mlp-cond's recipe: the most quality per minute of CPU measured (bench/quality.md); 20,000 steps ~10 min
+    "recommended": {"conditional": True, "batch_size": 64, "loss": "hinge", "ema_decay": 0.9999, "steps": 20_000},
+    "classic": {},  # the Keras GAN recipe, exactly
+}
+DEFAULT_RECIPE = "recommended"
+
+
+def recipe(name: str = DEFAULT_RECIPE, **changes) -> GANConfig:
+    """The named recipe with `changes` applied. Class labels and a latent code exclude each other, so asking for
+    one turns the other off rather than failing against the recipe's choice."""
+    if name not in RECIPES:
+        raise ConfigError("recipe", f"unknown {shown(name)}; choose one of {sorted(RECIPES)}")
+    base = {**RECIPES[name]}
+    if changes.get("latent_code") and "conditional" not in changes:
+        base["conditional"] = False
+    if changes.get("conditional") is True and "latent_code" not in changes:
+        base["latent_code"] = 0
+    return GANConfig(**{**base, **changes})
+
+
+def cadence(steps: int, evaluate: bool) -> dict:
+    """sample_every / eval_every for a run of `steps`: about 40 grids, multiples of 10 so every compiled call
+    does the same number of iterations (a different count would recompile)."""
+    sample_every = min(500, max(10, steps // 40 // 10 * 10))
+    return {"sample_every": sample_every, "eval_every": 5 * sample_every if evaluate else 0}
 
 
 def _check_types(config: GANConfig) -> None:

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import DataSourceError, InvalidInput
+
 DATA_ENV = "MNIST_GAN_DATA"
 KEYS = ("x_train", "y_train", "x_test", "y_test")
-TINY_DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "mnist_tiny.npz"
-
-
-class DataSourceError(RuntimeError):
-    """MNIST could not be loaded; the message says how to fix it."""
+SAMPLE_DATA = Path(__file__).resolve().parent / "assets" / "mnist_sample.npz"  # 2,000 + 1,000 real digits (README)
+SAMPLE_LABEL = "bundled sample, 2,000 images"
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,7 @@ def to_unit_range(images: np.ndarray) -> np.ndarray:
     """uint8 0..255 images to float32 [-1, 1] with a channel axis (the inverse of sampling.to_uint8)."""
     images = np.asarray(images)
     if images.dtype != np.uint8:
-        raise ValueError(f"expected uint8 images, got {images.dtype}")
+        raise InvalidInput(f"expected uint8 images, got {images.dtype}")
     x = images.astype(np.float32) / 127.5 - 1.0
     return x.reshape(-1, 28, 28, 1)
 

@@ -14,6 +14,7 @@ from typing import Callable
 
 import numpy as np
 
+from .errors import InvalidInput
 from .models import NUM_CLASSES
 from .sampling import latents
 
@@ -112,9 +113,9 @@ def move(z: np.ndarray, directions: list[Direction], amounts) -> np.ndarray:
     """z plus amounts[i] units along directions[i] (amounts beyond the directions must be 0)."""
     amounts = np.asarray(amounts, np.float64).ravel()
     if not np.all(np.isfinite(amounts)):
-        raise ValueError("slider values must be finite numbers")
+        raise InvalidInput("slider values must be finite numbers (no NaN or infinity)")
     if np.any(amounts[len(directions):]):
-        raise ValueError(f"this model has {len(directions)} directions: the amounts after them must be 0")
+        raise InvalidInput(f"this model has {len(directions)} directions: the amounts after them must be 0")
     out = np.asarray(z, np.float64).copy()
     for direction, amount in zip(directions, amounts):
         out += amount * direction.vector

@@ -8,14 +8,15 @@ import tensorflow as tf
 
 from . import models
 from .config import GANConfig
-from .losses import LOSSES
+from .errors import CheckpointError
+from .losses import loss_for
 
 # Order of the values a training step returns (one tensor, so one host transfer per step).
 METRICS = ("d_loss_real", "d_loss_fake", "g_loss", "d_acc_real", "d_acc_fake")
 
 
 class GAN:
-    """Owns G, D (and an EMA copy of G) with one Adam each; `step` performs the recipe's update."""
+    """Owns G, D (and an EMA copy of G) with one Adam each; `iterate` performs the recipe's update, K times."""
 
     def __init__(self, config: GANConfig, jit_compile: bool | None = None):
         self.config = config
@@ -24,7 +25,7 @@ class GAN:
         if config.ema_decay > 0:
             self.ema_generator = models.ARCHITECTURES[config.architecture].generator(config)
             self.ema_generator.set_weights(self.generator.get_weights())
-        self.loss = LOSSES[config.loss](config.label_smoothing)
+        self.loss = loss_for(config)
         # Keras 3 refuses to share one optimizer between two models: each gets its own.
         self.d_optimizer = keras.optimizers.Adam(config.lr_d, beta_1=config.beta_1)
         self.g_optimizer = keras.optimizers.Adam(config.lr_g, beta_1=config.beta_1)
@@ -121,14 +122,14 @@ class GAN:
             out = out.write(i, self.train_step(real[i], real_labels[i], z_fake[i], fake_labels[i], z_gen[i], gen_labels[i]))
         return out.stack()
 
-    def steps(self, real, real_labels, z_fake, fake_labels, z_gen, gen_labels) -> np.ndarray:
+    def iterate(self, real, real_labels, z_fake, fake_labels, z_gen, gen_labels) -> np.ndarray:
         """Run K iterations (every argument stacked on a leading axis of K); returns (K, len(METRICS)) metrics."""
         return self._compiled_steps(real, real_labels, z_fake, fake_labels, z_gen, gen_labels).numpy()
 
-    def step(self, real, real_labels, z_fake, fake_labels, z_gen, gen_labels) -> dict[str, float]:
+    def iterate_once(self, real, real_labels, z_fake, fake_labels, z_gen, gen_labels) -> dict[str, float]:
         """One iteration; returns the metrics by name."""
         arrays = (real, real_labels, z_fake, fake_labels, z_gen, gen_labels)
-        values = self.steps(*(np.asarray(a)[None] for a in arrays))[0]
+        values = self.iterate(*(np.asarray(a)[None] for a in arrays))[0]
         return dict(zip(METRICS, values.tolist()))
 
     # --- state, for checkpoints --------------------------------------------------------------------------
@@ -145,10 +146,10 @@ class GAN:
         for prefix, variables in self._state_groups().items():
             stored = sorted((k for k in arrays if k.startswith(prefix + "/")), key=lambda k: int(k.split("/")[1]))
             if len(stored) != len(variables):
-                raise ValueError(f"checkpoint holds {len(stored)} {prefix} variables, this model has {len(variables)}")
+                raise CheckpointError(f"checkpoint holds {len(stored)} {prefix} variables, this model has {len(variables)}")
             for key, v in zip(stored, variables):
                 if tuple(arrays[key].shape) != tuple(v.shape):
-                    raise ValueError(f"checkpoint {key} has shape {arrays[key].shape}, this model needs {tuple(v.shape)}")
+                    raise CheckpointError(f"checkpoint {key} has shape {arrays[key].shape}, this model needs {tuple(v.shape)}")
                 v.assign(arrays[key])
 
     def _state_groups(self) -> dict[str, list]:

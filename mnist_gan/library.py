@@ -5,12 +5,10 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from .config import GANConfig, shown
-from .weights import DEFAULT_MODEL, RECORD_FILE, Generator, describe, read_json, shipped_models
-
-
-class UnknownModel(ValueError):
-    """No model of that name; the message lists the names there are."""
+from .config import GANConfig
+from .errors import UnknownModel, shown
+from .files import read_json
+from .generator import DEFAULT_MODEL, RECORD_FILE, Generator, describe, shipped_models
 
 
 class Library:

@@ -1,4 +1,8 @@
-"""Adversarial losses: the one hook each training variant fills, instead of flags inside the training step."""
+"""Adversarial losses: the one hook each training variant fills, instead of flags inside the training step.
+
+A loss owns everything loss-specific: D's output activation (the architectures ask for it, never for a loss by
+name), the score above which D says "real", and the three terms of the training step.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from keras import ops
 class BCE:
     """The recipe: binary cross-entropy on D's probability; G is trained towards label 1 (non-saturating)."""
 
+    activation = "sigmoid"  # D outputs a probability, as the recipe's Dense(1, sigmoid)
     threshold = 0.5  # D says "real" above this
 
     def __init__(self, label_smoothing: float = 0.0):
@@ -27,6 +32,7 @@ class BCE:
 class Hinge:
     """Hinge loss on D's raw logit (as in SN-GAN / BigGAN)."""
 
+    activation = None  # D outputs its raw logit
     threshold = 0.0
 
     def __init__(self, label_smoothing: float = 0.0):
@@ -43,3 +49,8 @@ class Hinge:
 
 
 LOSSES = {"bce": BCE, "hinge": Hinge}
+
+
+def loss_for(config) -> BCE | Hinge:
+    """The loss hook a config names."""
+    return LOSSES[config.loss](config.label_smoothing)

@@ -21,9 +21,10 @@ import numpy as np
 from keras import layers
 
 from .data import MNIST, to_unit_range
+from .errors import InvalidInput, WeightsError
 from .files import read_json, write_json
+from .generator import SHIPPED_DIR, Generator, default_labels
 from .models import NUM_CLASSES
-from .weights import SHIPPED_DIR
 
 CLASSIFIER_DIR = SHIPPED_DIR / "classifier"
 CLASSIFIER_WEIGHTS = "classifier.weights.h5"
@@ -97,7 +98,7 @@ class Classifier:
         folder = Path(folder)
         path = folder / CLASSIFIER_WEIGHTS
         if not path.is_file():
-            raise FileNotFoundError(f"no {CLASSIFIER_WEIGHTS} in {folder}: train it with "
+            raise WeightsError(f"no {CLASSIFIER_WEIGHTS} in {folder}: train it with "
                                     f"python -m mnist_gan train-classifier --data MNIST.npz")
         model = classifier_model()
         model.load_weights(path)
@@ -142,7 +143,7 @@ def as_unit_range(images: np.ndarray) -> np.ndarray:
         return to_unit_range(images)
     x = images.astype(np.float32).reshape(-1, 28, 28, 1)
     if x.size and not (np.all(np.isfinite(x)) and x.min() >= -1.0001 and x.max() <= 1.0001):
-        raise ValueError("float images must be finite and in [-1, 1] (uint8 images are taken as 0..255)")
+        raise InvalidInput("float images must be finite and in [-1, 1] (uint8 images are taken as 0..255)")
     return x
 
 
@@ -152,7 +153,7 @@ def gaussian(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and covariance (N - 1 normalised) of (N, D) features."""
     features = np.asarray(features, np.float64)
     if len(features) < 2:
-        raise ValueError("a covariance needs at least 2 samples")
+        raise InvalidInput("a covariance needs at least 2 samples")
     return features.mean(axis=0), np.cov(features, rowvar=False)
 
 
@@ -254,7 +255,7 @@ def score(classifier: Classifier, images: np.ndarray, labels: np.ndarray | None 
     return row
 
 
-def references(classifier: Classifier, data: MNIST, n: int = 10_000, seed: int = 0) -> dict:
+def baseline_rows(classifier: Classifier, data: MNIST, n: int = 10_000, seed: int = 0) -> dict:
     """The rows every model is compared with: held-out real images and uniform noise, and real cFID by N."""
     held_out, train = data.x_train[-HOLDOUT:], data.x_train[:-HOLDOUT]
     _, features = classifier.predict(held_out)
@@ -277,18 +278,7 @@ def sample_inputs(seed: int, n: int, latent_dim: int, conditional: bool) -> tupl
     """Fixed latents (and, for conditional models, labels cycling through 0-9: an unconditional draw)."""
     from .sampling import latents
 
-    return latents(seed, n, latent_dim), (np.arange(n) % NUM_CLASSES).astype(np.int32) if conditional else None
-
-
-def draw(model, config, z: np.ndarray, labels: np.ndarray | None, batch: int = 500) -> np.ndarray:
-    """A Keras generator's [-1, 1] images for latents z (and labels), in batches."""
-    from .models import generator_inputs
-
-    out = []
-    for i in range(0, len(z), batch):
-        inputs = generator_inputs(config, z[i:i + batch], None if labels is None else labels[i:i + batch])
-        out.append(np.asarray(model(inputs, training=False)))
-    return np.concatenate(out)
+    return latents(seed, n, latent_dim), default_labels(n) if conditional else None
 
 
 class Evaluator:
@@ -298,11 +288,11 @@ class Evaluator:
         self.classifier = classifier or Classifier.load()
         self.n, self.seed = n, seed
 
-    def __call__(self, gan) -> dict:
-        config = gan.config
+    def __call__(self, generator: Generator) -> dict:
+        config = generator.config
         z, labels = sample_inputs(self.seed, self.n, config.latent_dim, config.conditional)
         started = time.perf_counter()
-        probabilities, features = self.classifier.predict(draw(gan.sampler, config, z, labels))
+        probabilities, features = self.classifier.predict(generator.images(z, labels))
         row = quality(probabilities, features, self.classifier.reference, labels,
                       self.classifier.record.get("held_out_cfid"))
         row["eval_s"] = time.perf_counter() - started

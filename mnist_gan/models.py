@@ -2,8 +2,9 @@
 
 A variant plugs in by adding an entry here; the training step never branches on the architecture.
 Generators map z (and a digit label when conditional, or z's latent code) to 28x28x1 images in [-1, 1].
-Discriminators map an image (and label) to one score: a probability for the "bce" loss, a raw logit for
-"hinge"; with a latent code they also guess the code (logits), as InfoGAN's Q head.
+Discriminators map an image (and label) to one score, through the output activation the loss asks for (a
+probability for "bce", a raw logit for "hinge"); with a latent code they also guess the code (logits), as
+InfoGAN's Q head.
 Only standard Keras layers are used, so a saved generator loads in Keras safe mode.
 """
 
@@ -14,6 +15,8 @@ from typing import Callable
 
 import keras
 from keras import layers, ops
+
+from .losses import LOSSES
 
 NUM_CLASSES = 10
 IMAGE_SHAPE = (28, 28, 1)
@@ -56,12 +59,15 @@ def _with_label(config, z, label):
 
 def _head(config, features, label):
     """Score from features; conditional models add a projection term <embed(y), features> (Miyato & Koyama 2018)."""
+    activation = LOSSES[config.loss].activation
+    if label is None and not config.latent_code:
+        return layers.Dense(1, activation=activation, name="score")(features)  # the recipe's Dense(1, sigmoid)
     score = layers.Dense(1, name="score")(features)
     if label is not None:
         embedded = layers.Flatten()(layers.Embedding(NUM_CLASSES, features.shape[-1], name="class_embedding")(label))
         score = layers.Add(name="projection")([score, layers.Dot(axes=1)([embedded, features])])
-    if config.loss == "bce":
-        score = layers.Activation("sigmoid", name="probability")(score)
+    if activation:
+        score = layers.Activation(activation, name="activation")(score)
     if not config.latent_code:
         return score
     q = layers.LeakyReLU(negative_slope=0.2)(layers.Dense(128, name="code_hidden")(features))
@@ -87,9 +93,6 @@ def classic_discriminator(config) -> keras.Model:
     for units in (512, 256):
         x = layers.Dense(units)(x)
         x = layers.LeakyReLU(negative_slope=0.2)(x)
-    if not config.conditional and not config.latent_code and config.loss == "bce":
-        # exactly the recipe's Dense(1, sigmoid)
-        return keras.Model(inputs, layers.Dense(1, activation="sigmoid", name="probability")(x), name="discriminator")
     return keras.Model(inputs, _head(config, x, label), name="discriminator")
 
 

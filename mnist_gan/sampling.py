@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from .config import shown
+from .errors import InvalidInput, shown
 
 MAX_SEED = 2**32 - 1
 
@@ -14,12 +14,12 @@ MAX_SEED = 2**32 - 1
 def check_seed(seed) -> int:
     """The seed as an int, or a ValueError that says what is accepted."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer, float)):
-        raise ValueError(f"seed must be a whole number between 0 and {MAX_SEED}, got {shown(seed)}")
+        raise InvalidInput(f"seed must be a whole number between 0 and {MAX_SEED}, got {shown(seed)}")
     if isinstance(seed, float) and not (math.isfinite(seed) and seed.is_integer()):
-        raise ValueError(f"seed must be a whole number between 0 and {MAX_SEED}, got {shown(seed)}")
+        raise InvalidInput(f"seed must be a whole number between 0 and {MAX_SEED}, got {shown(seed)}")
     seed = int(seed)
     if not 0 <= seed <= MAX_SEED:
-        raise ValueError(f"seed must be between 0 and {MAX_SEED}, got {seed}")
+        raise InvalidInput(f"seed must be between 0 and {MAX_SEED}, got {shown(seed)}")
     return seed
 
 
@@ -92,7 +92,7 @@ def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray | float) -> np.ndarray:
 def interpolation(seed_a: int, seed_b: int, frames: int, latent_dim: int) -> np.ndarray:
     """`frames` latents along the great circle from seed_a's first latent to seed_b's, endpoints included."""
     if not 2 <= frames <= 256:
-        raise ValueError(f"frames must be between 2 and 256, got {frames}")
+        raise InvalidInput(f"frames must be between 2 and 256, got {frames}")
     a, b = latents(seed_a, 1, latent_dim)[0], latents(seed_b, 1, latent_dim)[0]
     return slerp(a, b, np.linspace(0.0, 1.0, frames))
 

@@ -1,14 +1,9 @@
 """The training loop: draws batches and noise, runs the compiled step, publishes events, checkpoints.
 
 It can be paused, resumed and stopped from another thread, and resumed from its run folder after the
-process died. Subscribers receive plain dicts:
-  {"event": "step", "step", "d_loss", "d_loss_real", "d_loss_fake", "g_loss", "d_acc_real", "d_acc_fake",
-   "images_per_sec", "eta_s"}
-  {"event": "samples", "step", "grid" (uint8 image), "path"}
-  {"event": "quality", "step", ...metrics}           (when an evaluator is given and eval_every > 0)
-  {"event": "checkpoint", "step", "path"}
-  {"event": "divergence", "step", "reason", "action"}   (the run rolled back to its last checkpoint, or paused)
-  {"event": "state", "state": running|paused|stopped|finished|failed, "step", "message"}
+process died. Subscribers receive the typed events of `events`: Step after every compiled call, Samples,
+Quality (when an evaluator is given and eval_every > 0), Checkpoint, Divergence (the run rolled back to its last
+checkpoint, or paused) and StateChanged (running, paused, stopped, finished, failed).
 """
 
 from __future__ import annotations
@@ -23,14 +18,16 @@ from typing import Callable
 
 import numpy as np
 
-from .checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint, save_checkpoint
+from .checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from .config import GANConfig
 from .data import MNIST
+from .errors import CheckpointError, MnistGanError
+from .events import Checkpoint, Divergence, Event, Quality, Samples, State, StateChanged, Step
 from .files import sweep_partial_files
 from .gan import GAN, METRICS
-from .models import NUM_CLASSES, generator_inputs
+from .generator import Generator, describe, save_models
+from .models import NUM_CLASSES
 from .sampling import latents, make_grid, to_uint8
-from .weights import describe, save_generator
 
 SAMPLES_DIR = "samples"
 BEST_DIR = "best"  # the sampler at its best cFID so far: GAN quality peaks and then drifts (measured)
@@ -66,8 +63,9 @@ class Trainer:
                  evaluator: Callable | None = None):
         self.config, self.data = config, data
         self.run_dir = Path(run_dir) if run_dir else None
-        self.evaluator = evaluator
+        self.evaluator = evaluator  # called with the sampler (a Generator); returns a dict of metrics
         self.gan = GAN(config)
+        self.sampler = Generator(config, self.gan.sampler, name="sampler")  # the EMA generator when there is one
         self.rng = np.random.default_rng(config.seed)
         self.step = 0
         self.elapsed = 0.0  # training seconds, pauses excluded, across resumes
@@ -76,8 +74,8 @@ class Trainer:
         self.notes: dict = {}  # extra facts for the training record (e.g. the command that started the run)
         self.incidents: list[dict] = []  # divergences and what was done about them
         self.watch = DivergenceWatch()
-        self.state = "idle"
-        self._subscribers: list[Callable[[dict], None]] = []
+        self.state = State.IDLE
+        self._subscribers: list[Callable[[Event], None]] = []
         self._running = threading.Event()
         self._running.set()
         self._stop = threading.Event()
@@ -92,7 +90,7 @@ class Trainer:
 
     # --- control (thread-safe) -------------------------------------------------------------------------------
 
-    def subscribe(self, callback: Callable[[dict], None]) -> None:
+    def subscribe(self, callback: Callable[[Event], None]) -> None:
         self._subscribers.append(callback)
 
     def pause(self) -> None:
@@ -105,33 +103,33 @@ class Trainer:
         self._stop.set()
         self._running.set()  # wake a paused loop so it can stop
 
-    def _publish(self, event: dict) -> None:
+    def _publish(self, event: Event) -> None:
         for callback in list(self._subscribers):
             callback(event)
 
-    def _set_state(self, state: str, message: str = "") -> None:
+    def _set_state(self, state: State, message: str = "") -> None:
         self.state = state
-        self._publish({"event": "state", "state": state, "step": self.step, "message": message})
+        self._publish(StateChanged(state, self.step, message))
 
     # --- the loop ----------------------------------------------------------------------------------------------
 
-    def run(self) -> str:
+    def run(self) -> State:
         """Train until config.steps or stop(); returns the final state."""
         config = self.config
-        self._set_state("running")
+        self._set_state(State.RUNNING)
         rate = None
         try:
             while self.step < config.steps and not self._stop.is_set():
                 if not self._running.is_set():
                     self.save()
-                    self._set_state("paused")
+                    self._set_state(State.PAUSED)
                     self._running.wait()
                     if self._stop.is_set():
                         break
-                    self._set_state("running")
+                    self._set_state(State.RUNNING)
                 k = self._chunk_size()
                 started = time.perf_counter()
-                values = self.gan.steps(*self._draw(k))
+                values = self.gan.iterate(*self._draw(k))
                 seconds = time.perf_counter() - started
                 self.elapsed += seconds
                 self.step += k
@@ -143,10 +141,10 @@ class Trainer:
                 else:
                     self._periodic()
         except Exception as e:
-            self._set_state("failed", f"{type(e).__name__}: {e}")
+            self._set_state(State.FAILED, str(e) if isinstance(e, MnistGanError) else f"{type(e).__name__}: {e}")
             raise
         self.save()
-        self._set_state("finished" if self.step >= config.steps else "stopped")
+        self._set_state(State.FINISHED if self.step >= config.steps else State.STOPPED)
         return self.state
 
     def _chunk_size(self) -> int:
@@ -165,14 +163,15 @@ class Trainer:
         fake_labels = self.rng.integers(0, NUM_CLASSES, (k, 2, b, 1), dtype=np.int32)
         return (data.x_train[idx], data.y_train[idx][..., None], z[:, 0], fake_labels[:, 0], z[:, 1], fake_labels[:, 1])
 
-    def _record(self, values: np.ndarray, rate: float) -> None:
+    def _record(self, values: np.ndarray, rate: float) -> dict:
         mean = dict(zip(METRICS, values.mean(axis=0).tolist()))
         mean["d_loss"] = 0.5 * (mean["d_loss_real"] + mean["d_loss_fake"])
-        row = {"step": self.step, **{k: round(v, 5) for k, v in mean.items()}, "images_per_sec": round(rate, 1)}
-        self.history.append(row)
         eta = (self.config.steps - self.step) * self.config.batch_size / rate
-        self._publish({"event": "step", **row, "eta_s": eta})
-        return row
+        event = Step(step=self.step, **{k: round(v, 5) for k, v in mean.items()}, images_per_sec=round(rate, 1),
+                     eta_s=eta)
+        self.history.append(event.row())
+        self._publish(event)
+        return event.row()
 
     def _recover(self, reason: str) -> None:
         """Roll back to the last checkpoint (with fresh noise, or the same batches would diverge again); pause
@@ -192,17 +191,17 @@ class Trainer:
             action = "paused: no checkpoint to roll back to"
             self.pause()
         self.watch = DivergenceWatch(self.watch.patience)
-        incident = {"step": bad_step, "reason": reason, "action": action}
-        self.incidents.append(incident)
-        self._publish({"event": "divergence", **incident})
+        incident = Divergence(bad_step, reason, action)
+        self.incidents.append({"step": bad_step, "reason": reason, "action": action})
+        self._publish(incident)
 
     def _periodic(self) -> None:
         c = self.config
         if self.step % c.sample_every == 0 or self.step == c.steps:
             self._publish_samples()
         if c.eval_every and self.evaluator and self.step % c.eval_every == 0:
-            row = self.evaluator(self.gan)
-            self._publish({"event": "quality", "step": self.step, **row})
+            row = self.evaluator(self.sampler)
+            self._publish(Quality(self.step, row))
             self._keep_best(row)
         if self.step % c.checkpoint_every == 0:
             self.save()
@@ -214,13 +213,12 @@ class Trainer:
             return
         self.best = {"step": self.step, "cfid": cfid, "n": row.get("n"), "wall_time_s": round(self.elapsed, 1)}
         if self.run_dir:
-            save_generator(self.run_dir / BEST_DIR, self.config, self.gan.sampler, {**self.record(), "best": self.best},
-                           self.gan.discriminator)
+            save_models(self.run_dir / BEST_DIR, self.config, self.gan.sampler, {**self.record(), "best": self.best},
+                        self.gan.discriminator)
 
     def sample_grid(self) -> np.ndarray:
         """The fixed-noise grid from the current sampler (EMA generator when enabled)."""
-        inputs = generator_inputs(self.config, self.sample_z, self.sample_labels)
-        images = to_uint8(self.gan.sampler(inputs, training=False))
+        images = to_uint8(self.sampler.images(self.sample_z, self.sample_labels))
         return make_grid(images, cols=len(images) // NUM_CLASSES if self.config.conditional else 8)
 
     def _publish_samples(self) -> None:
@@ -232,7 +230,7 @@ class Trainer:
             path = self.run_dir / SAMPLES_DIR / f"{self.step:07d}.png"
             path.parent.mkdir(exist_ok=True)
             Image.fromarray(grid).save(path)
-        self._publish({"event": "samples", "step": self.step, "grid": grid, "path": str(path) if path else None})
+        self._publish(Samples(self.step, str(path) if path else None, grid))
 
     # --- persistence -------------------------------------------------------------------------------------------
 
@@ -258,17 +256,21 @@ class Trainer:
                 "rng": self.rng.bit_generator.state, "history": self.history, "incidents": self.incidents,
                 "best": self.best}
         save_checkpoint(self.run_dir / CHECKPOINT_FILE, arrays, meta)
-        save_generator(self.run_dir, self.config, self.gan.sampler, self.record(), self.gan.discriminator)
-        self._publish({"event": "checkpoint", "step": self.step, "path": str(self.run_dir / CHECKPOINT_FILE)})
+        save_models(self.run_dir, self.config, self.gan.sampler, self.record(), self.gan.discriminator)
+        self._publish(Checkpoint(self.step, str(self.run_dir / CHECKPOINT_FILE)))
 
     @classmethod
     def resume_from(cls, run_dir: str | Path, data: MNIST, evaluator: Callable | None = None,
-                    config: GANConfig | None = None) -> Trainer:
-        """Continue a run from its checkpoint: same weights, optimizer moments, step, RNG stream and history."""
+                    changes: dict | None = None) -> Trainer:
+        """Continue a run from its checkpoint: same weights, optimizer moments, step, RNG stream and history.
+
+        The checkpoint's config is the run's one authority (gan_config.json is a copy written from it); `changes`
+        (e.g. more steps) apply from here on, as long as they leave the models' shapes alone.
+        """
         run_dir = Path(run_dir)
         arrays, meta = load_checkpoint(run_dir / CHECKPOINT_FILE)
         saved = GANConfig.from_dict(meta["config"])
-        config = config or saved
+        config = saved.replace(**(changes or {}))
         if saved.signature != config.signature:
             raise CheckpointError(f"{run_dir} holds a {describe(saved)}, not a {describe(config)}")
         trainer = cls(config, data, run_dir, evaluator)

@@ -10,15 +10,16 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
+from mnist_gan.data import SAMPLE_DATA  # noqa: E402
 from tests.app_server import app_server  # noqa: E402,F401  (session fixture: the launched app)
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = ROOT / "tests" / "data" / "mnist_tiny.npz"
+TINY = SAMPLE_DATA  # the bundled sample: real MNIST digits shipped with the package (mnist_gan/assets/README.md)
 
 
 @pytest.fixture(scope="session")
 def tiny_data():
-    """2,000 training and 1,000 test images of real MNIST, shipped with the tests (see tests/data/README.md)."""
+    """2,000 training and 1,000 test images of real MNIST, the bundled sample (mnist_gan/assets/README.md)."""
     from mnist_gan.data import load_mnist
 
     return load_mnist(TINY)

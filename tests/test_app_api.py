@@ -3,7 +3,7 @@
 import json
 import math
 import re
-import time
+from pathlib import Path
 
 import httpx
 import huggingface_hub
@@ -14,11 +14,15 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from mnist_gan import models
+from mnist_gan.checkpoint import CHECKPOINT_FILE, load_meta
 from mnist_gan.config import GANConfig
 from mnist_gan.directions import measure
+from mnist_gan.generator import DEFAULT_MODEL, Generator, save_models, shipped_models
 from mnist_gan.library import Library
 from mnist_gan.sampling import make_grid
-from mnist_gan.weights import DEFAULT_MODEL, Generator, save_generator, shipped_models
+from mnist_gan.service import Service, Settings
+from testing.app import wait_for
+from testing.system import wait_until
 from tests.hub_server import HubServer
 
 TOKEN = "hf_appTestWrite5Jq8sT2vX9mN0pL6"
@@ -41,19 +45,6 @@ def png(path) -> np.ndarray:
     with Image.open(path) as image:
         assert image.format == "PNG"
         return np.asarray(image.convert("L"))
-
-
-def wait_for(client, condition, timeout: float, what: str) -> dict:
-    """Poll train_status until condition(status) holds; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        status = client.predict(api_name="/train_status")
-        if condition(status):
-            return status
-        assert status["state"] != "failed", status["message"]
-        assert time.monotonic() < deadline, f"timed out waiting for {what}; last status {status['state']} " \
-                                            f"at step {status['step']}"
-        time.sleep(0.3)
 
 
 def test_every_action_is_a_named_endpoint_and_ui_events_are_private(client):
@@ -95,8 +86,8 @@ def test_generate_is_deterministic_per_seed_and_temperature(client):
 def test_conditional_models_draw_the_chosen_digit_or_a_row_per_digit(client, app_server, tmp_path_factory):
     app, _ = app_server
     config = GANConfig(architecture="dcgan", conditional=True, latent_dim=32, seed=3)
-    folder = save_generator(tmp_path_factory.mktemp("cond") / "cond", config, models.build(config)[0])
-    app.library.add("conditional-test", folder, "built by the tests")
+    folder = save_models(tmp_path_factory.mktemp("cond") / "cond", config, models.build(config)[0])
+    app.service.library.add("conditional-test", folder, "built by the tests")
     generator = Generator.load(folder)
 
     def draw(digit, n=12):
@@ -162,18 +153,18 @@ def test_interpolate_gives_a_strip_from_seed_a_to_seed_b_and_a_gif(client, class
     ("/generate", dict(seed=-1), "seed must be between 0 and 4294967295"),
     ("/generate", dict(seed=2**32), "seed must be between 0 and 4294967295"),
     ("/generate", dict(seed=1.5), "seed must be a whole number"),
-    ("/generate", dict(n=101), "greater than maximum value 100"),
+    ("/generate", dict(n=101), "grid size must be a whole number from 1 to 100, got 101"),
     ("/generate", dict(n=2.5), "grid size must be a whole number from 1 to 100"),
     ("/generate", dict(model="nope"), f"unknown model 'nope'; choose one of: {DEFAULT_MODEL}"),
     ("/generate", dict(digit="3"), "unconditional: it cannot be asked for a digit"),
-    ("/generate", dict(temperature=0.0), "less than minimum value 0.1"),
+    ("/generate", dict(temperature=0.0), "temperature must be a number from 0.1 to 2, got 0.0"),
+    ("/generate", dict(digit="x" * 100_000), "digit must be one of 0-9 or 'all digits', got 'xxxx"),
     ("/latent", dict(amounts=[0] * 17), "at most 16 numbers"),
     ("/latent", dict(amounts="thick"), "amounts must be a list"),
     ("/latent", dict(amounts="thick" * 100_000), "amounts must be a list of at most 16 numbers, got 'thickthick"),
-    ("/latent", dict(mode="sideways"), "'sideways' (type: <class 'str'>) is not in the list of choices: "
-                                       "['directions', 'raw']"),
+    ("/latent", dict(mode="sideways"), "mode must be 'directions' or 'raw', got 'sideways'"),
     ("/latent", dict(amounts=[0, 41]), "within +-40"),
-    ("/interpolate", dict(frames=1), "less than minimum value 2"),
+    ("/interpolate", dict(frames=1), "frames must be a whole number from 2 to 32, got 1"),
     ("/interpolate", dict(seed_b=-5), "seed must be between"),
 ])
 def test_bad_input_gets_a_plain_message(client, endpoint, kwargs, message):
@@ -245,13 +236,13 @@ def test_a_tiny_run_reports_both_accuracies_and_obeys_pause_resume_stop(client, 
 
     assert client.predict(api_name="/train_pause")["state"] in ("pausing", "paused")
     paused = wait_for(client, lambda s: s["state"] == "paused", 60, "the pause")
-    time.sleep(1.5)
-    still = client.predict(api_name="/train_status")
-    assert still["state"] == "paused" and still["step"] == paused["step"]
     assert paused["saved_step"] == paused["step"]  # a pause saves the run
+    assert load_meta(Path(paused["run_dir"]) / CHECKPOINT_FILE)["step"] == paused["step"]
+    still = client.predict(api_name="/train_status")  # (that the loop takes no step while paused: test_checkpoint)
+    assert still["state"] == "paused" and still["step"] == paused["step"]
 
     assert client.predict(api_name="/train_resume")["state"] in ("resuming", "running")
-    evaluated = app.EVALUATE  # quality rows need the shipped classifier
+    evaluated = app.service.evaluate  # quality rows need the shipped classifier
     target = 260 if evaluated else paused["step"] + 20
     status = wait_for(client, lambda s: s["step"] >= target, 120, f"step {target}")
     assert status["state"] == "running"
@@ -269,10 +260,7 @@ def test_a_tiny_run_reports_both_accuracies_and_obeys_pause_resume_stop(client, 
         client.predict(api_name="/train_stop")
 
     # the stopped run becomes a model every endpoint can use
-    deadline = time.monotonic() + 30
-    while run not in [m["name"] for m in client.predict(api_name="/models")]:
-        assert time.monotonic() < deadline, "the stopped run never joined the models"
-        time.sleep(0.3)
+    wait_until(lambda: run in [m["name"] for m in client.predict(api_name="/models")], 30, "the run among the models")
     grid = png(client.predict(model=run, seed=1, n=4, digit="all digits", temperature=1.0, api_name="/generate"))
     expected = Generator.load(stopped["run_dir"]).generate(1, 4)
     np.testing.assert_array_equal(grid, make_grid(expected, 2, 2, scale=8))
@@ -281,7 +269,7 @@ def test_a_tiny_run_reports_both_accuracies_and_obeys_pause_resume_stop(client, 
         assert gif.format == "GIF" and gif.n_frames == len(stopped["sample_steps"]) >= 2
 
 
-def test_push_and_pull_through_a_local_hub(client, app_server, monkeypatch):
+def test_push_and_pull_through_a_local_hub(client, app_server, monkeypatch, tmp_path):
     app, _ = app_server
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)  # the local server offers no Xet
     monkeypatch.delenv("HF_TOKEN", raising=False)
@@ -311,14 +299,14 @@ def test_push_and_pull_through_a_local_hub(client, app_server, monkeypatch):
             client.predict(repo_id="alice/nothing", api_name="/pull")
 
         # MNIST_GAN_REPO at start-up: the pulled model becomes the default, or a notice keeps the shipped one
-        monkeypatch.setenv("MNIST_GAN_REPO", "alice/digits")
-        monkeypatch.setenv("MNIST_GAN_REVISION", pushed["commit_sha"])
-        library = Library()
-        assert app.startup_model(library).startswith(f"Loaded {name} from the Hub")
-        assert library.default == name and library.get(name).config.architecture == "classic"
-        monkeypatch.setenv("MNIST_GAN_REPO", "alice/missing")
-        monkeypatch.delenv("MNIST_GAN_REVISION")
-        library = Library()
-        notice = app.startup_model(library)
-        assert notice.startswith("Could not load alice/missing@main from the Hub") and f"'{DEFAULT_MODEL}'" in notice
-        assert library.default == DEFAULT_MODEL
+        def started(**env) -> Service:
+            service = Service(Settings.from_env({"MNIST_GAN_RUNS": str(tmp_path / "runs"), **env}), Library())
+            service.start()
+            return service
+
+        service = started(MNIST_GAN_REPO="alice/digits", MNIST_GAN_REVISION=pushed["commit_sha"])
+        assert service.notice.startswith(f"Loaded {name} from the Hub")
+        assert service.library.default == name and service.library.get(name).config.architecture == "classic"
+        service = started(MNIST_GAN_REPO="alice/missing")
+        assert service.notice.startswith("Could not load alice/missing@main from the Hub")
+        assert f"'{DEFAULT_MODEL}'" in service.notice and service.library.default == DEFAULT_MODEL

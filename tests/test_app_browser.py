@@ -7,7 +7,8 @@ from pathlib import Path
 import huggingface_hub
 import pytest
 
-from bench.appserver import browser as chromium
+from testing.browser import browser as chromium
+from testing.system import wait_until
 from tests.hub_server import HubServer
 
 pytestmark = pytest.mark.browser
@@ -39,14 +40,6 @@ def shot(page, name: str) -> None:
 
 def src(page, selector: str) -> str | None:
     return page.locator(f"{selector} img").first.get_attribute("src")
-
-
-def wait_until(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while not (value := condition()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
-    return value
 
 
 def step_shown(page) -> int:
@@ -103,13 +96,12 @@ def test_latent_slider_moves_the_image_while_dragging(page):
 
 def test_train_watch_reload_stop_and_use_the_model(page, browser, app_server):
     app, url = app_server
-    wait_until(lambda: not app.worker.status()["state"] in ("starting", "running", "pausing", "paused",
-                                                             "resuming", "stopping"), 120, "an earlier run")
+    wait_until(lambda: not app.service.train_status().state.active, 120, "an earlier run")
     page.get_by_role("tab", name="Train").click()
     page.locator("#data").get_by_text("bundled sample").click()
     page.locator("#steps input").fill("3000")
     page.locator("#batch-size input").fill("16")  # a quick run: the form's default (64) is sized for real training
-    previous = app.worker.status()["run"]  # an earlier test's run may still be on screen
+    previous = app.service.train_status().run  # an earlier test's run may still be on screen
     page.locator("#start").click()
 
     def new_run():

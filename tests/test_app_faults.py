@@ -18,11 +18,11 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from bench.appserver import browser
 from mnist_gan.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from mnist_gan.files import TMP_PREFIX
-from mnist_gan.weights import Generator
-from tests.app_process import AppProcess, wait_for
+from mnist_gan.generator import Generator
+from testing.app import AppProcess, wait_for
+from testing.browser import browser, wait_for_text
 from tests.hub_server import HubServer
 
 TOKEN = "hf_faultsWrite3Kq9sT2vX9mN0pL6z"
@@ -50,14 +50,6 @@ def browser_page(url: str):
         yield page
 
 
-def wait_text(page, selector: str, pattern: str, timeout: float = 60) -> str:
-    deadline = time.monotonic() + timeout
-    while not re.search(pattern, text := page.locator(selector).inner_text()):
-        assert time.monotonic() < deadline, f"{selector} never showed {pattern!r}; it shows: {text!r}"
-        time.sleep(0.2)
-    return text
-
-
 # --- a killed training process, a killed app ----------------------------------------------------------------------
 
 def test_a_killed_worker_or_app_leaves_a_run_that_resumes_from_its_checkpoint(tmp_path):
@@ -76,7 +68,7 @@ def test_a_killed_worker_or_app_leaves_a_run_that_resumes_from_its_checkpoint(tm
         saved = failed["saved_step"]
         assert failed["step"] >= saved >= status["saved_step"] and failed["resumable"] == {
             "run": run, "step": saved, "steps": 6000, "run_dir": failed["run_dir"],
-            "data": "bundled sample (2,000 MNIST images)"}
+            "data": "bundled sample, 2,000 images"}
         run_dir = Path(failed["run_dir"])
         _, meta = load_checkpoint(run_dir / CHECKPOINT_FILE)  # whole and readable
         assert meta["step"] == saved and len(meta["history"]) == saved // 10
@@ -103,9 +95,9 @@ def test_a_killed_worker_or_app_leaves_a_run_that_resumes_from_its_checkpoint(tm
         idle = client.predict(api_name="/train_status")
         assert idle["state"] == "idle" and idle["resumable"]["run"] == run and idle["resumable"]["step"] == saved
         with browser_page(app.url) as page:
-            wait_text(page, "#status", rf"{re.escape(run)} ended before it finished.* step {saved:,} of 6,000")
+            wait_for_text(page, "#status", rf"{re.escape(run)} ended before it finished.* step {saved:,} of 6,000")
             page.locator("#resume-run").click()
-            wait_text(page, "#status", r"running")
+            wait_for_text(page, "#status", r"running")
             assert not page.locator("#resume-run").is_visible()
         status = wait_for(client, lambda s: s["step"] > saved + 20 and s["state"] == "running", 120, "the resume")
         assert status["run"] == run and status["history"][0]["step"] == 10  # one run, its history whole
@@ -144,7 +136,7 @@ def test_a_diverging_run_is_rolled_back_and_the_train_tab_says_so(app_server, tm
             ("a loss became NaN or infinite", f"rolled back to step {saved}; paused after repeated divergence")]
         assert all(i["step"] > saved for i in status["incidents"]) and status["step"] == saved
         with browser_page(url) as page:
-            text = wait_text(page, "#status", r"paused after repeated divergence")
+            text = wait_for_text(page, "#status", r"paused after repeated divergence")
             assert re.search(r"^paused · ", text)
             step = status["incidents"][-1]["step"]
             assert f"Divergence at step {step:,}: a loss became NaN or infinite; rolled back to step {saved}; " \
@@ -186,7 +178,7 @@ def test_an_unwritable_run_folder_gets_a_clear_message_and_the_app_keeps_serving
     app, url = app_server
     client = connect(url, tmp_path)
     stop_run(client)
-    runs = app.worker.runs_dir
+    runs = app.service.worker.runs_dir
     runs.mkdir(parents=True, exist_ok=True)
     generate = dict(model="classic", seed=3, n=4, digit="all digits", temperature=1.0, api_name="/generate")
     with unwritable(runs):

@@ -3,7 +3,6 @@ very long strings, wrong types. Each call returns a result or a plain message, a
 the server keeps serving. The calls go through gradio's raw REST path, which can carry NaN and Infinity."""
 
 import json
-import time
 
 import httpx
 import huggingface_hub.constants
@@ -12,7 +11,8 @@ from gradio_client import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.app_process import rest_call
+from testing.app import rest_call
+from testing.system import wait_until
 from tests.hub_server import HubServer
 
 # Each endpoint's parameters, with values that pass its checks: examples mix these with hostile values.
@@ -22,7 +22,7 @@ ENDPOINTS = {
     "latent_directions": ["classic", "raw"],
     "interpolate": ["classic", 0, 1, 4, "0"],
     "models": [],
-    "train_start": ["classic", False, 16, 2e-4, 2e-4, 0.5, 0.999, 200, "bce", "sample", 0],
+    "train_start": ["classic", False, 16, 2e-4, 2e-4, 0.5, 0.999, 200, "bce", "sample", 0, 7, "classic"],
     "train_pause": [],
     "train_resume": [],
     "train_stop": [],
@@ -81,17 +81,15 @@ def encode(args: list) -> str:
 
 def settle(http: httpx.Client, url: str) -> None:
     """A valid call may have started a real run: stop it and wait until its process has ended."""
-    deadline = time.monotonic() + 120
-    while True:
+    def ended() -> bool:
         kind, status = rest_call(http, url, "train_status", [])
         assert kind == "complete", status
         state = status[0]["state"]
-        if state in ("idle", "stopped", "finished", "failed"):
-            return
-        if state not in ("stopping",):
+        if state not in ("idle", "stopped", "finished", "failed", "stopping"):
             rest_call(http, url, "train_stop", [])
-        assert time.monotonic() < deadline, f"the run did not stop: {state}"
-        time.sleep(0.3)
+        return state in ("idle", "stopped", "finished", "failed")
+
+    wait_until(ended, 120, "the run to stop", every=0.3)
 
 
 def check(http: httpx.Client, url: str, endpoint: str, args: list) -> None:

@@ -8,7 +8,6 @@ the local test Hub.
 """
 
 import re
-import time
 from pathlib import Path
 
 import httpx
@@ -16,8 +15,9 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from bench.appserver import browser
-from tests.app_process import AppProcess, wait_for
+from testing.app import AppProcess, wait_for
+from testing.system import wait_until
+from testing.browser import browser, wait_for_text
 from tests.hub_server import HubServer
 
 LOGIN = "hf_ownerLogin5Jq8sT2vX9mN0pL6zQa"  # the Space's HF_TOKEN: who the mocked login signs in as (alice)
@@ -86,10 +86,7 @@ def test_a_signed_in_owner_trains_and_pushes_and_the_worker_never_holds_a_token(
     visitor = client(space.url, tmp_path)
     started = call(owner, "/train_start", batch_size=16, steps=3000, data="sample")
     assert started["state"] == "starting"
-    deadline = time.monotonic() + 30
-    while not (children := space.children()):
-        assert time.monotonic() < deadline, "no training process"
-        time.sleep(0.1)
+    children = wait_until(space.children, 30, "the training process", every=0.1)
     assert LOGIN.encode() in Path(f"/proc/{space.process.pid}/environ").read_bytes()  # the app holds it...
     child_env = Path(f"/proc/{children[0]}/environ").read_bytes()
     assert LOGIN.encode() not in child_env and b"HF_TOKEN=" not in child_env  # ...its training process does not
@@ -128,10 +125,7 @@ def test_the_push_form_in_the_browser_shows_no_token(space, hub):
         page.locator("#push-repo textarea, #push-repo input").first.fill("alice/from-the-page")
         page.locator("#push-token input").fill(PUSH)
         page.locator("#push-btn").click()
-        deadline = time.monotonic() + 120
-        while "Pushed" not in (result := page.locator("#hub-result").inner_text()):
-            assert time.monotonic() < deadline, f"no push result: {result!r}"
-            time.sleep(0.2)
+        result = wait_for_text(page, "#hub-result", "Pushed", 120)
         assert "alice/from-the-page" in result
         answers.append(page.locator("body").inner_text())  # everything the page shows
 

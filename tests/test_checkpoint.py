@@ -2,8 +2,10 @@ import numpy as np
 import pytest
 
 from mnist_gan import files as files_module
-from mnist_gan.checkpoint import CHECKPOINT_FILE, CheckpointError, load_checkpoint, save_checkpoint
+from mnist_gan.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from mnist_gan.config import GANConfig
+from mnist_gan.errors import CheckpointError
+from mnist_gan.events import Divergence, Samples, State, StateChanged, Step
 from mnist_gan.trainer import Trainer
 
 CONFIG = GANConfig(batch_size=16, steps=40, sample_every=20, checkpoint_every=20, ema_decay=0.9, seed=3)
@@ -18,7 +20,7 @@ def test_stopped_and_resumed_run_equals_an_uninterrupted_one(tiny_data, tmp_path
     assert straight.run() == "finished" and straight.step == 40
 
     first = Trainer(CONFIG, tiny_data, tmp_path / "split")
-    first.subscribe(lambda e: first.stop() if e["event"] == "step" and e["step"] >= 20 else None)
+    first.subscribe(lambda e: first.stop() if isinstance(e, Step) and e.step >= 20 else None)
     assert first.run() == "stopped" and first.step == 20
 
     resumed = Trainer.resume_from(tmp_path / "split", tiny_data)
@@ -36,32 +38,33 @@ def test_events_report_both_accuracies_and_samples(tiny_data, tmp_path):
     trainer = Trainer(CONFIG.replace(steps=20), tiny_data, tmp_path)
     trainer.subscribe(events.append)
     trainer.run()
-    steps = [e for e in events if e["event"] == "step"]
-    assert [e["step"] for e in steps] == [10, 20]
+    steps = [e for e in events if isinstance(e, Step)]
+    assert [e.step for e in steps] == [10, 20]
     for key in ("d_loss", "g_loss", "d_acc_real", "d_acc_fake", "images_per_sec", "eta_s"):
-        assert np.isfinite(steps[-1][key]), key
-    assert 0 <= steps[-1]["d_acc_real"] <= 1 and 0 <= steps[-1]["d_acc_fake"] <= 1
-    samples = [e for e in events if e["event"] == "samples"]
-    assert samples[-1]["grid"].dtype == np.uint8 and samples[-1]["grid"].shape == (8 * 30 + 2, 8 * 30 + 2)
+        assert np.isfinite(getattr(steps[-1], key)), key
+    assert 0 <= steps[-1].d_acc_real <= 1 and 0 <= steps[-1].d_acc_fake <= 1
+    samples = [e for e in events if isinstance(e, Samples)]
+    assert samples[-1].grid.dtype == np.uint8 and samples[-1].grid.shape == (8 * 30 + 2, 8 * 30 + 2)
     assert (tmp_path / "samples" / "0000020.png").is_file()
-    assert [e["state"] for e in events if e["event"] == "state"] == ["running", "finished"]
+    assert [e.state for e in events if isinstance(e, StateChanged)] == [State.RUNNING, State.FINISHED]
 
 
-def test_pause_and_resume_from_another_thread(tiny_data):
+def test_pause_and_resume_from_another_thread(tiny_data, tmp_path):
+    """A paused run takes no step until it is resumed: no Step event comes between "paused" and "running", however
+    long the test takes to look at the paused run, and the pause wrote a checkpoint of the paused step."""
     import threading
 
-    trainer = Trainer(CONFIG.replace(steps=1000), tiny_data)
-    states = []
+    trainer = Trainer(CONFIG.replace(steps=1000), tiny_data, tmp_path)
+    events = []
     paused, moved_on = threading.Event(), threading.Event()
 
     def watch(e):
-        if e["event"] == "state":
-            states.append(e["state"])
-            if e["state"] == "paused":
-                paused.set()
-        if e["event"] == "step" and e["step"] == 20:
+        events.append(e)
+        if isinstance(e, StateChanged) and e.state == State.PAUSED:
+            paused.set()
+        if isinstance(e, Step) and e.step == 20:
             trainer.pause()
-        if e["event"] == "step" and e["step"] > 20:
+        if isinstance(e, Step) and e.step > 20:
             moved_on.set()
 
     trainer.subscribe(watch)
@@ -69,13 +72,19 @@ def test_pause_and_resume_from_another_thread(tiny_data):
     thread.start()
     assert paused.wait(60)
     step_at_pause = trainer.step
-    thread.join(0.3)
-    assert trainer.step == step_at_pause and thread.is_alive()  # really paused
+    assert load_checkpoint(tmp_path / CHECKPOINT_FILE)[1]["step"] == step_at_pause  # the pause saved the run
+    assert thread.is_alive() and trainer.step == step_at_pause
     trainer.resume()
     assert moved_on.wait(60)
     trainer.stop()
     thread.join(60)
-    assert not thread.is_alive() and states[:3] == ["running", "paused", "running"] and states[-1] == "stopped"
+    assert not thread.is_alive()
+    states = [(i, e.state) for i, e in enumerate(events) if isinstance(e, StateChanged)]
+    assert [state for _, state in states[:3]] == [State.RUNNING, State.PAUSED, State.RUNNING]
+    assert states[-1][1] == State.STOPPED
+    (at_pause, _), (at_resume, _) = states[1], states[2]
+    assert not any(isinstance(e, Step) for e in events[at_pause:at_resume])  # nothing trained while paused
+    assert next(e.step for e in events[at_resume:] if isinstance(e, Step)) == step_at_pause + 10
 
 
 def test_a_write_killed_before_rename_leaves_the_last_checkpoint_intact(tmp_path, monkeypatch):
@@ -101,7 +110,7 @@ def test_corrupt_checkpoint_and_wrong_model(tiny_data, tmp_path):
     trainer = Trainer(CONFIG.replace(steps=10), tiny_data, tmp_path / "run")
     trainer.run()
     with pytest.raises(CheckpointError, match=r"classic generator \(latent_dim=100\).*dcgan generator \(latent_dim=64\)"):
-        Trainer.resume_from(tmp_path / "run", tiny_data, config=CONFIG.replace(architecture="dcgan", latent_dim=64))
+        Trainer.resume_from(tmp_path / "run", tiny_data, changes={"architecture": "dcgan", "latent_dim": 64})
 
 
 def test_divergence_watch():
@@ -126,15 +135,15 @@ def test_a_nan_run_rolls_back_to_its_last_good_checkpoint(tiny_data, tmp_path):
 
     def poison(e):  # a real fault: one generator weight becomes NaN right after step 30
         events.append(e)
-        if e["event"] == "step" and e["step"] == 30 and not trainer.incidents:
+        if isinstance(e, Step) and e.step == 30 and not trainer.incidents:
             w = trainer.gan.generator.weights[0]
             w.assign(tf.tensor_scatter_nd_update(w, [[0, 0]], [float("nan")]))
 
     trainer.subscribe(poison)
     assert trainer.run() == "finished"
-    divergences = [e for e in events if e["event"] == "divergence"]
-    assert len(divergences) == 1 and divergences[0]["action"] == "rolled back to step 20"
-    assert "NaN" in divergences[0]["reason"]
+    divergences = [e for e in events if isinstance(e, Divergence)]
+    assert len(divergences) == 1 and divergences[0].action == "rolled back to step 20"
+    assert "NaN" in divergences[0].reason
     arrays, meta = load_checkpoint(tmp_path / CHECKPOINT_FILE)
     assert meta["step"] == 60 and all(np.isfinite(a).all() for a in arrays.values())
     assert meta["incidents"][0]["step"] == 40 and trainer.record()["incidents"] == meta["incidents"]
@@ -149,9 +158,9 @@ def test_a_nan_run_without_checkpoint_pauses_and_never_saves_nan(tiny_data, tmp_
     paused = threading.Event()
 
     def poison(e):
-        if e["event"] == "step" and e["step"] == 10:
+        if isinstance(e, Step) and e.step == 10:
             trainer.gan.discriminator.weights[0].assign(tf.fill(trainer.gan.discriminator.weights[0].shape, float("nan")))
-        if e["event"] == "state" and e["state"] == "paused":
+        if isinstance(e, StateChanged) and e.state == State.PAUSED:
             paused.set()
 
     trainer.subscribe(poison)

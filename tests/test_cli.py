@@ -1,18 +1,12 @@
 """The CLI as a user runs it: subprocesses on the shipped tiny data."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from tests.conftest import ROOT, TINY
-
-
-def run(*args, timeout=300):
-    return subprocess.run([sys.executable, "-m", "mnist_gan", *map(str, args)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=timeout)
+from testing.system import cli as run
+from tests.conftest import TINY
 
 
 @pytest.mark.parametrize("command", ["train", "sample", "interpolate"])

@@ -3,6 +3,7 @@ import json
 import pytest
 
 from mnist_gan.config import CONFIG_FILE, ConfigError, GANConfig
+from mnist_gan.errors import WeightsError
 
 
 def test_defaults_are_the_classic_recipe():
@@ -53,5 +54,5 @@ def test_load_rejects_unknown_fields_and_bad_json(tmp_path):
     (tmp_path / CONFIG_FILE).write_text("{not json")
     with pytest.raises(ConfigError, match="not valid JSON"):
         GANConfig.load(tmp_path)
-    with pytest.raises(FileNotFoundError, match="not an mnist-gan weights folder"):
+    with pytest.raises(WeightsError, match="not an mnist-gan weights folder"):
         GANConfig.load(tmp_path / "missing")

@@ -6,8 +6,9 @@ import pytest
 from mnist_gan import models
 from mnist_gan.config import GANConfig
 from mnist_gan.directions import MAX_DIRECTIONS, STYLE, find_directions, measure, move, raw_directions, regress
+from mnist_gan.errors import InvalidInput
 from mnist_gan.metrics import Classifier
-from mnist_gan.weights import Generator, shipped_models
+from mnist_gan.generator import Generator, shipped_models
 
 
 def canvas(*boxes) -> np.ndarray:
@@ -62,9 +63,9 @@ def test_move_adds_amounts_along_directions_and_refuses_bad_values():
     z = np.zeros(8, np.float32)
     np.testing.assert_array_equal(move(z, basis, [1, 0, -2]), [1, 0, -2, 0, 0, 0, 0, 0])
     np.testing.assert_array_equal(move(z, basis, []), z)
-    with pytest.raises(ValueError, match="finite"):
+    with pytest.raises(InvalidInput, match="finite"):
         move(z, basis, [np.nan])
-    with pytest.raises(ValueError, match="has 4 directions"):
+    with pytest.raises(InvalidInput, match="has 4 directions"):
         move(z, basis, [0, 0, 0, 0, 1])
 
 

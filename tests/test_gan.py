@@ -5,7 +5,7 @@ import pytest
 
 from mnist_gan.config import GANConfig
 from mnist_gan.gan import GAN, METRICS
-from mnist_gan.reference import ReferenceLoop
+from mnist_gan.recipe_loop import RecipeLoop
 
 
 def _batches(tiny_data, n_steps, batch=32, latent_dim=100, seed=0):
@@ -21,11 +21,11 @@ def _run_both(tiny_data, jit_compile, n_steps=3):
     fast, plain = GAN(config, jit_compile=jit_compile), GAN(config)
     for a, b in zip(fast.generator.weights + fast.discriminator.weights, plain.generator.weights + plain.discriminator.weights):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))  # same initial weights from the same seed
-    reference = ReferenceLoop(plain)
+    recipe = RecipeLoop(plain)
     zeros = np.zeros((32, 1), np.int32)
     for real, z_fake, z_gen in _batches(tiny_data, n_steps):
-        got = fast.step(real, zeros, z_fake, zeros, z_gen, zeros)
-        want = reference.step(real, z_fake, z_gen)
+        got = fast.iterate_once(real, zeros, z_fake, zeros, z_gen, zeros)
+        want = recipe.iteration(real, z_fake, z_gen)
         for name in METRICS:
             assert got[name] == pytest.approx(want[name], abs=1e-4), name
     return fast, plain
@@ -92,7 +92,7 @@ def test_every_variant_trains_and_shapes_fit(tiny_data, architecture, conditiona
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 10, (k, b, 1)).astype(np.int32)
     z = rng.standard_normal((k, b, 100)).astype(np.float32)
-    values = gan.steps(tiny_data.x_train[:k * b].reshape(k, b, 28, 28, 1), labels, z, labels, z, labels)
+    values = gan.iterate(tiny_data.x_train[:k * b].reshape(k, b, 28, 28, 1), labels, z, labels, z, labels)
     assert values.shape == (k, len(METRICS)) and np.all(np.isfinite(values))
     inputs = [z[0], labels[0]] if conditional else z[0]
     out = np.asarray(gan.sampler(inputs, training=False))
@@ -117,8 +117,8 @@ def test_the_latent_code_is_learned_without_labels(tiny_data):
 
     gan, twin = GAN(config), GAN(config)
     for i in range(len(z)):
-        gan.steps(real, junk, z[i], junk, z[i], junk)
-        twin.steps(real, np.zeros_like(junk), z[i], np.ones_like(junk), z[i], 2 * np.ones_like(junk))
+        gan.iterate(real, junk, z[i], junk, z[i], junk)
+        twin.iterate(real, np.zeros_like(junk), z[i], np.ones_like(junk), z[i], 2 * np.ones_like(junk))
     test_z = rng.standard_normal((500, 100)).astype(np.float32)
     test_codes = np.argmax(test_z[:, :10], axis=-1)
     assert code_accuracy(GAN(config), test_z, test_codes) < 0.3  # chance at the start

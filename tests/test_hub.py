@@ -21,8 +21,8 @@ from mnist_gan.config import GANConfig
 from mnist_gan.files import write_json
 from mnist_gan.hub import HubError
 from mnist_gan.sampling import encode_png, grid_shape, make_grid
-from mnist_gan.weights import DEFAULT_MODEL, Generator, save_generator, shipped_models
-from tests.conftest import ROOT
+from mnist_gan.generator import DEFAULT_MODEL, Generator, save_models, shipped_models
+from testing.system import cli as run_cli
 from tests.hub_server import HubServer
 
 ALICE = "hf_aliceWrite4Jq8sT2vX9mN0pL6zQ"
@@ -43,7 +43,7 @@ def server(monkeypatch):
 
 def _folder(path, config: GANConfig, metrics: dict | None = None):
     generator, _ = models.build(config)
-    save_generator(path, config, generator, {"steps": 0, "note": "untrained, built for the tests"})
+    save_models(path, config, generator, {"steps": 0, "note": "untrained, built for the tests"})
     if metrics:
         write_json(path / "metrics.json", metrics)
     return path
@@ -409,8 +409,7 @@ def test_cli_push_and_pull(server, tmp_path, plain):
         env.pop("HF_TOKEN", None)
         if token:
             env["HF_TOKEN"] = token
-        out = subprocess.run([sys.executable, "-m", "mnist_gan", *map(str, args)], cwd=ROOT, env=env,
-                             capture_output=True, text=True, timeout=300)
+        out = run_cli(*args, env=env)
         assert ALICE not in out.stdout + out.stderr
         return out
 

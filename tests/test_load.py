@@ -14,7 +14,6 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 
 import argparse  # noqa: E402
 import random  # noqa: E402
-import statistics  # noqa: E402
 import tempfile  # noqa: E402
 import threading  # noqa: E402
 import time  # noqa: E402
@@ -25,8 +24,8 @@ import pytest  # noqa: E402
 from gradio_client import Client  # noqa: E402
 
 from mnist_gan.cache import MIN_AGE_S, SWEEP_S  # noqa: E402
-from bench.appserver import rss_mb  # noqa: E402
-from tests.app_process import AppProcess, folder_mib, rest_call  # noqa: E402
+from testing.app import AppProcess, rest_call, wait_for  # noqa: E402
+from testing.system import folder_mib, percentile, rss_mb  # noqa: E402
 
 CLIENTS, SECONDS = 20, 60.0
 MAX_CALLS = 5_000  # per client: the loop is bounded in count as well as in time
@@ -65,19 +64,12 @@ def _client(url: str, index: int, deadline: float, calls: list, lock: threading.
                               "error": None if kind == "complete" else f"{kind}: {str(value)[:200]}"})
 
 
-def _percentile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1] if len(values) > 1 else values[0]
-
-
 def run_load(folder: Path, clients: int = CLIENTS, seconds: float = SECONDS) -> dict:
     """Start the app, start a training run, load it, and return the figures."""
     with AppProcess(folder, {"MNIST_GAN_CACHE_MB": str(CACHE_MB)}) as app:
         api = Client(app.url, verbose=False, analytics_enabled=False, download_files=str(folder / "downloads"))
-        api.predict(batch_size=32, steps=200_000, data="sample", api_name="/train_start")
-        deadline = time.monotonic() + 180
-        while (status := api.predict(api_name="/train_status"))["state"] != "running" or status["step"] < 50:
-            assert status["state"] in ("starting", "running") and time.monotonic() < deadline, status["message"]
-            time.sleep(0.5)
+        api.predict(batch_size=32, steps=200_000, data="sample", recipe="classic", api_name="/train_start")
+        status = wait_for(api, lambda s: s["state"] == "running" and s["step"] >= 50, 180, "the run's first steps")
         with httpx.Client(timeout=120) as http:  # warm up: the first latent call finds the explorer's directions
             for endpoint, data in (("generate", ["classic", 0, 4, "all digits", 1.0]),
                                    ("latent", ["classic", 0, "0", "directions", [1.0]])):
@@ -112,8 +104,8 @@ def run_load(folder: Path, clients: int = CLIENTS, seconds: float = SECONDS) -> 
     figures = {
         "clients": clients, "seconds": round(wall, 1), "calls": len(calls), "errors": [c["error"] for c in calls
                                                                                           if not c["ok"]],
-        "calls_per_s": round(len(calls) / wall, 1), "p50_ms": round(_percentile(ok, 50)), "p99_ms":
-            round(_percentile(ok, 99)),
+        "calls_per_s": round(len(calls) / wall, 1), "p50_ms": round(percentile(ok, 0.5)), "p99_ms":
+            round(percentile(ok, 0.99)),
         "training": {"state": status["state"], "steps_during_load": status["step"] - step_before},
         "rss_mib": {"start": round(rss_start), "peak": round(max([rss_start, rss_end, *(s[0] for s in samples)])),
                     "end": round(rss_end), "every_10_s": [round(s[0]) for s in samples[9::10]],
@@ -123,8 +115,8 @@ def run_load(folder: Path, clients: int = CLIENTS, seconds: float = SECONDS) -> 
     }
     for endpoint in ("generate", "latent"):
         times = [c["seconds"] * 1000 for c in calls if c["ok"] and c["endpoint"] == endpoint]
-        figures[endpoint] = {"calls": len(times), "p50_ms": round(_percentile(times, 50)),
-                             "p99_ms": round(_percentile(times, 99))}
+        figures[endpoint] = {"calls": len(times), "p50_ms": round(percentile(times, 0.5)),
+                             "p99_ms": round(percentile(times, 0.99))}
     # What may sit in the cache at a sweep: the cap, plus what arrived since files became old enough to delete.
     window = MIN_AGE_S + SWEEP_S + 1.0  # +1: the watcher's sampling interval
     figures["cache_mib"]["bound"] = round(CACHE_MB + cache_start + 1.25 * written_mb / wall * window, 1)

@@ -1,18 +1,17 @@
 """Quality metrics against closed forms and hand-computed cases; the shipped judge on the shipped test subset."""
 
-import io
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
 from mnist_gan import metrics
 from mnist_gan.config import GANConfig
+from mnist_gan.errors import InvalidInput
+from mnist_gan.events import Quality
 from mnist_gan.sampling import to_uint8
 from mnist_gan.trainer import BEST_DIR, Trainer
-from tests.conftest import ROOT
+from testing.system import cli
 
 # --- Frechet distance --------------------------------------------------------------------------------------
 
@@ -98,7 +97,7 @@ def test_nearest_distances_and_memorisation_by_hand():
 
 
 def test_float_images_outside_the_pixel_range_are_refused():
-    with pytest.raises(ValueError, match=r"in \[-1, 1\]"):
+    with pytest.raises(InvalidInput, match=r"in \[-1, 1\]"):
         metrics.as_unit_range(np.full((1, 28, 28), 3.0, np.float32))
 
 
@@ -151,30 +150,26 @@ def test_trainer_emits_quality_events_and_keeps_the_best_sampler(judge, tiny_dat
     config = GANConfig(batch_size=16, steps=20, eval_every=10, sample_every=10, checkpoint_every=10)
     trainer = Trainer(config, tiny_data, tmp_path / "run", evaluator=metrics.Evaluator(judge, n=200))
     events = []
-    trainer.subscribe(lambda e: events.append(e) if e["event"] == "quality" else None)
+    trainer.subscribe(lambda e: events.append(e) if isinstance(e, Quality) else None)
     trainer.run()
-    assert [e["step"] for e in events] == [10, 20]
+    assert [e.step for e in events] == [10, 20]
     for e in events:
-        assert e["n"] == 200 and len(e["class_histogram"]) == 10 and sum(e["class_histogram"]) == pytest.approx(1)
-        assert np.isfinite(e["cfid"]) and 1 <= e["classifier_score"] <= 10
-    best = min(events, key=lambda e: e["cfid"])
+        q = e.metrics
+        assert q["n"] == 200 and len(q["class_histogram"]) == 10 and sum(q["class_histogram"]) == pytest.approx(1)
+        assert np.isfinite(q["cfid"]) and 1 <= q["classifier_score"] <= 10
+    best = min(events, key=lambda e: e.metrics["cfid"])
     record = json.loads((tmp_path / "run" / BEST_DIR / "training.json").read_text())
-    assert record["best"]["step"] == best["step"] and record["best"]["cfid"] == pytest.approx(best["cfid"])
-
-
-def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "mnist_gan", *map(str, args)], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+    assert record["best"]["step"] == best.step and record["best"]["cfid"] == pytest.approx(best.metrics["cfid"])
 
 
 def test_evaluate_samples_file_prints_json_and_a_table(tiny_data, tmp_path):
     npz = tmp_path / "real.npz"
     np.savez(npz, images=to_uint8(tiny_data.x_test), labels=tiny_data.y_test)
-    out = _cli("evaluate", "--samples", npz, "--json")
+    out = cli("evaluate", "--samples", npz, "--json")
     assert out.returncode == 0, out.stderr
     row = json.loads(out.stdout)[str(npz)]
     assert row["n"] == 1000 and row["label_agreement"] > 0.98 and "nn_ratio" not in row  # no data: no memorisation
-    out = _cli("evaluate", "--samples", npz, "--n", 300)
+    out = cli("evaluate", "--samples", npz, "--n", 300)
     assert out.returncode == 0 and "| set | n | cfid" in out.stdout and "| 300 |" in out.stdout
     assert "memorisation not computed" in out.stdout
     assert not list(tmp_path.glob("*.json"))  # evaluate writes nothing without --write
@@ -183,20 +178,5 @@ def test_evaluate_samples_file_prints_json_and_a_table(tiny_data, tmp_path):
 def test_evaluate_errors_are_one_clear_line(tmp_path):
     bad = tmp_path / "bad.npz"
     np.savez(bad, pictures=np.zeros((2, 28, 28), np.uint8))
-    out = _cli("evaluate", "--samples", bad)
+    out = cli("evaluate", "--samples", bad)
     assert out.returncode == 2 and "has no 'images' array" in out.stderr and "Traceback" not in out.stderr
-
-
-def test_time_to_quality_chart_is_a_png_of_the_curves():
-    from PIL import Image
-
-    from bench.quality import draw
-
-    curves = {"classic, plain loop": [{"wall_s": 30.0, "cfid": 40.0}, {"wall_s": 60.0, "cfid": 20.0}],
-              "default config": [{"wall_s": 30.0, "cfid": 5.0}, {"wall_s": 60.0, "cfid": 1.5}]}
-    png = draw(curves, target=4.0, deadline_s=200.0)
-    image = Image.open(io.BytesIO(png))
-    assert image.size == (900, 520)
-    pixels = np.asarray(image.convert("RGB")).reshape(-1, 3)
-    for colour in ((31, 119, 180), (214, 39, 40)):  # both curves were drawn
-        assert np.any(np.all(pixels == colour, axis=1))

@@ -4,13 +4,13 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 
 from mnist_gan.checkpoint import CHECKPOINT_FILE, load_checkpoint
 from mnist_gan.files import TMP_PREFIX
-from mnist_gan.weights import Generator
-from tests.conftest import ROOT, TINY
+from mnist_gan.generator import Generator
+from testing.system import cli_process, wait_until
+from tests.conftest import TINY
 
 EVERY = 10
 
@@ -18,8 +18,12 @@ EVERY = 10
 def _start(run_dir, resume: bool):
     args = ["--resume", run_dir] if resume else ["--run-dir", run_dir, "--steps", 100_000, "--batch-size", 8,
                                                  "--checkpoint-every", EVERY, "--sample-every", 50]
-    return subprocess.Popen([sys.executable, "-m", "mnist_gan", "train", "--data", TINY, "--quiet", *map(str, args)],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    return cli_process("train", "--data", TINY, "--quiet", *args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _saved(run_dir) -> int:
+    """The step of the run's checkpoint, -1 before the first."""
+    return load_checkpoint(run_dir / CHECKPOINT_FILE)[1]["step"] if (run_dir / CHECKPOINT_FILE).exists() else -1
 
 
 def test_sigkill_at_random_moments_never_leaves_a_half_written_checkpoint(tmp_path):
@@ -28,12 +32,8 @@ def test_sigkill_at_random_moments_never_leaves_a_half_written_checkpoint(tmp_pa
     last_step = -1
     for attempt in range(4):
         process = _start(run_dir, resume=attempt > 0 and (run_dir / CHECKPOINT_FILE).exists())
-        deadline = time.monotonic() + 90
         # wait until this process has written at least one checkpoint of its own, then kill it at a random moment
-        while time.monotonic() < deadline and process.poll() is None:
-            if (run_dir / CHECKPOINT_FILE).exists() and load_checkpoint(run_dir / CHECKPOINT_FILE)[1]["step"] > last_step:
-                break
-            time.sleep(0.2)
+        wait_until(lambda: process.poll() is not None or _saved(run_dir) > last_step, 90, "a checkpoint")
         assert process.poll() is None, process.stderr.read().decode()[-2000:]
         time.sleep(rng.uniform(0.0, 1.5))
         os.kill(process.pid, signal.SIGKILL)
@@ -46,9 +46,7 @@ def test_sigkill_at_random_moments_never_leaves_a_half_written_checkpoint(tmp_pa
         last_step = meta["step"]
 
     process = _start(run_dir, resume=True)  # the next start sweeps the partial files a kill can leave behind
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline and load_checkpoint(run_dir / CHECKPOINT_FILE)[1]["step"] <= last_step:
-        time.sleep(0.2)
+    wait_until(lambda: _saved(run_dir) > last_step, 90, "a checkpoint of the resumed run")
     process.send_signal(signal.SIGINT)  # Ctrl-C: the CLI saves and exits cleanly
     assert process.wait(60) == 0
     assert load_checkpoint(run_dir / CHECKPOINT_FILE)[1]["step"] > last_step

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 
+from mnist_gan.errors import InvalidInput
 from mnist_gan.sampling import (check_seed, encode_gif, encode_png, grid_shape, interpolation, latents, make_grid,
                                 slerp, to_uint8)
 
@@ -16,7 +17,7 @@ def test_same_seed_same_latents_and_prefix_property():
 
 @pytest.mark.parametrize("bad", [-1, 2**32, 1.5, float("nan"), float("inf"), "7", None, True])
 def test_bad_seeds_are_refused_plainly(bad):
-    with pytest.raises(ValueError, match="seed must be"):
+    with pytest.raises(InvalidInput, match="seed must be"):
         check_seed(bad)
 
 
@@ -60,5 +61,5 @@ def test_interpolation_and_encoders():
     png = encode_png(np.zeros((28, 28), np.uint8))
     gif = encode_gif(np.zeros((5, 28, 28), np.uint8))
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and gif[:6] == b"GIF89a"
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidInput, match="frames must be between 2 and 256"):
         interpolation(1, 2, 1, 100)

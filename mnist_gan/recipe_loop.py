@@ -12,12 +12,12 @@ import numpy as np
 from .gan import GAN
 
 
-class ReferenceLoop:
+class RecipeLoop:
     """The recipe's loop, ported to Keras 3 on the same models as `gan` (so both start from the same weights)."""
 
     def __init__(self, gan: GAN):
         if gan.config.conditional or gan.config.latent_code or gan.config.loss != "bce":
-            raise ValueError("the reference loop is the unconditional recipe with binary cross-entropy")
+            raise ValueError("the recipe loop is the unconditional recipe with binary cross-entropy")
         config = gan.config
         self.generator, self.discriminator = gan.generator, gan.discriminator
         self.discriminator.compile(loss="binary_crossentropy", metrics=["accuracy"],
@@ -31,7 +31,7 @@ class ReferenceLoop:
         self.combined.compile(loss="binary_crossentropy",
                               optimizer=keras.optimizers.Adam(config.lr_g, beta_1=config.beta_1))
 
-    def step(self, real: np.ndarray, z_fake: np.ndarray, z_gen: np.ndarray) -> dict[str, float]:
+    def iteration(self, real: np.ndarray, z_fake: np.ndarray, z_gen: np.ndarray) -> dict[str, float]:
         n = len(real)
         valid, fake = np.ones((n, 1), np.float32), np.zeros((n, 1), np.float32)
         generated = self.generator.predict(z_fake, verbose=0)

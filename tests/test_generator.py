@@ -3,12 +3,13 @@ import pytest
 
 from mnist_gan import models
 from mnist_gan.config import GANConfig
-from mnist_gan.weights import WEIGHTS_FILE, Generator, WeightsError, save_generator, shipped_models
+from mnist_gan.errors import InvalidInput, WeightsError
+from mnist_gan.generator import WEIGHTS_FILE, Generator, save_models, shipped_models
 
 
 def _saved(tmp_path, config, name="m"):
     generator, _ = models.build(config)
-    save_generator(tmp_path / name, config, generator, {"steps": 0})
+    save_models(tmp_path / name, config, generator, {"steps": 0})
     return tmp_path / name, generator
 
 
@@ -26,7 +27,7 @@ def test_conditional_generator_takes_digits(tmp_path):
     g = Generator.load(folder)
     assert g.generate(1, 3, labels=[7, 7, 7]).shape == (3, 28, 28)
     assert not np.array_equal(g.generate(1, 1, labels=[1]), g.generate(1, 1, labels=[8]))
-    with pytest.raises(ValueError, match="one digit 0-9"):
+    with pytest.raises(InvalidInput, match="one digit 0-9"):
         g.generate(1, 2, labels=[3, 11])
 
 

@@ -1,7 +1,12 @@
-"""Weights folders: a generator's weights with the config that rebuilds it, and the training record.
+"""Weights folders and the one way to call a generator.
 
-Weights are only ever loaded as arrays into a model this package builds from the config, never as a
-deserialized model, so a weights folder cannot carry code.
+A weights folder holds the config that rebuilds the models (gan_config.json), the generator's weights, the
+discriminator's when the model was trained here (inspection needs D), and the training record. Weights are only
+ever loaded as arrays into models this package builds from the config, never as a deserialized model, so a
+weights folder cannot carry code.
+
+`Generator` is the single path from latents (and labels) to images: the app, the trainer's sample grids and the
+evaluator all call it.
 """
 
 from __future__ import annotations
@@ -14,22 +19,19 @@ import numpy as np
 
 from . import models
 from .config import CONFIG_FILE, GANConfig
-from .files import atomic_path, atomic_write, read_json, write_json  # noqa: F401  (atomic_write re-exported)
+from .errors import InvalidInput, WeightsError
+from .files import atomic_path, read_json, write_json
 from .sampling import latents, to_uint8
 
 WEIGHTS_FILE = "generator.weights.h5"
-DISCRIMINATOR_FILE = "discriminator.weights.h5"  # D too: what inspecting a model needs
+DISCRIMINATOR_FILE = "discriminator.weights.h5"
 RECORD_FILE = "training.json"
 METRICS_FILE = "metrics.json"
 SAMPLES_FILE = "samples.png"
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
 DEFAULT_MODEL = "mlp-uncond"  # the shipped model the app and CLI use unless told otherwise (see README: Quality)
-RECIPE_MODEL = "mlp-cond"  # the Train tab starts from its recipe: the most quality per minute of CPU (bench/quality.md)
-_CONFIG_ATTR = "mnist_gan_config"  # the config is also stamped inside the .h5, so a swapped file is caught
-
-
-class WeightsError(ValueError):
-    """A weights file is missing, corrupt, or built for another model."""
+BATCH = 1000  # images per traced call: 10,000 samples at once would need a large activation buffer
+_CONFIG_ATTR = "mnist_gan_config"  # the config is also stamped inside each .h5, so a swapped file is caught
 
 
 def shipped_models() -> dict[str, Path]:
@@ -44,8 +46,15 @@ def describe(config: GANConfig) -> str:
     return f"{kind}{config.architecture} generator (latent_dim={config.latent_dim}{code})"
 
 
-def save_generator(folder: str | Path, config: GANConfig, generator, record: dict | None = None,
-                   discriminator=None) -> Path:
+def default_labels(n: int) -> np.ndarray:
+    """The digits a conditional model draws when none is asked for: 0-9 in turn (an unconditional draw)."""
+    return (np.arange(n) % models.NUM_CLASSES).astype(np.int32)
+
+
+# --- weights folders ------------------------------------------------------------------------------------------
+
+def save_models(folder: str | Path, config: GANConfig, generator, record: dict | None = None,
+                discriminator=None) -> Path:
     """Write config, weights (G's, and D's when given) and training record to `folder` (created if needed)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -63,23 +72,38 @@ def save_generator(folder: str | Path, config: GANConfig, generator, record: dic
 
 
 def load_generator(folder: str | Path, expect: GANConfig | None = None):
-    """Build the generator that `folder`'s config describes and load its weights into it."""
+    """(config, generator model) built from `folder`'s config, with its weights loaded."""
     folder = Path(folder)
     config = GANConfig.load(folder)
     if expect is not None and expect.signature != config.signature:
         raise WeightsError(f"{folder} holds a {describe(config)}, but a {describe(expect)} was asked for")
-    path = folder / WEIGHTS_FILE
+    return config, _load_into(folder / WEIGHTS_FILE, config, models.ARCHITECTURES[config.architecture].generator)
+
+
+def load_discriminator(folder: str | Path, config: GANConfig | None = None):
+    """The discriminator of `folder` with its weights, or a WeightsError that says what needs it."""
+    folder = Path(folder)
+    config = config or GANConfig.load(folder)
+    if not (folder / DISCRIMINATOR_FILE).is_file():
+        raise WeightsError(f"{folder.name} has no discriminator weights ({DISCRIMINATOR_FILE}): features that show "
+                           "what D sees need a model saved with its discriminator (any model trained by this "
+                           "version, and the shipped ones)")
+    return _load_into(folder / DISCRIMINATOR_FILE, config, models.ARCHITECTURES[config.architecture].discriminator)
+
+
+def _load_into(path: Path, config: GANConfig, build):
     if not path.is_file():
-        raise WeightsError(f"no {WEIGHTS_FILE} in {folder}")
+        raise WeightsError(f"no {path.name} in {path.parent}")
     stamped = _stamped_config(path)
     if stamped is not None and stamped.signature != config.signature:
-        raise WeightsError(f"{path} holds weights of a {describe(stamped)}, but {CONFIG_FILE} describes a {describe(config)}")
-    model = models.ARCHITECTURES[config.architecture].generator(config)
+        raise WeightsError(f"{path} holds weights of a {describe(stamped)}, but {CONFIG_FILE} describes a "
+                           f"{describe(config)}")
+    model = build(config)
     try:
         model.load_weights(path)
     except Exception as e:  # Keras raises ValueError for shape/count mismatches, OSError and others for bad files
         raise WeightsError(f"{path} does not fit a {describe(config)}: {type(e).__name__}: {_first_line(e)}") from None
-    return config, model
+    return model
 
 
 def _stamped_config(path: Path) -> GANConfig | None:
@@ -101,8 +125,11 @@ def _first_line(e: Exception) -> str:
     return text[0][:300] if text else ""
 
 
+# --- drawing ------------------------------------------------------------------------------------------------------
+
 class Generator:
-    """A loaded generator ready to draw digits: seeds in, uint8 pixels out."""
+    """A generator ready to draw digits: latents (and labels) in, images out. Wraps a loaded weights folder or a
+    training run's live sampler (whose weights change in place)."""
 
     def __init__(self, config: GANConfig, model, name: str = "", folder: Path | None = None):
         import tensorflow as tf
@@ -126,22 +153,28 @@ class Generator:
     def metrics(self) -> dict:
         return (read_json(self.folder / METRICS_FILE) if self.folder else None) or {}
 
+    def labels_for(self, n: int, labels=None) -> np.ndarray | None:
+        """The labels a draw of n uses: None for unconditional models (a code model's code comes from z), else
+        the given digits (checked) or 0-9 in turn."""
+        if not self.config.conditional:
+            return None
+        if labels is None:
+            return default_labels(n)
+        labels = np.asarray(labels, np.int32).reshape(-1)
+        if labels.shape[0] != n or labels.min(initial=0) < 0 or labels.max(initial=0) >= models.NUM_CLASSES:
+            raise InvalidInput("labels must be one digit 0-9 per latent")
+        return labels
+
     def images(self, z: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
         """Float images in [-1, 1], (n, 28, 28, 1), for latents z (and digit labels when conditional)."""
         z = np.asarray(z, np.float32)
         if not np.all(np.isfinite(z)):
-            raise ValueError("latent values must be finite numbers")
-        if self.config.conditional:
-            if labels is None:
-                labels = np.arange(len(z)) % models.NUM_CLASSES  # unconditional use: cycle through the digits
-            labels = np.asarray(labels, np.int32).reshape(-1, 1)
-            if labels.shape[0] != len(z) or labels.min(initial=0) < 0 or labels.max(initial=0) >= models.NUM_CLASSES:
-                raise ValueError("labels must be one digit 0-9 per latent")
-        else:
-            labels = None  # unconditional (a code model's code comes from z)
-        # in slices: 10,000 samples at once would need a large activation buffer
-        return np.concatenate([self._call(z[i:i + 1000], None if labels is None else labels[i:i + 1000]).numpy()
-                               for i in range(0, len(z), 1000)])
+            raise InvalidInput("latent values must be finite numbers")
+        labels = self.labels_for(len(z), labels)
+        if labels is not None:
+            labels = labels.reshape(-1, 1)
+        return np.concatenate([self._call(z[i:i + BATCH], None if labels is None else labels[i:i + BATCH]).numpy()
+                               for i in range(0, len(z), BATCH)])
 
     def generate(self, seed: int, n: int, labels=None, temperature: float = 1.0) -> np.ndarray:
         """n uint8 digits (n, 28, 28) from `seed`; the same arguments always give the same pixels."""

@@ -1,19 +1,23 @@
-"""The app benchmarks' helpers, and the fast paths they led to, checked against independent computations."""
+"""The benchmarks' own helpers, and the fast paths they led to, checked against independent computations (run
+with the suite: pytest collects bench/ too; tests/ never imports bench)."""
 
 import os
 import subprocess
 import sys
 import time
+import io
 from io import BytesIO
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from bench.appserver import GENERATE, App, AppError, cpu_seconds, descendants, percentile, rss_mb, summary
+from bench.appserver import App
+from testing.app import GENERATE, AppError
+from testing.system import cpu_seconds, descendants, percentile, rss_mb, summary
 from mnist_gan.files import atomic_write
 from mnist_gan.sampling import encode_png, make_grid, upscale
-from mnist_gan.weights import Generator, shipped_models
+from mnist_gan.generator import Generator, shipped_models
 
 
 @pytest.mark.parametrize("shape, scale", [((5, 7), 3), ((4, 6, 9), 2), ((3, 3), 1)])
@@ -38,10 +42,12 @@ def test_atomic_write_without_fsync_still_replaces_the_file(tmp_path):
     assert path.read_bytes() == b"new" and [p.name for p in tmp_path.iterdir()] == ["a.png"]
 
 
-def test_summary_and_percentile():
-    seconds = [i / 1000 for i in range(1, 101)]  # 1..100 ms
-    assert percentile(seconds, 0.9) == 0.091
-    assert summary(seconds) == {"median ms": 50.5, "p90 ms": 91.0, "calls": 100}
+def test_summary_and_percentile_agree_with_numpy():
+    seconds = [i / 1000 for i in range(100, 0, -1)]  # 1..100 ms, in no particular order
+    for q in (0.0, 0.5, 0.9, 0.99, 1.0):
+        assert percentile(seconds, q) == pytest.approx(np.percentile(seconds, 100 * q))
+    assert percentile([0.5], 0.9) == 0.5
+    assert summary(seconds) == {"median ms": 50.5, "p90 ms": 90.1, "calls": 100}
 
 
 def test_process_accounting_sees_a_child_burn_cpu_and_memory():
@@ -77,3 +83,18 @@ def test_app_process_answers_the_raw_rest_path_with_the_models_pixels():
             app.call("generate", "nope", *GENERATE[1:])
         pid = app.process.pid
     assert app.process.returncode is not None and rss_mb(pid) == (0.0, 0.0)
+
+
+def test_time_to_quality_chart_is_a_png_of_the_curves():
+    from PIL import Image
+
+    from bench.quality import draw
+
+    curves = {"classic, plain loop": [{"wall_s": 30.0, "cfid": 40.0}, {"wall_s": 60.0, "cfid": 20.0}],
+              "default config": [{"wall_s": 30.0, "cfid": 5.0}, {"wall_s": 60.0, "cfid": 1.5}]}
+    png = draw(curves, target=4.0, deadline_s=200.0)
+    image = Image.open(io.BytesIO(png))
+    assert image.size == (900, 520)
+    pixels = np.asarray(image.convert("RGB")).reshape(-1, 3)
+    for colour in ((31, 119, 180), (214, 39, 40)):  # both curves were drawn
+        assert np.any(np.all(pixels == colour, axis=1))

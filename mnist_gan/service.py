@@ -1,0 +1,366 @@
+"""Every action of the app as plain Python: validate, call the package, return arrays and dataclasses.
+
+The web app (app.py) is layout and wiring over a `Service`; tests call the service directly. A service is built
+explicitly (`Service.from_env()`): building it reads folders but starts nothing. `start()` does what has side
+effects (the start-up model from the Hub); `close()` stops the training run. Every method raises only package
+errors (`MnistGanError`) for what a caller can fix.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import access, hub
+from .config import DEFAULT_RECIPE, TRAINING_SETTINGS, cadence, recipe
+from .data import DATA_ENV, SAMPLE_DATA, SAMPLE_LABEL
+from .directions import MAX_DIRECTIONS, Direction, find_directions, move, raw_directions
+from .errors import InvalidInput, MnistGanError, shown
+from .generator import Generator
+from .library import Library
+from .models import NUM_CLASSES
+from .run_state import RunStatus, RunView
+from .sampling import check_seed, grid_shape, interpolation, latents, make_grid, to_uint8, upscale
+from .worker import TrainingWorker
+
+ROOT = Path(__file__).resolve().parent.parent
+MAX_IMAGES, MAX_FRAMES, MAX_STEPS = 100, 32, 200_000
+MAX_TEMPERATURE = 2.0
+SLIDER_RANGE = 4.0  # latent units: a direction's coordinate is N(0, 1), so +-4 reaches far past typical digits
+ALL_DIGITS = "all digits"
+DIGITS = [str(k) for k in range(NUM_CLASSES)]
+MODES = ("directions", "raw")  # the latent explorer's sliders: found directions, or z's own axes
+DATA_SOURCES = {"mnist": "MNIST", "sample": f"the {SAMPLE_LABEL}"}
+DIRECTION_CACHE = 32  # models whose directions are kept (about a second of CPU each to find)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the app keeps things and what it starts with, from the environment."""
+
+    runs_dir: Path
+    hub_cache: str | None = None  # None: huggingface_hub's own cache
+    data: str | None = None  # MNIST for the Train tab ($MNIST_GAN_DATA); None: keras.datasets downloads it
+    startup_repo: str | None = None  # pulled and made the default at start-up
+    startup_revision: str = "main"
+    on_space: bool = False
+
+    @classmethod
+    def from_env(cls, environ=os.environ) -> Settings:
+        return cls(runs_dir=Path(environ.get("MNIST_GAN_RUNS") or ROOT / "runs"),
+                   hub_cache=environ.get("MNIST_GAN_HUB_CACHE") or None, data=environ.get(DATA_ENV) or None,
+                   startup_repo=environ.get("MNIST_GAN_REPO") or None,
+                   startup_revision=environ.get("MNIST_GAN_REVISION") or "main",
+                   on_space=environ.get("SYSTEM") == "spaces")
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """Who asks: their Hugging Face login on a Space (None when signed out or off Spaces) and its token."""
+
+    username: str | None = None
+    oauth_token: str | None = None
+
+
+ANONYMOUS = Visitor()
+
+
+class Service:
+    """The app's actions over one model library and one training worker."""
+
+    def __init__(self, settings: Settings, library: Library | None = None):
+        from .metrics import CLASSIFIER_DIR, CLASSIFIER_WEIGHTS
+
+        self.settings = settings
+        self.library = library or Library()
+        self.worker = TrainingWorker(settings.runs_dir, on_done=self._register_run)
+        self.evaluate = (CLASSIFIER_DIR / CLASSIFIER_WEIGHTS).is_file()  # quality curves need the judge
+        self.notice = ""  # what start() has to say about the start-up model
+        self._directions = OncePerKey(self._find_directions, DIRECTION_CACHE)
+        self._classifier = None
+        self._classifier_lock = threading.Lock()
+
+    @classmethod
+    def from_env(cls, environ=os.environ) -> Service:
+        return cls(Settings.from_env(environ))
+
+    def start(self) -> None:
+        """What has side effects: the start-up model from the Hub (MNIST_GAN_REPO)."""
+        self.notice = self._startup_model()
+
+    def close(self) -> None:
+        """Stop the training run (it saves its weights)."""
+        self.worker.close()
+
+    # --- models ---------------------------------------------------------------------------------------------------
+
+    def models(self) -> list[dict]:
+        """Every model the app can use (shipped, trained here, pulled), the default first."""
+        names = self.library.names()
+        return [self.library.info(name) for name in sorted(names, key=lambda name: name != self.library.default)]
+
+    def model_info(self, model: str) -> dict:
+        return self.library.info(model)
+
+    # --- Generate -------------------------------------------------------------------------------------------------
+
+    def generate(self, model: str, seed, n, digit=ALL_DIGITS, temperature=1.0) -> np.ndarray:
+        """A uint8 grid of n digits (1-100) drawn by `model` from `seed`, enlarged for display; same arguments,
+        same pixels. Conditional models draw `digit`, or a row per digit."""
+        generator = self.library.get(model)
+        seed, n = check_seed(seed), count(n, "grid size", 1, MAX_IMAGES)
+        if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
+                or not 0.1 <= temperature <= MAX_TEMPERATURE:
+            raise InvalidInput(f"temperature must be a number from 0.1 to {MAX_TEMPERATURE:g}, got {shown(temperature)}")
+        labels, rows, cols = grid_labels(generator, digit, n)
+        images = generator.generate(seed, len(labels) if labels is not None else n, labels, float(temperature))
+        return make_grid(images, rows, cols, scale=display_scale(cols))
+
+    # --- Latent explorer ------------------------------------------------------------------------------------------
+
+    def latent_directions(self, model: str, mode: str = "directions") -> list[dict]:
+        """The explorer's sliders for `model`: what each moves, and how linear it is (R^2)."""
+        return [{"index": i, "label": d.label, "r2": None if math.isnan(d.r2) else round(d.r2, 3)}
+                for i, d in enumerate(self.basis(model, mode))]
+
+    def basis(self, model: str, mode: str) -> list[Direction]:
+        """The directions the sliders move along: found from the model (computed once), or z's own axes."""
+        generator = self.library.get(model)
+        if mode not in MODES:
+            raise InvalidInput(f"mode must be 'directions' or 'raw', got {shown(mode)}")
+        return self._directions(model, generator) if mode == "directions" else \
+            raw_directions(generator.config.latent_dim)
+
+    def latent(self, model: str, seed, digit, mode: str, amounts) -> np.ndarray:
+        """One digit, 280x280: `seed`'s latent moved amounts[i] units along slider i (see latent_directions).
+        digit: the digit a class-conditional model draws (unconditional models ignore it)."""
+        generator = self.library.get(model)
+        basis = self.basis(model, mode)
+        if not isinstance(amounts, (list, tuple)) or len(amounts) > MAX_DIRECTIONS \
+                or not all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in amounts):
+            raise InvalidInput(f"amounts must be a list of at most {MAX_DIRECTIONS} numbers, got {shown(amounts)}")
+        if not all(math.isfinite(a) for a in amounts):
+            raise InvalidInput("slider values must be finite numbers (no NaN or infinity)")
+        if any(abs(a) > 10 * SLIDER_RANGE for a in amounts):
+            raise InvalidInput(f"slider values must lie within +-{10 * SLIDER_RANGE:g}")
+        z = move(latents(check_seed(seed), 1, generator.config.latent_dim)[0], basis, amounts)
+        image = to_uint8(generator.images(z[None], one_digit(generator, digit, 1)))
+        return make_grid(image, 1, 1, pad=0, scale=10)
+
+    def interpolate(self, model: str, seed_a, seed_b, frames, digit) -> tuple[np.ndarray, np.ndarray]:
+        """(a frame strip, the frames) of the spherical path from seed_a's latent to seed_b's."""
+        generator = self.library.get(model)
+        frames = count(frames, "frames", 2, MAX_FRAMES)
+        z = interpolation(check_seed(seed_a), check_seed(seed_b), frames, generator.config.latent_dim)
+        images = to_uint8(generator.images(z, one_digit(generator, digit, frames)))
+        return make_grid(images, 1, frames, scale=2), images
+
+    def _find_directions(self, model: str, generator: Generator) -> list[Direction]:
+        return find_directions(generator, seed=0, digit_scorer=self._digit_scorer())
+
+    def _digit_scorer(self) -> Callable[[np.ndarray], np.ndarray]:
+        with self._classifier_lock:
+            if self._classifier is None:
+                from .metrics import Classifier
+
+                self._classifier = Classifier.load()
+            return self._classifier.digit_scores
+
+    # --- Train ----------------------------------------------------------------------------------------------------
+
+    def default_data(self) -> str:
+        """The Train tab's data source: MNIST when this machine has it (or can download it), else the sample."""
+        keras_cache = Path.home() / ".keras" / "datasets" / "mnist.npz"
+        return "mnist" if self.settings.data or self.settings.on_space or keras_cache.is_file() else "sample"
+
+    def train_start(self, visitor: Visitor = ANONYMOUS, data: str = "mnist", recipe_name: str = DEFAULT_RECIPE,
+                    **settings) -> RunStatus:
+        """Start a run (one at a time) of `recipe_name` with `settings` (TRAINING_SETTINGS fields) changed.
+        data: "mnist" or "sample" (the bundled 2,000 images). No seed: a random one, recorded in the run."""
+        access.require_admin(visitor.username, "Starting a training run")
+        if data not in DATA_SOURCES:
+            raise InvalidInput(f"data must be 'mnist' or 'sample' (the bundled 2,000 images), got {shown(data)}")
+        unknown = set(settings) - {s.name for s in TRAINING_SETTINGS}
+        if unknown:
+            raise InvalidInput(f"{sorted(unknown)[0]} is not a training setting")
+        given = {k: v for k, v in settings.items() if v is not None}
+        if "steps" in given:
+            given["steps"] = count(given["steps"], "steps", 1, MAX_STEPS)
+        given.setdefault("seed", secrets.randbelow(2**31))
+        config = recipe(recipe_name, **given)
+        config = config.replace(**cadence(config.steps, self.evaluate))
+        if config.steps > MAX_STEPS:
+            raise InvalidInput(f"steps must be a whole number from 1 to {MAX_STEPS}, got {config.steps}")
+        if data == "sample":
+            return self.worker.start(config, SAMPLE_DATA, SAMPLE_LABEL)
+        return self.worker.start(config, self.settings.data, mnist_label(self.settings.data))
+
+    def train_pause(self, visitor: Visitor = ANONYMOUS) -> RunStatus:
+        access.require_admin(visitor.username, "Pausing training")
+        return self.worker.pause()
+
+    def train_resume(self, visitor: Visitor = ANONYMOUS) -> RunStatus:
+        access.require_admin(visitor.username, "Resuming training")
+        return self.worker.resume()
+
+    def train_stop(self, visitor: Visitor = ANONYMOUS) -> RunStatus:
+        access.require_admin(visitor.username, "Stopping training")
+        return self.worker.stop()
+
+    def train_resume_run(self, visitor: Visitor = ANONYMOUS) -> RunStatus:
+        access.require_admin(visitor.username, "Resuming a run")
+        return self.worker.resume_run()
+
+    def train_status(self) -> RunStatus:
+        return self.worker.status()
+
+    def train_grid(self, index: int) -> tuple[int, np.ndarray] | None:
+        """(step, uint8 grid) of the run's index-th sample grid (negative counts from the end), or None."""
+        return self.worker.grid(index)
+
+    def train_frames(self) -> np.ndarray:
+        """The run's sample grids, first to latest (at most 100, evenly spaced), for an animation."""
+        grids = self.worker.grids()
+        if not grids:
+            raise InvalidInput("no sample grids yet: start a run and wait for its first grid")
+        return np.stack(grids)
+
+    def _register_run(self, run: RunView) -> None:
+        """Called once when a run's process ends: a run that saved weights joins the models."""
+        if run.saved_step is not None:
+            self.library.add(run.name, run.run_dir, f"trained here ({run.saved_step} steps)")
+
+    # --- Hub ------------------------------------------------------------------------------------------------------
+
+    def push(self, visitor: Visitor, model: str, repo_id: str, token: str = "", private: bool = False,
+             tag: str = "") -> dict:
+        """Push a model's weights folder to a Hub repo (created if needed); returns the commit sha and its URL."""
+        access.require_admin(visitor.username, "Pushing to the Hub")
+        folder = self.library.info(model)["folder"]
+        token = hub.resolve_token(token, visitor.oauth_token)
+        return _hub_result(hub.push(folder, repo_id, token, private=bool(private), tag=tag or None), model)
+
+    def pull(self, visitor: Visitor, repo_id: str, revision: str = "main", token: str = "") -> dict:
+        """Pull a pushed model (checked against its recorded sha256) and add it to the models as repo@sha."""
+        token = hub.resolve_token(token, visitor.oauth_token)
+        result = hub.pull(repo_id, revision or "main", token=token, cache_dir=self.settings.hub_cache)
+        name = self.library.add(f"{result.repo_id}@{result.commit_sha[:7]}", result.folder,
+                                f"from the Hub ({result.url})")
+        return _hub_result(result, name)
+
+    def _startup_model(self) -> str:
+        """MNIST_GAN_REPO (+ MNIST_GAN_REVISION): pull that model and make it the default; returns a notice."""
+        repo, revision = self.settings.startup_repo, self.settings.startup_revision
+        if not repo:
+            return ""
+        try:
+            result = hub.pull(repo, revision, token=hub.resolve_token(), cache_dir=self.settings.hub_cache)
+            self.library.default = self.library.add(f"{result.repo_id}@{result.commit_sha[:7]}", result.folder,
+                                                    f"from the Hub ({result.url})")
+        except MnistGanError as e:
+            return f"Could not load {repo}@{revision} from the Hub ({e}). Showing the shipped model " \
+                   f"{self.library.default!r}."
+        return f"Loaded {self.library.default} from the Hub ({result.url})."
+
+
+class OncePerKey:
+    """compute(key, *args) at most once per key, however many callers ask at the same time; the newest `size`
+    results are kept. For work that is slow and the same for everyone (a model's latent directions)."""
+
+    def __init__(self, compute: Callable, size: int):
+        self.compute, self.size = compute, size
+        self._results: OrderedDict = OrderedDict()
+        self._locks: dict = {}
+        self._lock = threading.Lock()
+
+    def __call__(self, key, *args):
+        with self._lock:
+            if key in self._results:
+                self._results.move_to_end(key)
+                return self._results[key]
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:  # the first caller computes; the others wait for its result
+            with self._lock:
+                if key in self._results:
+                    return self._results[key]
+            result = self.compute(key, *args)
+            with self._lock:
+                self._results[key] = result
+                while len(self._results) > self.size:
+                    self._results.popitem(last=False)
+                self._locks.pop(key, None)
+            return result
+
+
+# --- validation and grid policy (pure) --------------------------------------------------------------------------
+
+def count(value, name: str, low: int, high: int) -> int:
+    """A whole number in [low, high] from a form or an API call, or an InvalidInput naming the field."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value != int(value) or not low <= value <= high:
+        raise InvalidInput(f"{name} must be a whole number from {low} to {high}, got {shown(value)}")
+    return int(value)
+
+
+def grid_labels(generator: Generator, digit, n: int) -> tuple[np.ndarray | None, int, int]:
+    """(labels, rows, cols) of a grid of n: conditional models draw one digit, or a row per digit."""
+    digit = ALL_DIGITS if digit in (None, "") else as_digit(digit)
+    if digit != ALL_DIGITS and digit not in DIGITS:
+        raise InvalidInput(f"digit must be one of 0-9 or {ALL_DIGITS!r}, got {shown(digit)}")
+    if not generator.config.conditional:
+        if digit != ALL_DIGITS:
+            raise InvalidInput(f"{generator.name} is unconditional: it cannot be asked for a digit (use "
+                               f"{ALL_DIGITS!r})")
+        return None, *grid_shape(n)
+    if digit == ALL_DIGITS:
+        cols = math.ceil(n / NUM_CLASSES)
+        return np.repeat(np.arange(NUM_CLASSES), cols), NUM_CLASSES, cols
+    return np.full(n, int(digit)), *grid_shape(n)
+
+
+def one_digit(generator: Generator, digit, n: int) -> np.ndarray | None:
+    """Labels for n latents of one digit; unconditional models ignore the digit (the page hides its picker)."""
+    if not generator.config.conditional:
+        return None
+    if as_digit(digit) not in DIGITS:
+        raise InvalidInput(f"{generator.name} is class-conditional: choose a digit 0-9, got {shown(digit)}")
+    return np.full(n, int(digit))
+
+
+def as_digit(value):
+    """A digit as the pickers spell it ("3"); an API caller may send the number 3."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def mnist_label(path: str | None) -> str:
+    """What a run trains on, in words (never a server path: visitors see it)."""
+    if path:
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                return f"MNIST, {len(npz['y_train']):,} images"
+        except Exception:  # the training process says what is wrong with the file; here it is only a label
+            return "MNIST"
+    return "MNIST, 60,000 images"
+
+
+def display_scale(cols: int) -> int:
+    """Upscaling so a grid is about 600 px wide: big enough to see strokes, small enough to download."""
+    return max(2, min(8, 600 // (cols * 30)))
+
+
+def enlarged(grid: np.ndarray) -> np.ndarray:
+    """A training run's sample grid as the Train tab shows it: twice the size, the strokes are what matters."""
+    return upscale(grid, 2)
+
+
+def _hub_result(result: hub.HubResult, model: str) -> dict:
+    return {"model": model, "repo_id": result.repo_id, "commit_sha": result.commit_sha, "url": result.url,
+            "tag": result.tag}

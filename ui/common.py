@@ -1,0 +1,58 @@
+"""What the tabs share: package errors shown as plain messages, the served result files, the page's header."""
+
+from __future__ import annotations
+
+import functools
+import secrets
+from dataclasses import dataclass
+
+import gradio as gr
+
+from mnist_gan.cache import ResultFiles
+from mnist_gan.errors import MnistGanError, internal_error
+from mnist_gan.sampling import MAX_SEED
+from mnist_gan.service import Service, Visitor
+
+PRIVATE = {"api_visibility": "private", "api_name": "ui"}  # UI-only events: named ui, ui_1...
+# No progress shown, and none tracked: on every event the page re-renders the loading status of each component
+# any event has ever tracked (a tree walk and a state copy each); untracked, a slider move costs ~30 ms less.
+FAST = {"concurrency_limit": None, "show_progress": "hidden", "show_progress_on": []}
+# The service checks every value itself (one place, one message): gradio's own checks would answer first, with
+# other words, and echo a huge bad value back whole.
+RAW = {"preprocess": False}
+
+
+def shown(fn):
+    """Package errors become a plain message on the page; anything else is a bug, logged with its traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except MnistGanError as e:
+            raise gr.Error(str(e), print_exception=False) from None
+        except Exception as e:
+            raise gr.Error(internal_error(e), print_exception=False) from None
+
+    return wrapper
+
+
+def visitor(profile: gr.OAuthProfile | None, token: gr.OAuthToken | None = None) -> Visitor:
+    """Who calls, from gradio's login parameters."""
+    return Visitor(profile.username if profile else None, token.token if token else None)
+
+
+def new_seed() -> int:
+    return secrets.randbelow(MAX_SEED + 1)
+
+
+@dataclass
+class Page:
+    """What every tab reaches: the service, the result files, and the header's model picker."""
+
+    service: Service
+    files: ResultFiles
+    model: gr.Dropdown | None = None
+    model_info: gr.Markdown | None = None

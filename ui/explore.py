@@ -1,0 +1,106 @@
+"""The Latent explorer tab: one latent vector moved by sliders along directions found from the model, and
+spherical interpolation between two seeds."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from mnist_gan.directions import MAX_DIRECTIONS
+from mnist_gan.service import DIGITS, MAX_FRAMES, SLIDER_RANGE
+
+from .common import FAST, PRIVATE, RAW, Page, new_seed, shown
+
+MODES = [("meaningful directions", "directions"), ("raw dimensions", "raw")]  # (what the page shows, the value)
+
+
+class ExplorerTab:
+    def __init__(self, page: Page):
+        self.page = page
+
+    @shown
+    def latent_directions(self, model: str, mode: str = "directions") -> list[dict]:
+        """The sliders of the latent explorer for `model`: what each moves, and how linear it is (R^2)."""
+        return self.page.service.latent_directions(model, mode)
+
+    @shown
+    def latent(self, model: str, seed: float, digit: str, mode: str, amounts: list) -> str:
+        """One digit: `seed`'s latent moved amounts[i] units along slider i (see latent_directions).
+
+        digit: the digit a class-conditional model draws (unconditional models ignore it).
+        """
+        return self.page.files.png(self.page.service.latent(model, seed, digit, mode, amounts))
+
+    @shown
+    def interpolate(self, model: str, seed_a: float, seed_b: float, frames: float, digit: str) -> tuple[str, str]:
+        """A frame strip (PNG) and a looping GIF of the spherical path from seed_a's latent to seed_b's."""
+        strip, images = self.page.service.interpolate(model, seed_a, seed_b, frames, digit)
+        return self.page.files.png(strip), self.page.files.gif(images)
+
+    @shown
+    def sliders_for(self, model: str, mode: str) -> list:
+        """The sliders' labels for a model (all back at 0); the unused ones hidden."""
+        basis = self.page.service.basis(model, mode)
+        return [gr.update(label=d.label, value=0, visible=True) if i < len(basis) else
+                gr.update(value=0, visible=False) for i, d in enumerate(basis + [None] * (MAX_DIRECTIONS - len(basis)))]
+
+    def _latent_ui(self, model, seed, digit, mode, *amounts):
+        return self.latent(model, seed, digit, mode, list(amounts))
+
+    def build(self) -> None:
+        gr.Markdown("One latent vector, moved by sliders. Each direction was found from the model itself: an image "
+                    "measurement (stroke thickness, slant, width...) or the shipped classifier's score for a digit, "
+                    "regressed on z over 4,000 samples.")
+        with gr.Row():
+            with gr.Column(scale=1, min_width=280):
+                with gr.Row(equal_height=True):
+                    seed = gr.Number(value=7, label="Seed", elem_id="latent-seed", scale=2)
+                    randomize = gr.Button("Randomize", elem_id="randomize", scale=1)
+                    reset = gr.Button("Reset", elem_id="reset", scale=1)
+                self.mode = gr.Radio(MODES, value="directions", label="Sliders", elem_id="mode")
+                self.digit = gr.Dropdown(DIGITS, value="0", label="Digit", visible=False, elem_id="latent-digit")
+                self.image = gr.Image(label="Digit", format="png", type="numpy", interactive=False,
+                                      buttons=["download"], elem_id="latent", height=300)
+            with gr.Column(scale=2):
+                self.sliders = []
+                with gr.Row():
+                    for half in range(2):
+                        with gr.Column(min_width=200):
+                            for i in range(half * MAX_DIRECTIONS // 2, (half + 1) * MAX_DIRECTIONS // 2):
+                                self.sliders.append(gr.Slider(-SLIDER_RANGE, SLIDER_RANGE, value=0, step=0.1,
+                                                              label=f"direction {i}", elem_id=f"slider-{i}"))
+        gr.Markdown("### Interpolate between two seeds")
+        with gr.Row(equal_height=True):
+            seed_a = gr.Number(value=0, label="From seed", elem_id="seed-a")
+            seed_b = gr.Number(value=1, label="To seed", elem_id="seed-b")
+            frames = gr.Slider(2, MAX_FRAMES, value=12, step=1, label="Frames", elem_id="frames")
+            button = gr.Button("Interpolate", variant="primary", elem_id="interpolate-btn")
+        with gr.Row():
+            self.strip = gr.Image(label="Frames (spherical interpolation)", format="png", type="numpy",
+                                  interactive=False, buttons=["download"], elem_id="strip", scale=3)
+            self.gif = gr.Image(label="Animated GIF", type="filepath", interactive=False, buttons=["download"],
+                                elem_id="gif", scale=1)
+        amounts = gr.JSON(visible=False)  # the API's slider values (the UI sends the sliders themselves)
+        latent_api = gr.Button(visible=False)
+
+        model = self.page.model
+        self.inputs = [model, seed, self.digit, self.mode, *self.sliders]
+        self.interpolate_inputs = [model, seed_a, seed_b, frames, self.digit]
+        # the UI sends its sliders, the API a list (same function underneath); RAW also spares gradio a hop to a
+        # worker thread per input (20) on every slider move
+        gr.on([s.input for s in self.sliders] + [seed.submit, self.digit.input], self._latent_ui, self.inputs,
+              self.image, trigger_mode="always_last", **PRIVATE, **FAST, **RAW)
+        latent_api.click(self.latent, [model, seed, self.digit, self.mode, amounts], self.image, api_name="latent",
+                         concurrency_limit=None, **RAW)  # gradio's default of 1 queued every caller behind one
+        gr.api(self.latent_directions, api_name="latent_directions", concurrency_limit=None)
+        on_sliders = {"fn": self.sliders_for, "inputs": [model, self.mode], "outputs": self.sliders, **PRIVATE, **FAST}
+        redraw = {"fn": self._latent_ui, "inputs": self.inputs, "outputs": self.image, **PRIVATE, **FAST, **RAW}
+        reset.click(**on_sliders).then(**redraw)
+        randomize.click(new_seed, None, seed, **PRIVATE, **FAST).then(**on_sliders).then(**redraw)
+        self.mode.input(**on_sliders).then(**redraw)
+        button.click(self.interpolate, self.interpolate_inputs, [self.strip, self.gif], api_name="interpolate",
+                     concurrency_limit=None, **RAW)
+
+    def redraw(self, event):
+        """After `event` (a new model, whose sliders it set): the digit and the interpolation again."""
+        return event.then(self._latent_ui, self.inputs, self.image, **PRIVATE, **FAST, **RAW).then(
+            self.interpolate, self.interpolate_inputs, [self.strip, self.gif], **PRIVATE, **FAST, **RAW)

@@ -1,0 +1,67 @@
+"""The Hub tab: push a model to the Hugging Face Hub, or pull one back, checked."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from .common import PRIVATE, Page, shown, visitor
+
+
+class HubTab:
+    def __init__(self, page: Page):
+        self.page = page
+
+    @shown
+    def push(self, model: str, repo_id: str, token: str = "", private: bool = False, tag: str = "",
+             oauth_token: gr.OAuthToken | None = None, profile: gr.OAuthProfile | None = None) -> dict:
+        """Push a model's weights folder to a Hub repo (created if needed); returns the commit sha and its URL."""
+        return self.page.service.push(visitor(profile, oauth_token), model, repo_id, token, private, tag)
+
+    @shown
+    def pull(self, repo_id: str, revision: str = "main", token: str = "",
+             oauth_token: gr.OAuthToken | None = None) -> dict:
+        """Pull a pushed model (checked against its recorded sha256) and add it to the models as repo@sha."""
+        return self.page.service.pull(visitor(None, oauth_token), repo_id, revision, token)
+
+    def _push_ui(self, model, repo_id, token, private, tag, oauth_token: gr.OAuthToken | None = None,
+                 profile: gr.OAuthProfile | None = None):
+        r = self.push(model, repo_id, token, private, tag, oauth_token, profile)
+        tag = f", tagged `{r['tag']}`" if r["tag"] else ""
+        return f"Pushed **{r['model']}** to [{r['repo_id']}]({r['url']}) at commit `{r['commit_sha']}`{tag}.", r
+
+    def _pull_ui(self, repo_id, revision, token, oauth_token: gr.OAuthToken | None = None):
+        r = self.pull(repo_id, revision, token, oauth_token)
+        return (f"Pulled [{r['repo_id']}]({r['url']}) at commit `{r['commit_sha']}`: it is now the model "
+                f"**{r['model']}** for Generate and Latent explorer.", r,
+                gr.update(choices=self.page.service.library.names(), value=r["model"]))
+
+    def build(self) -> None:
+        library = self.page.service.library
+        if self.page.service.settings.on_space:
+            gr.LoginButton()
+        gr.Markdown("Push a model's weights to a Hugging Face Hub repo, or pull one back. Pulls are checked "
+                    "against the sha256 recorded at push time; only weights are loaded, never code.")
+        with gr.Row():
+            with gr.Column():
+                gr.Markdown("### Push")
+                self.model = gr.Dropdown(library.names(), value=library.default, label="Model to push",
+                                         allow_custom_value=True, elem_id="push-model")
+                repo = gr.Textbox(label="Repo id", placeholder="your-name/mnist-gan", elem_id="push-repo")
+                token = gr.Textbox(label="Token (write access)", type="password", elem_id="push-token",
+                                   placeholder="hf_... (or log in, or set HF_TOKEN)")
+                with gr.Row():
+                    private = gr.Checkbox(False, label="Private repo", elem_id="push-private")
+                    tag = gr.Textbox(label="Tag (optional)", placeholder="v1", elem_id="push-tag")
+                push = gr.Button("Push", variant="primary", elem_id="push-btn")
+            with gr.Column():
+                gr.Markdown("### Pull")
+                pull_repo = gr.Textbox(label="Repo id", placeholder="owner/mnist-gan", elem_id="pull-repo")
+                revision = gr.Textbox("main", label="Revision (branch, tag or commit sha)", elem_id="pull-revision")
+                pull_token = gr.Textbox(label="Token (private repos only)", type="password", elem_id="pull-token")
+                pull = gr.Button("Pull", variant="primary", elem_id="pull-btn")
+        result = gr.Markdown(elem_id="hub-result")
+        details = gr.JSON(label="Details", elem_id="hub-json")
+        push.click(self._push_ui, [self.model, repo, token, private, tag], [result, details], **PRIVATE)
+        pull.click(self._pull_ui, [pull_repo, revision, pull_token], [result, details, self.page.model], **PRIVATE)
+        gr.api(self.push, api_name="push")
+        gr.api(self.pull, api_name="pull")

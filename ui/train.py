@@ -1,0 +1,327 @@
+"""The Train tab: a run in a child process, watched live by every open page; and the train_* endpoints."""
+
+from __future__ import annotations
+
+import html
+import inspect
+import math
+import time
+
+import gradio as gr
+import numpy as np
+import pandas as pd
+
+from mnist_gan.config import DEFAULT_RECIPE, RECIPES, TRAINING_SETTINGS, field_type, recipe
+from mnist_gan.losses import LOSSES
+from mnist_gan.models import ARCHITECTURES, NUM_CLASSES
+from mnist_gan.events import State
+from mnist_gan.run_state import RunStatus
+from mnist_gan.service import DIGITS, enlarged
+
+from .common import FAST, PRIVATE, Page, shown, visitor
+
+DATA_SOURCES = [("MNIST", "mnist"), ("bundled sample (2,000 images)", "sample")]
+FORM_DEFAULTS = recipe(DEFAULT_RECIPE)  # the form starts where train_start does
+CHOICES = {"architecture": ARCHITECTURES, "loss": LOSSES}  # settings picked from a registry
+ACCURACY = {"d_acc_real": "on real images", "d_acc_fake": "on generated images"}
+LOSS_CURVES = {"d_loss": "D loss", "g_loss": "G loss"}
+QUALITY = {"cfid": "cFID (lower is better)"}
+# Every open Train tab costs CPU that the run it shows competes for (2 cores, measured with 3 headless tabs): each
+# poll is a whole Gradio event in the page (~40 ms of the tab's CPU), and each plot redraw rebuilds a Vega chart
+# (~60 ms). So a tab polls every 2 s, and while a run trains its plots redraw when it has grown by a quarter, else
+# at most every 10 s.
+TICK_S = 2.0
+PLOT_EVERY_S, PLOT_GROWTH = 10.0, 1.25
+
+
+def _parameter(name: str, annotation, default=None) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=annotation)
+
+
+# train_start's parameters are the training settings (their defaults: the recipe's), in the order the API has
+# always had: `data` stays after `loss`, where the first API put it, so calls by position keep working. gradio
+# fills in the login (profile) by position, after them.
+_SETTINGS = [_parameter(s.name, field_type(s.name) | None) for s in TRAINING_SETTINGS]
+DATA_AT = [p.name for p in _SETTINGS].index("loss") + 1
+TRAIN_START = inspect.Signature(
+    [*_SETTINGS[:DATA_AT], _parameter("data", str, "mnist"), *_SETTINGS[DATA_AT:],
+     _parameter("recipe", str, DEFAULT_RECIPE), _parameter("profile", gr.OAuthProfile | None)],
+    return_annotation=dict)
+
+
+class TrainTab:
+    def __init__(self, page: Page):
+        self.page = page
+        service = page.service
+
+        def train_start(*args, **kwargs) -> dict:
+            values = TRAIN_START.bind(*args, **kwargs).arguments
+            caller, data, name = visitor(values.pop("profile", None)), values.pop("data"), values.pop("recipe")
+            return service.train_start(caller, data, name, **values).to_json()
+
+        train_start.__signature__ = TRAIN_START
+        train_start.__annotations__ = {p.name: p.annotation for p in TRAIN_START.parameters.values()} | {
+            "return": dict}
+        train_start.__doc__ = f"""Start a training run (one at a time); returns its status.
+
+        Settings left out (None) come from `recipe`: {', '.join(map(repr, RECIPES))} (the Train tab's starting
+        point is {DEFAULT_RECIPE!r}; 'classic' is the Keras GAN recipe). data: "mnist" or "sample" (2,000 bundled
+        images). seed: None draws one (recorded in the run's config). latent_code: categories of an InfoGAN code
+        for unconditional models (10: how the shipped mlp-uncond was trained; 0: none)."""
+        self.train_start = shown(train_start)
+
+    @shown
+    def train_pause(self, profile: gr.OAuthProfile | None = None) -> dict:
+        """Pause the run (it saves a checkpoint and its weights first)."""
+        return self.page.service.train_pause(visitor(profile)).to_json()
+
+    @shown
+    def train_resume(self, profile: gr.OAuthProfile | None = None) -> dict:
+        """Resume a paused run."""
+        return self.page.service.train_resume(visitor(profile)).to_json()
+
+    @shown
+    def train_stop(self, profile: gr.OAuthProfile | None = None) -> dict:
+        """Stop the run; it saves its weights, and the model becomes usable under the run's name."""
+        return self.page.service.train_stop(visitor(profile)).to_json()
+
+    @shown
+    def train_resume_run(self, profile: gr.OAuthProfile | None = None) -> dict:
+        """Continue the last unfinished run (killed, failed or stopped) from its latest checkpoint."""
+        return self.page.service.train_resume_run(visitor(profile)).to_json()
+
+    @shown
+    def train_status(self) -> dict:
+        """The run's state: step, accuracies, losses, images/s, ETA, history (at most ~300 rows), quality rows,
+        and `resumable` (the unfinished run train_resume_run would continue, or null)."""
+        return self.page.service.train_status().to_json()
+
+    @shown
+    def train_gif(self) -> str:
+        """An animated GIF of the run's sample grids, from the first to the latest."""
+        return self.page.files.gif(self.page.service.train_frames(), frame_ms=150, scale=2, bounce=False)
+
+    # --- what every open tab shows, polled ------------------------------------------------------------------------
+
+    def tick(self, view: dict, scrub: float):
+        """Everything the Train tab shows, sent only where it changed since this tab's last tick."""
+        service = self.page.service
+        s = service.train_status()
+        view = dict(view or {})
+        out = {}
+        resumable = (s.resumable["run"], s.resumable["step"]) if s.resumable else None
+        status_key = (s.run, s.state, s.step, s.message, len(s.incidents), s.saved_step, resumable)
+        out["status"] = status_html(s) if view.get("status") != status_key else gr.skip()
+        history_key = (s.run, s.step, len(s.history))
+        replot = view.get("history") != history_key and (
+            s.state != State.RUNNING or s.step >= PLOT_GROWTH * view.get("plotted_step", 0)
+            or time.monotonic() - view.get("plotted_at", 0.0) >= PLOT_EVERY_S)
+        out["acc"] = long_rows(s.history, ACCURACY) if replot else gr.skip()
+        out["loss"] = long_rows(s.history, LOSS_CURVES) if replot else gr.skip()
+        if replot:
+            view.update(history=history_key, plotted_at=time.monotonic(), plotted_step=s.step)
+        quality_key = (s.run, len(s.quality))
+        changed = view.get("quality") != quality_key
+        out["quality"] = gr.update(value=long_rows(s.quality, QUALITY), visible=bool(s.quality)) if changed \
+            else gr.skip()
+        evaluated = s.quality[-1]["step"] if s.quality else None
+        out["hist"] = gr.update(value=histogram(s.class_histogram), visible=s.class_histogram is not None,
+                                title=f"Classes the judge sees at step {evaluated:,}" if evaluated else None) \
+            if changed else gr.skip()
+        count = len(s.sample_steps)
+        grid_key = (s.run, count)
+        if view.get("grids") != grid_key:
+            following = scrub is None or scrub >= view.get("count", 0) - 1
+            index = count - 1 if following else int(scrub)
+            shown_grid = service.train_grid(index) if count else None
+            out["grid"] = self.page.files.png(enlarged(shown_grid[1])) if shown_grid else None
+            out["scrub"] = gr.update(maximum=max(1, count - 1), value=index if count else 0, interactive=count > 1,
+                                     label=f"Sample grid at step {shown_grid[0]:,}" if shown_grid else "Sample grids")
+        else:
+            out["grid"] = out["scrub"] = gr.skip()
+        # The buttons and model pickers go through `controls`: a skipped output still costs gradio ~1 ms to process
+        names = service.library.names()
+        controls = (s.state.value, s.run in names, resumable, tuple(names))
+        view.update(status=status_key, quality=quality_key, grids=grid_key, count=count)
+        return (out["status"], out["acc"], out["loss"], out["quality"], out["hist"], out["grid"], out["scrub"],
+                controls, view)
+
+    def controls(self):
+        """The run's buttons and the model pickers, sent when the tick's `controls` key changes."""
+        s, names = self.page.service.train_status(), self.page.service.library.names()
+        return (gr.update(interactive=not s.state.active), gr.update(interactive=s.state.can_pause),
+                gr.update(interactive=s.state.can_resume), gr.update(interactive=s.state.active),
+                gr.update(interactive=s.state.done and s.run in names), gr.update(visible=s.resumable is not None),
+                *[gr.update(choices=names)] * len(self.pickers))
+
+    def show_grid(self, index: float):
+        shown_grid = self.page.service.train_grid(int(index))
+        if shown_grid is None:
+            return gr.skip(), gr.skip()
+        return self.page.files.png(enlarged(shown_grid[1])), gr.update(label=f"Sample grid at step {shown_grid[0]:,}")
+
+    def form_of_run(self):
+        """After a reload, the form shows the settings of the run on screen."""
+        config = self.page.service.train_status().config
+        if config is None:
+            return [gr.skip()] * len(TRAINING_SETTINGS)
+        return [config[s.name] for s in TRAINING_SETTINGS]
+
+    def use_run(self):
+        service = self.page.service
+        s = service.train_status()
+        if s.run not in service.library.names():
+            raise gr.Error("no finished run with saved weights yet: start a run, then stop it or let it finish")
+        gr.Info(f"{s.run} is now the model for Generate and Latent explorer.")
+        return gr.update(choices=service.library.names(), value=s.run)
+
+    # --- layout -----------------------------------------------------------------------------------------------------
+
+    def build(self) -> None:
+        with gr.Row():
+            with gr.Column(scale=1, min_width=280):
+                self.form = {}
+                for pair in range(0, len(TRAINING_SETTINGS), 2):
+                    with gr.Row():
+                        for setting in TRAINING_SETTINGS[pair:pair + 2]:
+                            self.form[setting.name] = setting_widget(setting)
+                data = gr.Radio(DATA_SOURCES, label="Training data", elem_id="data",
+                                value=self.page.service.default_data())
+                with gr.Row():
+                    start = gr.Button("Start", variant="primary", elem_id="start")
+                    pause = gr.Button("Pause", elem_id="pause", interactive=False)
+                    resume = gr.Button("Resume", elem_id="resume", interactive=False)
+                    stop = gr.Button("Stop", variant="stop", elem_id="stop", interactive=False)
+                use = gr.Button("Use this model", elem_id="use", interactive=False)
+                resume_run = gr.Button("Resume run", variant="primary", elem_id="resume-run", visible=False)
+            with gr.Column(scale=2):
+                status = gr.HTML(elem_id="status")
+                with gr.Row():
+                    acc_plot = gr.LinePlot(x="step", y="value", color="series", y_lim=[0, 1], height=240,
+                                           title="Discriminator accuracy", y_title="accuracy",
+                                           color_title="D accuracy", elem_id="acc-plot")
+                    loss_plot = gr.LinePlot(x="step", y="value", color="series", height=240, title="Losses",
+                                            y_title="loss", color_title="loss", elem_id="loss-plot")
+                with gr.Row():
+                    quality_plot = gr.LinePlot(x="step", y="value", color="series", height=220, visible=False,
+                                               title="Quality (classifier judge)", y_title="cFID",
+                                               elem_id="quality-plot")
+                    hist_plot = gr.BarPlot(x="digit", y="share", height=220, y_lim=[0, 1], visible=False,
+                                           title="Class histogram (latest evaluation)", elem_id="hist-plot")
+        with gr.Row():
+            with gr.Column(scale=2):
+                train_grid = gr.Image(label="Sample grid (fixed noise)", format="png", type="numpy",
+                                      interactive=False, buttons=["download"], elem_id="train-grid", height=420)
+            with gr.Column(scale=1):
+                scrub = gr.Slider(0, 1, value=0, step=1, label="Sample grids", interactive=False, elem_id="scrub",
+                                  info="drag back through the run's grids")
+                export = gr.Button("Export the run as a GIF", elem_id="export")
+                run_gif = gr.File(label="Run GIF", elem_id="run-gif")
+        view = gr.State({})
+        self._controls = gr.State()  # what the buttons and pickers show: their update runs only when it changes
+        self.buttons = [start, pause, resume, stop, use, resume_run]
+        timer = gr.Timer(TICK_S)
+
+        tick_outputs = [status, acc_plot, loss_plot, quality_plot, hist_plot, train_grid, scrub, self._controls, view]
+        last_action = gr.State()  # the page shows the run through the tick, not the control's return value
+        settings = [self.form[s.name] for s in TRAINING_SETTINGS]
+        start.click(self.train_start, [*settings[:DATA_AT], data, *settings[DATA_AT:], gr.State(DEFAULT_RECIPE)],
+                    last_action, **PRIVATE).then(self.tick, [gr.State({}), scrub], tick_outputs, **PRIVATE, **FAST)
+        for button, action in ((pause, self.train_pause), (resume, self.train_resume), (stop, self.train_stop),
+                               (resume_run, self.train_resume_run)):
+            button.click(action, None, last_action, **PRIVATE).then(
+                self.tick, [gr.State({}), scrub], tick_outputs, **PRIVATE, **FAST)
+        for name in ("train_start", "train_pause", "train_resume", "train_stop", "train_resume_run", "train_status"):
+            gr.api(getattr(self, name), api_name=name, concurrency_limit=None)
+        timer.tick(self.tick, [view, scrub], tick_outputs, **PRIVATE, **FAST)
+        self.page_load = [(self.tick, [view, scrub], tick_outputs), (self.form_of_run, None, settings)]
+        scrub.input(self.show_grid, scrub, [train_grid, scrub], trigger_mode="always_last", **PRIVATE, **FAST)
+        export.click(self.train_gif, None, run_gif, api_name="train_gif")
+        self.use = use
+
+    def wire(self, demo: gr.Blocks, pickers: list) -> None:
+        """Connect what lives outside the tab: page loads, and the model pickers the run's weights join."""
+        self.pickers = pickers
+        for fn, inputs, outputs in self.page_load:
+            demo.load(fn, inputs, outputs, **PRIVATE, **FAST)
+        self._controls.change(self.controls, None, [*self.buttons, *pickers], **PRIVATE, **FAST)
+        self.use.click(self.use_run, None, self.page.model, **PRIVATE)
+
+
+def setting_widget(setting):
+    """The Train form's widget for one training setting, starting at the recipe's value."""
+    kind, value = field_type(setting.name), getattr(FORM_DEFAULTS, setting.name)
+    elem_id = setting.name.replace("_", "-")
+    if setting.name == "seed":
+        return gr.Number(None, label=setting.label, precision=0, elem_id=elem_id, placeholder="random",
+                         info="empty: a random seed, recorded in the run")
+    if setting.name in CHOICES:
+        registry = CHOICES[setting.name]
+        info = setting.info or "; ".join(f"{k}: {v.description}" for k, v in registry.items())
+        return gr.Radio(sorted(registry), value=value, label=setting.label, info=info, elem_id=elem_id)
+    if kind is bool:
+        return gr.Checkbox(value, label=setting.label, info=setting.info or None, elem_id=elem_id)
+    return gr.Number(value, label=setting.label, info=setting.info or None, precision=0 if kind is int else None,
+                     elem_id=elem_id)
+
+
+# --- formatting ---------------------------------------------------------------------------------------------------
+
+def duration(seconds) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    seconds = int(seconds)
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min" if seconds >= 3600 else \
+        f"{seconds // 60} min {seconds % 60:02d} s" if seconds >= 60 else f"{seconds} s"
+
+
+def number(value, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def resume_offer(resumable: dict | None) -> str:
+    if not resumable:
+        return ""
+    return (f"<span class='resume-offer'>The run <code>{html.escape(resumable['run'])}</code> ended before it "
+            f"finished; its checkpoint of step {resumable['step']:,} of {resumable['steps']:,} is kept: press "
+            "<b>Resume run</b> to continue it.</span>")
+
+
+def status_html(s: RunStatus) -> str:
+    offer = resume_offer(s.resumable)
+    if s.run is None:
+        return ("<div class='run-status'><b>No run yet.</b> Choose the settings and press <b>Start</b>."
+                + (f"<br>{offer}" if offer else "") + "</div>")
+    percent = 100 * s.progress
+    lines = [
+        f"<b class='state-{s.state}'>{s.state}</b> · <code>{html.escape(s.run)}</code> · {html.escape(s.data)}",
+        f"<progress value='{percent:.1f}' max='100'></progress> step <b>{s.step:,}</b> of {s.steps:,} "
+        f"({percent:.0f}%) · ETA {duration(s.eta_s) if s.state.active else '-'} · "
+        f"{number(s.images_per_sec, ',.0f')} images/s",
+        f"D accuracy on real <b>{number(s.d_acc_real, '.2f')}</b>, on generated <b>{number(s.d_acc_fake, '.2f')}</b>"
+        f" · D loss {number(s.d_loss, '.3f')}, G loss {number(s.g_loss, '.3f')}",
+    ]
+    notes = [s.message] + [f"Divergence at step {i['step']:,}: {i['reason']}; {i['action']}." for i in s.incidents[-3:]]
+    lines += [f"<span class='message'>{html.escape(note)}</span>" for note in notes if note]
+    if s.state.done and s.saved_step is not None:
+        lines.append(f"Weights saved at step {s.saved_step:,}: press <b>Use this model</b>, or push it from the "
+                     "Hub tab.")
+    if offer:
+        lines.append(offer)
+    return "<div class='run-status'>" + "<br>".join(lines) + "</div>"
+
+
+def long_rows(rows: list[dict], series: dict[str, str]) -> pd.DataFrame | None:
+    """Long-format rows (step, series, value) for gr.LinePlot; missing and non-finite values left out.
+
+    None instead of an empty frame: a plot first drawn from an empty frame never draws its lines (gradio 6.31).
+    """
+    points = [(r["step"], label, r[key]) for r in rows for key, label in series.items()
+              if isinstance(r.get(key), (int, float)) and math.isfinite(r[key])]
+    if not points:
+        return None
+    return pd.DataFrame(points, columns=["step", "series", "value"]).astype({"step": "int64", "value": "float64"})
+
+
+def histogram(shares) -> pd.DataFrame:
+    return pd.DataFrame({"digit": DIGITS, "share": np.asarray(shares if shares else [0.0] * NUM_CLASSES, float)})
