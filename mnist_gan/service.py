@@ -29,6 +29,7 @@ from .library import Library
 from .models import NUM_CLASSES
 from .run_state import RunStatus, RunView
 from .sampling import check_seed, grid_shape, interpolation, latents, make_grid, to_uint8, upscale
+from .sweep import add_sweep_models, sweep_folders
 from .worker import TrainingWorker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +53,7 @@ class Settings:
     startup_repo: str | None = None  # pulled and made the default at start-up
     startup_revision: str = "main"
     on_space: bool = False
+    sweeps: tuple[str, ...] = ()  # sweep folders whose trials' best weights join the models ($MNIST_GAN_SWEEPS)
 
     @classmethod
     def from_env(cls, environ=os.environ) -> Settings:
@@ -59,7 +61,8 @@ class Settings:
                    hub_cache=environ.get("MNIST_GAN_HUB_CACHE") or None, data=environ.get(DATA_ENV) or None,
                    startup_repo=environ.get("MNIST_GAN_REPO") or None,
                    startup_revision=environ.get("MNIST_GAN_REVISION") or "main",
-                   on_space=environ.get("SYSTEM") == "spaces")
+                   on_space=environ.get("SYSTEM") == "spaces",
+                   sweeps=sweep_folders(environ))
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ class Service:
 
         self.settings = settings
         self.library = library or Library()
+        add_sweep_models(self.library, settings.sweeps)  # each finished sweep trial's best weights (issue 14)
         self.worker = TrainingWorker(settings.runs_dir, on_done=self._register_run)
         self.evaluate = (CLASSIFIER_DIR / CLASSIFIER_WEIGHTS).is_file()  # quality curves need the judge
         self.notice = ""  # what start() has to say about the start-up model
