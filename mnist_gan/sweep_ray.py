@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,14 +40,15 @@ OBJECT_STORE_BYTES = 128 * 2**20  # trials pass no data through Ray: a small obj
 # Ray turns 127.0.0.1 into this machine's network address unless clusters are off: off, a local Ray listens and
 # connects on 127.0.0.1 only (the variable's name is Ray's; it applies on Linux too)
 LOOPBACK_ONLY = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
-QUIET = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "0", "RAY_DEDUP_LOGS": "0"}
+QUIET = {"RAY_AIR_NEW_OUTPUT": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 
 
 def ray_available() -> bool:
-    """Whether Ray Tune can be imported here (without importing it)."""
+    """Whether Ray Tune is installed here. Ray is not imported: its settings are read once, at its import."""
     import importlib.util
 
-    return importlib.util.find_spec("ray") is not None and importlib.util.find_spec("ray.tune") is not None
+    spec = importlib.util.find_spec("ray")  # find_spec("ray.tune") would import ray itself
+    return spec is not None and any((Path(p) / "tune").is_dir() for p in spec.submodule_search_locations or ())
 
 
 def run_sweep(spec: Spec, out: str | Path, data: str | None = None, address: str | None = None,
@@ -87,11 +89,11 @@ def run_sweep(spec: Spec, out: str | Path, data: str | None = None, address: str
             tuner = tune.Tuner.restore(str(experiment), trainable, resume_unfinished=True, resume_errored=True,
                                        param_space=params)
         else:
+            run_config = tune.RunConfig(name=EXPERIMENT, storage_path=str(out), verbose=0,
+                                        failure_config=tune.FailureConfig(max_failures=0),  # reported, not retried
+                                        callbacks=[Progress(str(out), spec)])
             tuner = tune.Tuner(trainable, param_space=params, tune_config=_tune_config(spec, concurrent),
-                               run_config=tune.RunConfig(
-                                   name=EXPERIMENT, storage_path=str(out), verbose=0,
-                                   failure_config=tune.FailureConfig(max_failures=0),  # a failure is reported, not retried
-                                   callbacks=[Progress(str(out), spec)]))
+                               run_config=run_config)
         tuner.fit()
     finally:
         ray.shutdown()
@@ -103,12 +105,19 @@ def run_sweep(spec: Spec, out: str | Path, data: str | None = None, address: str
 def _start_ray(address: str | None):
     """Connect to the cluster at `address`, else start Ray here on 127.0.0.1 with this machine's cores."""
     if address is None or address.split(":")[0] in ("127.0.0.1", "localhost"):
+        if "ray" in sys.modules and ray_constants().ENABLE_RAY_CLUSTER:
+            raise SweepError("Ray was imported before the sweep could keep it on 127.0.0.1: run the sweep in a "
+                             "process of its own (python -m mnist_gan sweep)")
         os.environ.update(LOOPBACK_ONLY)  # before Ray is imported: it reads this once
     for name, value in QUIET.items():
         os.environ.setdefault(name, value)
     # trial processes import this package: on a cluster it must be at the same path on every node
     root = str(Path(__file__).resolve().parent.parent)
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    if address and "RAY_AUTH_MODE" not in os.environ and _token_available():
+        # Ray uses its token only for clusters it starts or finds itself; a cluster given by address that was
+        # started with a token (`ray start` does so once ~/.ray/auth_token exists) refuses a driver without it
+        os.environ["RAY_AUTH_MODE"] = "token"
     import ray
 
     settings = {"configure_logging": True, "logging_level": logging.WARNING, "log_to_driver": False,
@@ -122,6 +131,19 @@ def _start_ray(address: str | None):
         raise SweepError(f"could not {'reach the Ray cluster at ' + address if address else 'start Ray'}: "
                          f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     return ray, context
+
+
+def ray_constants():
+    from ray._private import ray_constants
+
+    return ray_constants
+
+
+def _token_available() -> bool:
+    """Whether Ray would find an authentication token here: $RAY_AUTH_TOKEN, $RAY_AUTH_TOKEN_PATH or
+    ~/.ray/auth_token (where `ray get-auth-token --generate` and a first local Ray put it)."""
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token"
+    return bool(os.environ.get("RAY_AUTH_TOKEN")) or Path(path).is_file()
 
 
 def _tune_config(spec: Spec, concurrent: int):
@@ -193,8 +215,8 @@ def _train(params: dict, run_dir: Path, device: str, report: Callable[[dict], No
     write_json(run_dir / TRIAL_FILE, {"status": status, "steps": trainer.step, "cfid": best,
                                       "best_step": trainer.best.get("step"), "device": device,
                                       "wall_time_s": round(trainer.elapsed, 1), "divergence": reporter.divergence})
-    reporter.flush()
-    report(_metrics(trainer.step, reporter.last_cfid, best, reporter.rate, status))
+    last = reporter.pending.metrics.get("cfid") if reporter.pending else reporter.last_cfid  # the last step's
+    report(_metrics(trainer.step, last, best, reporter.rate, status))
 
 
 class TuneReporter:
@@ -222,7 +244,9 @@ class TuneReporter:
                 self.trainer.stop()
 
     def flush(self) -> None:
-        if self.pending is None:
+        """Report the pending Quality, unless it is the last step's: that one goes with the run's end, once the
+        trial has recorded itself finished (ASHA stops every trial at its last step, max_t)."""
+        if self.pending is None or self.pending.step >= self.trainer.config.steps:
             return
         quality, self.pending = self.pending, None
         self.last_cfid = quality.metrics.get("cfid")
