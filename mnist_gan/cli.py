@@ -103,11 +103,19 @@ def cmd_sweep(args) -> int:
     if not ray_available():
         raise InvalidInput(INSTALL_HINT)
     spec = load_spec(args.spec)  # every trial's config checked before Ray starts
-    rows = run_sweep(spec, args.out, data=args.data, address=args.address, max_concurrent=args.max_concurrent,
-                     device=args.device)
+    resume = f"run the same command again to resume: {shlex.join(['python', '-m', 'mnist_gan', *args.argv])}"
+    try:
+        rows = run_sweep(spec, args.out, data=args.data, address=args.address, max_concurrent=args.max_concurrent,
+                         device=args.device)
+    except KeyboardInterrupt:
+        print(f"interrupted; {resume}")
+        return 130
     for row in sorted(rows, key=lambda r: (r["cfid"] is None, r["cfid"] or 0))[:5]:
         cfid = "-" if row["cfid"] is None else f"{row['cfid']:.4g}"
         print(f"  {row['trial']}: {row['status']}, {row['steps']} steps, best cFID {cfid}, weights {row['best']}")
+    unfinished = sum(row["status"] not in ("finished", "stopped early", "diverged") for row in rows)
+    if unfinished:
+        print(f"{unfinished} trial(s) did not finish (failed or interrupted); {resume}")
     return 0
 
 
