@@ -105,15 +105,14 @@ def run_sweep(spec: Spec, out: str | Path, data: str | None = None, address: str
 def _start_ray(address: str | None):
     """Connect to the cluster at `address`, else start Ray here on 127.0.0.1 with this machine's cores."""
     if address is None or address.split(":")[0] in ("127.0.0.1", "localhost"):
-        if "ray" in sys.modules and ray_constants().ENABLE_RAY_CLUSTER:
+        if "ray" in sys.modules and _ray_constants().ENABLE_RAY_CLUSTER:
             raise SweepError("Ray was imported before the sweep could keep it on 127.0.0.1: run the sweep in a "
                              "process of its own (python -m mnist_gan sweep)")
         os.environ.update(LOOPBACK_ONLY)  # before Ray is imported: it reads this once
     for name, value in QUIET.items():
         os.environ.setdefault(name, value)
     # trial processes import this package: on a cluster it must be at the same path on every node
-    root = str(Path(__file__).resolve().parent.parent)
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    path = os.pathsep.join(p for p in (str(Path(__file__).resolve().parent.parent), os.environ.get("PYTHONPATH")) if p)
     if address and "RAY_AUTH_MODE" not in os.environ and _token_available():
         # Ray uses its token only for clusters it starts or finds itself; a cluster given by address that was
         # started with a token (`ray start` does so once ~/.ray/auth_token exists) refuses a driver without it
@@ -121,7 +120,7 @@ def _start_ray(address: str | None):
     import ray
 
     settings = {"configure_logging": True, "logging_level": logging.WARNING, "log_to_driver": False,
-                "runtime_env": {"env_vars": {"PYTHONPATH": root}}}
+                "runtime_env": {"env_vars": {"PYTHONPATH": path}}}
     try:
         if address:
             context = ray.init(address=address, **settings)
@@ -133,7 +132,8 @@ def _start_ray(address: str | None):
     return ray, context
 
 
-def ray_constants():
+def _ray_constants():
+    """Ray's settings module, as Ray read them at its import."""
     from ray._private import ray_constants
 
     return ray_constants
