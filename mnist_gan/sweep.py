@@ -14,6 +14,7 @@ import json
 import math
 import re
 import statistics
+from collections import Counter
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -29,6 +30,7 @@ RESULTS_TABLE = "results.md"
 RUNS_DIR = "runs"  # DIR/runs/<trial>: each trial's run folder (checkpoints, samples, best/)
 TRIAL_FILE = "trial.json"  # in a trial's run folder: its status once it has one
 STARTS_FILE = "starts.jsonl"  # one line per time the trial's process started: the resume's evidence
+EVENTS_FILE = "events.jsonl"  # the trainer's events (events.to_json), as the app's training child sends them
 SWEEPS_ENV = "MNIST_GAN_SWEEPS"  # sweep folders whose trials the app offers as models (comma-separated)
 MAX_TRIALS = 1_000
 DISTRIBUTIONS = ("loguniform", "uniform", "choice")
@@ -249,9 +251,14 @@ def result_rows(out: Path, spec: Spec) -> list[dict]:
                      "status": record.get("status", "not finished"), "steps": record.get("steps"),
                      "cfid": record.get("cfid"),
                      "best": str(best.relative_to(out)) if (best / "gan_config.json").is_file() else None,
-                     "device": record.get("device"), "wall_time_s": record.get("wall_time_s"),
+                     "device": record.get("device") or _training_record(out, trial.name).get("device"),
+                     "wall_time_s": record.get("wall_time_s"),
                      **({"error": record["error"]} if record.get("error") else {})})
     return rows
+
+
+def _training_record(out: Path, name: str) -> dict:
+    return read_json(out / RUNS_DIR / name / "training.json") or {}
 
 
 def write_results(out: Path, spec: Spec) -> list[dict]:
@@ -274,26 +281,21 @@ def results_table(rows: list[dict], spec: Spec) -> str:
         return statistics.fmean(values) if values else math.inf
 
     lines = ["# Sweep results", "", "cFID: the best of each trial's evaluations (N = 2,000 samples; lower is better).",
-             "", "| configuration | trials | cFID mean | spread (sd; min-max) | statuses |", "| --- | --- | --- | --- | --- |"]
+             "", "| configuration | trials | cFID mean | spread (sd; min-max) | statuses |",
+             "| --- | --- | --- | --- | --- |"]
     for name, group in sorted(groups.items(), key=lambda item: mean(item[1])):
         values = [r["cfid"] for r in group if r["cfid"] is not None]
         sd = f"{statistics.stdev(values):.3g}" if len(values) > 1 else "-"
         spread = f"{sd}; {min(values):.3g}-{max(values):.3g}" if values else "-"
-        statuses = ", ".join(f"{n} {s}" for s, n in sorted(_count(r["status"] for r in group).items()))
+        statuses = ", ".join(f"{n} {s}" for s, n in sorted(Counter(r["status"] for r in group).items()))
         lines.append(f"| {name} | {len(group)} | {f'{mean(group):.3g}' if values else '-'} | {spread} | {statuses} |")
-    lines += ["", "| trial | seed | status | steps | best cFID | best weights |", "| --- | --- | --- | --- | --- | --- |"]
+    lines += ["", "| trial | seed | status | steps | best cFID | best weights |",
+              "| --- | --- | --- | --- | --- | --- |"]
     for row in sorted(rows, key=lambda r: (r["cfid"] is None, r["cfid"] or 0)):
         cfid = f"{row['cfid']:.4g}" if row["cfid"] is not None else "-"
         lines.append(f"| {row['trial']} | {row['seed']} | {row['status']} | {row['steps'] or '-'} | {cfid} | "
                      f"{row['best'] or '-'} |")
     return "\n".join(lines) + "\n"
-
-
-def _count(values) -> dict:
-    counts: dict = {}
-    for value in values:
-        counts[value] = counts.get(value, 0) + 1
-    return counts
 
 
 # --- the app's side ---------------------------------------------------------------------------------------------

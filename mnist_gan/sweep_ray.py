@@ -4,7 +4,7 @@ Local by default: Ray starts inside the command, on 127.0.0.1 only, with this ma
 an equal share of them and sets TensorFlow's threads to it before TensorFlow starts, so trials do not fight. With
 `--address`, the same trials run on a Ray cluster. Each trial writes its run folder straight into DIR/runs/<trial>
 and Tune keeps its own state in DIR/tune (`storage_path`): on a cluster DIR must be a folder every node mounts at
-the same path (NFS...), which Ray itself checks with a marker file before the first trial reports.
+the same path (NFS...); each trial checks that it sees the marker file Tune writes there, and fails saying so if not.
 
 Interrupted and run again with the same DIR, the sweep resumes: Tune restores its experiment from DIR/tune (or,
 when the driver died before Tune first saved it, starts over and lets each trial find its own record); a trial
@@ -26,13 +26,14 @@ from typing import Callable
 from .checkpoint import CHECKPOINT_FILE
 from .device import cpu_count
 from .errors import MnistGanError
-from .events import Checkpoint, Divergence, Quality, State, Step
+from .events import Checkpoint, Divergence, Quality, State, Step, to_json
 from .files import write_json
-from .sweep import (DIVERGED, FAILED, FINAL, FINISHED, RUNS_DIR, STARTS_FILE, TRIAL_FILE, Spec, SweepError,
-                    claim_folder, trial_record, write_results)
+from .sweep import (DIVERGED, EVENTS_FILE, FAILED, FINAL, FINISHED, RUNS_DIR, STARTS_FILE, TRIAL_FILE, Spec,
+                    SweepError, claim_folder, trial_record, write_results)
 
 INSTALL_HINT = "sweeps need Ray Tune, which is optional: pip install -r requirements-ray.txt"
 EXPERIMENT = "tune"  # DIR/tune: Tune's own state (experiment, searcher, per-trial results), what a resume reads
+STORAGE_MARKER = ".validate_storage_marker"  # Ray Tune writes it into its storage_path to check it is shared
 LOCK_FILE = "worker.lock"  # the same lock as the app's training child: one process trains a run folder at a time
 LOCK_WAIT_S = 120  # a killed sweep's trial process can outlive its driver by a few seconds
 TABLE_EVERY_S = 15  # the live table is printed at most this often (and whenever a trial starts or ends)
@@ -172,8 +173,8 @@ def run_trial(params: dict) -> None:
     from .device import select_device
 
     out, name = Path(params["out"]), params["trial"]["name"]
-    if not out.is_dir():
-        raise SweepError(f"the sweep folder {out} is not visible on node {ray.util.get_node_ip_address()}: on a "
+    if not (out / EXPERIMENT / STORAGE_MARKER).is_file():  # the driver's Tune wrote it: this node sees another DIR
+        raise SweepError(f"the sweep folder {out} is not shared with node {ray.util.get_node_ip_address()}: on a "
                          "cluster it must be a folder every node mounts at the same path (NFS...)")
     threads = max(1, int(ray.get_runtime_context().get_assigned_resources().get("CPU", 1)))
     device = select_device(params["device"], threads)  # first: TensorFlow fixes both when it starts
@@ -208,8 +209,10 @@ def _train(params: dict, run_dir: Path, device: str, report: Callable[[dict], No
         starts.write(f'{{"step": {trainer.step}, "pid": {os.getpid()}, "time": {time.time():.3f}}}\n')
     trainer.notes["sweep"] = {"folder": params["out"], "trial": params["trial"]["name"]}
     reporter = TuneReporter(trainer, report)
-    trainer.subscribe(reporter)
-    state = trainer.run()
+    with open(run_dir / EVENTS_FILE, "a", buffering=1) as events:  # the run's events, one JSON line each
+        trainer.subscribe(lambda event: events.write(to_json(event) + "\n"))
+        trainer.subscribe(reporter)
+        state = trainer.run()
     status = DIVERGED if reporter.divergence else FINISHED if state == State.FINISHED else FAILED
     best = trainer.best.get("cfid")
     write_json(run_dir / TRIAL_FILE, {"status": status, "steps": trainer.step, "cfid": best,

@@ -141,6 +141,28 @@ def test_the_app_offers_each_ended_trials_best_weights_as_models(tmp_path):
     np.testing.assert_array_equal(service.generate("lr/t000-seed=0", 7, 4), service.generate("classic", 7, 4))
 
 
+def test_a_trial_that_diverges_is_stopped_and_recorded_diverged_without_ray(tmp_path, monkeypatch):
+    """The trial function's training part with a stand-in for tune.report: each cFID is reported once best/ holds
+    its weights, the first divergence stops the run, and the run folder says so."""
+    from mnist_gan import trainer as trainer_module
+
+    monkeypatch.setattr(trainer_module.DivergenceWatch, "check",
+                        lambda self, row: "a loss became NaN or infinite" if row["step"] >= 60 else None)
+    trial = parse_spec({"base": {**SMALL, "eval_every": 50}}).trials[0]
+    run_dir = tmp_path / RUNS_DIR / trial.name
+    run_dir.mkdir(parents=True)
+    reports = []
+    params = {"trial": {"name": trial.name, "config": trial.config.to_dict()}, "out": str(tmp_path),
+              "data": str(TINY), "device": "auto"}
+    sweep_ray._train(params, run_dir, "CPU: test", lambda m: reports.append((m, (run_dir / "best").is_dir())))
+    record = json.loads((run_dir / TRIAL_FILE).read_text())
+    assert record["status"] == "diverged" and record["divergence"]["step"] == 60
+    assert record["steps"] == 50 and record["cfid"] == reports[0][0]["cfid"]  # rolled back to its checkpoint
+    assert [(m["step"], m["status"], best) for m, best in reports] == [(50, "running", True), (50, "diverged", True)]
+    kinds = {json.loads(line)["event"] for line in (run_dir / "events.jsonl").read_text().splitlines()}
+    assert {"state", "step", "samples", "quality", "checkpoint", "divergence"} <= kinds
+
+
 # --- sweeps under Ray -------------------------------------------------------------------------------------------
 
 @pytest.mark.slow
