@@ -223,9 +223,9 @@ def test_asha_stops_a_bad_trial_on_a_ray_cluster_given_by_address(tmp_path):
     after the good ones, are stopped by ASHA at a rung; the cluster is ended after the test, even on failure."""
     port, temp = free_port(), tempfile.mkdtemp(prefix="rt", dir="/tmp")  # Ray's socket paths must stay short
     env = {**os.environ, **LOOPBACK}
-    ray = Path(sys.executable).with_name("ray")
+    ray = [sys.executable, "-m", "ray.scripts.scripts"]  # the `ray` command, wherever pip put its script
     with open(tmp_path / "cluster.log", "w") as log:
-        cluster = subprocess.Popen([ray, "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
+        cluster = subprocess.Popen([*ray, "start", "--head", "--block", "--node-ip-address", "127.0.0.1",
                                     "--port", str(port), "--num-cpus", "2", "--include-dashboard=false",
                                     "--disable-usage-stats", "--temp-dir", temp], env=env, stdout=log,
                                    stderr=subprocess.STDOUT)
