@@ -255,3 +255,4 @@ def test_asha_stops_a_bad_trial_on_a_ray_cluster_given_by_address(tmp_path):
         except subprocess.TimeoutExpired:
             pass
         _end(pids)
+        shutil.rmtree(temp, ignore_errors=True)
