@@ -212,7 +212,13 @@ def cmd_evaluate(args) -> int:
         images, name = generator.images(z, labels), generator.name
     data_path = args.data or os.environ.get("MNIST_GAN_DATA")
     data = load_mnist(data_path) if data_path else None
-    row = metrics.score(classifier, images, labels, *((data.x_train, data.x_test) if data else (None, None)))
+    # precision/recall/density/coverage: against as many real test images as samples (the shipped bank without
+    # --data, when it holds enough)
+    bank = classifier.bank
+    reals = (metrics.real_features(classifier, data, len(images)) if data else
+             bank[:len(images)] if bank is not None and len(bank) >= len(images) else None)
+    row = metrics.score(classifier, images, labels, *((data.x_train, data.x_test) if data else (None, None)),
+                        reals=reals)
     row["seed"] = None if args.samples else args.seed
     references = classifier.record.get("reference_rows", {})
     if args.json:
@@ -221,6 +227,9 @@ def cmd_evaluate(args) -> int:
         _print_quality({name: row, **{f"reference: {k}": v for k, v in references.items()}})
         if data is None:
             print("memorisation not computed: it needs the training images (pass --data or set MNIST_GAN_DATA)")
+        if reals is None:
+            print(f"precision/recall/density/coverage not computed: more samples than the {metrics.BANK_FILE} "
+                  "bank holds; pass --data")
     if args.write:
         if args.samples:
             raise InvalidInput("--write saves metrics.json into a weights folder: use it with --weights")
@@ -233,7 +242,7 @@ def cmd_evaluate(args) -> int:
 def _print_quality(rows: dict[str, dict]) -> None:
     """One Markdown table: a row per sample set, a column per metric."""
     columns = ["n", "cfid", "cfid_x_real", "classifier_score", "recognisable", "class_min", "class_max", "class_kl",
-               "label_agreement", "nn_ratio", "near_copies"]
+               "label_agreement", "nn_ratio", "near_copies", "precision", "recall", "density", "coverage"]
     columns = [c for c in columns if any(c in row for row in rows.values())]
 
     def cell(value) -> str:
@@ -251,11 +260,24 @@ def cmd_train_classifier(args) -> int:
     from .files import write_json
 
     data = load_mnist(args.data)
-    model, record = metrics.train_classifier(data, epochs=args.epochs, seed=args.seed)
-    record["command"] = shlex.join(["python", "-m", "mnist_gan", *args.argv])
-    _, test_features = metrics.Classifier(model).predict(data.x_test)
-    metrics.save_classifier(args.out, model, record, test_features)
-    record.update(metrics.baseline_rows(metrics.Classifier.load(args.out), data))
+    if args.references_only:  # keep the trained judge; recompute the bank and the reference rows
+        record = metrics.Classifier.load(args.out).record
+        record["references_command"] = shlex.join(["python", "-m", "mnist_gan", *args.argv])
+    else:
+        model, record = metrics.train_classifier(data, epochs=args.epochs, seed=args.seed)
+        record["command"] = shlex.join(["python", "-m", "mnist_gan", *args.argv])
+        _, test_features = metrics.Classifier(model).predict(data.x_test)
+        metrics.save_classifier(args.out, model, record, test_features)
+    classifier = metrics.Classifier.load(args.out)
+    metrics.save_reference_bank(args.out, classifier, data)
+    references = metrics.baseline_rows(classifier, data)
+    if args.references_only:
+        # keep the figures already recorded (a recomputation differs in the 7th digit: float summation order), so
+        # every model's cFID x real stays as it was; add the new ones
+        references["held_out_cfid"] = record.get("held_out_cfid", references["held_out_cfid"])
+        for name, row in record.get("reference_rows", {}).items():
+            references["reference_rows"][name] = {**references["reference_rows"][name], **row}
+    record.update(references)
     write_json(Path(args.out) / metrics.CLASSIFIER_RECORD, record)
     print(f"test accuracy {record['test_accuracy']:.4f}; wrote {args.out}")
     return 0
@@ -350,6 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
     classifier.add_argument("--out", default="weights/classifier", help="folder for the classifier")
     classifier.add_argument("--epochs", type=int, default=8)
     classifier.add_argument("--seed", type=int, default=0)
+    classifier.add_argument("--references-only", action="store_true",
+                            help="keep the trained classifier in --out; rewrite its feature bank and reference rows")
     classifier.set_defaults(func=cmd_train_classifier)
     return parser
 
