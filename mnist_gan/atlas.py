@@ -1,0 +1,96 @@
+"""The latent atlas: one fixed 2-D slice of latent space, tiled with the samples the generator draws there.
+
+The slice is the plane through 0 spanned by two orthonormal directions that the run's seed fixes, from -EXTENT to
++EXTENT along each (a latent coordinate is N(0, 1): +-2.5 covers what training sees). Each of the SIZE x SIZE tiles
+is tinted by D's score of its sample (red: D calls it generated; green: real) and labelled with the digit the
+shipped classifier reads in it. Drawn at every sample step of a run, the same slice each time, the atlas shows digit
+territories forming and D's "fake" regions moving. Class-conditional models draw the digit 0 everywhere (the label
+picks the digit; the slice shows one digit's styles).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from .files import atomic_write
+from .sampling import to_uint8, upscale
+
+SIZE, EXTENT = 12, 2.5
+ATLAS_DIR = "atlas"
+FAKE_TINT, REAL_TINT = np.array([150, 30, 30]), np.array([25, 120, 55])
+
+
+def plane(seed: int, latent_dim: int) -> np.ndarray:
+    """(2, latent_dim): the slice's two orthonormal directions, fixed by the seed."""
+    a, b = np.random.default_rng([seed, 2024]).standard_normal((2, latent_dim))
+    a /= np.linalg.norm(a)
+    b -= (b @ a) * a
+    return np.stack([a, b / np.linalg.norm(b)]).astype(np.float32)
+
+
+def latents(seed: int, latent_dim: int) -> np.ndarray:
+    """(SIZE * SIZE, latent_dim): the tiles' latents, row by row (top row: +EXTENT along the second direction)."""
+    steps = np.linspace(-EXTENT, EXTENT, SIZE, dtype=np.float32)
+    v, u = np.meshgrid(steps[::-1], steps, indexing="ij")
+    first, second = plane(seed, latent_dim)
+    return (u.reshape(-1, 1) * first + v.reshape(-1, 1) * second).astype(np.float32)
+
+
+def draw(sampler, gan, config, classifier=None) -> dict[str, np.ndarray]:
+    """The atlas now: `sampler`'s (a Generator) uint8 tiles, D's scores, the judge's digits (-1 without a judge),
+    D's threshold."""
+    z = latents(config.seed, config.latent_dim)
+    labels = np.zeros((len(z), 1), np.int32)  # conditional models: the digit 0 everywhere
+    images = sampler.images(z, labels if config.conditional else None)
+    scores = gan.scores(images, labels)
+    digits = classifier.predict(images)[0].argmax(axis=1) if classifier is not None else np.full(len(z), -1)
+    return {"images": to_uint8(images), "scores": scores.astype(np.float32), "digits": digits.astype(np.int8),
+            "threshold": np.float32(gan.loss.threshold), "probability": np.bool_(gan.loss.activation == "sigmoid")}
+
+
+def save(run_dir: Path, step: int, tiles: dict[str, np.ndarray]) -> Path:
+    path = Path(run_dir) / ATLAS_DIR / f"{step:07d}.npz"
+    path.parent.mkdir(exist_ok=True)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **tiles)
+    atomic_write(path, buffer.getvalue(), sync=False)
+    return path
+
+
+def load(path: str | Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def realness(tiles: dict[str, np.ndarray]) -> np.ndarray:
+    """How real D finds each tile, in [0, 1] (0.5 at its threshold): its probability, or its logit squashed."""
+    scores = tiles["scores"].astype(np.float64)
+    if bool(tiles["probability"]):
+        return np.clip(scores, 0.0, 1.0)
+    return 1.0 / (1.0 + np.exp(-(scores - float(tiles["threshold"]))))
+
+
+def render(tiles: dict[str, np.ndarray], scale: int = 3) -> np.ndarray:
+    """An RGB image of the atlas: tiles tinted by D's verdict, each labelled with the judge's digit."""
+    from PIL import Image, ImageDraw
+
+    ink = tiles["images"].astype(np.float32) / 255.0  # (n, 28, 28), white strokes
+    t = realness(tiles)[:, None, None, None]
+    tint = (1 - t) * FAKE_TINT + t * REAL_TINT  # (n, 1, 1, 3)
+    rgb = ink[..., None] * 255.0 + (1 - ink[..., None]) * tint
+    tile = 28 * scale
+    rgb = upscale(np.moveaxis(rgb, -1, 1), scale)  # (n, 3, tile, tile)
+    canvas = np.zeros((SIZE * (tile + 1) + 1, SIZE * (tile + 1) + 1, 3), np.uint8)
+    for i, image in enumerate(np.moveaxis(rgb, 1, -1)):
+        r, c = divmod(i, SIZE)
+        canvas[1 + r * (tile + 1): 1 + r * (tile + 1) + tile, 1 + c * (tile + 1): 1 + c * (tile + 1) + tile] = image
+    picture = Image.fromarray(canvas)
+    pen = ImageDraw.Draw(picture)
+    for i, digit in enumerate(tiles["digits"]):
+        if digit >= 0:
+            r, c = divmod(i, SIZE)
+            pen.text((3 + c * (tile + 1), 1 + r * (tile + 1)), str(int(digit)), fill=(255, 230, 90))
+    return np.asarray(picture)
