@@ -1,7 +1,7 @@
 """The latent atlas: one fixed 2-D slice of latent space, tiled with the samples the generator draws there.
 
-The slice is the plane through 0 spanned by two orthonormal directions that the run's seed fixes, from -EXTENT to
-+EXTENT along each (a latent coordinate is N(0, 1): +-2.5 covers what training sees). Each of the SIZE x SIZE tiles
+The slice is a patch of the sphere where N(0, I) latents live, around a centre and along two directions that the
+run's seed fixes (see latents()). Each of the SIZE x SIZE tiles
 is tinted by D's score of its sample (red: D calls it generated; green: real) and labelled with the digit the
 shipped classifier reads in it. Drawn at every sample step of a run, the same slice each time, the atlas shows digit
 territories forming and D's "fake" regions moving. Class-conditional models draw the digit 0 everywhere (the label
@@ -18,25 +18,29 @@ import numpy as np
 from .files import atomic_write
 from .sampling import to_uint8, upscale
 
-SIZE, EXTENT = 12, 2.5
+SIZE, EXTENT = 12, 1.5
 ATLAS_DIR = "atlas"
 FAKE_TINT, REAL_TINT = np.array([150, 30, 30]), np.array([25, 120, 55])
 
 
 def plane(seed: int, latent_dim: int) -> np.ndarray:
-    """(2, latent_dim): the slice's two orthonormal directions, fixed by the seed."""
-    a, b = np.random.default_rng([seed, 2024]).standard_normal((2, latent_dim))
-    a /= np.linalg.norm(a)
-    b -= (b @ a) * a
-    return np.stack([a, b / np.linalg.norm(b)]).astype(np.float32)
+    """(3, latent_dim): the slice's centre and two directions, orthonormal, fixed by the seed."""
+    basis = np.random.default_rng([seed, 2024]).standard_normal((latent_dim, 3))
+    return np.linalg.qr(basis)[0].T.astype(np.float32)
 
 
 def latents(seed: int, latent_dim: int) -> np.ndarray:
-    """(SIZE * SIZE, latent_dim): the tiles' latents, row by row (top row: +EXTENT along the second direction)."""
+    """(SIZE * SIZE, latent_dim): the tiles' latents, row by row (top row: +EXTENT along the second direction).
+
+    A flat slice through 0 would stay where training never looks (a N(0, I) latent has norm ~sqrt(latent_dim), and
+    near 0 a generator draws one blurred average digit), so the slice is a patch of that sphere instead: the point
+    centre + u * first + v * second, for u, v in [-EXTENT, EXTENT], scaled to norm sqrt(latent_dim) (about 65
+    degrees of arc from the centre to a corner's side)."""
     steps = np.linspace(-EXTENT, EXTENT, SIZE, dtype=np.float32)
     v, u = np.meshgrid(steps[::-1], steps, indexing="ij")
-    first, second = plane(seed, latent_dim)
-    return (u.reshape(-1, 1) * first + v.reshape(-1, 1) * second).astype(np.float32)
+    centre, first, second = plane(seed, latent_dim)
+    z = centre + u.reshape(-1, 1) * first + v.reshape(-1, 1) * second
+    return (z * np.sqrt(latent_dim) / np.linalg.norm(z, axis=1, keepdims=True)).astype(np.float32)
 
 
 def draw(sampler, gan, config, classifier=None) -> dict[str, np.ndarray]:

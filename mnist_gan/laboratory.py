@@ -17,6 +17,7 @@ from .config import GANConfig, TRAINING_SETTINGS
 from .errors import CheckpointError, InvalidInput, MnistGanError, shown
 from .run_state import RunStatus, downsample
 from .sampling import make_grid, upscale
+from .sweep import RUNS_DIR as SWEEP_RUNS
 from .worker import TrainingWorker, read_png
 
 MAX_COMPARED = 4
@@ -24,8 +25,9 @@ CURVE_POINTS = 150  # history rows per run in a comparison
 
 
 class Laboratory:
-    def __init__(self, worker: TrainingWorker):
+    def __init__(self, worker: TrainingWorker, sweeps: tuple[str, ...] = ()):
         self.worker = worker
+        self.sweeps = sweeps  # sweep folders: their trials can be compared (as "<sweep>/<trial>"), not forked
 
     # --- what changes the run (admins) ----------------------------------------------------------------------------
 
@@ -65,16 +67,18 @@ class Laboratory:
         return shown_step, evidence_picture(lab.load(path)) if path else None
 
     def runs(self) -> list[dict]:
-        """Every run in the runs folder with a checkpoint, newest first: name, step, steps, fork points, parent."""
+        """Every run with a checkpoint (the runs folder's, then the sweeps' trials), newest first: name, step, steps,
+        fork points (none for a sweep trial), parent."""
         found = []
-        for run_dir in sorted(self._run_dirs(), key=lambda p: p.stat().st_mtime, reverse=True):
+        for name, run_dir in sorted(self._run_dirs().items(), key=lambda item: item[1].stat().st_mtime, reverse=True):
             try:
                 meta = load_meta(run_dir / CHECKPOINT_FILE)
                 steps = GANConfig.from_dict(meta["config"]).steps
             except (MnistGanError, KeyError, TypeError):
                 continue
-            found.append({"run": run_dir.name, "step": meta["step"], "steps": steps, "origin": meta.get("origin") or {},
-                          "fork_steps": sorted({*step_checkpoints(run_dir), meta["step"]})})
+            forks = sorted({*step_checkpoints(run_dir), meta["step"]}) if "/" not in name else []
+            found.append({"run": name, "step": meta["step"], "steps": steps, "origin": meta.get("origin") or {},
+                          "fork_steps": forks})
         return found
 
     def atlas(self, run: str | None = None, step: int | None = None) -> tuple[int, np.ndarray]:
@@ -117,14 +121,21 @@ class Laboratory:
                          "origin": meta.get("origin") or {}, "edits": meta.get("edits", [])})
         return rows, side_by_side(grids)
 
-    def _run_dirs(self) -> list[Path]:
-        folder = self.worker.runs_dir
-        return [p for p in folder.iterdir() if (p / CHECKPOINT_FILE).is_file()] if folder.is_dir() else []
+    def _run_dirs(self) -> dict[str, Path]:
+        """Run name -> folder: the runs folder's runs by their folder name, sweep trials as "<sweep>/<trial>"."""
+        def checkpointed(folder: Path) -> list[Path]:
+            return [p for p in folder.iterdir() if (p / CHECKPOINT_FILE).is_file()] if folder.is_dir() else []
+
+        found = {p.name: p for p in checkpointed(self.worker.runs_dir)}
+        for sweep in map(Path, self.sweeps):
+            found |= {f"{sweep.name}/{p.name}": p for p in checkpointed(sweep / SWEEP_RUNS)}
+        return found
 
     def _run_dir(self, name) -> Path:
-        if not isinstance(name, str) or name not in {p.name for p in self._run_dirs()}:
+        folders = self._run_dirs()
+        if not isinstance(name, str) or name not in folders:
             raise InvalidInput(f"no run called {shown(name)}")
-        return self.worker.runs_dir / name
+        return folders[name]
 
     def _atlas_paths(self, run: str | None) -> list[tuple[int, str]]:
         if run in (None, ""):

@@ -107,7 +107,7 @@ class Service:
         add_sweep_models(self.library, settings.sweeps)  # each finished sweep trial's best weights
         self.worker = TrainingWorker(settings.runs_dir, on_done=self._register_run, on_pruned=self._forget_runs,
                                      max_runs=settings.max_runs, max_bytes=settings.max_runs_bytes)
-        self.lab = Laboratory(self.worker)  # steps by hand, live edits, forks, atlas, comparisons
+        self.lab = Laboratory(self.worker, settings.sweeps)  # steps by hand, live edits, forks, atlas, comparisons
         self.evaluate = (CLASSIFIER_DIR / CLASSIFIER_WEIGHTS).is_file()  # quality curves need the judge
         self.notice = ""  # what start() has to say about the start-up model
         self._directions = OncePerKey(self._find_directions, DIRECTION_CACHE)

@@ -30,6 +30,7 @@ ENDPOINTS = {
     "runs_list": [],
     "runs_compare": [["a", "b"], None],
     "atlas": ["", None],
+    "atlas_gif": [""],
     "train_pause": [],
     "train_resume": [],
     "train_stop": [],

@@ -115,6 +115,8 @@ def test_the_laboratory_in_the_browser(app_server, client):
         page.locator("#batch-size input").fill("16")
         page.locator("#start").click()
         wait_for_text(page, "#status", r"running[\s\S]*step [1-9]\d", 180)
+        # the live fields show the run's settings once its first status arrives; edit after that, not before
+        wait_until(lambda: page.locator("#live-lr-d input").input_value() == "0.0002", 60, "the run's live settings")
         page.locator("#live-lr-d input").fill("0.0001")
         page.locator("#apply-live").click()
         wait_for_text(page, "#status", r"lr_d 0.0002 → 0.0001", 60)
@@ -145,9 +147,9 @@ def test_the_laboratory_in_the_browser(app_server, client):
         wait_for_text(page, "#status", r"stopped", 60)
         fork = re.search(r"\S+-fork\d+\S*", page.locator("#status").inner_text()).group(0)
         client.predict(runs=[run, fork], step=None, api_name="/runs_compare")  # the endpoint answers
-        page.locator("#compare-runs").click()
-        for name in (run, fork):
-            page.get_by_role("option", name=name).click()
+        for name in (run, fork):  # the multiselect closes after each pick: open it for each
+            page.locator("#compare-runs input").click()
+            page.get_by_role("option", name=name, exact=True).click()
         page.locator("#compare").click()
         wait_until(lambda: page.locator("#compare-grids img").count() == 1, 60, "the comparison")
         page.locator("#fork-panel").screenshot(path=str(SHOTS / "8-fork-and-compare.png"))

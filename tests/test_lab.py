@@ -2,6 +2,7 @@
 take effect at the stated step and survive a resume, a fork continues its parent exactly, the atlas is drawn at each
 sample step, and the collapse alarm fires on a provoked collapse but not on a healthy start."""
 
+import shutil
 import threading
 
 import numpy as np
@@ -192,6 +193,12 @@ def test_a_fork_with_nothing_changed_continues_its_parent_exactly(tmp_path):
         changed = lab_.fork(None, parent, 20, {"lr_g": 1e-4, "steps": 60})
         assert changed.config["lr_g"] == 1e-4 and changed.config["steps"] == 60 and changed.origin["step"] == 20
         worker.stop()
+        # a sweep's trial (its folder as a sweep lays it out) can be compared, though not forked
+        shutil.copytree(parent_dir, tmp_path / "sweep-a" / "runs" / "t0")
+        with_sweep = Laboratory(worker, sweeps=(str(tmp_path / "sweep-a"),))
+        assert {r["run"]: r["fork_steps"] for r in with_sweep.runs()}["sweep-a/t0"] == []
+        rows, _ = with_sweep.compare(["sweep-a/t0", fork.run], step=40)
+        assert [r["grid_step"] for r in rows] == [40, 40] and rows[0]["step"] == rows[1]["step"] == 40
     finally:
         worker.close()
 

@@ -133,6 +133,8 @@ class LabPanel:
             runs = self.page.service.lab.runs()
             choices = [r["run"] for r in runs]
             out[at[self.fork_run]] = gr.update(choices=choices, value=choices[0] if choices else None)
+            # and its steps now: the run picker's value may not change (the same run, stopped), so no event would
+            out[at[self.fork_step]] = self.fork_steps(choices[0] if choices else None, runs)
             out[at[self.compared]] = gr.update(choices=choices)
         view.update(inspection=key, atlas=key_atlas, alarm=key_alarm, live=key_live, runs=key_runs)
         return out
@@ -144,9 +146,10 @@ class LabPanel:
                 gr.update(interactive=s.state.active and s.state != "stopping"),
                 gr.update(interactive=not s.state.active)]
 
-    def fork_steps(self, run: str):
-        runs = {r["run"]: r for r in self.page.service.lab.runs()}
-        steps = runs.get(run, {}).get("fork_steps", [])
+    def fork_steps(self, run: str | None, runs: list[dict] | None = None):
+        """The picker of the steps `run` can be forked at, its latest chosen."""
+        found = {r["run"]: r for r in (self.page.service.lab.runs() if runs is None else runs)}
+        steps = found.get(run, {}).get("fork_steps", [])
         return gr.update(choices=[(f"{s:,}", s) for s in steps], value=steps[-1] if steps else None)
 
     # --- layout -----------------------------------------------------------------------------------------------------
@@ -186,7 +189,7 @@ class LabPanel:
         with gr.Accordion("Fork and compare", open=False, elem_id="fork-panel"):
             with gr.Row(equal_height=True):
                 self.fork_run = gr.Dropdown([], label="Run", elem_id="fork-run", scale=2)
-                fork_step = gr.Dropdown([], label="From step", elem_id="fork-step", scale=1)
+                self.fork_step = fork_step = gr.Dropdown([], label="From step", elem_id="fork-step", scale=1)
                 self.fork_button = gr.Button("Fork with the form's settings", elem_id="fork", variant="primary",
                                              interactive=True, scale=1)
             with gr.Row(equal_height=True):
@@ -205,7 +208,7 @@ class LabPanel:
                 compared_cfid = gr.LinePlot(x="step", y="value", color="series", height=240, title="cFID",
                                             y_title="cFID", elem_id="compare-cfid")
         self.outputs = [self.evidence, self.summary, self.atlas_image, self.atlas_scrub, self.alarm, self.remedy,
-                        *self.live.values(), self.fork_run, self.compared]
+                        *self.live.values(), self.fork_run, self.fork_step, self.compared]
 
         last = gr.State()
         for button, kind in zip(self.step_buttons, KINDS):
@@ -221,8 +224,9 @@ class LabPanel:
                                trigger_mode="always_last", **PRIVATE, **FAST, **RAW)
         export.click(self.atlas_gif, gr.State(None), atlas_file, **PRIVATE)
         for name in ("train_step_once", "train_set", "train_fork", "train_inspection", "runs_list", "runs_compare",
-                     "atlas"):
-            gr.api(getattr(self, name), api_name=name, concurrency_limit=4 if name == "runs_compare" else None)
+                     "atlas", "atlas_gif"):  # comparing and animating cost CPU: a few at a time
+            gr.api(getattr(self, name), api_name=name,
+                   concurrency_limit=2 if name in ("runs_compare", "atlas_gif") else None)
 
     # --- private handlers -----------------------------------------------------------------------------------------
 

@@ -219,9 +219,9 @@ class TrainTab:
         with gr.Row():
             with gr.Column(scale=1, min_width=280):
                 self.form = {}
-                for pair in range(0, len(TRAINING_SETTINGS), 2):
+                for row in form_rows(TRAINING_SETTINGS):
                     with gr.Row():
-                        for setting in TRAINING_SETTINGS[pair:pair + 2]:
+                        for setting in row:
                             self.form[setting.name] = setting_widget(setting)
                 data = gr.Radio(DATA_SOURCES, label="Training data", elem_id="data",
                                 value=self.page.service.default_data())
@@ -289,6 +289,14 @@ class TrainTab:
             demo.load(fn, inputs, outputs, **PRIVATE, **FAST)
         self._controls.change(self.controls, None, [*self.buttons, *pickers], **PRIVATE, **FAST)
         self.use.click(self.use_run, None, self.page.model, **PRIVATE)
+
+
+def form_rows(settings) -> list[list]:
+    """The form's rows: each setting picked from a registry on a row of its own (its choices and their
+    descriptions need the width), then the numbers and switches two to a row, in the settings' order."""
+    picked = [s for s in settings if s.name in CHOICES]
+    rest = [s for s in settings if s.name not in CHOICES]
+    return [[s] for s in picked] + [rest[i:i + 2] for i in range(0, len(rest), 2)]
 
 
 def setting_widget(setting):
