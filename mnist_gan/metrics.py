@@ -396,20 +396,39 @@ def sample_inputs(seed: int, n: int, latent_dim: int, conditional: bool) -> tupl
 
 
 class Evaluator:
-    """What the Trainer calls every eval_every steps: a cheap quality row (default 2,000 fixed samples)."""
+    """What the Trainer calls every eval_every steps: a cheap quality row (default 2,000 fixed samples), with the
+    share of near duplicates among them (a collapse's sign; see alarms)."""
 
     def __init__(self, classifier: Classifier | None = None, n: int = 2_000, seed: int = 12345):
         self.classifier = classifier or Classifier.load()
         self.n, self.seed = n, seed
+        self._duplicate_distance: float | None = None
+
+    def inputs(self, config) -> tuple[np.ndarray, np.ndarray | None]:
+        """The fixed latents (and labels) every evaluation of a run draws."""
+        return sample_inputs(self.seed, self.n, config.latent_dim, config.conditional)
+
+    def duplicate_distance(self) -> float:
+        """How close in feature space a real digit's nearest real neighbour is in 1% of cases: real digits from the
+        bundled sample, as many as the evaluation draws (nearest distances shrink as a set grows)."""
+        if self._duplicate_distance is None:
+            from .alarms import real_threshold
+            from .data import SAMPLE_DATA, load_mnist
+
+            real = load_mnist(SAMPLE_DATA).x_train[: self.n]
+            self._duplicate_distance = real_threshold(self.classifier.predict(real)[1])
+        return self._duplicate_distance
 
     def __call__(self, generator: Generator) -> dict:
-        config = generator.config
-        z, labels = sample_inputs(self.seed, self.n, config.latent_dim, config.conditional)
+        from .alarms import near_duplicates
+
+        z, labels = self.inputs(generator.config)
         started = time.perf_counter()
         probabilities, features = self.classifier.predict(generator.images(z, labels))
         bank = self.classifier.bank
         reals = bank[:self.n] if bank is not None and len(bank) >= self.n else None  # equal sizes, or none
         row = quality(probabilities, features, self.classifier.reference, labels,
                       self.classifier.record.get("held_out_cfid"), reals)
+        row["duplicates"], row["duplicate_pairs"] = near_duplicates(features, self.duplicate_distance())
         row["eval_s"] = time.perf_counter() - started
         return row

@@ -31,6 +31,7 @@ from .data import DATA_ENV, SAMPLE_DATA, SAMPLE_LABEL
 from .directions import MAX_DIRECTIONS, Direction, find_directions, move, raw_directions
 from .errors import InvalidInput, MnistGanError, shown
 from .generator import Generator
+from .laboratory import Laboratory
 from .library import MAX_ADDED, Library
 from .models import NUM_CLASSES
 from .run_state import RunStatus, RunView
@@ -106,6 +107,7 @@ class Service:
         add_sweep_models(self.library, settings.sweeps)  # each finished sweep trial's best weights
         self.worker = TrainingWorker(settings.runs_dir, on_done=self._register_run, on_pruned=self._forget_runs,
                                      max_runs=settings.max_runs, max_bytes=settings.max_runs_bytes)
+        self.lab = Laboratory(self.worker, settings.sweeps)  # steps by hand, live edits, forks, atlas, comparisons
         self.evaluate = (CLASSIFIER_DIR / CLASSIFIER_WEIGHTS).is_file()  # quality curves need the judge
         self.notice = ""  # what start() has to say about the start-up model
         self._directions = OncePerKey(self._find_directions, DIRECTION_CACHE)

@@ -26,7 +26,9 @@ from tests.hub_server import HubServer
 
 TOKEN = "hf_appTestWrite5Jq8sT2vX9mN0pL6"
 PUBLIC = {"generate", "latent", "latent_directions", "interpolate", "models", "train_start", "train_pause",
-          "train_resume", "train_stop", "train_resume_run", "train_status", "train_gif", "push", "pull"}
+          "train_resume", "train_stop", "train_resume_run", "train_status", "train_gif", "push", "pull",
+          "train_step_once", "train_set", "train_fork", "train_inspection", "runs_list", "runs_compare", "atlas",
+          "atlas_gif"}
 
 
 @pytest.fixture(scope="module")
