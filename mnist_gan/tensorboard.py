@@ -46,6 +46,19 @@ def event_files(folder: str | Path) -> list[Path]:
     return sorted(folder.glob(EVENTS_GLOB)) if folder.is_dir() else []
 
 
+def run_of(weights_folder: str | Path) -> Path | None:
+    """The run folder whose event files describe the model in `weights_folder`: the folder itself (a run folder
+    is a weights folder), or the run of a run's best/ (its best sampler so far); None for a model without them."""
+    from .trainer import BEST_DIR
+
+    folder = Path(weights_folder).resolve()
+    if event_files(folder):
+        return folder
+    if folder.name == BEST_DIR and event_files(folder.parent):
+        return folder.parent
+    return None
+
+
 class TensorBoardLog:
     """Subscribe it to a Trainer: it writes the run's events into `run_dir` as TensorBoard event files.
 
@@ -105,8 +118,8 @@ class TensorBoardLog:
 
     def close(self) -> None:
         """Write what is buffered and close the file (a later event opens a new one)."""
+        self._flush_rows()
         if self._writer is not None:
-            self._flush_rows()
             self._writer.close()
             self._writer = self._write_rows = None
 
