@@ -29,6 +29,7 @@ from ui.explore import ExplorerTab  # noqa: E402
 from ui.generate import GenerateTab  # noqa: E402
 from ui.hub import HubTab  # noqa: E402
 from ui.limits import RequestLimits  # noqa: E402
+from ui.permalink import route as permalink_route  # noqa: E402
 from ui.train import TrainTab  # noqa: E402
 
 # Gradio deletes its cached files by age only; under a crowd, the size caps keep the disk from filling first: one
@@ -51,6 +52,7 @@ LAUNCH = {"css": CSS, "theme": gr.themes.Soft(), "run_history": False, "footer_l
           "app_kwargs": {"middleware": [Middleware(RequestLimits)]}}
 
 service = Service.from_env()
+LAUNCH["app_kwargs"]["routes"] = [permalink_route(service)]  # GET /png: a grid at a permanent, cacheable URL
 
 
 @shown
