@@ -43,6 +43,21 @@ CSS = """
 .state-running, .state-finished { color: #15803d; }
 .state-failed { color: #b91c1c; }
 .state-paused, .state-pausing, .state-stopping { color: #b45309; }
+/* An image's label above it, not floating over it: there it hid the first digits of a grid and the first frames */
+:is(#grid, #latent, #strip, #gif, #train-grid) label[data-testid="block-label"] {
+  position: static; margin: 0 0 var(--size-1) 0; width: fit-content;
+}
+/* and its download button beside the label (the block is its frame), not over the top-right digit; a block of a
+   fixed height (the explorer's digit, the run's grid) gives the image what the label leaves */
+:is(#grid, #latent, #strip, #gif, #train-grid) { display: flex; flex-direction: column; }
+:is(#grid, #latent, #strip, #gif, #train-grid) .image-container { position: static; flex: 1 1 auto; min-height: 0; }
+#grid-link { font-size: var(--text-sm); }
+/* A phone: the picture before the controls that make it */
+@media (max-width: 640px) {
+  #grid-column { order: -1; }
+  #tabs [role="tab"] { padding-left: var(--size-2); padding-right: var(--size-2); }  /* all four on one line */
+  div:has(> #model) { min-width: 100% !important; }  /* the picker on its own line, the description below */
+}
 """
 LAUNCH = {"css": CSS, "theme": gr.themes.Soft(), "run_history": False, "footer_links": ["api"],
           # Each API call without a session is a new session, and gradio keeps ~0.3 MB per session, 10,000 by
@@ -88,10 +103,11 @@ with gr.Blocks(title="mnist-gan", delete_cache=(600, 3600)) as demo:
                                  allow_custom_value=True, scale=1, elem_id="model")
         page.model_info = gr.Markdown(elem_id="model-info")
     generator, explorer, trainer, hub = GenerateTab(page), ExplorerTab(page), TrainTab(page), HubTab(page)
-    for tab, name, key in ((generator, "Generate", "generate"), (explorer, "Latent explorer", "latent"),
-                           (trainer, "Train", "train"), (hub, "Hub", "hub")):
-        with gr.Tab(name, id=key):
-            tab.build()
+    with gr.Tabs(overflow_behavior="wrap", elem_id="tabs"):  # on a phone, tabs that do not fit wrap: "menu" hid three of four
+        for tab, name, key in ((generator, "Generate", "generate"), (explorer, "Latent explorer", "latent"),
+                               (trainer, "Train", "train"), (hub, "Hub", "hub")):
+            with gr.Tab(name, id=key):
+                tab.build()
 
     # A model change (picker, "Use this model", a pull) or a new page refreshes both drawing tabs
     on_model = {"fn": _on_model, "inputs": [page.model, explorer.mode], **PRIVATE, **FAST,

@@ -32,6 +32,9 @@ QUALITY = {"cfid": "cFID (lower is better)"}
 # at most every 10 s.
 TICK_S = 2.0
 PLOT_EVERY_S, PLOT_GROWTH = 10.0, 1.25
+# d3 formats for the axes: left to Vega, a plot of one point labelled its only tick "2,500.000000" and "8.564708"
+STEP_AXIS, VALUE_AXIS = {"x_axis_format": ",d"}, {"y_axis_format": ".3~g"}
+QUALITY_TITLE = "Quality (classifier judge)"
 
 
 def _parameter(name: str, annotation, default=None) -> inspect.Parameter:
@@ -123,8 +126,8 @@ class TrainTab:
             view.update(history=history_key, plotted_at=time.monotonic(), plotted_step=s.step)
         quality_key = (s.run, len(s.quality))
         changed = view.get("quality") != quality_key
-        out["quality"] = gr.update(value=long_rows(s.quality, QUALITY), visible=bool(s.quality)) if changed \
-            else gr.skip()
+        out["quality"] = gr.update(value=long_rows(s.quality, QUALITY), visible=bool(s.quality),
+                                   title=quality_title(s.quality)) if changed else gr.skip()
         evaluated = s.quality[-1]["step"] if s.quality else None
         out["hist"] = gr.update(value=histogram(s.class_histogram), visible=s.class_histogram is not None,
                                 title=f"Classes the judge sees at step {evaluated:,}" if evaluated else None) \
@@ -205,13 +208,14 @@ class TrainTab:
                 with gr.Row():
                     acc_plot = gr.LinePlot(x="step", y="value", color="series", y_lim=[0, 1], height=240,
                                            title="Discriminator accuracy", y_title="accuracy",
-                                           color_title="D accuracy", elem_id="acc-plot")
+                                           color_title="D accuracy", elem_id="acc-plot", **STEP_AXIS)
                     loss_plot = gr.LinePlot(x="step", y="value", color="series", height=240, title="Losses",
-                                            y_title="loss", color_title="loss", elem_id="loss-plot")
+                                            y_title="loss", color_title="loss", elem_id="loss-plot", **STEP_AXIS,
+                                            **VALUE_AXIS)
                 with gr.Row():
                     quality_plot = gr.LinePlot(x="step", y="value", color="series", height=220, visible=False,
-                                               title="Quality (classifier judge)", y_title="cFID",
-                                               elem_id="quality-plot")
+                                               title=QUALITY_TITLE, y_title="cFID", elem_id="quality-plot",
+                                               **STEP_AXIS, **VALUE_AXIS)
                     hist_plot = gr.BarPlot(x="digit", y="share", height=220, y_lim=[0, 1], visible=False,
                                            title="Class histogram (latest evaluation)", elem_id="hist-plot")
         with gr.Row():
@@ -329,6 +333,15 @@ def long_rows(rows: list[dict], series: dict[str, str]) -> pd.DataFrame | None:
     if not points:
         return None
     return pd.DataFrame(points, columns=["step", "series", "value"]).astype({"step": "int64", "value": "float64"})
+
+
+def quality_title(rows: list[dict]) -> str:
+    """The quality plot's title, with the latest cFID: a line of one point draws nothing, the title still says it."""
+    latest = rows[-1] if rows else {}
+    cfid = latest.get("cfid")
+    if not (isinstance(cfid, (int, float)) and math.isfinite(cfid)):
+        return QUALITY_TITLE
+    return f"Quality: cFID {cfid:.3g} at step {latest['step']:,}"  # short: a phone's plot is ~290 px wide
 
 
 def histogram(shares) -> pd.DataFrame:
