@@ -9,7 +9,7 @@ import sys
 from bench.common import print_table
 
 BENCHMARKS = {
-    "throughput": ("bench.throughput", "training images/s: fast trainer vs the plain train_on_batch loop"),
+    "throughput": ("bench.throughput", "training images/s: fast trainer vs the plain loop; TensorBoard log on/off"),
     "quality": ("bench.quality", "time to quality: cFID against wall time, classic recipe vs the default config"),
     "efficiency": ("bench.efficiency", "FLOPs per step x steps/s over the float32 matmul peak; cost vs batch and model"),
     "sampling": ("bench.sampling", "in-process latency of a 64-image grid"),
