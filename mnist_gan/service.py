@@ -35,6 +35,7 @@ from .library import MAX_ADDED, Library
 from .models import NUM_CLASSES
 from .run_state import RunStatus, RunView
 from .sampling import check_seed, grid_shape, interpolation, latents, make_grid, to_uint8, upscale
+from .sweep import add_sweep_models, sweep_folders
 from .worker import MAX_RUNS, MAX_RUNS_BYTES, TrainingWorker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,6 +64,7 @@ class Settings:
     max_models: int = MAX_ADDED  # trained and pulled models kept ($MNIST_GAN_MAX_MODELS)
     max_runs: int = MAX_RUNS  # run folders kept ($MNIST_GAN_MAX_RUNS)
     max_runs_bytes: int = MAX_RUNS_BYTES  # and their disk budget ($MNIST_GAN_RUNS_MB)
+    sweeps: tuple[str, ...] = ()  # sweep folders whose trials' best weights join the models ($MNIST_GAN_SWEEPS)
 
     @classmethod
     def from_env(cls, environ=os.environ) -> Settings:
@@ -79,7 +81,8 @@ class Settings:
                    startup_revision=environ.get("MNIST_GAN_REVISION") or "main",
                    on_space=access.on_space(environ), max_models=int(number("MNIST_GAN_MAX_MODELS", MAX_ADDED)),
                    max_runs=int(number("MNIST_GAN_MAX_RUNS", MAX_RUNS)),
-                   max_runs_bytes=int(number("MNIST_GAN_RUNS_MB", MAX_RUNS_BYTES / 2**20) * 2**20))
+                   max_runs_bytes=int(number("MNIST_GAN_RUNS_MB", MAX_RUNS_BYTES / 2**20) * 2**20),
+                   sweeps=sweep_folders(environ))
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,7 @@ class Service:
 
         self.settings = settings
         self.library = library or Library(max_added=settings.max_models)
+        add_sweep_models(self.library, settings.sweeps)  # each finished sweep trial's best weights
         self.worker = TrainingWorker(settings.runs_dir, on_done=self._register_run, on_pruned=self._forget_runs,
                                      max_runs=settings.max_runs, max_bytes=settings.max_runs_bytes)
         self.evaluate = (CLASSIFIER_DIR / CLASSIFIER_WEIGHTS).is_file()  # quality curves need the judge

@@ -55,7 +55,8 @@ class TrainingWorker:
     def status(self) -> RunStatus:
         """The run's status, with `resumable`: the unfinished runs "Resume run" can continue, newest first."""
         run = self.run
-        resumable = [] if run and run.active else self._resumable
+        # until its process has ended, the list is the one from before this run (it is refreshed as it ends)
+        resumable = [] if run and (run.active or run.ended_at is None) else self._resumable
         return run.status(resumable) if run else RunStatus.idle(resumable)
 
     def start(self, config: GANConfig, data: str | Path | None, data_label: str) -> RunStatus:
