@@ -9,7 +9,9 @@ name. Scalars: both D accuracies, the D losses, G's loss and images/s from each 
 quality metric from each Quality event; the fixed-noise grid as an image at each Samples event; the run's config
 (and any live edit of it) as text. Step rows are buffered and written in one traced call per flush (at each grid,
 evaluation, checkpoint or state change, or every FLUSH_ROWS rows): written one by one in eager mode they cost
-~2 ms each, a few percent of a training call (measured); batched, ~0.2 ms a row, off the hot path.
+~2 ms each, a few percent of a training call (measured); batched, ~0.2 ms a row, off the hot path. The file itself
+is flushed at each grid, evaluation, checkpoint, incident and state change, so a process killed in between (a
+sweep's trial stopped early may be) loses at most the Step rows since the last of them.
 """
 
 from __future__ import annotations
@@ -100,12 +102,14 @@ class TensorBoardLog:
         elif isinstance(event, Quality):
             self._flush_rows()
             self._quality(event.step, event.metrics)
+            self._open().flush()  # rare, and a sweep may end the trial's process right after reporting it
         elif isinstance(event, Checkpoint):
             self._flush_rows()
             self._open().flush()
         elif isinstance(event, Divergence):
             self._flush_rows()
             self._text(INCIDENTS_TAG, event.step, f"step {event.step:,}: {event.reason}; {event.action}")
+            self._open().flush()
         elif isinstance(event, StateChanged):
             self._flush_rows()
             if event.state.done:

@@ -216,3 +216,44 @@ def test_every_tab_on_a_phone(browser, app_server):
             shot(page, f"phone-{number}-{name.split()[0].lower()}")
     finally:
         context.close()
+
+
+def _evaluations(count: int) -> list[dict]:
+    """Quality rows as a run records them: cFID every 2,500 steps, falling, with many decimals."""
+    return [{"step": 2_500 * (i + 1), "cfid": 8.564708 / (1 + 0.37 * i)} for i in range(count)]
+
+
+def test_plot_axes_read_well_with_one_two_and_many_points(browser):
+    """The Train tab's quality plot (its formats, rows and title) with one, two and 40 evaluations: no tick reads
+    like "2,500.000000" or "8.564708" (Vega's default for a plot of one point)."""
+    import gradio as gr
+
+    from testing.system import free_port
+    from ui.train import QUALITY, STEP_AXIS, VALUE_AXIS, long_rows, quality_title
+
+    counts = (1, 2, 40)
+    with gr.Blocks() as demo:
+        for count in counts:
+            rows = _evaluations(count)
+            gr.LinePlot(long_rows(rows, QUALITY), x="step", y="value", color="series", height=220,
+                        title=quality_title(rows), y_title="cFID", elem_id=f"plot-{count}", **STEP_AXIS,
+                        **VALUE_AXIS)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{port}/")
+        for count in counts:
+            ticks = f"#plot-{count} svg .role-axis-label text"
+            wait_until(lambda: page.locator(ticks).count() >= 2, 30, f"the axes of the plot of {count}")
+            labels = [t.strip() for t in page.locator(ticks).all_inner_texts() if t.strip()]
+            steps = [t for t in labels if "," in t or t.isdigit() and int(t) >= 1000]
+            assert steps and all(re.fullmatch(r"\d{1,3}(,\d{3})*", t) for t in steps), (count, labels)
+            assert not [t for t in labels if re.search(r"\.\d{4,}", t)], (count, labels)  # 3 significant digits
+        assert page.locator("#plot-1").get_by_text("cFID 8.56 at step 2,500").is_visible()
+        SHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SHOTS / "plots-1-2-40-points.png"), full_page=True)
+    finally:
+        context.close()
+        demo.close()
