@@ -52,9 +52,10 @@ CSS = """
 :is(#grid, #latent, #strip, #gif, #train-grid) { display: flex; flex-direction: column; }
 :is(#grid, #latent, #strip, #gif, #train-grid) .image-container { position: static; flex: 1 1 auto; min-height: 0; }
 #grid-link { font-size: var(--text-sm); }
-/* A phone: the picture before the controls that make it */
+/* A phone: the picture before the controls that make it (the explorer's digit above its seed; its sliders follow);
+   a run's status and plots before the form that starts one (most visitors watch) */
 @media (max-width: 640px) {
-  #grid-column { order: -1; }
+  #grid-column, #latent, #train-watch { order: -1; }
   #tabs [role="tab"] { padding-left: var(--size-2); padding-right: var(--size-2); }  /* all four on one line */
   div:has(> #model) { min-width: 100% !important; }  /* the picker on its own line, the description below */
 }
@@ -103,7 +104,8 @@ with gr.Blocks(title="mnist-gan", delete_cache=(600, 3600)) as demo:
                                  allow_custom_value=True, scale=1, elem_id="model")
         page.model_info = gr.Markdown(elem_id="model-info")
     generator, explorer, trainer, hub = GenerateTab(page), ExplorerTab(page), TrainTab(page), HubTab(page)
-    with gr.Tabs(overflow_behavior="wrap", elem_id="tabs"):  # on a phone, tabs that do not fit wrap: "menu" hid three of four
+    # on a phone, tabs that do not fit wrap ("menu", the default, hid three of the four behind "...")
+    with gr.Tabs(overflow_behavior="wrap", elem_id="tabs"):
         for tab, name, key in ((generator, "Generate", "generate"), (explorer, "Latent explorer", "latent"),
                                (trainer, "Train", "train"), (hub, "Hub", "hub")):
             with gr.Tab(name, id=key):

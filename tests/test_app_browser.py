@@ -213,6 +213,11 @@ def test_every_tab_on_a_phone(browser, app_server):
             page.get_by_role("tab", name=name).click()
             page.wait_for_selector(ready, timeout=30_000)
             time.sleep(1)
+            if name == "Latent explorer":  # the digit above its controls
+                assert box(page, "#latent img")["y"] < box(page, "#randomize")["y"]
+                assert label_clear_of_image(page, "#latent")
+            if name == "Train":  # what a visitor watches first, the form that starts a run below
+                assert box(page, "#status")["y"] < box(page, "#start")["y"]
             shot(page, f"phone-{number}-{name.split()[0].lower()}")
     finally:
         context.close()
@@ -247,7 +252,7 @@ def test_plot_axes_read_well_with_one_two_and_many_points(browser):
         for count in counts:
             ticks = f"#plot-{count} svg .role-axis-label text"
             wait_until(lambda: page.locator(ticks).count() >= 2, 30, f"the axes of the plot of {count}")
-            labels = [t.strip() for t in page.locator(ticks).all_inner_texts() if t.strip()]
+            labels = [t.strip() for t in page.locator(ticks).all_text_contents() if t.strip()]
             steps = [t for t in labels if "," in t or t.isdigit() and int(t) >= 1000]
             assert steps and all(re.fullmatch(r"\d{1,3}(,\d{3})*", t) for t in steps), (count, labels)
             assert not [t for t in labels if re.search(r"\.\d{4,}", t)], (count, labels)  # 3 significant digits

@@ -203,7 +203,7 @@ class TrainTab:
                     resumable = gr.Dropdown([], label="Unfinished run", elem_id="resumable", visible=False, scale=2)
                     resume_run = gr.Button("Resume run", variant="primary", elem_id="resume-run", visible=False,
                                            scale=1)
-            with gr.Column(scale=2):
+            with gr.Column(scale=2, elem_id="train-watch"):
                 status = gr.HTML(elem_id="status")
                 with gr.Row():
                     acc_plot = gr.LinePlot(x="step", y="value", color="series", y_lim=[0, 1], height=240,
@@ -214,8 +214,8 @@ class TrainTab:
                                             **VALUE_AXIS)
                 with gr.Row():
                     quality_plot = gr.LinePlot(x="step", y="value", color="series", height=220, visible=False,
-                                               title=QUALITY_TITLE, y_title="cFID", elem_id="quality-plot",
-                                               **STEP_AXIS, **VALUE_AXIS)
+                                               title=QUALITY_TITLE, y_title="cFID", color_title="judge",
+                                               elem_id="quality-plot", **STEP_AXIS, **VALUE_AXIS)
                     hist_plot = gr.BarPlot(x="digit", y="share", height=220, y_lim=[0, 1], visible=False,
                                            title="Class histogram (latest evaluation)", elem_id="hist-plot")
         with gr.Row():
