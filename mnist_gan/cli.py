@@ -186,6 +186,19 @@ def cmd_pull(args) -> int:
     return 0
 
 
+def cmd_deploy_space(args) -> int:
+    from . import hub, space
+
+    result = space.deploy(args.repo_id, hub.resolve_token(), private=args.private, admins=args.admins,
+                          hardware=args.hardware, endpoint=args.endpoint)
+    print(f"deployed {result.uploaded} files to the Space {result.repo_id} at {result.commit_sha}"
+          + (f"; removed {len(result.deleted)} that no longer exist" if result.deleted else ""))
+    if result.admins is not None:
+        print(f"{space.ADMINS_VARIABLE}={result.admins or '(nobody: training, push and pull are closed)'}")
+    print(result.url)
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     import json
     import os
@@ -354,6 +367,17 @@ def build_parser() -> argparse.ArgumentParser:
     pull.add_argument("--endpoint", help=hub_help)
     pull.add_argument("--cache-dir", help="download cache (default: the Hugging Face cache, $HF_HOME)")
     pull.set_defaults(func=cmd_pull)
+
+    deploy = sub.add_parser("deploy-space", help="create or update a Hugging Face Space running this app, in one "
+                                                 "commit (token: $HF_TOKEN)")
+    deploy.add_argument("repo_id", help="OWNER/NAME of the Space; created (Gradio SDK) if needed")
+    deploy.add_argument("--private", action="store_true", help="create the Space private")
+    deploy.add_argument("--admins", metavar="ALICE,BOB", help="Hugging Face users who may train, push and pull on "
+                        "the Space (sets its MNIST_GAN_ADMINS variable; without it the variable is left as it is, "
+                        "and a Space with none is closed to changes)")
+    deploy.add_argument("--hardware", help="request this hardware, e.g. cpu-basic (the free default) or cpu-upgrade")
+    deploy.add_argument("--endpoint", help=hub_help)
+    deploy.set_defaults(func=cmd_deploy_space)
 
     evaluate = sub.add_parser("evaluate", help="quality metrics (cFID, classifier score, classes, memorisation)")
     source = evaluate.add_mutually_exclusive_group(required=True)

@@ -36,6 +36,7 @@ from .gan import GAN, METRICS
 from .generator import Generator, describe, save_models
 from .models import NUM_CLASSES
 from .sampling import latents, make_grid, to_uint8
+from .tensorboard import TensorBoardLog
 
 SAMPLES_DIR = "samples"
 BEST_DIR = "best"  # the sampler at its best cFID so far: GAN quality peaks and then drifts (measured)
@@ -103,6 +104,7 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             sweep_partial_files(self.run_dir)
             config.save(self.run_dir)
+            self.subscribe(TensorBoardLog(self.run_dir, config))  # TensorBoard event files in the run folder
 
     # --- control (thread-safe) -------------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from mnist_gan.lab import KINDS
 from mnist_gan.laboratory import MAX_COMPARED
 from mnist_gan.run_state import RunStatus
 
-from .common import FAST, PRIVATE, RAW, Page, shown, visitor
+from .common import FAST, PRIVATE, RAW, STEP_AXIS, VALUE_AXIS, Page, shown, visitor
 
 STEP_BUTTONS = {"d": "D step", "g": "G step", "iteration": "One iteration", "10": "10 iterations"}
 LIVE_LABELS = {"lr_g": "G learning rate", "lr_d": "D learning rate", "d_steps": "D steps per G step",
@@ -202,11 +202,11 @@ class LabPanel:
                                       interactive=False, elem_id="compare-grids")
             with gr.Row():
                 compared_acc = gr.LinePlot(x="step", y="value", color="series", y_lim=[0, 1], height=240,
-                                           title="D accuracy", y_title="accuracy", elem_id="compare-acc")
+                                           title="D accuracy", y_title="accuracy", elem_id="compare-acc", **STEP_AXIS)
                 compared_loss = gr.LinePlot(x="step", y="value", color="series", height=240, title="D loss",
-                                            y_title="loss", elem_id="compare-loss")
+                                            y_title="loss", elem_id="compare-loss", **STEP_AXIS, **VALUE_AXIS)
                 compared_cfid = gr.LinePlot(x="step", y="value", color="series", height=240, title="cFID",
-                                            y_title="cFID", elem_id="compare-cfid")
+                                            y_title="cFID", elem_id="compare-cfid", **STEP_AXIS, **VALUE_AXIS)
         self.outputs = [self.evidence, self.summary, self.atlas_image, self.atlas_scrub, self.alarm, self.remedy,
                         *self.live.values(), self.fork_run, self.fork_step, self.compared]
 

@@ -25,7 +25,7 @@ from mnist_gan.events import State
 from mnist_gan.run_state import RunStatus
 from mnist_gan.service import DIGITS, enlarged
 
-from .common import FAST, PRIVATE, Page, shown, visitor
+from .common import FAST, PRIVATE, STEP_AXIS, VALUE_AXIS, Page, shown, visitor
 from .lab import LabPanel
 
 DATA_SOURCES = [("MNIST", "mnist"), ("bundled sample (2,000 images)", "sample")]
@@ -40,6 +40,7 @@ QUALITY = {"cfid": "cFID (lower is better)"}
 # has grown by a quarter, else at most every 10 s.
 UPDATE_S, LOOK_S, HEARTBEAT_S = 2.0, 0.5, 15.0
 PLOT_EVERY_S, PLOT_GROWTH = 10.0, 1.25
+QUALITY_TITLE = "Quality (classifier judge)"
 
 
 def _parameter(name: str, annotation, default=None) -> inspect.Parameter:
@@ -155,8 +156,8 @@ class TrainTab:
             view.update(history=history_key, plotted_at=time.monotonic(), plotted_step=s.step)
         quality_key = (s.run, len(s.quality))
         changed = view.get("quality") != quality_key
-        out["quality"] = gr.update(value=long_rows(s.quality, QUALITY), visible=bool(s.quality)) if changed \
-            else gr.skip()
+        out["quality"] = gr.update(value=long_rows(s.quality, QUALITY), visible=bool(s.quality),
+                                   title=quality_title(s.quality)) if changed else gr.skip()
         evaluated = s.quality[-1]["step"] if s.quality else None
         out["hist"] = gr.update(value=histogram(s.class_histogram), visible=s.class_histogram is not None,
                                 title=f"Classes the judge sees at step {evaluated:,}" if evaluated else None) \
@@ -235,18 +236,19 @@ class TrainTab:
                     resumable = gr.Dropdown([], label="Unfinished run", elem_id="resumable", visible=False, scale=2)
                     resume_run = gr.Button("Resume run", variant="primary", elem_id="resume-run", visible=False,
                                            scale=1)
-            with gr.Column(scale=2):
+            with gr.Column(scale=2, elem_id="train-watch"):
                 status = gr.HTML(elem_id="status")
                 with gr.Row():
                     acc_plot = gr.LinePlot(x="step", y="value", color="series", y_lim=[0, 1], height=240,
                                            title="Discriminator accuracy", y_title="accuracy",
-                                           color_title="D accuracy", elem_id="acc-plot")
+                                           color_title="D accuracy", elem_id="acc-plot", **STEP_AXIS)
                     loss_plot = gr.LinePlot(x="step", y="value", color="series", height=240, title="Losses",
-                                            y_title="loss", color_title="loss", elem_id="loss-plot")
+                                            y_title="loss", color_title="loss", elem_id="loss-plot", **STEP_AXIS,
+                                            **VALUE_AXIS)
                 with gr.Row():
                     quality_plot = gr.LinePlot(x="step", y="value", color="series", height=220, visible=False,
-                                               title="Quality (classifier judge)", y_title="cFID",
-                                               elem_id="quality-plot")
+                                               title=QUALITY_TITLE, y_title="cFID", color_title="judge",
+                                               elem_id="quality-plot", **STEP_AXIS, **VALUE_AXIS)
                     hist_plot = gr.BarPlot(x="digit", y="share", height=220, y_lim=[0, 1], visible=False,
                                            title="Class histogram (latest evaluation)", elem_id="hist-plot")
         with gr.Row():
@@ -398,6 +400,15 @@ def marked(frame: pd.DataFrame | None, edits: list[dict]) -> pd.DataFrame | None
     marks = [(e["step"], f"step {e['step']:,}: {_changes(e['changes'], e['before'])}", value)
              for e in edits for value in (low, high)]
     return pd.concat([frame, pd.DataFrame(marks, columns=frame.columns)], ignore_index=True)
+
+
+def quality_title(rows: list[dict]) -> str:
+    """The quality plot's title, with the latest cFID: a line of one point draws nothing, the title still says it."""
+    latest = rows[-1] if rows else {}
+    cfid = latest.get("cfid")
+    if not (isinstance(cfid, (int, float)) and math.isfinite(cfid)):
+        return QUALITY_TITLE
+    return f"Quality: cFID {cfid:.3g} at step {latest['step']:,}"  # short: a phone's plot is ~290 px wide
 
 
 def histogram(shares) -> pd.DataFrame:
