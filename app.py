@@ -27,12 +27,16 @@ from ui.common import FAST, PRIVATE, Page, shown  # noqa: E402
 from ui.explore import ExplorerTab  # noqa: E402
 from ui.generate import GenerateTab  # noqa: E402
 from ui.hub import HubTab  # noqa: E402
+from ui.inside import InsideTab  # noqa: E402
 from ui.train import TrainTab  # noqa: E402
 
 # Gradio deletes its cached files by age only; under a crowd, the size cap keeps the disk from filling first.
 CACHE_BYTES = int(float(os.environ.get("MNIST_GAN_CACHE_MB") or 512) * 2**20)
 CSS = """
 #grid img, #latent img, #strip img, #gif img, #train-grid img { image-rendering: pixelated; }
+#inside-seen img, #inside-recon img, #inside-nearest img, #inside-path img, #inside-pull-strip img,
+#inside-pull-gif img, #inside-style-img img, #inside-morph img, #inside-morph-gif img, #spot-gallery img
+{ image-rendering: pixelated; }
 .run-status { line-height: 1.9; }
 .run-status progress { width: 14em; vertical-align: middle; }
 .state-running, .state-finished { color: #15803d; }
@@ -81,10 +85,12 @@ with gr.Blocks(title="mnist-gan", delete_cache=(600, 3600)) as demo:
                                  allow_custom_value=True, scale=1, elem_id="model")
         page.model_info = gr.Markdown(elem_id="model-info")
     generator, explorer, trainer, hub = GenerateTab(page), ExplorerTab(page), TrainTab(page), HubTab(page)
-    for tab, name, key in ((generator, "Generate", "generate"), (explorer, "Latent explorer", "latent"),
-                           (trainer, "Train", "train"), (hub, "Hub", "hub")):
-        with gr.Tab(name, id=key):
-            tab.build()
+    with gr.Tabs() as tabs:  # "Open in Latent explorer" switches tabs
+        inside = InsideTab(page, explorer, tabs)
+        for tab, name, key in ((generator, "Generate", "generate"), (explorer, "Latent explorer", "latent"),
+                               (inside, "Inside the GAN", "inside"), (trainer, "Train", "train"), (hub, "Hub", "hub")):
+            with gr.Tab(name, id=key):
+                tab.build()
 
     # A model change (picker, "Use this model", a pull) or a new page refreshes both drawing tabs
     on_model = {"fn": _on_model, "inputs": [page.model, explorer.mode], **PRIVATE, **FAST,
@@ -92,6 +98,7 @@ with gr.Blocks(title="mnist-gan", delete_cache=(600, 3600)) as demo:
     for changed in (page.model.change(**on_model),
                     demo.load(_page_opened, None, [notice, page.model], **PRIVATE, **FAST).then(**on_model)):
         explorer.redraw(generator.redraw(changed))
+        changed.then(**inside.on_model)
     trainer.wire(demo, pickers=[page.model, hub.model])
     gr.api(models, api_name="models")
 

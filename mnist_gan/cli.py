@@ -203,6 +203,38 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_coverage(args) -> int:
+    from . import coverage
+    from .figures import pairs
+    from .sampling import encode_png
+
+    result = coverage.run(str(_weights_dir(args.weights)), args.n, args.data, args.restarts,
+                          log=lambda line: print(line, file=sys.stderr))
+    _print_coverage(result, args.json)
+    if args.out:
+        Path(args.out).write_bytes(encode_png(pairs(result["targets"], result["reconstructions"])))
+        print(f"wrote {args.out}: the {len(result['worst'])} worst-covered digits over their reconstructions",
+              file=sys.stderr)
+    return 0
+
+
+def _print_coverage(result: dict, as_json: bool) -> None:
+    import json
+
+    from . import coverage
+
+    if as_json:
+        print(json.dumps({k: v for k, v in result.items() if k in ("rows", "exact_bar", "own_sample_error_median",
+                                                                     "labels_given", "test_digits",
+                                                                     "training_digits")}, indent=2))
+        return
+    print(f"coverage of {result['test_digits']}{' (each given its true digit)' if result['labels_given'] else ''}; "
+          "error: RMS pixel difference (0-1); well: below the digit's own half-pixel-shift error; nearest: among "
+          f"{result['training_digits']}; optimiser's slack: error <= {result['exact_bar']:.4f} (95th percentile "
+          "of inverting 200 of the model's own samples)")
+    print(coverage.table(result))
+
+
 def _print_quality(rows: dict[str, dict]) -> None:
     """One Markdown table: a row per sample set, a column per metric."""
     columns = ["n", "cfid", "cfid_x_real", "classifier_score", "recognisable", "class_min", "class_max", "class_kl",
@@ -301,6 +333,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
     evaluate.add_argument("--write", action="store_true", help="also save metrics.json into the weights folder")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    cover = sub.add_parser("coverage", help="invert held-out test digits: can the generator draw every digit?")
+    cover.add_argument("--weights", help="shipped model name or weights folder (default: the default model)")
+    cover.add_argument("--n", type=int, default=1000, help="test digits to invert (the first N)")
+    cover.add_argument("--data", help="MNIST .npz (default $MNIST_GAN_DATA, else the bundled sample's 1,000 test "
+                                      "digits)")
+    cover.add_argument("--restarts", type=int, default=4, help="restarts per digit")
+    cover.add_argument("--out", help="PNG of the worst-covered digits over their reconstructions")
+    cover.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    cover.set_defaults(func=cmd_coverage)
 
     classifier = sub.add_parser("train-classifier", help="train the judge the quality metrics use")
     classifier.add_argument("--data", help="MNIST .npz (default $MNIST_GAN_DATA or keras.datasets download)")
