@@ -53,9 +53,12 @@ def png(path) -> np.ndarray:
         return np.asarray(image)
 
 
-def test_the_inside_endpoints_are_public_and_named(client):
-    named = {name.lstrip("/") for name in client.view_api(print_info=False, return_format="dict")["named_endpoints"]}
-    assert INSIDE <= named
+def test_the_inside_endpoints_are_public_and_named_and_take_image_files(client):
+    named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert INSIDE <= {name.lstrip("/") for name in named}
+    for endpoint in ("/discriminate", "/invert", "/d_pull"):
+        image = named[endpoint]["parameters"][1]
+        assert image["parameter_name"] == "image" and image["python_type"]["type"] == "filepath"
 
 
 @pytest.mark.parametrize("model", WITH_D)

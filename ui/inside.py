@@ -20,13 +20,14 @@ HEAVY = {"concurrency_id": "inside-invert", "concurrency_limit": 1}  # inversion
 LIGHT = {"concurrency_id": "inside", "concurrency_limit": 2}
 
 
-class ImageFile(gr.JSON):
-    """An API parameter that is an image file (gradio_client: handle_file(path)). It is a JSON value underneath,
-    so that anything else a caller sends reaches `uploaded`, which refuses it with a plain message, instead of
-    failing gradio's file model without one; the API's docs describe it as a file."""
-
-    def api_info(self) -> dict:
-        return gr.Image(type="filepath").api_info()
+def image_file() -> gr.JSON:
+    """An API parameter that is an image file (gradio_client: handle_file(path)). A JSON value underneath, so that
+    anything else a caller sends reaches `uploaded`, which refuses it with a plain message (gradio's own file model
+    would refuse it without one); the API's docs describe it as a file. (An instance attribute, not a subclass:
+    gradio writes a .pyi stub beside any component subclass.)"""
+    parameter = gr.JSON(visible=False)
+    parameter.api_info = gr.Image(type="filepath", render=False).api_info
+    return parameter
 
 
 def uploaded(payload) -> str | None:
@@ -358,7 +359,7 @@ class InsideTab:
 
     def _wire_api(self, model) -> None:
         """The public endpoints: hidden inputs an API call fills (the page uses the events above)."""
-        image = ImageFile(visible=False)
+        image = image_file()
         digit = gr.Textbox(value=AUTO, visible=False)
         number, steps = gr.Number(value=DEFAULT_RESTARTS, visible=False), gr.Number(value=DEFAULT_PULL_STEPS,
                                                                                    visible=False)
