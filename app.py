@@ -37,6 +37,13 @@ CSS = """
 #inside-seen img, #inside-recon img, #inside-nearest img, #inside-path img, #inside-pull-strip img,
 #inside-pull-gif img, #inside-style-img img, #inside-morph img, #inside-morph-gif img, #spot-gallery img
 { image-rendering: pixelated; }
+.inside-figure label[data-testid="block-label"].float { position: static; margin: 0 0 6px 0; }
+.inside-figure .icon-button-wrapper.top-panel { position: static; margin: 0 0 4px auto; width: fit-content; }
+#spot-gallery .grid-wrap { height: auto !important; max-height: none !important; }
+#spot-gallery .grid-container { grid-template-columns: repeat(8, minmax(0, 1fr)) !important; }
+@media (max-width: 640px) {
+  #spot-gallery .grid-container { grid-template-columns: repeat(4, minmax(0, 1fr)) !important; }
+}
 .run-status { line-height: 1.9; }
 .run-status progress { width: 14em; vertical-align: middle; }
 .state-running, .state-finished { color: #15803d; }

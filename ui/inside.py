@@ -18,6 +18,7 @@ SOURCES = [("Draw one", "picture"), ("A held-out MNIST test digit", "test"), ("G
 AUTO = "auto"
 HEAVY = {"concurrency_id": "inside-invert", "concurrency_limit": 1}  # inversion: ~1 s of both cores each
 LIGHT = {"concurrency_id": "inside", "concurrency_limit": 2}
+FIGURE = ["inside-figure"]  # labels above the picture, not over it (app.py's CSS)
 
 
 def image_file() -> gr.JSON:
@@ -180,7 +181,7 @@ class InsideTab:
                 f"restarts of {r['steps']} steps in {r['seconds']:.1f} s. The classifier reads it as a "
                 f"{r['classifier_reads']}. {d} The nearest training digit (a {near['digit']}, #{near['index']} "
                 f"among {near['among']}) is {near['error']:.3f} away.")
-        return (self._png(f.images["reconstruction"]), self.page.files.gif(f.images["path"]),
+        return (self._png(f.images["reconstruction"]), self.page.files.gif(f.images["path"], scale=8),
                 self._png(f.images["nearest"]), text, {"z": r["z"], "digit": r.get("digit")},
                 gr.update(interactive=True))
 
@@ -199,6 +200,12 @@ class InsideTab:
         grid = service.style_grid(model, 0, z)
         strip, images = service.morph(model, digit_a, digit_b, 0, frames, z)
         return self._png(grid), self._png(strip), self.page.files.gif(images)
+
+    def _style_shown(self, model, seen, digit_a, digit_b, frames):
+        """After a look: the style grid and morph of its z, when the model is class-conditional."""
+        if not _conditional(self.page.service, model):
+            return gr.skip(), gr.skip(), gr.skip()
+        return self._style(model, seen, digit_a, digit_b, frames)
 
     @shown
     def _new_round(self, model):
@@ -240,7 +247,7 @@ class InsideTab:
                 source = gr.Radio(SOURCES, value="picture", label="Look at", elem_id="inside-source")
                 pad = gr.Sketchpad(label="Draw a digit", type="filepath", format="png", canvas_size=(280, 280),
                                    brush=gr.Brush(default_size=22, colors=["#000000"], color_mode="fixed"),
-                                   layers=False, transforms=(), height=340, elem_id="inside-pad")
+                                   layers=False, transforms=(), elem_id="inside-pad")
                 with gr.Row(visible=False) as test_row:
                     index = gr.Number(value=0, precision=0, minimum=0, maximum=999, label="Test digit (0-999)",
                                       elem_id="inside-index")
@@ -255,12 +262,14 @@ class InsideTab:
             with gr.Column(scale=2, min_width=300):
                 with gr.Row():
                     seen_image = gr.Image(label="What the models see (28x28)", format="png", interactive=False,
-                                          elem_id="inside-seen", height=260, buttons=["download"])
+                                          elem_classes=FIGURE, elem_id="inside-seen",
+                                          buttons=["download"])
                     heatmap = gr.Image(label="D's eye: d(score)/d(pixel)", format="png", interactive=False,
-                                       elem_id="inside-heatmap", height=340, buttons=["download"])
+                                       elem_classes=FIGURE, elem_id="inside-heatmap",
+                                       buttons=["download"])
                 verdict_text = gr.Markdown(elem_id="inside-verdict")
                 histogram = gr.Image(label="D's scores: real test digits and the model's samples", format="png",
-                                     interactive=False, elem_id="inside-histogram", height=220)
+                                     interactive=False, elem_classes=FIGURE, elem_id="inside-histogram")
         gr.Markdown("### Let D pull\nGradient ascent on the pixels towards what D calls real, or (for a generated "
                     "digit) G's own training signal: its z following D.")
         with gr.Row(equal_height=True):
@@ -270,9 +279,9 @@ class InsideTab:
             z_pull = gr.Button("Let z follow D", visible=False, elem_id="inside-zpull")
         with gr.Row():
             pull_strip = gr.Image(label="Pixels pulled by D", format="png", interactive=False, scale=3,
-                                  elem_id="inside-pull-strip")
+                                  elem_classes=FIGURE, elem_id="inside-pull-strip")
             pull_gif = gr.Image(label="As a GIF", type="filepath", interactive=False, scale=1,
-                                elem_id="inside-pull-gif")
+                                elem_classes=FIGURE, elem_id="inside-pull-gif")
         pull_text = gr.Markdown(elem_id="inside-pull-text")
         gr.Markdown("### Find it in latent space\nThe z whose image best matches this one: the best of several "
                     "restarts, each picked from 400 random draws and refined by 200 steps of Adam on the pixel "
@@ -283,12 +292,12 @@ class InsideTab:
             find = gr.Button("Find it", variant="primary", elem_id="inside-find")
             open_explorer = gr.Button("Open in Latent explorer", interactive=False, elem_id="inside-open")
         with gr.Row():
-            reconstruction = gr.Image(label="G's reconstruction", format="png", interactive=False, height=240,
-                                      elem_id="inside-recon")
-            path_gif = gr.Image(label="The optimisation path", type="filepath", interactive=False, height=240,
-                                elem_id="inside-path")
-            nearest = gr.Image(label="Nearest training digit", format="png", interactive=False, height=240,
-                               elem_id="inside-nearest")
+            reconstruction = gr.Image(label="G's reconstruction", format="png", interactive=False,
+                                      elem_classes=FIGURE, elem_id="inside-recon")
+            path_gif = gr.Image(label="The optimisation path", type="filepath", interactive=False,
+                                elem_classes=FIGURE, elem_id="inside-path")
+            nearest = gr.Image(label="Nearest training digit", format="png", interactive=False,
+                               elem_classes=FIGURE, elem_id="inside-nearest")
         find_text = gr.Markdown(elem_id="inside-find-text")
         with gr.Column(visible=False) as conditional_box:
             gr.Markdown("### Same z, every digit · class morph\nA class-conditional model's style lives in z, the "
@@ -299,19 +308,20 @@ class InsideTab:
                 digit_b = gr.Dropdown(DIGITS, value="8", label="To", elem_id="inside-morph-b")
                 frames = gr.Slider(2, MAX_MORPH_FRAMES, value=10, step=1, label="Frames", elem_id="inside-frames")
                 style = gr.Button("Draw", elem_id="inside-style")
-            style_img = gr.Image(label="One z, digits 0-9", format="png", interactive=False, elem_id="inside-style-img")
+            style_img = gr.Image(label="One z, digits 0-9", format="png", interactive=False, elem_classes=FIGURE,
+                                 elem_id="inside-style-img")
             with gr.Row():
                 morph_strip = gr.Image(label="Class morph", format="png", interactive=False, scale=3,
-                                       elem_id="inside-morph")
+                                       elem_classes=FIGURE, elem_id="inside-morph")
                 morph_gif = gr.Image(label="As a GIF", type="filepath", interactive=False, scale=1,
-                                     elem_id="inside-morph-gif")
+                                     elem_classes=FIGURE, elem_id="inside-morph-gif")
         gr.Markdown("### Spot the fake\n16 digits: half are real MNIST test digits, half were drawn by the model. "
                     "Tick the ones you think are fake, then answer.")
         with gr.Row():
             new_round = gr.Button("New round", variant="primary", elem_id="spot-new")
             answer = gr.Button("Answer", interactive=False, elem_id="spot-answer")
         gallery = gr.Gallery(label="Which are fake?", columns=8, height="auto", allow_preview=False,
-                             object_fit="contain", elem_id="spot-gallery")
+                             object_fit="contain", elem_classes=FIGURE, elem_id="spot-gallery")
         marked = gr.CheckboxGroup([str(i) for i in range(1, 17)], label="I think these are fake",
                                   elem_id="spot-marked")
         spot_text = gr.Markdown(elem_id="spot-result")
@@ -330,7 +340,9 @@ class InsideTab:
         e = self.explorer
         look.click(self._look, [model, source, pad, index, seed, gen_digit, d_digit, e.seed, e.digit, e.mode,
                                 e.start, *e.sliders],
-                   [seen, seen_image, verdict_text, histogram, heatmap, z_pull], **PRIVATE, **LIGHT, **RAW)
+                   [seen, seen_image, verdict_text, histogram, heatmap, z_pull], **PRIVATE, **LIGHT, **RAW).then(
+            self._style_shown, [model, seen, digit_a, digit_b, frames], [style_img, morph_strip, morph_gif],
+            **PRIVATE, **LIGHT, **RAW)
         pull.click(self._pull, [model, seen, d_digit, steps], [pull_strip, pull_gif, pull_text], **PRIVATE, **LIGHT,
                    **RAW)
         z_pull.click(self._z_pull, [model, seen, steps], [pull_strip, pull_text], **PRIVATE, **LIGHT, **RAW)
