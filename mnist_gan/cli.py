@@ -188,12 +188,23 @@ def cmd_evaluate(args) -> int:
     row = metrics.score(classifier, images, labels, *((data.x_train, data.x_test) if data else (None, None)))
     row["seed"] = None if args.samples else args.seed
     references = classifier.record.get("reference_rows", {})
+    covered = None
+    if args.coverage:
+        if args.samples:
+            raise InvalidInput("--coverage inverts test digits with a generator: use it with --weights")
+        from . import coverage
+
+        covered = coverage.run(str(_weights_dir(args.weights)), args.coverage, data_path,
+                               log=lambda line: print(line, file=sys.stderr))
     if args.json:
-        print(json.dumps({name: row, **references}, indent=2))
+        extra = {"coverage": _coverage_json(covered)} if covered else {}
+        print(json.dumps({name: row, **references, **extra}, indent=2))
     else:
         _print_quality({name: row, **{f"reference: {k}": v for k, v in references.items()}})
         if data is None:
             print("memorisation not computed: it needs the training images (pass --data or set MNIST_GAN_DATA)")
+    if covered and not args.json:
+        _print_coverage(covered, as_json=False)
     if args.write:
         if args.samples:
             raise InvalidInput("--write saves metrics.json into a weights folder: use it with --weights")
@@ -208,8 +219,10 @@ def cmd_coverage(args) -> int:
     from .figures import pairs
     from .sampling import encode_png
 
-    result = coverage.run(str(_weights_dir(args.weights)), args.n, args.data, args.restarts,
-                          log=lambda line: print(line, file=sys.stderr))
+    import os
+
+    result = coverage.run(str(_weights_dir(args.weights)), args.n, args.data or os.environ.get("MNIST_GAN_DATA"),
+                          args.restarts, log=lambda line: print(line, file=sys.stderr))
     _print_coverage(result, args.json)
     if args.out:
         Path(args.out).write_bytes(encode_png(pairs(result["targets"], result["reconstructions"])))
@@ -218,15 +231,18 @@ def cmd_coverage(args) -> int:
     return 0
 
 
+def _coverage_json(result: dict) -> dict:
+    keep = ("rows", "exact_bar", "own_sample_error_median", "labels_given", "test_digits", "training_digits")
+    return {k: v for k, v in result.items() if k in keep}
+
+
 def _print_coverage(result: dict, as_json: bool) -> None:
     import json
 
     from . import coverage
 
     if as_json:
-        print(json.dumps({k: v for k, v in result.items() if k in ("rows", "exact_bar", "own_sample_error_median",
-                                                                     "labels_given", "test_digits",
-                                                                     "training_digits")}, indent=2))
+        print(json.dumps(_coverage_json(result), indent=2))
         return
     print(f"coverage of {result['test_digits']}{' (each given its true digit)' if result['labels_given'] else ''}; "
           "error: RMS pixel difference (0-1); well: below the digit's own half-pixel-shift error; nearest: among "
@@ -332,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
                                          "skipped without it)")
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
     evaluate.add_argument("--write", action="store_true", help="also save metrics.json into the weights folder")
+    evaluate.add_argument("--coverage", type=int, default=0, metavar="N",
+                          help="also invert N held-out test digits: can the generator draw every digit? (see "
+                               "the coverage command)")
     evaluate.set_defaults(func=cmd_evaluate)
 
     cover = sub.add_parser("coverage", help="invert held-out test digits: can the generator draw every digit?")

@@ -40,15 +40,15 @@ def half_pixel_error(images: np.ndarray) -> np.ndarray:
 def invert_all(inverter: Inverter, targets: np.ndarray, labels: np.ndarray | None, settings: Settings,
                seed: int = 0, log=None) -> Inversion:
     """invert() over many targets in fixed-size chunks (the last one padded: one compilation)."""
-    parts = []
-    for start in range(0, len(targets), CHUNK):
-        chunk = targets[start:start + CHUNK]
+    parts, size = [], min(CHUNK, len(targets))
+    for start in range(0, len(targets), size):
+        chunk = targets[start:start + size]
         n = len(chunk)
-        padded = np.concatenate([chunk, np.repeat(chunk[:1], CHUNK - n, axis=0)]) if n < CHUNK else chunk
+        padded = np.concatenate([chunk, np.repeat(chunk[:1], size - n, axis=0)]) if n < size else chunk
         chunk_labels = None
         if labels is not None:
-            chunk_labels = labels[start:start + CHUNK]
-            chunk_labels = np.concatenate([chunk_labels, np.repeat(chunk_labels[:1], CHUNK - n)])
+            chunk_labels = labels[start:start + size]
+            chunk_labels = np.concatenate([chunk_labels, np.repeat(chunk_labels[:1], size - n)])
         found = inverter.invert(padded, chunk_labels, settings, seed=seed + start)
         parts.append(Inversion(found.z[:n], None if found.labels is None else found.labels[:n], found.images[:n],
                                found.errors[:n], found.path[:n, -1:]))

@@ -24,6 +24,7 @@ from mnist_gan.insight import SoftGenerator, keep_code, one_hot
 from mnist_gan.inversion import Settings, rms_error
 from mnist_gan.sampling import latents, to_uint8
 from mnist_gan.service import Service, Settings as ServiceSettings
+from testing.system import cli
 
 WITH_D = [name for name, folder in shipped_models().items() if (folder / DISCRIMINATOR_FILE).is_file()]
 WITHOUT_D = [name for name in shipped_models() if name not in WITH_D]
@@ -329,3 +330,16 @@ def test_the_tally_is_exact_across_processes_restarts_and_compaction(tmp_path):
         f.write('{"model": "a", "fakes": 8, "foo')  # a torn last line (killed mid-write) is skipped
     assert spot.FooledTally(path).totals()["a"]["fakes"] == 640
     assert json.loads((tmp_path / "spot.jsonl").read_text().splitlines()[0])["model"] in ("a", "b")
+
+
+def test_the_coverage_command_prints_its_table_and_the_worst_digits(tmp_path):
+    done = cli("coverage", "--weights", "classic", "--n", "12", "--restarts", "1", "--out", tmp_path / "worst.png")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "coverage of the first 12 test digits of the bundled sample" in done.stdout
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| all | 12 |")]
+    assert len(rows) == 1 and "%" in rows[0]
+    with Image.open(tmp_path / "worst.png") as grid:
+        assert grid.size[0] == 3 * (8 * 30 + 2)  # 8 pairs a row, 3x
+    done = cli("evaluate", "--weights", "classic", "--n", "200", "--coverage", "12", "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout)["coverage"]["rows"][-1]["n"] == 12
