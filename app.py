@@ -20,6 +20,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
 from pathlib import Path  # noqa: E402
 
 import gradio as gr  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
 
 from mnist_gan.cache import ResultFiles  # noqa: E402
 from mnist_gan.service import Service  # noqa: E402
@@ -28,10 +29,13 @@ from ui.explore import ExplorerTab  # noqa: E402
 from ui.generate import GenerateTab  # noqa: E402
 from ui.hub import HubTab  # noqa: E402
 from ui.inside import InsideTab  # noqa: E402
+from ui.limits import RequestLimits  # noqa: E402
 from ui.train import TrainTab  # noqa: E402
 
-# Gradio deletes its cached files by age only; under a crowd, the size cap keeps the disk from filling first.
+# Gradio deletes its cached files by age only; under a crowd, the size caps keep the disk from filling first: one
+# for the results the app serves, one for everything else in gradio's cache (visitors' uploads, gradio's copies).
 CACHE_BYTES = int(float(os.environ.get("MNIST_GAN_CACHE_MB") or 512) * 2**20)
+UPLOADS_BYTES = int(float(os.environ.get("MNIST_GAN_UPLOADS_MB") or 64) * 2**20)
 CSS = """
 #grid img, #latent img, #strip img, #gif img, #train-grid img { image-rendering: pixelated; }
 #inside-seen img, #inside-recon img, #inside-nearest img, #inside-path img, #inside-pull-strip img,
@@ -54,7 +58,8 @@ LAUNCH = {"css": CSS, "theme": gr.themes.Soft(), "run_history": False, "footer_l
           # Each API call without a session is a new session, and gradio keeps ~0.3 MB per session, 10,000 by
           # default: 3 GB under a scripted crowd (measured). 200 bounds it; an evicted page only re-draws more.
           "state_session_capacity": 200,
-          "max_file_size": "1mb"}  # the app takes no uploads, but gradio's upload route is open to anyone
+          "max_file_size": "1mb",  # gradio's upload route is open to anyone: see also RequestLimits
+          "app_kwargs": {"middleware": [Middleware(RequestLimits)]}}
 
 service = Service.from_env()
 
@@ -119,7 +124,7 @@ def _forget(removed: list) -> None:
 def launch(**options):
     """Start the service (the start-up model) and the cache cap, then serve; options go to demo.launch."""
     service.start()
-    page.files.start(demo.GRADIO_CACHE, on_removed=_forget)
+    page.files.start(demo.GRADIO_CACHE, UPLOADS_BYTES, on_removed=_forget)
     return demo.launch(**{"server_name": os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), **LAUNCH, **options})
 
 

@@ -1,5 +1,6 @@
-"""Who may change things on a public Space: with $MNIST_GAN_ADMINS set, only those Hugging Face users may train
-or push; everyone may still generate, explore and watch. Unset (a local run), everything is allowed."""
+"""Who may change things. On a public Space (SPACE_ID, or SYSTEM=spaces: Hugging Face sets both) only the users named
+in $MNIST_GAN_ADMINS may train, push or pull; with none named it is closed to everyone. Everyone may still generate,
+explore and watch. Off a Space, with $MNIST_GAN_ADMINS unset (a local run), everything is allowed."""
 
 from __future__ import annotations
 
@@ -10,8 +11,13 @@ from .errors import AccessDenied
 ADMINS_ENV = "MNIST_GAN_ADMINS"
 
 
+def on_space(environ=os.environ) -> bool:
+    """Whether this process serves a Hugging Face Space."""
+    return bool(environ.get("SPACE_ID")) or environ.get("SYSTEM") == "spaces"
+
+
 def admins() -> frozenset[str] | None:
-    """The admin user names (lower case) from $MNIST_GAN_ADMINS, read at call time; None: no restriction."""
+    """The admin user names (lower case) from $MNIST_GAN_ADMINS, read at call time; None: none configured."""
     value = os.environ.get(ADMINS_ENV, "")
     if not value.strip():
         return None
@@ -23,6 +29,10 @@ def require_admin(username: str | None, action: str) -> None:
     """Raise AccessDenied unless `username` (the Spaces OAuth login, None when logged out) may do `action`."""
     allowed = admins()
     if allowed is None:
+        if on_space():  # fail closed: a public Space whose owner named no admin must not let visitors in
+            raise AccessDenied(f"{action} is closed on this Space: it has no admins. Its owner can name them in "
+                               f"the Space's settings, as the variable {ADMINS_ENV}=their-hf-name (comma-separated "
+                               "for several). You can still generate, explore and watch.")
         return
     if not username:
         raise AccessDenied(f"{action} is reserved to this Space's owners: sign in with Hugging Face (Hub tab) "

@@ -22,10 +22,13 @@ MIN_AGE_S = 10.0  # a file this young may still be on its way to the browser tha
 SWEEP_S = 5.0
 
 
-def files(folder: str | Path) -> list[tuple[float, int, Path]]:
-    """(mtime, size, path) of every file under `folder`, oldest first; files vanishing meanwhile are skipped."""
+def files(folder: str | Path, skip: Path | None = None) -> list[tuple[float, int, Path]]:
+    """(mtime, size, path) of every file under `folder` but those under `skip`, oldest first; files vanishing
+    meanwhile are skipped."""
     found = []
-    for root, _, names in os.walk(folder):
+    for root, dirs, names in os.walk(folder):
+        if skip is not None:
+            dirs[:] = [d for d in dirs if Path(root, d) != skip]
         for name in names:
             path = Path(root) / name
             try:
@@ -36,11 +39,13 @@ def files(folder: str | Path) -> list[tuple[float, int, Path]]:
     return sorted(found)
 
 
-def trim(folder: str | Path, max_bytes: int, min_age_s: float = MIN_AGE_S, now: float | None = None) -> list[Path]:
-    """Delete the oldest files until `folder` holds at most `max_bytes`, never one younger than `min_age_s`;
-    returns the deleted paths. Emptied sub-folders go too (gradio makes one per file)."""
+def trim(folder: str | Path, max_bytes: int, min_age_s: float = MIN_AGE_S, now: float | None = None,
+         skip: str | Path | None = None) -> list[Path]:
+    """Delete the oldest files until `folder` (but `skip`, a folder inside it with a budget of its own) holds at
+    most `max_bytes`, never one younger than `min_age_s`; returns the deleted paths. Emptied sub-folders go too
+    (gradio makes one per file)."""
     folder = Path(folder).resolve()
-    found = files(folder)
+    found = files(folder, Path(skip).resolve() if skip else None)
     excess = sum(size for _, size, _ in found) - max_bytes
     cutoff = (time.time() if now is None else now) - min_age_s
     removed = []
@@ -61,13 +66,14 @@ def trim(folder: str | Path, max_bytes: int, min_age_s: float = MIN_AGE_S, now: 
     return removed
 
 
-def keep_under(folder: str | Path, max_bytes: int, every_s: float = SWEEP_S,
+def keep_under(budgets: list[tuple[Path, int, Path | None]], every_s: float = SWEEP_S,
                on_removed: Callable[[list[Path]], None] | None = None, stop: threading.Event | None = None) -> None:
-    """Trim `folder` every `every_s` seconds until `stop` is set (for a daemon thread; errors never end it)."""
+    """Trim each (folder, max_bytes, skip) every `every_s` seconds until `stop` is set (for a daemon thread;
+    errors never end it)."""
     stop = stop or threading.Event()
     while not stop.wait(every_s):
         try:
-            removed = trim(folder, max_bytes)
+            removed = [path for folder, max_bytes, skip in budgets for path in trim(folder, max_bytes, skip=skip)]
             if removed and on_removed:
                 on_removed(removed)
         except Exception:  # a folder deleted under us, a permission change: try again next time
@@ -100,10 +106,14 @@ class ResultFiles:
         """uint8 frames as a looping GIF file (options: encode_gif's)."""
         return self.write(encode_gif(frames, **options), ".gif")
 
-    def start(self, folder: str | Path, on_removed: Callable[[list[Path]], None] | None = None) -> None:
-        """Trim `folder` (the whole served folder, which holds this one) under the cap in a daemon thread."""
-        threading.Thread(target=keep_under, args=(folder, self.max_bytes),
-                         kwargs={"on_removed": on_removed, "stop": self._stop}, daemon=True, name="cache-cap").start()
+    def start(self, served: str | Path, others_max_bytes: int,
+              on_removed: Callable[[list[Path]], None] | None = None) -> None:
+        """Keep this folder under its cap, and the rest of `served` (the folder this one is in: visitors' uploads
+        and gradio's own copies) under `others_max_bytes`, in a daemon thread: a flood of uploads can then never
+        push out the results other visitors are looking at."""
+        budgets = [(self.folder, self.max_bytes, None), (Path(served), others_max_bytes, self.folder)]
+        threading.Thread(target=keep_under, args=(budgets,), kwargs={"on_removed": on_removed, "stop": self._stop},
+                         daemon=True, name="cache-cap").start()
 
     def stop(self) -> None:
         self._stop.set()

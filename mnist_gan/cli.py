@@ -1,4 +1,4 @@
-"""Command line: python -m mnist_gan train | sample | interpolate ..."""
+"""Command line: python -m mnist_gan train | sweep | sample | interpolate ..."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dataclasses import fields
 from pathlib import Path
 
 from .config import RECIPES, TRAINING_SETTINGS, GANConfig, recipe
+from .device import DEVICES
 from .errors import InvalidInput, MnistGanError
 
 
@@ -51,8 +52,10 @@ def cmd_train(args) -> int:
 
     from . import events
     from .data import load_mnist
+    from .device import select_device
     from .trainer import Trainer
 
+    device = select_device(args.device)  # before TensorFlow starts: it fixes the devices it sees
     data = load_mnist(args.data)
     if args.resume:
         # flags given with --resume change the run from here on (e.g. --steps to train longer)
@@ -82,6 +85,7 @@ def cmd_train(args) -> int:
                 bar.write(event.message)
 
     trainer.subscribe(show)
+    print(f"training on {device}", flush=True)
     try:
         state = trainer.run()
     except KeyboardInterrupt:
@@ -89,6 +93,29 @@ def cmd_train(args) -> int:
         state = "stopped"
     bar.close()
     print(f"{state} at step {trainer.step}; run folder {run_dir} (resume with --resume {run_dir})")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from .sweep import load_spec
+    from .sweep_ray import INSTALL_HINT, ray_available, run_sweep
+
+    if not ray_available():
+        raise InvalidInput(INSTALL_HINT)
+    spec = load_spec(args.spec)  # every trial's config checked before Ray starts
+    resume = f"run the same command again to resume: {shlex.join(['python', '-m', 'mnist_gan', *args.argv])}"
+    try:
+        rows = run_sweep(spec, args.out, data=args.data, address=args.address, max_concurrent=args.max_concurrent,
+                         device=args.device)
+    except KeyboardInterrupt:
+        print(f"interrupted; {resume}")
+        return 130
+    for row in sorted(rows, key=lambda r: (r["cfid"] is None, r["cfid"] or 0))[:5]:
+        cfid = "-" if row["cfid"] is None else f"{row['cfid']:.4g}"
+        print(f"  {row['trial']}: {row['status']}, {row['steps']} steps, best cFID {cfid}, weights {row['best']}")
+    unfinished = sum(row["status"] not in ("finished", "stopped early", "diverged") for row in rows)
+    if unfinished:
+        print(f"{unfinished} trial(s) did not finish (failed or interrupted); {resume}")
     return 0
 
 
@@ -296,8 +323,24 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the named recipe the config flags change (default: classic, the Keras GAN recipe; "
                             "recommended: the Train tab's)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    train.add_argument("--device", choices=DEVICES, default="auto",
+                       help="auto (default): a GPU when TensorFlow sees one, else the CPU; gpu fails without one")
     _add_config_flags(train)
     train.set_defaults(func=cmd_train)
+
+    sweep = sub.add_parser("sweep", help="many runs on Ray Tune: grid, seeds, random search, ASHA early stopping",
+                           description="Run the trials of SPEC (JSON; README: Sweeps) on Ray Tune; again with the "
+                                       "same --out, resume it. Needs pip install -r requirements-ray.txt.")
+    sweep.add_argument("spec", help="the sweep spec, a JSON file: base, grid, seeds, sample, early_stopping")
+    sweep.add_argument("--out", required=True, help="the sweep folder: runs/, results.json, results.md, tune/")
+    sweep.add_argument("--data", help="MNIST .npz (default $MNIST_GAN_DATA or keras.datasets download); on a "
+                                      "cluster, at the same path on every node")
+    sweep.add_argument("--address", help="a Ray cluster's address (HOST:PORT of `ray start --head`); default: a "
+                                         "local Ray on 127.0.0.1 with this machine's cores")
+    sweep.add_argument("--max-concurrent", type=int, help="trials at a time (default: one per CPU); each gets an "
+                                                          "equal share of the CPUs as its threads")
+    sweep.add_argument("--device", choices=DEVICES, default="auto", help="as train's; a GPU is shared among trials")
+    sweep.set_defaults(func=cmd_sweep)
 
     sample = sub.add_parser("sample", help="write a PNG grid and/or an .npz of generated digits")
     sample.add_argument("--weights", help="shipped model name or weights folder (default: the default model)")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -104,15 +103,16 @@ class GANConfig:
 
     @classmethod
     def load(cls, folder: str | Path) -> GANConfig:
-        path = Path(folder) / CONFIG_FILE
+        """The config saved in a weights or run folder (read as untrusted: it may come from the Hub)."""
+        from .files import load_json
+
+        folder = Path(folder)
         try:
-            data = json.loads(path.read_text())
+            data = load_json(folder / CONFIG_FILE)
         except FileNotFoundError:
-            raise WeightsError(f"no {CONFIG_FILE} in {folder}: not an mnist-gan weights folder") from None
-        except json.JSONDecodeError as e:
-            raise ConfigError("file", f"{path} is not valid JSON ({e.msg})") from None
-        if not isinstance(data, dict):
-            raise ConfigError("file", f"{path} does not hold a JSON object")
+            raise WeightsError(f"no {CONFIG_FILE} in {folder.name}: not an mnist-gan weights folder") from None
+        except (OSError, ValueError) as e:
+            raise ConfigError("file", f"{folder.name}/{CONFIG_FILE} cannot be used: {e}") from None
         return cls.from_dict(data)
 
 

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
 TMP_PREFIX = ".tmp-"  # partial files carry this prefix, so leftovers of a killed process are easy to sweep
+MAX_JSON_BYTES = 1 << 20  # every JSON file this package reads is a few kB; a larger one is a mistake or an attack
+MAX_JSON_DEPTH = 32  # Keras' own config nests ~8 deep; Python's parser and walkers recurse once per level
+_STRING = re.compile(r'"(?:\\.|[^"\\])*"')
 
 
 @contextmanager
@@ -42,11 +46,39 @@ def write_json(path: str | Path, data: dict) -> None:
 
 
 def read_json(path: str | Path) -> dict | None:
-    """The JSON object in `path`, or None when it is missing or not valid JSON."""
+    """The JSON object in `path`, or None when it is missing, not valid JSON, not an object, or beyond load_json's
+    bounds (for files that only describe, such as a training record)."""
     try:
-        return json.loads(Path(path).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        return load_json(path)
+    except (OSError, ValueError):
         return None
+
+
+def load_json(path: str | Path, max_bytes: int = MAX_JSON_BYTES, max_depth: int = MAX_JSON_DEPTH) -> dict:
+    """The JSON object in `path`, read as untrusted input: at most `max_bytes`, nested at most `max_depth` deep,
+    an object at the top. OSError when it cannot be read; ValueError, saying what is wrong, for anything else."""
+    path = Path(path)
+    if path.stat().st_size > max_bytes:
+        raise ValueError(f"it is larger than {max_bytes:,} bytes")
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    if json_depth(text) > max_depth:
+        raise ValueError(f"it is nested more than {max_depth} levels deep")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"it is not valid JSON ({e.msg})") from None
+    if not isinstance(data, dict):
+        raise ValueError("it does not hold a JSON object")
+    return data
+
+
+def json_depth(text: str) -> int:
+    """How deeply JSON text nests its arrays and objects, counted without parsing (strings are skipped)."""
+    depth = deepest = 0
+    for bracket in re.findall(r"[\[\]{}]", _STRING.sub('""', text)):
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def sweep_partial_files(folder: str | Path) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from . import models
+from . import models, weights_file
 from .config import CONFIG_FILE, GANConfig
 from .errors import InvalidInput, WeightsError
 from .files import atomic_path, read_json, write_json
@@ -76,8 +76,8 @@ def load_generator(folder: str | Path, expect: GANConfig | None = None):
     folder = Path(folder)
     config = GANConfig.load(folder)
     if expect is not None and expect.signature != config.signature:
-        raise WeightsError(f"{folder} holds a {describe(config)}, but a {describe(expect)} was asked for")
-    return config, _load_into(folder / WEIGHTS_FILE, config, models.ARCHITECTURES[config.architecture].generator)
+        raise WeightsError(f"{folder.name} holds a {describe(config)}, but a {describe(expect)} was asked for")
+    return config, _load_into(folder, WEIGHTS_FILE, config, models.ARCHITECTURES[config.architecture].generator)
 
 
 def load_discriminator(folder: str | Path, config: GANConfig | None = None):
@@ -88,35 +88,42 @@ def load_discriminator(folder: str | Path, config: GANConfig | None = None):
         raise WeightsError(f"{folder.name} has no discriminator weights ({DISCRIMINATOR_FILE}): features that show "
                            "what D sees need a model saved with its discriminator (any model trained by this "
                            "version, and the shipped ones)")
-    return _load_into(folder / DISCRIMINATOR_FILE, config, models.ARCHITECTURES[config.architecture].discriminator)
+    return _load_into(folder, DISCRIMINATOR_FILE, config, models.ARCHITECTURES[config.architecture].discriminator)
 
 
-def _load_into(path: Path, config: GANConfig, build):
+def _load_into(folder: Path, name: str, config: GANConfig, build):
+    """The model `build(config)` makes, with the weights of folder/name: inspected first, then loaded by Keras."""
+    path, what = folder / name, f"{folder.name}/{name}"  # messages name the file, never the server's path
     if not path.is_file():
-        raise WeightsError(f"no {path.name} in {path.parent}")
-    stamped = _stamped_config(path)
+        raise WeightsError(f"no {name} in {folder.name}")
+    stamped = _stamped_config(path, what)
     if stamped is not None and stamped.signature != config.signature:
-        raise WeightsError(f"{path} holds weights of a {describe(stamped)}, but {CONFIG_FILE} describes a "
+        raise WeightsError(f"{what} holds weights of a {describe(stamped)}, but {CONFIG_FILE} describes a "
                            f"{describe(config)}")
     model = build(config)
+    weights_file.check(path, model, what)
     try:
         model.load_weights(path)
     except Exception as e:  # Keras raises ValueError for shape/count mismatches, OSError and others for bad files
-        raise WeightsError(f"{path} does not fit a {describe(config)}: {type(e).__name__}: {_first_line(e)}") from None
+        raise WeightsError(f"{what} does not fit a {describe(config)}: {type(e).__name__}: {_first_line(e)}") from None
     return model
 
 
-def _stamped_config(path: Path) -> GANConfig | None:
+def _stamped_config(path: Path, what: str) -> GANConfig | None:
     try:
         with h5py.File(path, "r") as f:
-            raw = f.attrs.get(_CONFIG_ATTR)
+            if _CONFIG_ATTR not in f.attrs:
+                return None
+            if f.attrs.get_id(_CONFIG_ATTR).get_storage_size() > weights_file.MAX_ATTRIBUTE_BYTES:
+                raise WeightsError(f"{what} is refused: its config stamp is too large")
+            raw = f.attrs[_CONFIG_ATTR]
+    except WeightsError:
+        raise
     except Exception as e:
-        raise WeightsError(f"{path} is not a readable weights file ({type(e).__name__})") from None
-    if raw is None:
-        return None
+        raise WeightsError(f"{what} is not a readable weights file ({type(e).__name__})") from None
     try:
         return GANConfig.from_dict(json.loads(raw))
-    except Exception:
+    except Exception:  # an unreadable stamp proves nothing either way: the layout check decides
         return None
 
 

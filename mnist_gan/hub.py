@@ -5,9 +5,12 @@ model.weights.h5), so anyone can `keras.saving.load_model("hf://owner/name")`; t
 loads (gan_config.json, generator.weights.h5, training.json, metrics.json); samples.png; the model card
 (README.md); and mnist_gan.json, which records the sha256 of every other file.
 
-A pull resolves the revision to a commit sha, downloads only the files the package loads, checks each against
-mnist_gan.json, refuses models the package does not build itself (Lambda or custom layers, another architecture),
-and loads the weights into the generator built from gan_config.json. Tokens go to the Hub and nowhere else.
+A pull resolves the revision to a commit sha, checks the files' sizes from the Hub's metadata, downloads only the
+files the package loads, checks each against mnist_gan.json, reads every JSON file as untrusted (size, depth, type),
+refuses models the package does not build itself (Lambda or custom layers, another architecture), inspects each
+weights file before Keras reads it (weights_file), and loads the weights into the models built from
+gan_config.json. Any failure inside a pull is a HubError. Tokens go to the Hub and nowhere else, and are masked out
+of every message the Hub sends back.
 """
 
 from __future__ import annotations
@@ -26,12 +29,15 @@ from urllib.parse import urlsplit
 import httpx2
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi, hf_hub_download
 from huggingface_hub.errors import (HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled,
-                                    RemoteEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError)
+                                    RepositoryNotFoundError, RevisionNotFoundError)
+
+from urllib.parse import unquote_plus
 
 from .config import CONFIG_FILE, GANConfig
-from .errors import HubError, MnistGanError, shown
-from .files import read_json
-from .generator import METRICS_FILE, RECORD_FILE, SAMPLES_FILE, WEIGHTS_FILE, Generator, describe, load_generator
+from .errors import ConfigError, HubError, MnistGanError, log, shown
+from .files import MAX_JSON_BYTES, load_json
+from .generator import (DISCRIMINATOR_FILE, METRICS_FILE, RECORD_FILE, SAMPLES_FILE, WEIGHTS_FILE, Generator,
+                        describe, load_discriminator, load_generator)
 from .model_card import MANIFEST, SAMPLE_COUNT, SAMPLE_SCALE, SAMPLE_SEED, model_card
 from .sampling import encode_png, grid_shape, make_grid
 
@@ -40,13 +46,18 @@ FORMAT, FORMAT_VERSION = "mnist-gan", 1
 KERAS_CONFIG = "config.json"
 KERAS_FILES = (KERAS_CONFIG, "metadata.json", "model.weights.h5")  # Keras's own unzipped saved-model layout
 NEEDED = (CONFIG_FILE, WEIGHTS_FILE, KERAS_CONFIG)  # what a pull must get to build, check and load the generator
-OPTIONAL = (RECORD_FILE, METRICS_FILE, SAMPLES_FILE)
+OPTIONAL = (DISCRIMINATOR_FILE, RECORD_FILE, METRICS_FILE, SAMPLES_FILE)
+# The most a pull downloads of each file, checked from the Hub's metadata first: weights files are then inspected
+# against the model itself (a pushed generator or discriminator is 1-10 MB); samples.png is ~40 kB.
+MAX_BYTES = {WEIGHTS_FILE: 64 << 20, DISCRIMINATOR_FILE: 64 << 20, SAMPLES_FILE: 4 << 20}
+MAX_MANIFEST_BYTES = 64 << 10
 EMPTY_REPO_FILES = {".gitattributes", "README.md"}  # what a freshly created repo may already hold
 
 _SHA = re.compile(r"[0-9a-f]{40}")
 _NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
 _REPO_ID = re.compile(rf"{_NAME}/{_NAME}")
 _REF = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*(?:/[A-Za-z0-9_][A-Za-z0-9._-]*)*")
+_TOKEN = re.compile(r"(hf|api_org)_[A-Za-z0-9]{20,}")  # user and organisation access tokens
 
 
 @dataclass(frozen=True)
@@ -63,9 +74,10 @@ def endpoint() -> str:
     return (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).strip().rstrip("/")
 
 
-def resolve_token(field: str | None = None, oauth_token: str | None = None) -> str | None:
-    """The token to use: the token field, else the Spaces OAuth login, else $HF_TOKEN; None when there is none."""
-    for candidate in (field, oauth_token, os.environ.get("HF_TOKEN")):
+def resolve_token(field: str | None = None, oauth_token: str | None = None, environment: bool = True) -> str | None:
+    """The token to use: the token field, else the Spaces OAuth login, else $HF_TOKEN (only with `environment`:
+    a visitor of a public Space must never spend its owner's token); None when there is none."""
+    for candidate in (field, oauth_token, os.environ.get("HF_TOKEN") if environment else None):
         if candidate is not None and not isinstance(candidate, str):  # e.g. a number sent to the API
             raise HubError("a token is text, such as hf_...")
         if candidate and candidate.strip():
@@ -76,6 +88,8 @@ def resolve_token(field: str | None = None, oauth_token: str | None = None) -> s
 def validate_repo_id(repo_id: str) -> str:
     """`owner/name` as the Hub spells repo ids, or a HubError (nothing that could leave the repo's URL)."""
     repo_id = repo_id.strip() if isinstance(repo_id, str) else ""
+    if any(_TOKEN.fullmatch(part) for part in repo_id.split("/")):  # it would travel in a URL, into logs
+        raise HubError("that looks like an access token, not a repo id: put tokens only in the token field")
     if not _REPO_ID.fullmatch(repo_id) or ".." in repo_id or "--" in repo_id or repo_id.endswith(".git"):
         raise HubError("a repo id is owner/name, e.g. alice/mnist-gan: letters, digits, '-', '_' and '.', "
                        "at most 96 characters each")
@@ -140,11 +154,13 @@ def _stage(folder: Path, staging: Path, repo_id: str) -> GANConfig:
     """Write every file of the repo into `staging`: mnist_gan.json records the sha256 of all but the card."""
     try:
         generator = Generator.load(folder)
+        if (folder / DISCRIMINATOR_FILE).is_file():
+            load_discriminator(folder, generator.config)  # what is pushed must load
     except MnistGanError as e:
-        raise HubError(f"cannot push {folder}: {e}") from None
+        raise HubError(f"cannot push {folder.name}: {e}") from None
     import keras
 
-    for name in (CONFIG_FILE, WEIGHTS_FILE, RECORD_FILE, METRICS_FILE):
+    for name in (CONFIG_FILE, WEIGHTS_FILE, DISCRIMINATOR_FILE, RECORD_FILE, METRICS_FILE):
         if (folder / name).is_file():
             shutil.copyfile(folder / name, staging / name)
     keras_dir = staging / "keras"  # Keras also writes an empty assets/ folder, which the repo does not need
@@ -169,6 +185,18 @@ def pull(repo_id: str, revision: str = "main", *, token: str | None = None, endp
          cache_dir: str | Path | None = None) -> HubResult:
     """Download `repo_id` at `revision`, verify every file and check the model; the result's folder loads it."""
     repo_id, revision = validate_repo_id(repo_id), validate_revision(revision)
+    try:
+        return _pull(repo_id, revision, token, endpoint, cache_dir)
+    except MnistGanError:
+        raise
+    except (Exception, RecursionError) as e:  # a crafted repo must cost a message, never the app: log the bug
+        log.warning("pull of %s@%s failed", repo_id, revision, exc_info=e)
+        raise HubError(f"{repo_id}@{shown(revision)} could not be read ({type(e).__name__}); nothing of it was "
+                       "loaded") from None
+
+
+def _pull(repo_id: str, revision: str, token: str | None, endpoint: str | None,
+          cache_dir: str | Path | None) -> HubResult:
     token = _check_token(token) if token and token.strip() else None
     url = _endpoint(endpoint)
     api = HfApi(endpoint=url, token=token or False)  # False: anonymous, never a login stored on this machine
@@ -182,12 +210,15 @@ def pull(repo_id: str, revision: str = "main", *, token: str | None = None, endp
         folder = _cached(fetch, sha) if sha else None  # only a full sha is immutable, so only it may skip the Hub
         if folder is None:
             sha = api.model_info(repo_id, revision=revision).sha
-            try:
-                manifest = fetch(MANIFEST, sha)
-            except RemoteEntryNotFoundError:
+            if not _sizes(api, repo_id, sha, [MANIFEST]):
                 raise HubError(f"{repo_id} is not an mnist-gan model: it has no {MANIFEST} "
-                               "(push one with `python -m mnist_gan push`)") from None
-            for name in _wanted(_read_manifest(manifest, repo_id)):
+                               "(push one with `python -m mnist_gan push`)")
+            manifest = fetch(MANIFEST, sha)
+            wanted = _wanted(_read_manifest(manifest, repo_id))
+            sizes = _sizes(api, repo_id, sha, wanted)  # before downloading: the manifest is the uploader's word
+            for name in wanted:
+                if name not in sizes:
+                    raise HubError(f"{repo_id}@{sha[:12]} lists {name} in its {MANIFEST} but does not hold it")
                 fetch(name, sha)
             folder = manifest.parent
     where = f"{repo_id}@{sha[:12]}"
@@ -213,13 +244,33 @@ def _cached(fetch, sha: str) -> Path | None:
     return manifest.parent
 
 
+def _sizes(api: HfApi, repo_id: str, sha: str, names: list[str]) -> dict[str, int]:
+    """The sizes of those of `names` the commit holds, from the Hub's metadata; a HubError for any too large."""
+    sizes = {info.path: info.size for info in api.get_paths_info(repo_id, names, revision=sha)
+             if getattr(info, "size", None) is not None}
+    for name, size in sizes.items():
+        limit = MAX_MANIFEST_BYTES if name == MANIFEST else MAX_BYTES.get(name, MAX_JSON_BYTES)
+        if size > limit:
+            raise HubError(f"{repo_id}@{sha[:12]} is refused: its {name} is {size:,} bytes, more than the "
+                           f"{limit:,} an mnist-gan model's has")
+    return sizes
+
+
+def _json(path: Path, where: str, max_bytes: int = MAX_JSON_BYTES) -> dict:
+    """A JSON file of a pulled repo, read as untrusted (size, depth, an object at the top), or a HubError."""
+    try:
+        return load_json(path, max_bytes=max_bytes)
+    except (OSError, ValueError) as e:
+        raise HubError(f"{where} is refused: its {path.name} cannot be used ({e})") from None
+
+
 def _read_manifest(path: Path, where: str) -> dict[str, str]:
     """mnist_gan.json's file -> sha256 map, checked for shape."""
-    data = read_json(path)
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
+    data = _json(path, where, MAX_MANIFEST_BYTES)
+    if data.get("format") != FORMAT:
         raise HubError(f"{where} is not an mnist-gan model: its {MANIFEST} is not one mnist-gan writes")
     if data.get("version") != FORMAT_VERSION:
-        raise HubError(f"{where} was pushed in format version {data.get('version')!r}; this mnist-gan reads "
+        raise HubError(f"{where} was pushed in format version {shown(data.get('version'))}; this mnist-gan reads "
                        f"version {FORMAT_VERSION}")
     sha256 = data.get("sha256")
     if not (isinstance(sha256, dict) and all(isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v)
@@ -237,19 +288,29 @@ def _wanted(sha256: dict[str, str]) -> list[str]:
 
 
 def _check_model(folder: Path, where: str) -> None:
-    """Refuse what this package does not build itself; the weights only ever go into a code-built generator."""
-    keras_config = read_json(folder / KERAS_CONFIG)
+    """Refuse what this package does not build itself; the weights only ever go into code-built models."""
+    keras_config = _json(folder / KERAS_CONFIG, where)
+    for name in (RECORD_FILE, METRICS_FILE):  # shown on the page and in /models: objects, or nothing at all
+        if (folder / name).is_file():
+            _json(folder / name, where)
     classes = set(_class_names(keras_config))
     if "Lambda" in classes:
         raise HubError(f"{where} is refused: its Keras model has a Lambda layer, which carries Python code; "
                        "mnist-gan loads only generators it builds itself")
     try:
         config, model = load_generator(folder)
-    except MnistGanError as e:
+        if (folder / DISCRIMINATOR_FILE).is_file():
+            load_discriminator(folder, config)
+    except ConfigError as e:
         raise HubError(f"{where} is refused: its {CONFIG_FILE} describes no generator this mnist-gan builds "
                        f"({e})") from None
+    except MnistGanError as e:
+        raise HubError(f"{where} is refused: its weights are not the models its {CONFIG_FILE} describes ({e})"
+                       ) from None
     built = [layer.__class__.__name__ for layer in model.layers]
-    stored = [layer.get("class_name") for layer in (keras_config or {}).get("config", {}).get("layers", [])]
+    layers = keras_config.get("config", {}).get("layers", []) if isinstance(keras_config.get("config"), dict) else []
+    stored = [layer.get("class_name") if isinstance(layer, dict) else None for layer in layers] \
+        if isinstance(layers, list) else []
     if built != stored:
         raise HubError(f"{where} is refused: its Keras model ({KERAS_CONFIG}) is not the {describe(config)} its "
                        f"{CONFIG_FILE} describes, so the weights may not mean what the config says")
@@ -269,9 +330,22 @@ def _class_names(node) -> list[str]:
 
 def _check_token(token: str) -> str:
     token = token.strip()
-    if not (token.isascii() and token.isprintable()) or " " in token:
+    if not (token.isascii() and token.isprintable()) or " " in token or len(token) > 256:
         raise HubError("the token contains spaces or characters a token never has: paste it again")
     return token
+
+
+def masked(text: str, token: str | None) -> str:
+    """`text` with every copy of `token` replaced by ***, in any letter case and however URL-encoded (a Hub may
+    echo credentials back in its error messages). Mask first, cut after: a cut token could no longer be found."""
+    if not token:
+        return text
+    for _ in range(3):  # decoded until stable: %68%66%5F... and %2568... are the token too
+        decoded = unquote_plus(text)
+        if decoded == text:
+            break
+        text = decoded
+    return re.sub(re.escape(token), "***", text, flags=re.IGNORECASE)
 
 
 def _endpoint(url: str | None) -> str:
@@ -318,9 +392,7 @@ def _explained(action: str, repo_id: str, revision: str | None, url: str, token:
         if status == 403 and action == "push":
             raise HubError(f"the token has no write access to {repo_id} (403): use a token with the write role, "
                            "for your own namespace or an organisation you can write to") from None
-        server = ((e.server_message or "").strip().splitlines() or [""])[0][:200]
-        if token:
-            server = server.replace(token, "***")
+        server = (masked(e.server_message or "", token).strip().splitlines() or [""])[0][:200]
         raise HubError(f"the Hub answered {status} to the {action} of {repo_id}" + (f": {server}" if server else "")
                        ) from None
     except (httpx2.TransportError, LocalEntryNotFoundError, OfflineModeIsEnabled):

@@ -11,6 +11,7 @@ import math
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,7 @@ MAX_MORPH_FRAMES = 16
 MAX_Z = 10.0  # |z_i| beyond this is far outside N(0, 1): refused rather than drawn
 DISTRIBUTION_N = 1_000  # real test digits and fresh samples D's verdict is compared with
 TEST_DIGITS = 1_000  # the bundled sample's test digits: held out from every model
+CACHED_ENTRIES = 24  # per-model entries kept (a model has up to 4: D, its score distributions, inversion loop, warm-up)
 
 
 @dataclass(frozen=True)
@@ -59,14 +61,18 @@ class Inside:
         self.library, self.classifier, self.data_path = library, classifier, data_path
         self.rounds = spot.Rounds()
         self.tally = spot.FooledTally(tally_path) if tally_path else None
-        self._cache: dict = {}
+        self._cache: OrderedDict = OrderedDict()
         self._locks: dict = {}
         self._lock = threading.Lock()
 
     def _once(self, key, build):
-        """build() once per key (concurrent callers wait for the first), kept for the app's life."""
+        """build() once per key (concurrent callers wait for the first). The shared data (string keys) is kept for
+        the app's life; per-model entries (tuple keys) only for the newest CACHED_ENTRIES, since trained and pulled
+        models come and go (and a reloaded model is a new generator: its old entries would never be asked again)."""
         with self._lock:
             if key in self._cache:
+                if isinstance(key, tuple):
+                    self._cache.move_to_end(key)
                 return self._cache[key]
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
@@ -76,6 +82,10 @@ class Inside:
             value = build()
             with self._lock:
                 self._cache[key] = value
+                self._locks.pop(key, None)
+                per_model = [k for k in self._cache if isinstance(k, tuple)]
+                for old in per_model[:max(0, len(per_model) - CACHED_ENTRIES)]:  # the least recently used first
+                    del self._cache[old]
             return value
 
     # --- what the tab looks at ------------------------------------------------------------------------------
@@ -134,7 +144,7 @@ class Inside:
 
     def has_discriminator(self, model: str) -> bool:
         """Whether `model`'s weights folder holds its discriminator (reads no weights)."""
-        return (Path(self.library.info(model)["folder"]) / DISCRIMINATOR_FILE).is_file()
+        return (self.library.folder(model) / DISCRIMINATOR_FILE).is_file()
 
     def _d_label(self, critic: Critic, image: Digit | np.ndarray, digit) -> tuple[int | None, str]:
         """The digit a conditional D is told: the one asked, the image's own, else the classifier's reading."""

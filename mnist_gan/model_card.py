@@ -7,7 +7,7 @@ import json
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from .config import GANConfig
-from .generator import SAMPLES_FILE, describe
+from .generator import DISCRIMINATOR_FILE, SAMPLES_FILE, describe
 
 MANIFEST = "mnist_gan.json"
 SAMPLE_SEED, SAMPLE_COUNT, SAMPLE_SCALE = 0, 64, 2  # samples.png: `python -m mnist_gan sample` with its defaults
@@ -31,6 +31,8 @@ def model_card(repo_id: str, config: GANConfig, record: dict, metrics: dict, sha
         keras_call = f"generator.predict([z, z[:, :{config.latent_code}].argmax(1)[:, None]])  # z's latent code"
     else:
         keras_call = "generator.predict(z)"
+    discriminator = (f" The discriminator it was trained against is here too (`{DISCRIMINATOR_FILE}`, built from "
+                     "the same config): mnist-gan uses it to show what D sees." if DISCRIMINATOR_FILE in sha256 else "")
     quality = _table(metrics) if metrics else "Not measured yet (no metrics.json in the pushed folder)."
     text = f"""---
 {data.to_yaml()}
@@ -39,7 +41,7 @@ def model_card(repo_id: str, config: GANConfig, record: dict, metrics: dict, sha
 # {repo_id}
 
 A {describe(config)} trained with mnist-gan to draw 28x28 handwritten digits. Weights only: loading it runs no
-code from this repo.
+code from this repo.{discriminator}
 
 ![{SAMPLE_COUNT} samples, seed {SAMPLE_SEED}]({SAMPLES_FILE})
 

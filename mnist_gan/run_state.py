@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .config import GANConfig
@@ -49,23 +49,29 @@ class RunStatus:
     sample_steps: list[int]  # the steps that have a sample grid
     incidents: list[dict]  # divergences: step, reason, action
     saved_step: int | None  # the run folder holds weights of this step
-    run_dir: str | None
+    run_dir: str | None  # a server path: for the package and the logs, never in to_json
     data: str | None  # what the run trains on, in words
     config: dict | None
     wall_s: float
-    resumable: dict | None = None  # the unfinished run "Resume run" would continue (run, step, steps, run_dir, data)
+    resumable_runs: list[dict] = field(default_factory=list)  # unfinished runs (run, step, steps, data), newest first
+
+    @property
+    def resumable(self) -> dict | None:
+        """The unfinished run "Resume run" continues unless told which: the newest."""
+        return self.resumable_runs[0] if self.resumable_runs else None
 
     @classmethod
-    def idle(cls, resumable: dict | None = None) -> RunStatus:
+    def idle(cls, resumable: list[dict] | None = None) -> RunStatus:
         """Before any run."""
         return cls(run=None, state=State.IDLE, message="no run yet", step=0, steps=0, progress=0.0, eta_s=None,
                    d_acc_real=None, d_acc_fake=None, d_loss=None, g_loss=None, images_per_sec=None, history=[],
                    quality=[], class_histogram=None, sample_steps=[], incidents=[], saved_step=None, run_dir=None,
-                   data=None, config=None, wall_s=0.0, resumable=resumable)
+                   data=None, config=None, wall_s=0.0, resumable_runs=list(resumable or []))
 
     def to_json(self) -> dict:
-        """Plain JSON values, as the API returns them."""
-        return {**asdict(self), "state": self.state.value}
+        """Plain JSON values, as the API returns them (no server path: visitors read it)."""
+        values = {k: v for k, v in asdict(self).items() if k != "run_dir"}
+        return {**values, "state": self.state.value, "resumable": self.resumable}
 
 
 class RunView:
@@ -138,7 +144,7 @@ class RunView:
                 self.message = (f"the training process exited (code {code}) before finishing; see the run's "
                                 f"{LOG_FILE}")
 
-    def status(self, resumable: dict | None = None, points: int = PLOT_POINTS) -> RunStatus:
+    def status(self, resumable: list[dict] | None = None, points: int = PLOT_POINTS) -> RunStatus:
         with self._lock:
             last = self.history[-1] if self.history else {}
             histogram = next((q["class_histogram"] for q in reversed(self.quality) if "class_histogram" in q), None)
@@ -150,7 +156,7 @@ class RunView:
                 quality=[{k: v for k, v in q.items() if k != "class_histogram"} for q in self.quality],
                 class_histogram=histogram, sample_steps=[s for s, _ in self.samples], incidents=list(self.incidents),
                 saved_step=self.saved_step, run_dir=str(self.run_dir), data=self.data, config=self.config.to_dict(),
-                wall_s=round((self.ended_at or time.time()) - self.started, 1), resumable=resumable)
+                wall_s=round((self.ended_at or time.time()) - self.started, 1), resumable_runs=list(resumable or []))
 
     def sample_paths(self) -> list[tuple[int, str]]:
         """(step, png path) of every sample grid so far."""

@@ -4,6 +4,10 @@ The web app (app.py) is layout and wiring over a `Service`; tests call the servi
 explicitly (`Service.from_env()`): building it reads folders but starts nothing. `start()` does what has side
 effects (the start-up model from the Hub); `close()` stops the training run. Every method raises only package
 errors (`MnistGanError`) for what a caller can fix.
+
+On a public Space the service is what stands between visitors and the machine: what changes state or spends the
+owner's credentials (train_*, push, pull) is for admins only (access.py), a visitor's Hub call never spends the
+Space's own token, and everything a visitor can make grow is bounded (models, runs, slow computations).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import secrets
+import shutil
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -20,17 +25,19 @@ from typing import Callable
 import numpy as np
 
 from . import access, hub
+from .errors import log
 from .config import DEFAULT_RECIPE, TRAINING_SETTINGS, cadence, recipe
 from .data import DATA_ENV, SAMPLE_DATA, SAMPLE_LABEL
 from .directions import MAX_DIRECTIONS, Direction, find_directions, move, raw_directions
 from .errors import InvalidInput, MnistGanError, shown
 from .generator import Generator
 from .inside import Digit, Figures, Inside, check_latent
-from .library import Library
+from .library import MAX_ADDED, Library
 from .models import NUM_CLASSES
 from .run_state import RunStatus, RunView
 from .sampling import check_seed, grid_shape, interpolation, latents, make_grid, to_uint8, upscale
-from .worker import TrainingWorker
+from .sweep import add_sweep_models, sweep_folders
+from .worker import MAX_RUNS, MAX_RUNS_BYTES, TrainingWorker
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_IMAGES, MAX_FRAMES, MAX_STEPS = 100, 32, 200_000
@@ -41,6 +48,7 @@ DIGITS = [str(k) for k in range(NUM_CLASSES)]
 MODES = ("directions", "raw")  # the latent explorer's sliders: found directions, or z's own axes
 DATA_SOURCES = {"mnist": "MNIST", "sample": f"the {SAMPLE_LABEL}"}
 DIRECTION_CACHE = 32  # models whose directions are kept (about a second of CPU each to find)
+SLOW_AT_ONCE = 1  # slow computations (a model's directions: ~4.5 CPU-s) at a time; callers beyond it queue
 
 
 @dataclass(frozen=True)
@@ -52,15 +60,29 @@ class Settings:
     data: str | None = None  # MNIST for the Train tab ($MNIST_GAN_DATA); None: keras.datasets downloads it
     startup_repo: str | None = None  # pulled and made the default at start-up
     startup_revision: str = "main"
-    on_space: bool = False
+    on_space: bool = False  # a Hugging Face Space: closed by default, and never the owner's token for visitors
+    max_models: int = MAX_ADDED  # trained and pulled models kept ($MNIST_GAN_MAX_MODELS)
+    max_runs: int = MAX_RUNS  # run folders kept ($MNIST_GAN_MAX_RUNS)
+    max_runs_bytes: int = MAX_RUNS_BYTES  # and their disk budget ($MNIST_GAN_RUNS_MB)
+    sweeps: tuple[str, ...] = ()  # sweep folders whose trials' best weights join the models ($MNIST_GAN_SWEEPS)
 
     @classmethod
     def from_env(cls, environ=os.environ) -> Settings:
+        def number(name: str, default: float) -> float:
+            try:
+                return float(environ.get(name) or default)
+            except ValueError:
+                log.warning("%s=%r is not a number: using %s", name, environ.get(name), default)
+                return default
+
         return cls(runs_dir=Path(environ.get("MNIST_GAN_RUNS") or ROOT / "runs"),
                    hub_cache=environ.get("MNIST_GAN_HUB_CACHE") or None, data=environ.get(DATA_ENV) or None,
                    startup_repo=environ.get("MNIST_GAN_REPO") or None,
                    startup_revision=environ.get("MNIST_GAN_REVISION") or "main",
-                   on_space=environ.get("SYSTEM") == "spaces")
+                   on_space=access.on_space(environ), max_models=int(number("MNIST_GAN_MAX_MODELS", MAX_ADDED)),
+                   max_runs=int(number("MNIST_GAN_MAX_RUNS", MAX_RUNS)),
+                   max_runs_bytes=int(number("MNIST_GAN_RUNS_MB", MAX_RUNS_BYTES / 2**20) * 2**20),
+                   sweeps=sweep_folders(environ))
 
 
 @dataclass(frozen=True)
@@ -81,11 +103,14 @@ class Service:
         from .metrics import CLASSIFIER_DIR, CLASSIFIER_WEIGHTS
 
         self.settings = settings
-        self.library = library or Library()
-        self.worker = TrainingWorker(settings.runs_dir, on_done=self._register_run)
+        self.library = library or Library(max_added=settings.max_models)
+        add_sweep_models(self.library, settings.sweeps)  # each finished sweep trial's best weights
+        self.worker = TrainingWorker(settings.runs_dir, on_done=self._register_run, on_pruned=self._forget_runs,
+                                     max_runs=settings.max_runs, max_bytes=settings.max_runs_bytes)
         self.evaluate = (CLASSIFIER_DIR / CLASSIFIER_WEIGHTS).is_file()  # quality curves need the judge
         self.notice = ""  # what start() has to say about the start-up model
         self._directions = OncePerKey(self._find_directions, DIRECTION_CACHE)
+        self._slow = threading.BoundedSemaphore(SLOW_AT_ONCE)
         self._classifier = None
         self._classifier_lock = threading.Lock()
 
@@ -173,7 +198,8 @@ class Service:
         return make_grid(images, 1, frames, scale=2), images
 
     def _find_directions(self, model: str, generator: Generator) -> list[Direction]:
-        return find_directions(generator, seed=0, digit_scorer=self._digit_scorer())
+        with self._slow:  # many models' first calls at once must not starve every other request of CPU
+            return find_directions(generator, seed=0, digit_scorer=self._digit_scorer())
 
     def _digit_scorer(self) -> Callable[[np.ndarray], np.ndarray]:
         with self._classifier_lock:
@@ -282,9 +308,10 @@ class Service:
         access.require_admin(visitor.username, "Stopping training")
         return self.worker.stop()
 
-    def train_resume_run(self, visitor: Visitor = ANONYMOUS) -> RunStatus:
+    def train_resume_run(self, visitor: Visitor = ANONYMOUS, run: str | None = None) -> RunStatus:
+        """Continue an unfinished run (`run`, one of train_status's resumable_runs; None: the newest)."""
         access.require_admin(visitor.username, "Resuming a run")
-        return self.worker.resume_run()
+        return self.worker.resume_run(run)
 
     def train_status(self) -> RunStatus:
         return self.worker.status()
@@ -305,36 +332,56 @@ class Service:
         if run.saved_step is not None:
             self.library.add(run.name, run.run_dir, f"trained here ({run.saved_step} steps)")
 
+    def _forget_runs(self, names: list[str]) -> None:
+        """Run folders that pruning deleted leave the models."""
+        for name in names:
+            self.library.remove(name)
+
     # --- Hub ------------------------------------------------------------------------------------------------------
 
     def push(self, visitor: Visitor, model: str, repo_id: str, token: str = "", private: bool = False,
              tag: str = "") -> dict:
         """Push a model's weights folder to a Hub repo (created if needed); returns the commit sha and its URL."""
         access.require_admin(visitor.username, "Pushing to the Hub")
-        folder = self.library.info(model)["folder"]
-        token = hub.resolve_token(token, visitor.oauth_token)
-        return _hub_result(hub.push(folder, repo_id, token, private=bool(private), tag=tag or None), model)
+        folder = self.library.folder(model)
+        return _hub_result(hub.push(folder, repo_id, self._token(visitor, token), private=bool(private),
+                                    tag=tag or None), model)
 
     def pull(self, visitor: Visitor, repo_id: str, revision: str = "main", token: str = "") -> dict:
         """Pull a pushed model (checked against its recorded sha256) and add it to the models as repo@sha."""
-        token = hub.resolve_token(token, visitor.oauth_token)
-        result = hub.pull(repo_id, revision or "main", token=token, cache_dir=self.settings.hub_cache)
-        name = self.library.add(f"{result.repo_id}@{result.commit_sha[:7]}", result.folder,
-                                f"from the Hub ({result.url})")
-        return _hub_result(result, name)
+        access.require_admin(visitor.username, "Pulling from the Hub")
+        result = hub.pull(repo_id, revision or "main", token=self._token(visitor, token),
+                          cache_dir=self.settings.hub_cache)
+        return _hub_result(result, self._add_pulled(result))
+
+    def _token(self, visitor: Visitor, field: str) -> str | None:
+        """The token a caller's Hub action uses: the field, else their own login, else (off a Space only, where
+        the caller is the machine's owner) $HF_TOKEN."""
+        return hub.resolve_token(field, visitor.oauth_token, environment=not self.settings.on_space)
+
+    def _add_pulled(self, result: hub.HubResult) -> str:
+        """A pulled model joins the models; the ones it pushes out leave the Hub cache too."""
+        name = f"{result.repo_id}@{result.commit_sha[:7]}"
+        for _, folder in self.library.add(name, result.folder, f"from the Hub ({result.url})"):
+            if folder.parent.name == "snapshots":  # a huggingface_hub cache snapshot: its files and their blobs
+                _drop_snapshot(folder)
+        return name
 
     def _startup_model(self) -> str:
         """MNIST_GAN_REPO (+ MNIST_GAN_REVISION): pull that model and make it the default; returns a notice."""
         repo, revision = self.settings.startup_repo, self.settings.startup_revision
         if not repo:
             return ""
-        try:
+        shipped = self.library.default
+        try:  # the owner's own setting: its token is $HF_TOKEN
             result = hub.pull(repo, revision, token=hub.resolve_token(), cache_dir=self.settings.hub_cache)
-            self.library.default = self.library.add(f"{result.repo_id}@{result.commit_sha[:7]}", result.folder,
-                                                    f"from the Hub ({result.url})")
-        except MnistGanError as e:
-            return f"Could not load {repo}@{revision} from the Hub ({e}). Showing the shipped model " \
-                   f"{self.library.default!r}."
+            self.library.default = self._add_pulled(result)
+        except Exception as e:  # whatever went wrong, the app starts, on the shipped model
+            self.library.default = shipped
+            reason = str(e) if isinstance(e, MnistGanError) else f"{type(e).__name__}; see the log"
+            if not isinstance(e, MnistGanError):
+                log.error("the start-up model %s@%s failed to load", repo, revision, exc_info=e)
+            return f"Could not load {repo}@{revision} from the Hub ({reason}). Showing the shipped model {shipped!r}."
         return f"Loaded {self.library.default} from the Hub ({result.url})."
 
 
@@ -426,6 +473,16 @@ def display_scale(cols: int) -> int:
 def enlarged(grid: np.ndarray) -> np.ndarray:
     """A training run's sample grid as the Train tab shows it: twice the size, the strokes are what matters."""
     return upscale(grid, 2)
+
+
+def _drop_snapshot(snapshot: Path) -> None:
+    """Delete one commit's snapshot from a huggingface_hub cache: its links, and the blobs no other snapshot uses."""
+    repo = snapshot.parent.parent
+    blobs = {link.resolve() for link in snapshot.rglob("*") if link.is_symlink()}
+    shutil.rmtree(snapshot, ignore_errors=True)
+    still_used = {link.resolve() for link in (repo / "snapshots").rglob("*") if link.is_symlink()}
+    for blob in blobs - still_used:
+        blob.unlink(missing_ok=True)
 
 
 def _hub_result(result: hub.HubResult, model: str) -> dict:

@@ -21,6 +21,7 @@ import numpy as np
 from .checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from .config import GANConfig
 from .data import MNIST
+from .device import current_device
 from .errors import CheckpointError, MnistGanError
 from .events import Checkpoint, Divergence, Event, Quality, Samples, State, StateChanged, Step
 from .files import sweep_partial_files
@@ -66,6 +67,7 @@ class Trainer:
         self.evaluator = evaluator  # called with the sampler (a Generator); returns a dict of metrics
         self.gan = GAN(config)
         self.sampler = Generator(config, self.gan.sampler, name="sampler")  # the EMA generator when there is one
+        self.device = current_device()  # what trained it: recorded and said when the run starts
         self.rng = np.random.default_rng(config.seed)
         self.step = 0
         self.elapsed = 0.0  # training seconds, pauses excluded, across resumes
@@ -116,7 +118,7 @@ class Trainer:
     def run(self) -> State:
         """Train until config.steps or stop(); returns the final state."""
         config = self.config
-        self._set_state(State.RUNNING)
+        self._set_state(State.RUNNING, f"training on {self.device}")
         rate = None
         try:
             while self.step < config.steps and not self._stop.is_set():
@@ -242,6 +244,7 @@ class Trainer:
             "images_per_sec": last.get("images_per_sec"), "data": self.data.source,
             "machine": machine(), "final": {k: last.get(k) for k in ("d_loss", "g_loss", "d_acc_real", "d_acc_fake")},
             "incidents": self.incidents,
+            "device": self.device,  # CPU model and threads, or the GPU's name
             **self.notes,
         }
 

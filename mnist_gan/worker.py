@@ -5,12 +5,15 @@ command per line on stdin ("pause", "resume", "stop"; end of input means stop) a
 lines on stdout into a `RunView`, which any number of requests can read at any time: the run lives outside every
 request. Sample grids stay on disk (the trainer writes them into the run folder); only paths travel.
 A run whose process died (killed, disk full, app restarted) is offered for resuming from its last checkpoint.
+The runs folder is bounded: before a run starts, the oldest runs beyond a count or a disk budget are deleted
+(never the active run, nor the newest one that can be resumed).
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -23,7 +26,7 @@ import numpy as np
 
 from .checkpoint import CHECKPOINT_FILE, load_meta
 from .config import GANConfig
-from .errors import Busy, MnistGanError, RunFolderError
+from .errors import Busy, MnistGanError, RunFolderError, log, shown
 from .events import State, from_json
 from .files import read_json, write_json
 from .run_state import LOG_FILE, RunStatus, RunView, downsample
@@ -31,29 +34,36 @@ from .run_state import LOG_FILE, RunStatus, RunView, downsample
 RUN_FILE = "app_run.json"  # where the run's data came from, so a resumed run trains on the same images
 SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "API_KEY")  # env vars the training child never needs
 ROOT = Path(__file__).resolve().parent.parent
+MAX_RUNS, MAX_RUNS_BYTES = 20, 2 << 30  # a stopped run folder is ~30 MB (checkpoint with optimizer state, grids)
 
 
 class TrainingWorker:
     """Starts and controls the one training run; its status is readable from any thread."""
 
-    def __init__(self, runs_dir: str | Path, on_done: Callable[[RunView], None] | None = None):
+    def __init__(self, runs_dir: str | Path, on_done: Callable[[RunView], None] | None = None,
+                 on_pruned: Callable[[list[str]], None] | None = None, max_runs: int = MAX_RUNS,
+                 max_bytes: int = MAX_RUNS_BYTES):
         self.runs_dir = Path(runs_dir).resolve()
         self.on_done = on_done  # called with the run once its process has exited
+        self.on_pruned = on_pruned  # called with the names of the run folders pruning deleted
+        self.max_runs, self.max_bytes = max_runs, max_bytes
         self.run: RunView | None = None
         self._process: subprocess.Popen | None = None
         self._lock = threading.Lock()
-        self._resumable = find_resumable(self.runs_dir)  # a run an earlier app left unfinished
+        self._resumable = find_resumable(self.runs_dir)  # runs an earlier app left unfinished, newest first
 
     def status(self) -> RunStatus:
-        """The run's status, with `resumable`: the unfinished run "Resume run" would continue (or None)."""
+        """The run's status, with `resumable`: the unfinished runs "Resume run" can continue, newest first."""
         run = self.run
-        resumable = None if run and run.active else self._resumable
+        # until its process has ended, the list is the one from before this run (it is refreshed as it ends)
+        resumable = [] if run and (run.active or run.ended_at is None) else self._resumable
         return run.status(resumable) if run else RunStatus.idle(resumable)
 
     def start(self, config: GANConfig, data: str | Path | None, data_label: str) -> RunStatus:
         """Start a run of `config` on MNIST from `data` (None: $MNIST_GAN_DATA or keras download)."""
         with self._lock:
             self._check_idle()
+            self._prune()
             name = self._new_name(config)
             run_dir = self.runs_dir / name
             data = str(Path(data).resolve()) if data else None
@@ -63,19 +73,22 @@ class TrainingWorker:
                 write_json(run_dir / RUN_FILE, {"data": data, "data_label": data_label})
             return self._launch(RunView(name, run_dir, config, data_label), data, resume=False)
 
-    def resume_run(self) -> RunStatus:
-        """Continue the unfinished run (see `status().resumable`) from its latest checkpoint."""
+    def resume_run(self, name: str | None = None) -> RunStatus:
+        """Continue an unfinished run (one of `status().resumable`; None: the newest) from its latest checkpoint."""
         with self._lock:
             self._check_idle()
-            if self._resumable is None:
+            if not self._resumable:
                 raise Busy("no unfinished run to resume: every run in the runs folder finished, or none has saved a "
                            "checkpoint yet")
-            run_dir = Path(self._resumable["run_dir"])
+            names = [r["run"] for r in self._resumable]
+            if name not in (None, "", *names):
+                raise Busy(f"no unfinished run called {shown(name)}; these can be resumed: {', '.join(names)}")
+            run_dir = self.runs_dir / (name or names[0])
             try:
                 meta = load_meta(run_dir / CHECKPOINT_FILE)
                 config = GANConfig.from_dict(meta["config"])  # the checkpoint is the run's authority
             except (MnistGanError, KeyError, TypeError) as e:
-                self._resumable = None
+                self._resumable = [r for r in self._resumable if r["run"] != run_dir.name]
                 raise Busy(f"cannot resume {run_dir.name}: {e}") from None
             source = read_json(run_dir / RUN_FILE) or {}
             run = RunView(run_dir.name, run_dir, config, source.get("data_label") or "MNIST")
@@ -95,7 +108,8 @@ class TrainingWorker:
         with _writable(run.run_dir), open(run.run_dir / LOG_FILE, "ab") as log:
             process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                        stderr=log, text=True, bufsize=1, env=child_env())
-        self.run, self._process, self._resumable = run, process, None
+        self.run, self._process = run, process
+        self._resumable = [r for r in self._resumable if r["run"] != run.name]
         threading.Thread(target=self._follow, args=(process, run), daemon=True, name=f"worker-{run.name}").start()
         return self.status()
 
@@ -154,6 +168,16 @@ class TrainingWorker:
             except MnistGanError as e:  # e.g. the saved weights do not load: say so where the run is watched
                 run.note(f"could not use its weights: {e}")
 
+    def _prune(self) -> None:
+        """Delete the oldest run folders beyond the count or the disk budget (callers hold the lock)."""
+        keep = {self._resumable[0]["run"]} if self._resumable else set()
+        removed = prune_runs(self.runs_dir, keep, self.max_runs, self.max_bytes)
+        if removed:
+            self._resumable = [r for r in self._resumable if r["run"] not in removed]
+            log.info("pruned %d old run folders from %s", len(removed), self.runs_dir)
+            if self.on_pruned:
+                self.on_pruned(removed)
+
     def _new_name(self, config: GANConfig) -> str:
         base = f"{time.strftime('%Y%m%d-%H%M%S')}-{config.architecture}{'-conditional' if config.conditional else ''}"
         name, n = base, 1
@@ -176,24 +200,53 @@ class TrainingWorker:
         return [_read_png(path) for _, path in downsample(samples, limit)]
 
 
-def find_resumable(runs_dir: Path) -> dict | None:
-    """The newest run folder with a checkpoint, when that run has not finished: what "Resume run" continues."""
+def find_resumable(runs_dir: Path) -> list[dict]:
+    """Every run folder with a checkpoint whose run has not finished, newest first: what "Resume run" offers."""
     try:
-        checkpoints = sorted(runs_dir.glob(f"*/{CHECKPOINT_FILE}"), key=lambda p: p.stat().st_mtime)
+        checkpoints = sorted(runs_dir.glob(f"*/{CHECKPOINT_FILE}"), key=lambda p: p.stat().st_mtime, reverse=True)
     except OSError:
-        return None
-    if not checkpoints:
-        return None
-    run_dir = checkpoints[-1].parent
+        return []
+    found = []
+    for checkpoint in checkpoints:
+        try:
+            meta = load_meta(checkpoint)
+            step, steps = meta["step"], GANConfig.from_dict(meta["config"]).steps
+        except (MnistGanError, KeyError, TypeError, OSError):
+            continue
+        if step < steps:
+            label = (read_json(checkpoint.parent / RUN_FILE) or {}).get("data_label")
+            found.append({"run": checkpoint.parent.name, "step": step, "steps": steps, "data": label})
+    return found
+
+
+def prune_runs(runs_dir: Path, keep: set[str], max_runs: int, max_bytes: int) -> list[str]:
+    """Delete the oldest run folders until at most `max_runs` (minus one, for the run about to start) remain and
+    they hold at most `max_bytes`, never one named in `keep`; returns the deleted runs' names."""
     try:
-        meta = load_meta(checkpoints[-1])
-        step, steps = meta["step"], GANConfig.from_dict(meta["config"]).steps
-    except (MnistGanError, KeyError, TypeError):
-        return None
-    if step >= steps:
-        return None
-    label = (read_json(run_dir / RUN_FILE) or {}).get("data_label")
-    return {"run": run_dir.name, "step": step, "steps": steps, "run_dir": str(run_dir), "data": label}
+        runs = sorted((p for p in runs_dir.iterdir() if p.is_dir()), key=lambda p: p.stat().st_mtime)
+    except OSError:
+        return []
+    sizes = {run: _folder_bytes(run) for run in runs}
+    removed, total = [], sum(sizes.values())
+    for run in runs:
+        if len(runs) - len(removed) < max_runs and total <= max_bytes:
+            break
+        if run.name in keep:
+            continue
+        shutil.rmtree(run, ignore_errors=True)
+        removed.append(run.name)
+        total -= sizes[run]
+    return removed
+
+
+def _folder_bytes(folder: Path) -> int:
+    total = 0
+    for path in folder.rglob("*"):
+        try:
+            total += path.stat().st_size if path.is_file() else 0
+        except OSError:
+            continue
+    return total
 
 
 def child_env() -> dict[str, str]:
@@ -216,8 +269,9 @@ def disk_message(folder: Path | str, error: OSError) -> str:
               errno.EFBIG: "the file is larger than this system allows", errno.EROFS: "the file system is read-only",
               errno.EACCES: "permission denied", errno.EPERM: "the folder may not be written"}.get(
         error.errno, error.strerror or type(error).__name__)
-    return (f"cannot write the run folder {folder}: {reason}. Free some disk space or make the folder writable "
-            "(or set MNIST_GAN_RUNS to another folder); the app keeps running")
+    log.warning("cannot write %s: %s", folder, error)  # the path, for the admin's log; the page gets the name
+    return (f"cannot write the run folder {Path(folder).name}: {reason}. Free some disk space or make the folder "
+            "writable (or set MNIST_GAN_RUNS to another folder); the app keeps running")
 
 
 def _read_png(path: str) -> np.ndarray:

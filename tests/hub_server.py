@@ -26,6 +26,13 @@ INVALID_TOKEN = "Invalid credentials in Authorization header"  # the Hub's messa
 REPO = r"(?P<repo>[\w.-]+/[\w.-]+)"
 
 
+def _echoed(authorization: str) -> str:
+    """An error message that repeats the caller's credentials, plainly, upper-cased and percent-encoded."""
+    token = authorization.removeprefix("Bearer ").strip()
+    everything = "".join(f"%{byte:02X}" for byte in token.encode())
+    return f"bad request for {token} ({token.upper()}; {quote(token)}; {everything}; {quote(authorization)})"
+
+
 def git_oid(data: bytes) -> str:
     """Git's blob id: sha1 of a header and the content."""
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
@@ -78,6 +85,10 @@ class HubServer:
         self.lfs: dict[str, bytes] = {}  # sha256 -> content of LFS files
         self.tickets: dict[str, str] = {}  # one-time LFS upload ticket -> the sha256 it may upload
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request, for tests to inspect
+        self.authorizations: list[str | None] = []  # the Authorization header of every request (None: anonymous)
+        # route name -> HTTP status: answer it with an error whose message echoes the caller's credentials back in
+        # several spellings (as a careless proxy or server could), to test that no message carries them
+        self.echo: dict[str, int] = {}
         self.drop: dict[str, str] = {}  # route name -> "before"/"after": hang up without answering, as a lost link
         self.lock = threading.RLock()
         self.counter = 0
@@ -228,12 +239,15 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         self.query = parse_qs(url.query)
         self.hub.requests.append((method, url.path))
+        self.hub.authorizations.append(self.headers.get("Authorization"))
         try:
             body = self._read_body()
             for route_method, pattern, name in self.ROUTES:
                 match = re.fullmatch(pattern, url.path)
                 if route_method == method and match:
                     args = {k: unquote(v) for k, v in match.groupdict().items() if v is not None}
+                    if name in self.hub.echo:
+                        raise HTTPError(self.hub.echo[name], _echoed(self.headers.get("Authorization", "")))
                     drop = self.hub.drop.get(name)
                     if drop == "before":
                         return self._hang_up()

@@ -1,4 +1,4 @@
-"""MNIST_GAN_ADMINS: who may train and push on a public Space (the rule itself; the app is tested through OAuth in
+"""MNIST_GAN_ADMINS: who may train, push and pull on a public Space (the rule itself; the app is tested through OAuth in
 test_app_security.py)."""
 
 import pytest
@@ -6,7 +6,9 @@ import pytest
 from mnist_gan.access import ADMINS_ENV, AccessDenied, admins, require_admin
 
 
-def test_unset_or_empty_allows_everyone(monkeypatch):
+def test_unset_or_empty_allows_everyone_off_a_space(monkeypatch):
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    monkeypatch.delenv("SYSTEM", raising=False)
     for value in (None, "", "  "):
         if value is None:
             monkeypatch.delenv(ADMINS_ENV, raising=False)
@@ -45,3 +47,19 @@ def test_the_variable_is_read_at_call_time(monkeypatch):
         require_admin("bob", "Pushing to the Hub")
     monkeypatch.delenv(ADMINS_ENV)
     require_admin("bob", "Pushing to the Hub")
+
+
+def test_a_space_is_recognised_and_closed_without_admins(monkeypatch):
+    from mnist_gan.access import on_space
+
+    assert not on_space({}) and on_space({"SPACE_ID": "alice/demo"}) and on_space({"SYSTEM": "spaces"})
+    monkeypatch.delenv(ADMINS_ENV, raising=False)
+    monkeypatch.setenv("SPACE_ID", "alice/demo")
+    for user in (None, "alice"):
+        with pytest.raises(AccessDenied, match="Pulling from the Hub is closed on this Space: it has no admins. Its "
+                                               "owner can name them .* MNIST_GAN_ADMINS=their-hf-name"):
+            require_admin(user, "Pulling from the Hub")
+    monkeypatch.setenv(ADMINS_ENV, "alice")
+    require_admin("alice", "Pulling from the Hub")  # named: open to them, and only to them
+    with pytest.raises(AccessDenied, match="reserved to this Space's owners"):
+        require_admin(None, "Pulling from the Hub")

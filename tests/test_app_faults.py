@@ -67,9 +67,9 @@ def test_a_killed_worker_or_app_leaves_a_run_that_resumes_from_its_checkpoint(tm
         assert "exited (code -9)" in failed["message"]
         saved = failed["saved_step"]
         assert failed["step"] >= saved >= status["saved_step"] and failed["resumable"] == {
-            "run": run, "step": saved, "steps": 6000, "run_dir": failed["run_dir"],
-            "data": "bundled sample, 2,000 images"}
-        run_dir = Path(failed["run_dir"])
+            "run": run, "step": saved, "steps": 6000, "data": "bundled sample, 2,000 images"}
+        assert failed["resumable_runs"] == [failed["resumable"]]
+        run_dir = app.runs / run
         _, meta = load_checkpoint(run_dir / CHECKPOINT_FILE)  # whole and readable
         assert meta["step"] == saved and len(meta["history"]) == saved // 10
         assert "classic" in [m["name"] for m in client.predict(api_name="/models")]  # the app serves on
@@ -124,7 +124,7 @@ def test_a_diverging_run_is_rolled_back_and_the_train_tab_says_so(app_server, tm
         wait_for(client, lambda s: s["state"] == "running" and s["step"] >= 20, 120, "the run")
         client.predict(api_name="/train_stop")
         stopped = wait_for(client, lambda s: s["state"] == "stopped" and s["resumable"], 60, "the stop")
-        saved, path = stopped["saved_step"], Path(stopped["run_dir"]) / CHECKPOINT_FILE
+        saved, path = stopped["saved_step"], app.service.worker.runs_dir / stopped["run"] / CHECKPOINT_FILE
         arrays, meta = load_checkpoint(path)
         arrays["discriminator/0"] = np.full_like(arrays["discriminator/0"], np.nan)
         save_checkpoint(path, arrays, meta)
@@ -182,7 +182,7 @@ def test_an_unwritable_run_folder_gets_a_clear_message_and_the_app_keeps_serving
     runs.mkdir(parents=True, exist_ok=True)
     generate = dict(model="classic", seed=3, n=4, digit="all digits", temperature=1.0, api_name="/generate")
     with unwritable(runs):
-        with pytest.raises(AppError, match=rf"cannot write the run folder {re.escape(str(runs))}: .*Free some disk "
+        with pytest.raises(AppError, match=rf"cannot write the run folder {re.escape(runs.name)}: .*Free some disk "
                                            "space or make the folder writable") as error:
             client.predict(data="sample", api_name="/train_start")
         assert "Traceback" not in str(error.value)
@@ -194,13 +194,14 @@ def test_an_unwritable_run_folder_gets_a_clear_message_and_the_app_keeps_serving
         wait_for(client, lambda s: s["state"] == "running" and s["step"] >= 20, 120, "the run")
         client.predict(api_name="/train_pause")  # a pause saves a checkpoint
         paused = wait_for(client, lambda s: s["state"] == "paused", 60, "the pause")
-        run_dir = Path(paused["run_dir"])
+        run_dir = runs / paused["run"]
         (run_dir / "samples").mkdir(exist_ok=True)
         with unwritable(run_dir), unwritable(run_dir / "samples"):  # the next sample grid cannot be written
             client.predict(api_name="/train_resume")
             failed = wait_for(client, lambda s: s["state"] == "failed" and s["resumable"], 180,
                               "the failed checkpoint")
-            assert failed["message"].startswith(f"cannot write the run folder {run_dir}: ")
+            assert failed["message"].startswith(f"cannot write the run folder {run_dir.name}: ")
+            assert str(runs) not in failed["message"]  # the path is for the admin's log, not for visitors
             assert failed["message"].endswith(f"Its checkpoint of step {paused['step']} is intact: resume the run "
                                               "once fixed")
             assert failed["resumable"]["step"] == paused["step"]

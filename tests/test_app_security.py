@@ -74,7 +74,8 @@ def test_visitors_generate_explore_and_watch_but_may_not_train_or_push(space, hu
     assert call(visitor, "/train_status")["state"] == "idle"
     for endpoint, kwargs in [("/train_start", {"data": "sample"}), ("/train_pause", {}), ("/train_resume", {}),
                              ("/train_stop", {}), ("/train_resume_run", {}),
-                             ("/push", {"model": "classic", "repo_id": "alice/visitor", "token": PUSH})]:
+                             ("/push", {"model": "classic", "repo_id": "alice/visitor", "token": PUSH}),
+                             ("/pull", {"repo_id": "alice/space-model"})]:
         with pytest.raises(AppError, match=OWNER_ONLY):
             call(visitor, endpoint, **kwargs)
     assert call(visitor, "/train_status")["state"] == "idle"  # nothing started
@@ -128,6 +129,23 @@ def test_the_push_form_in_the_browser_shows_no_token(space, hub):
         result = wait_for_text(page, "#hub-result", "Pushed", 120)
         assert "alice/from-the-page" in result
         answers.append(page.locator("body").inner_text())  # everything the page shows
+
+
+def test_a_space_whose_owner_named_no_admin_is_closed(hub, tmp_path):
+    """SPACE_ID set (as on every Space), the owner's HF_TOKEN a secret, MNIST_GAN_ADMINS unset: closed, not open."""
+    env = {"SPACE_ID": "alice/mnist-gan", "HF_TOKEN": LOGIN, "HF_ENDPOINT": hub.url, "HF_HUB_DISABLE_XET": "1"}
+    with AppProcess(tmp_path / "closed", env) as closed:
+        visitor = client(closed.url, tmp_path)
+        requests = len(hub.requests)
+        for endpoint, kwargs in [("/train_start", {"data": "sample"}), ("/train_resume_run", {}),
+                                 ("/push", {"model": "classic", "repo_id": "alice/hijack"}),
+                                 ("/pull", {"repo_id": "alice/space-model"})]:
+            with pytest.raises(AppError, match="closed on this Space: it has no admins.*MNIST_GAN_ADMINS"):
+                visitor.predict(api_name=endpoint, **kwargs)
+        assert len(hub.requests) == requests and "alice/hijack" not in hub.repos  # the Hub never heard of it
+        assert Path(visitor.predict(model="classic", seed=1, n=4, digit="all digits", temperature=1.0,
+                                    api_name="/generate")).is_file()  # visitors still generate
+        assert visitor.predict(api_name="/train_status")["state"] == "idle"
 
 
 def test_no_token_in_output_logs_files_caches_or_answers(space, hub):

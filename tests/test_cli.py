@@ -21,6 +21,7 @@ def test_train_then_sample_then_interpolate(tmp_path):
               "--sample-every", 10, "--checkpoint-every", 10)
     assert out.returncode == 0, out.stderr
     assert "finished at step 30" in out.stdout and "it/s" in out.stderr  # the tqdm bar with its rate and ETA
+    assert out.stdout.startswith("training on ")  # the device: "CPU: <model>, N threads" or "GPU 0: <name>"
     assert (run_dir / "generator.weights.h5").is_file() and (run_dir / "samples" / "0000030.png").is_file()
 
     out = run("train", "--data", TINY, "--resume", run_dir)

@@ -21,7 +21,8 @@ from mnist_gan.config import GANConfig
 from mnist_gan.files import write_json
 from mnist_gan.hub import HubError
 from mnist_gan.sampling import encode_png, grid_shape, make_grid
-from mnist_gan.generator import DEFAULT_MODEL, Generator, save_models, shipped_models
+from mnist_gan.errors import WeightsError
+from mnist_gan.generator import DEFAULT_MODEL, Generator, load_discriminator, save_models, shipped_models
 from testing.system import cli as run_cli
 from tests.hub_server import HubServer
 
@@ -79,9 +80,8 @@ def test_push_then_pull_draws_the_same_digits(server, tmp_path):
     assert pushed.url == f"{server.url}/alice/mnist/tree/{pushed.commit_sha}"
 
     files = set(HfApi(endpoint=server.url, token=False).list_repo_files("alice/mnist"))
-    has_metrics = (source / "metrics.json").is_file()
-    assert files == {".gitattributes", "README.md", "metadata.json", "model.weights.h5", *PULLED} | (
-        {"metrics.json"} if has_metrics else set())
+    optional = {name for name in ("metrics.json", "discriminator.weights.h5") if (source / name).is_file()}
+    assert files == {".gitattributes", "README.md", "metadata.json", "model.weights.h5", *PULLED} | optional
     manifest = json.loads(server.file("alice/mnist", "mnist_gan.json"))
     assert set(manifest["sha256"]) == files - {".gitattributes", "README.md", "mnist_gan.json"}
     for name, digest in manifest["sha256"].items():
@@ -100,11 +100,31 @@ def test_push_then_pull_draws_the_same_digits(server, tmp_path):
     server.requests.clear()
     pulled = _pull(server, tmp_path, "alice/mnist", "v1")
     assert pulled.commit_sha == pushed.commit_sha and pulled.repo_id == "alice/mnist"
-    assert _downloads(server) == PULLED | ({"metrics.json"} if has_metrics else set())  # no Keras copy, no card
+    assert _downloads(server) == PULLED | optional  # no Keras copy, no card
     copy = Generator.load(pulled.folder)
     np.testing.assert_array_equal(copy.generate(7, 32), original.generate(7, 32))
     assert copy.config == original.config and copy.record == original.record
     assert _pull(server, tmp_path, "alice/mnist", pushed.commit_sha).folder == pulled.folder
+
+
+def test_the_discriminator_travels_with_the_model(server, tmp_path, plain):
+    source = shipped_models()["classic"]  # shipped with its discriminator
+    pushed = hub.push(source, "alice/with-d", ALICE, endpoint=server.url)
+    manifest = json.loads(server.file("alice/with-d", "mnist_gan.json"))
+    assert manifest["sha256"]["discriminator.weights.h5"] == hashlib.sha256(
+        (source / "discriminator.weights.h5").read_bytes()).hexdigest()
+    folder = _pull(server, tmp_path, "alice/with-d", pushed.commit_sha).folder
+    images = np.random.default_rng(0).uniform(-1, 1, (4, 28, 28, 1)).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(load_discriminator(folder)(images)),
+                                  np.asarray(load_discriminator(source)(images)))
+    hub.push(plain, "alice/no-d", ALICE, endpoint=server.url)  # an older folder without D still pushes and pulls
+    folder = _pull(server, tmp_path, "alice/no-d").folder
+    assert not (folder / "discriminator.weights.h5").exists()
+    with pytest.raises(WeightsError, match="has no discriminator weights .*need a model saved with its discriminator"):
+        load_discriminator(folder)
+    server.tamper("alice/with-d", "discriminator.weights.h5")
+    with pytest.raises(HubError, match="discriminator.weights.h5 of alice/with-d@.* does not match the sha256"):
+        _pull(server, tmp_path, "alice/with-d", cache="other-cache")
 
 
 def test_keras_loads_the_pushed_repo_from_hf_url(server, tmp_path):

@@ -19,9 +19,9 @@ class HubTab:
 
     @shown
     def pull(self, repo_id: str, revision: str = "main", token: str = "",
-             oauth_token: gr.OAuthToken | None = None) -> dict:
+             oauth_token: gr.OAuthToken | None = None, profile: gr.OAuthProfile | None = None) -> dict:
         """Pull a pushed model (checked against its recorded sha256) and add it to the models as repo@sha."""
-        return self.page.service.pull(visitor(None, oauth_token), repo_id, revision, token)
+        return self.page.service.pull(visitor(profile, oauth_token), repo_id, revision, token)
 
     def _push_ui(self, model, repo_id, token, private, tag, oauth_token: gr.OAuthToken | None = None,
                  profile: gr.OAuthProfile | None = None):
@@ -29,8 +29,9 @@ class HubTab:
         tag = f", tagged `{r['tag']}`" if r["tag"] else ""
         return f"Pushed **{r['model']}** to [{r['repo_id']}]({r['url']}) at commit `{r['commit_sha']}`{tag}.", r
 
-    def _pull_ui(self, repo_id, revision, token, oauth_token: gr.OAuthToken | None = None):
-        r = self.pull(repo_id, revision, token, oauth_token)
+    def _pull_ui(self, repo_id, revision, token, oauth_token: gr.OAuthToken | None = None,
+                 profile: gr.OAuthProfile | None = None):
+        r = self.pull(repo_id, revision, token, oauth_token, profile)
         return (f"Pulled [{r['repo_id']}]({r['url']}) at commit `{r['commit_sha']}`: it is now the model "
                 f"**{r['model']}** for Generate and Latent explorer.", r,
                 gr.update(choices=self.page.service.library.names(), value=r["model"]))

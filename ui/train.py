@@ -86,9 +86,10 @@ class TrainTab:
         return self.page.service.train_stop(visitor(profile)).to_json()
 
     @shown
-    def train_resume_run(self, profile: gr.OAuthProfile | None = None) -> dict:
-        """Continue the last unfinished run (killed, failed or stopped) from its latest checkpoint."""
-        return self.page.service.train_resume_run(visitor(profile)).to_json()
+    def train_resume_run(self, run: str | None = None, profile: gr.OAuthProfile | None = None) -> dict:
+        """Continue an unfinished run (killed, failed or stopped) from its latest checkpoint: `run`, one of
+        train_status's resumable_runs, or (None) the newest."""
+        return self.page.service.train_resume_run(visitor(profile), run or None).to_json()
 
     @shown
     def train_status(self) -> dict:
@@ -109,7 +110,7 @@ class TrainTab:
         s = service.train_status()
         view = dict(view or {})
         out = {}
-        resumable = (s.resumable["run"], s.resumable["step"]) if s.resumable else None
+        resumable = tuple((r["run"], r["step"]) for r in s.resumable_runs)
         status_key = (s.run, s.state, s.step, s.message, len(s.incidents), s.saved_step, resumable)
         out["status"] = status_html(s) if view.get("status") != status_key else gr.skip()
         history_key = (s.run, s.step, len(s.history))
@@ -149,9 +150,11 @@ class TrainTab:
     def controls(self):
         """The run's buttons and the model pickers, sent when the tick's `controls` key changes."""
         s, names = self.page.service.train_status(), self.page.service.library.names()
+        runs = [r["run"] for r in s.resumable_runs]
         return (gr.update(interactive=not s.state.active), gr.update(interactive=s.state.can_pause),
                 gr.update(interactive=s.state.can_resume), gr.update(interactive=s.state.active),
-                gr.update(interactive=s.state.done and s.run in names), gr.update(visible=s.resumable is not None),
+                gr.update(interactive=s.state.done and s.run in names), gr.update(visible=bool(runs)),
+                gr.update(choices=runs, value=runs[0] if runs else None, visible=len(runs) > 1),
                 *[gr.update(choices=names)] * len(self.pickers))
 
     def show_grid(self, index: float):
@@ -193,7 +196,10 @@ class TrainTab:
                     resume = gr.Button("Resume", elem_id="resume", interactive=False)
                     stop = gr.Button("Stop", variant="stop", elem_id="stop", interactive=False)
                 use = gr.Button("Use this model", elem_id="use", interactive=False)
-                resume_run = gr.Button("Resume run", variant="primary", elem_id="resume-run", visible=False)
+                with gr.Row(equal_height=True):
+                    resumable = gr.Dropdown([], label="Unfinished run", elem_id="resumable", visible=False, scale=2)
+                    resume_run = gr.Button("Resume run", variant="primary", elem_id="resume-run", visible=False,
+                                           scale=1)
             with gr.Column(scale=2):
                 status = gr.HTML(elem_id="status")
                 with gr.Row():
@@ -219,7 +225,7 @@ class TrainTab:
                 run_gif = gr.File(label="Run GIF", elem_id="run-gif")
         view = gr.State({})
         self._controls = gr.State()  # what the buttons and pickers show: their update runs only when it changes
-        self.buttons = [start, pause, resume, stop, use, resume_run]
+        self.buttons = [start, pause, resume, stop, use, resume_run, resumable]
         timer = gr.Timer(TICK_S)
 
         tick_outputs = [status, acc_plot, loss_plot, quality_plot, hist_plot, train_grid, scrub, self._controls, view]
@@ -227,9 +233,9 @@ class TrainTab:
         settings = [self.form[s.name] for s in TRAINING_SETTINGS]
         start.click(self.train_start, [*settings[:DATA_AT], data, *settings[DATA_AT:], gr.State(DEFAULT_RECIPE)],
                     last_action, **PRIVATE).then(self.tick, [gr.State({}), scrub], tick_outputs, **PRIVATE, **FAST)
-        for button, action in ((pause, self.train_pause), (resume, self.train_resume), (stop, self.train_stop),
-                               (resume_run, self.train_resume_run)):
-            button.click(action, None, last_action, **PRIVATE).then(
+        for button, action, inputs in ((pause, self.train_pause, None), (resume, self.train_resume, None),
+                                       (stop, self.train_stop, None), (resume_run, self.train_resume_run, resumable)):
+            button.click(action, inputs, last_action, **PRIVATE).then(
                 self.tick, [gr.State({}), scrub], tick_outputs, **PRIVATE, **FAST)
         for name in ("train_start", "train_pause", "train_resume", "train_stop", "train_resume_run", "train_status"):
             gr.api(getattr(self, name), api_name=name, concurrency_limit=None)
@@ -279,16 +285,18 @@ def number(value, fmt: str) -> str:
     return "-" if value is None else format(value, fmt)
 
 
-def resume_offer(resumable: dict | None) -> str:
-    if not resumable:
+def resume_offer(runs: list[dict]) -> str:
+    if not runs:
         return ""
-    return (f"<span class='resume-offer'>The run <code>{html.escape(resumable['run'])}</code> ended before it "
-            f"finished; its checkpoint of step {resumable['step']:,} of {resumable['steps']:,} is kept: press "
-            "<b>Resume run</b> to continue it.</span>")
+    newest, more = runs[0], len(runs) - 1
+    others = f" ({more} more unfinished run{'s' if more > 1 else ''}: pick one below)" if more else ""
+    return (f"<span class='resume-offer'>The run <code>{html.escape(newest['run'])}</code> ended before it "
+            f"finished; its checkpoint of step {newest['step']:,} of {newest['steps']:,} is kept: press "
+            f"<b>Resume run</b> to continue it{others}.</span>")
 
 
 def status_html(s: RunStatus) -> str:
-    offer = resume_offer(s.resumable)
+    offer = resume_offer(s.resumable_runs)
     if s.run is None:
         return ("<div class='run-status'><b>No run yet.</b> Choose the settings and press <b>Start</b>."
                 + (f"<br>{offer}" if offer else "") + "</div>")
