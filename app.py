@@ -44,7 +44,13 @@ CSS = """
 .inside-figure label[data-testid="block-label"].float { position: static; margin: 0 0 6px 0; }
 .inside-figure .icon-button-wrapper.top-panel { position: static; margin: 0 0 4px auto; width: fit-content; }
 #spot-gallery .grid-wrap { height: auto !important; max-height: none !important; }
-#spot-gallery .grid-container { grid-template-columns: repeat(8, minmax(0, 1fr)) !important; }
+#spot-gallery .grid-container { grid-template-columns: repeat(8, minmax(0, 1fr)) !important;
+  grid-template-rows: none !important; grid-auto-rows: auto !important; }
+/* spot the fake: each number (and after the answer, the verdict) under its digit, not over it */
+#spot-gallery .thumbnail-item { aspect-ratio: auto; height: auto; display: flex; flex-direction: column; }
+#spot-gallery .thumbnail-item img { aspect-ratio: 1; width: 100%; height: auto; }
+#spot-gallery .caption-label { position: static; max-width: none; border: none; border-radius: 0;
+  text-align: center; opacity: 1; }
 @media (max-width: 640px) {
   #spot-gallery .grid-container { grid-template-columns: repeat(4, minmax(0, 1fr)) !important; }
 }

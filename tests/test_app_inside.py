@@ -15,7 +15,7 @@ from PIL import Image
 from mnist_gan.generator import Generator, shipped_models
 from mnist_gan.sampling import to_uint8
 from testing.app import rest_call
-from tests.test_insight import WITH_D, WITHOUT_D, png_bomb
+from tests.test_insight import WITH_D, png_bomb, without_d
 
 INSIDE = {"discriminate", "invert", "d_pull", "z_pull", "style_grid", "morph", "spot_round", "spot_answer"}
 
@@ -75,8 +75,8 @@ def test_discriminate_scores_a_drawn_digit_and_shows_its_heatmap(client, app_ser
         assert report["digit"] == 1 and "classifier" in report["digit_from"]
 
 
-@pytest.mark.parametrize("model", WITHOUT_D)
-def test_a_model_without_its_discriminator_says_so(client, files, model):
+def test_a_model_without_its_discriminator_says_so(client, app_server, files, tmp_path):
+    model = without_d(app_server[0].page.service.library, tmp_path)
     with pytest.raises(AppError, match="saved without its discriminator"):
         client.predict(model=model, image=handle_file(str(files / "one.png")), api_name="/discriminate")
 
@@ -179,3 +179,21 @@ def test_a_jpeg_upload_is_any_size(client, files):
     report, *_ = client.predict(model="classic", image=handle_file(str(files / "seven.jpg")),
                                 api_name="/discriminate")
     assert isinstance(report["score"], float) and report["origin"] == "your picture, after MNIST's preprocessing"
+
+
+def test_the_drawing_pads_picture_is_decoded_bounded_and_checked():
+    """The pad sends its canvas as a PNG data URL (no upload): the same bytes come out; anything else is refused."""
+    import base64
+    import io
+
+    from mnist_gan.errors import InvalidInput
+    from ui.inside import DATA_URL, MAX_DRAWING_CHARS, drawn
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((280, 280), 255, np.uint8)).save(buffer, format="PNG")
+    assert drawn(DATA_URL + base64.b64encode(buffer.getvalue()).decode()) == buffer.getvalue()
+    assert drawn("") is None and drawn(None) is None
+    for bad in ("data:image/jpeg;base64,AAAA", DATA_URL + "not base64!", DATA_URL + "A" * MAX_DRAWING_CHARS, 7,
+                {"composite": {"path": "/etc/passwd"}}):
+        with pytest.raises(InvalidInput, match="drawing pad's PNG"):
+            drawn(bad)

@@ -66,12 +66,9 @@ def open_tab(browser, url: str, width: int, height: int, model: str):
 
 
 def draw_a_seven(page) -> None:
-    """Pick the brush, then a 7 in two strokes of small mouse moves, as a hand would."""
-    page.locator("#inside-pad button[aria-label='Brush']").first.click()
-    box = page.locator("#inside-pad canvas").last.bounding_box()
-    # the drawing area is the square in the middle of the editor
-    side = min(box["width"], box["height"]) * 0.8
-    left, top = box["x"] + box["width"] / 2 - side / 2, box["y"] + box["height"] / 2 - side / 2
+    """A 7 in two strokes of small mouse moves, as a hand would."""
+    box = page.locator("#inside-pad canvas").bounding_box()
+    side, left, top = box["width"], box["x"], box["y"]
     strokes = [[(0.25, 0.2), (0.75, 0.2)], [(0.75, 0.2), (0.45, 0.85)]]
     for stroke in strokes:
         (x0, y0), (x1, y1) = stroke
@@ -91,6 +88,8 @@ def shot(page, name: str) -> None:
 def test_draw_a_digit_see_what_d_sees_and_find_it(browser, app_server):
     _, url = app_server
     context, page = open_tab(browser, url, 1280, 900, "mlp-cond")
+    statuses = []  # every response the page got: the drawing must not cost uploads (limited per client)
+    page.on("response", lambda response: statuses.append((response.status, response.url)))
     draw_a_seven(page)
     page.locator("#inside-look").click()
     verdict = wait_for_text(page, "#inside-verdict", r"D's raw score", timeout=60)
@@ -108,6 +107,7 @@ def test_draw_a_digit_see_what_d_sees_and_find_it(browser, app_server):
     page.locator("#inside-open").click()
     wait_until(lambda: page.locator("#latent-start").is_visible(), 30, "the explorer on the found latent")
     wait_until(lambda: page.locator("#latent img").count(), 30, "the explorer's digit")
+    assert not [url for status, url in statuses if "/upload" in url or status >= 400], statuses
     context.close()
 
 

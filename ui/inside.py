@@ -3,6 +3,9 @@ the digit found in latent space, the style grid and class morph, and spot the fa
 
 from __future__ import annotations
 
+import base64
+import binascii
+
 import gradio as gr
 import numpy as np
 
@@ -46,11 +49,56 @@ def uploaded(payload) -> str | None:
     return path
 
 
-def drawn(editor) -> str | None:
-    """The sketchpad's flattened picture (its composite), or None when nothing was drawn."""
-    if isinstance(editor, dict):
-        return uploaded(editor.get("composite")) if editor.get("composite") else None
-    return None
+# The drawing pad: a plain canvas whose picture travels as a PNG data URL in the "Look inside" request. (gradio's
+# Sketchpad uploads three files per event and again on every tab switch, measured at 48 uploads for one drawing:
+# far past the per-client upload limit a public Space needs, see ui/limits.py.)
+PAD_HTML = ('<div class="pad"><canvas width="280" height="280" aria-label="Drawing area: draw a digit"></canvas>'
+            '<button type="button" class="pad-clear">Clear</button></div>')
+PAD_CSS = """.pad { display: flex; flex-direction: column; align-items: flex-start; gap: 6px; }
+.pad canvas { width: 100%; max-width: 280px; aspect-ratio: 1; touch-action: none; cursor: crosshair;
+              background: #fff; border: 1px solid var(--border-color-primary); border-radius: 4px; }"""
+PAD_JS = """
+const canvas = element.querySelector('canvas'), pen = canvas.getContext('2d');
+const blank = () => { pen.fillStyle = '#fff'; pen.fillRect(0, 0, canvas.width, canvas.height); };
+blank();
+if (typeof props.value === 'string' && props.value.startsWith('data:image/png')) {  // shown again: redraw it
+  const old = new Image(); old.onload = () => pen.drawImage(old, 0, 0); old.src = props.value;
+}
+let last = null;
+const at = e => { const r = canvas.getBoundingClientRect();
+  return [(e.clientX - r.left) * canvas.width / r.width, (e.clientY - r.top) * canvas.height / r.height]; };
+canvas.addEventListener('pointerdown', e => { last = at(e); canvas.setPointerCapture(e.pointerId); });
+canvas.addEventListener('pointermove', e => {
+  if (!last) return;
+  const p = at(e);
+  pen.lineWidth = 22; pen.lineCap = 'round'; pen.strokeStyle = '#000';
+  pen.beginPath(); pen.moveTo(...last); pen.lineTo(...p); pen.stroke(); last = p;
+});
+const done = () => { if (last) { last = null; props.value = canvas.toDataURL('image/png'); } };
+canvas.addEventListener('pointerup', done);
+canvas.addEventListener('pointercancel', done);
+element.querySelector('.pad-clear').addEventListener('click', () => { blank(); props.value = ''; });
+"""
+DATA_URL = "data:image/png;base64,"
+MAX_DRAWING_CHARS = 200_000  # a 280x280 drawing is ~10 kB as a data URL; request bodies are capped at 256 kB
+
+
+def draw_pad() -> gr.HTML:
+    return gr.HTML("", html_template=PAD_HTML, css_template=PAD_CSS, js_on_load=PAD_JS, label="Draw a digit",
+                   show_label=True, container=True, elem_classes=FIGURE, elem_id="inside-pad")
+
+
+def drawn(value) -> bytes | None:
+    """The drawing pad's picture as PNG bytes (decoded like any picture afterwards), or None when nothing was
+    drawn."""
+    if not value:
+        return None
+    if not isinstance(value, str) or not value.startswith(DATA_URL) or len(value) > MAX_DRAWING_CHARS:
+        raise InvalidInput("the drawing must be the drawing pad's PNG (a data URL under 200 kB)")
+    try:
+        return base64.b64decode(value[len(DATA_URL):], validate=True)
+    except binascii.Error:
+        raise InvalidInput("the drawing must be the drawing pad's PNG (a data URL under 200 kB)") from None
 
 
 def percent(x: float) -> str:
@@ -239,15 +287,13 @@ class InsideTab:
 
     def build(self) -> None:
         gr.Markdown("What the discriminator D thinks of a digit, and where it would push it; whether the generator G "
-                    "can draw it at all. Draw a digit (pick the brush ✎ first), or take a held-out MNIST test digit "
+                    "can draw it at all. Draw a digit with the mouse or a finger, take a held-out MNIST test digit "
                     "or one the model draws.")
         service, model = self.page.service, self.page.model
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
                 source = gr.Radio(SOURCES, value="picture", label="Look at", elem_id="inside-source")
-                pad = gr.Sketchpad(label="Draw a digit", type="filepath", format="png", canvas_size=(280, 280),
-                                   brush=gr.Brush(default_size=22, colors=["#000000"], color_mode="fixed"),
-                                   layers=False, transforms=(), elem_id="inside-pad")
+                pad = draw_pad()
                 with gr.Row(visible=False) as test_row:
                     index = gr.Number(value=0, precision=0, minimum=0, maximum=999, label="Test digit (0-999)",
                                       elem_id="inside-index")
@@ -330,6 +376,7 @@ class InsideTab:
         seen = gr.State(None)  # the Digit looked at: kept on the server
         found = gr.State(None)  # the last inversion's z and digit
         current = gr.State(None)  # the round's id and image files: on the server (the answer never leaves it)
+        picks = gr.State([])  # the images marked fake, as numbers "1"-"16"
         self._wire_api(model)
 
         def shown_for(chosen):
@@ -354,15 +401,19 @@ class InsideTab:
         style.click(self._style, [model, seen, digit_a, digit_b, frames], [style_img, morph_strip, morph_gif],
                     **PRIVATE, **LIGHT, **RAW)
         new_round.click(self._new_round, model, [current, gallery, marked, spot_text, record, answer], **PRIVATE,
-                        **LIGHT)
-        answer.click(self._answer, [current, marked], [current, gallery, spot_text, record, answer], **PRIVATE,
+                        **LIGHT).then(lambda: [], None, picks, **PRIVATE, **FAST)
+        answer.click(self._answer, [current, picks], [current, gallery, spot_text, record, answer], **PRIVATE,
                      **LIGHT)
 
-        def toggle(current, evt: gr.SelectData):
+        # A click on a thumbnail toggles its mark. The marks live in server-side state and the toggles run one at a
+        # time: each click then sees the one before (three quick clicks from the page's own value lost two).
+        def toggle(picks, evt: gr.SelectData):
             number = str(evt.index + 1)
-            current = list(current or [])
-            return [m for m in current if m != number] if number in current else current + [number]
-        gallery.select(toggle, marked, marked, **PRIVATE, **FAST)
+            picks = [m for m in picks if m != number] if number in picks else picks + [number]
+            return picks, picks
+        gallery.select(toggle, picks, [picks, marked], **PRIVATE, **{**FAST, "concurrency_limit": 1,
+                                                                     "concurrency_id": "spot-toggle"})
+        marked.input(lambda ticked: list(ticked or []), marked, picks, **PRIVATE, **FAST)
         self.on_model = {"fn": lambda name: (gr.update(visible=_conditional(service, name)),
                                              gr.update(visible=_conditional(service, name)),
                                              gr.update(visible=_conditional(service, name)),
