@@ -30,6 +30,7 @@ from ui.generate import GenerateTab  # noqa: E402
 from ui.hub import HubTab  # noqa: E402
 from ui.inside import InsideTab  # noqa: E402
 from ui.limits import RequestLimits  # noqa: E402
+from ui.permalink import route as permalink_route  # noqa: E402
 from ui.train import TrainTab  # noqa: E402
 
 # Gradio deletes its cached files by age only; under a crowd, the size caps keep the disk from filling first: one
@@ -37,7 +38,7 @@ from ui.train import TrainTab  # noqa: E402
 CACHE_BYTES = int(float(os.environ.get("MNIST_GAN_CACHE_MB") or 512) * 2**20)
 UPLOADS_BYTES = int(float(os.environ.get("MNIST_GAN_UPLOADS_MB") or 64) * 2**20)
 CSS = """
-#grid img, #latent img, #strip img, #gif img, #train-grid img { image-rendering: pixelated; }
+#grid img, #latent img, #strip img, #gif img, #train-grid img, #evidence img, #compare-grids img { image-rendering: pixelated; }
 #inside-seen img, #inside-recon img, #inside-nearest img, #inside-path img, #inside-pull-strip img,
 #inside-pull-gif img, #inside-style-img img, #inside-morph img, #inside-morph-gif img, #spot-gallery img
 { image-rendering: pixelated; }
@@ -59,6 +60,22 @@ CSS = """
 .state-running, .state-finished { color: #15803d; }
 .state-failed { color: #b91c1c; }
 .state-paused, .state-pausing, .state-stopping { color: #b45309; }
+/* An image's label above it, not floating over it: there it hid the first digits of a grid and the first frames */
+:is(#grid, #latent, #strip, #gif, #train-grid, #evidence, #atlas, #compare-grids) label[data-testid="block-label"] {
+  position: static; margin: 0 0 var(--size-1) 0; width: fit-content;
+}
+/* and its download button beside the label (the block is its frame), not over the top-right digit; a block of a
+   fixed height (the explorer's digit, the run's grid) gives the image what the label leaves */
+:is(#grid, #latent, #strip, #gif, #train-grid, #evidence, #atlas, #compare-grids) { display: flex; flex-direction: column; }
+:is(#grid, #latent, #strip, #gif, #train-grid, #evidence, #atlas, #compare-grids) .image-container { position: static; flex: 1 1 auto; min-height: 0; }
+#grid-link { font-size: var(--text-sm); }
+/* A phone: the picture before the controls that make it (the explorer's digit above its seed; its sliders follow);
+   a run's status and plots before the form that starts one (most visitors watch) */
+@media (max-width: 640px) {
+  #grid-column, #latent, #train-watch { order: -1; }
+  #tabs [role="tab"] { padding-left: var(--size-2); padding-right: var(--size-2); }  /* all four on one line */
+  div:has(> #model) { min-width: 100% !important; }  /* the picker on its own line, the description below */
+}
 """
 LAUNCH = {"css": CSS, "theme": gr.themes.Soft(), "run_history": False, "footer_links": ["api"],
           # Each API call without a session is a new session, and gradio keeps ~0.3 MB per session, 10,000 by
@@ -68,6 +85,7 @@ LAUNCH = {"css": CSS, "theme": gr.themes.Soft(), "run_history": False, "footer_l
           "app_kwargs": {"middleware": [Middleware(RequestLimits)]}}
 
 service = Service.from_env()
+LAUNCH["app_kwargs"]["routes"] = [permalink_route(service)]  # GET /png: a grid at a permanent, cacheable URL
 
 
 @shown
@@ -103,7 +121,9 @@ with gr.Blocks(title="mnist-gan", delete_cache=(600, 3600)) as demo:
                                  allow_custom_value=True, scale=1, elem_id="model")
         page.model_info = gr.Markdown(elem_id="model-info")
     generator, explorer, trainer, hub = GenerateTab(page), ExplorerTab(page), TrainTab(page), HubTab(page)
-    with gr.Tabs() as tabs:  # "Open in Latent explorer" switches tabs
+    # on a phone, tabs that do not fit wrap ("menu", the default, hid three of the four behind "...");
+    # "Open in Latent explorer" switches tabs
+    with gr.Tabs(overflow_behavior="wrap", elem_id="tabs") as tabs:
         inside = InsideTab(page, explorer, tabs)
         for tab, name, key in ((generator, "Generate", "generate"), (explorer, "Latent explorer", "latent"),
                                (inside, "Inside the GAN", "inside"), (trainer, "Train", "train"), (hub, "Hub", "hub")):

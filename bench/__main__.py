@@ -9,11 +9,12 @@ import sys
 from bench.common import print_table
 
 BENCHMARKS = {
-    "throughput": ("bench.throughput", "training images/s: fast trainer vs the plain train_on_batch loop"),
+    "throughput": ("bench.throughput", "training images/s: fast trainer vs the plain loop; TensorBoard log on/off"),
     "quality": ("bench.quality", "time to quality: cFID against wall time, classic recipe vs the default config"),
     "efficiency": ("bench.efficiency", "FLOPs per step x steps/s over the float32 matmul peak; cost vs batch and model"),
     "sampling": ("bench.sampling", "in-process latency of a 64-image grid"),
     "api": ("bench.api", "generate (64 images) through the raw REST path: idle, while training, and the ratio"),
+    "permalink": ("bench.permalink", "GET /png (64 images, kept-alive) beside the Gradio REST path, same run"),
     "slider": ("bench.slider", "latent slider moved to new image shown, in headless Chromium"),
     "watching": ("bench.watching", "training images/s with three browser tabs polling the Train tab, over none"),
     "coldstart": ("bench.coldstart", "`python app.py` to the first successful API response"),

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +14,8 @@ from .errors import CheckpointError
 from .files import atomic_write
 
 CHECKPOINT_FILE = "checkpoint.npz"
+TIMELINE_DIR = "checkpoints"  # kept checkpoints, one per step: where a fork can start
+KEEP = 8  # kept at most (a classic run's checkpoint is ~30 MB); beyond it every other one goes, first and last stay
 _META_KEY = "__meta__"
 
 
@@ -46,3 +50,27 @@ def load_meta(path: str | Path) -> dict:
         raise CheckpointError(f"no checkpoint at {path}") from None
     except Exception as e:
         raise CheckpointError(f"{path} is not a readable checkpoint ({type(e).__name__})") from None
+
+
+def keep_step_checkpoint(run_dir: Path, step: int) -> Path:
+    """Keep the run's current checkpoint as the one of `step` (a hard link: no copy), thinning the timeline."""
+    folder = Path(run_dir) / TIMELINE_DIR
+    folder.mkdir(exist_ok=True)
+    kept = folder / f"{step:07d}.npz"
+    kept.unlink(missing_ok=True)
+    try:
+        os.link(Path(run_dir) / CHECKPOINT_FILE, kept)
+    except OSError:  # a file system without hard links
+        shutil.copyfile(Path(run_dir) / CHECKPOINT_FILE, kept)
+    steps = sorted(step_checkpoints(run_dir))
+    while len(steps) > KEEP:  # evenly thinner as the run grows: drop every other one between first and last
+        for drop in steps[1:-1:2]:
+            (folder / f"{drop:07d}.npz").unlink(missing_ok=True)
+        steps = sorted(step_checkpoints(run_dir))
+    return kept
+
+
+def step_checkpoints(run_dir: Path) -> dict[int, Path]:
+    """Step -> kept checkpoint of a run (where forks can start)."""
+    folder = Path(run_dir) / TIMELINE_DIR
+    return {int(p.stem): p for p in folder.glob("*.npz") if p.stem.isdigit()} if folder.is_dir() else {}

@@ -186,6 +186,19 @@ def cmd_pull(args) -> int:
     return 0
 
 
+def cmd_deploy_space(args) -> int:
+    from . import hub, space
+
+    result = space.deploy(args.repo_id, hub.resolve_token(), private=args.private, admins=args.admins,
+                          hardware=args.hardware, endpoint=args.endpoint)
+    print(f"deployed {result.uploaded} files to the Space {result.repo_id} at {result.commit_sha}"
+          + (f"; removed {len(result.deleted)} that no longer exist" if result.deleted else ""))
+    if result.admins is not None:
+        print(f"{space.ADMINS_VARIABLE}={result.admins or '(nobody: training, push and pull are closed)'}")
+    print(result.url)
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     import json
     import os
@@ -212,7 +225,13 @@ def cmd_evaluate(args) -> int:
         images, name = generator.images(z, labels), generator.name
     data_path = args.data or os.environ.get("MNIST_GAN_DATA")
     data = load_mnist(data_path) if data_path else None
-    row = metrics.score(classifier, images, labels, *((data.x_train, data.x_test) if data else (None, None)))
+    # precision/recall/density/coverage: against as many real test images as samples (the shipped bank without
+    # --data, when it holds enough)
+    bank = classifier.bank
+    reals = (metrics.real_features(classifier, data, len(images)) if data else
+             bank[:len(images)] if bank is not None and len(bank) >= len(images) else None)
+    row = metrics.score(classifier, images, labels, *((data.x_train, data.x_test) if data else (None, None)),
+                        reals=reals)
     row["seed"] = None if args.samples else args.seed
     references = classifier.record.get("reference_rows", {})
     covered = None
@@ -224,12 +243,16 @@ def cmd_evaluate(args) -> int:
         covered = coverage.run(str(_weights_dir(args.weights)), args.coverage, data_path,
                                log=lambda line: print(line, file=sys.stderr))
     if args.json:
-        extra = {"coverage": _coverage_json(covered)} if covered else {}
+        # not "coverage": the quality row has a kNN coverage of its own
+        extra = {"inversion_coverage": _coverage_json(covered)} if covered else {}
         print(json.dumps({name: row, **references, **extra}, indent=2))
     else:
         _print_quality({name: row, **{f"reference: {k}": v for k, v in references.items()}})
         if data is None:
             print("memorisation not computed: it needs the training images (pass --data or set MNIST_GAN_DATA)")
+        if reals is None:
+            print(f"precision/recall/density/coverage not computed: more samples than the {metrics.BANK_FILE} "
+                  "bank holds; pass --data")
     if covered and not args.json:
         _print_coverage(covered, as_json=False)
     if args.write:
@@ -281,7 +304,7 @@ def _print_coverage(result: dict, as_json: bool) -> None:
 def _print_quality(rows: dict[str, dict]) -> None:
     """One Markdown table: a row per sample set, a column per metric."""
     columns = ["n", "cfid", "cfid_x_real", "classifier_score", "recognisable", "class_min", "class_max", "class_kl",
-               "label_agreement", "nn_ratio", "near_copies"]
+               "label_agreement", "nn_ratio", "near_copies", "precision", "recall", "density", "coverage"]
     columns = [c for c in columns if any(c in row for row in rows.values())]
 
     def cell(value) -> str:
@@ -299,11 +322,24 @@ def cmd_train_classifier(args) -> int:
     from .files import write_json
 
     data = load_mnist(args.data)
-    model, record = metrics.train_classifier(data, epochs=args.epochs, seed=args.seed)
-    record["command"] = shlex.join(["python", "-m", "mnist_gan", *args.argv])
-    _, test_features = metrics.Classifier(model).predict(data.x_test)
-    metrics.save_classifier(args.out, model, record, test_features)
-    record.update(metrics.baseline_rows(metrics.Classifier.load(args.out), data))
+    if args.references_only:  # keep the trained judge; recompute the bank and the reference rows
+        record = metrics.Classifier.load(args.out).record
+        record["references_command"] = shlex.join(["python", "-m", "mnist_gan", *args.argv])
+    else:
+        model, record = metrics.train_classifier(data, epochs=args.epochs, seed=args.seed)
+        record["command"] = shlex.join(["python", "-m", "mnist_gan", *args.argv])
+        _, test_features = metrics.Classifier(model).predict(data.x_test)
+        metrics.save_classifier(args.out, model, record, test_features)
+    classifier = metrics.Classifier.load(args.out)
+    metrics.save_reference_bank(args.out, classifier, data)
+    references = metrics.baseline_rows(classifier, data)
+    if args.references_only:
+        # keep the figures already recorded (a recomputation differs in the 7th digit: float summation order), so
+        # every model's cFID x real stays as it was; add the new ones
+        references["held_out_cfid"] = record.get("held_out_cfid", references["held_out_cfid"])
+        for name, row in record.get("reference_rows", {}).items():
+            references["reference_rows"][name] = {**references["reference_rows"][name], **row}
+    record.update(references)
     write_json(Path(args.out) / metrics.CLASSIFIER_RECORD, record)
     print(f"test accuracy {record['test_accuracy']:.4f}; wrote {args.out}")
     return 0
@@ -381,6 +417,17 @@ def build_parser() -> argparse.ArgumentParser:
     pull.add_argument("--cache-dir", help="download cache (default: the Hugging Face cache, $HF_HOME)")
     pull.set_defaults(func=cmd_pull)
 
+    deploy = sub.add_parser("deploy-space", help="create or update a Hugging Face Space running this app, in one "
+                                                 "commit (token: $HF_TOKEN)")
+    deploy.add_argument("repo_id", help="OWNER/NAME of the Space; created (Gradio SDK) if needed")
+    deploy.add_argument("--private", action="store_true", help="create the Space private")
+    deploy.add_argument("--admins", metavar="ALICE,BOB", help="Hugging Face users who may train, push and pull on "
+                        "the Space (sets its MNIST_GAN_ADMINS variable; without it the variable is left as it is, "
+                        "and a Space with none is closed to changes)")
+    deploy.add_argument("--hardware", help="request this hardware, e.g. cpu-basic (the free default) or cpu-upgrade")
+    deploy.add_argument("--endpoint", help=hub_help)
+    deploy.set_defaults(func=cmd_deploy_space)
+
     evaluate = sub.add_parser("evaluate", help="quality metrics (cFID, classifier score, classes, memorisation)")
     source = evaluate.add_mutually_exclusive_group(required=True)
     source.add_argument("--weights", help="shipped model name or weights folder")
@@ -392,8 +439,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
     evaluate.add_argument("--write", action="store_true", help="also save metrics.json into the weights folder")
     evaluate.add_argument("--coverage", type=int, default=0, metavar="N",
-                          help="also invert N held-out test digits: can the generator draw every digit? (see "
-                               "the coverage command)")
+                          help="also invert N held-out test digits: can the generator draw every digit? (the "
+                               "coverage command; not the table's kNN coverage column)")
     evaluate.set_defaults(func=cmd_evaluate)
 
     cover = sub.add_parser("coverage", help="invert held-out test digits: can the generator draw every digit?")
@@ -411,6 +458,8 @@ def build_parser() -> argparse.ArgumentParser:
     classifier.add_argument("--out", default="weights/classifier", help="folder for the classifier")
     classifier.add_argument("--epochs", type=int, default=8)
     classifier.add_argument("--seed", type=int, default=0)
+    classifier.add_argument("--references-only", action="store_true",
+                            help="keep the trained classifier in --out; rewrite its feature bank and reference rows")
     classifier.set_defaults(func=cmd_train_classifier)
     return parser
 

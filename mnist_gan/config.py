@@ -30,6 +30,7 @@ class GANConfig:
     loss: str = "bce"  # "bce": the recipe's binary cross-entropy; "hinge": hinge loss on D's logit
     label_smoothing: float = 0.0  # real labels become 1 - label_smoothing in D's step
     ema_decay: float = 0.0  # 0 disables the moving average of G's weights
+    d_steps: int = 1  # D updates (each on a fresh batch) per G update; the recipe's is 1
     steps: int = 30_000
     sample_every: int = 500
     eval_every: int = 0  # 0: no quality evaluation during training
@@ -54,6 +55,7 @@ class GANConfig:
             ("checkpoint_every", 1, 10_000_000),
             ("eval_every", 0, 10_000_000),
             ("seed", 0, 2**32 - 1),
+            ("d_steps", 1, 10),
         ):
             value = getattr(self, name)
             if not low <= value <= high:
@@ -148,7 +150,23 @@ TRAINING_SETTINGS = (
     Setting("loss", "Loss", "bce: the classic recipe's binary cross-entropy; hinge: measured better (bench/zoo.md)"),
     Setting("latent_code", "Latent code (unconditional; 0: off)", "InfoGAN categories, as mlp-uncond: 10"),
     Setting("seed", "Seed", "weights, batches and noise all follow from it: same seed, same run"),
+    Setting("d_steps", "D steps per G step", "the classic recipe: 1"),
 )
+# What a running run may change (applied at its next compiled call, recorded in its history and checkpoint). The
+# EMA decay can move, but not from or to 0: that would add or drop a whole generator.
+LIVE_SETTINGS = ("lr_g", "lr_d", "d_steps", "ema_decay")
+
+
+def live_edit(config: GANConfig, changes: dict) -> GANConfig:
+    """`config` with live `changes` (LIVE_SETTINGS only), validated; ConfigError naming the field otherwise."""
+    for name in changes:
+        if name not in LIVE_SETTINGS:
+            raise ConfigError(name, f"cannot change while a run trains; live settings: {', '.join(LIVE_SETTINGS)}")
+    edited = config.replace(**changes)
+    if (edited.ema_decay > 0) != (config.ema_decay > 0):
+        raise ConfigError("ema_decay", "a run with an EMA keeps one and a run without gets none: choose a value in "
+                                       "(0, 1)" if config.ema_decay else "this run has no EMA generator to change")
+    return edited
 
 # Named starting points for a run; a recipe is the changes to GANConfig's defaults (the classic Keras recipe).
 RECIPES: dict[str, dict] = {

@@ -57,18 +57,19 @@ class Step:
     """The mean metrics of the iterations since the last Step (one compiled call)."""
 
     step: int
-    d_loss_real: float
-    d_loss_fake: float  # with a latent code, it includes the code's cross-entropy
-    g_loss: float
-    d_acc_real: float  # share of real images D calls real
-    d_acc_fake: float  # share of generated images D calls generated
-    d_loss: float
+    d_loss_real: float | None  # None: no D update in this step (a G step taken by hand)
+    d_loss_fake: float | None  # with a latent code, it includes the code's cross-entropy
+    g_loss: float | None  # None: no G update (a D step taken by hand)
+    d_acc_real: float | None  # share of real images D calls real
+    d_acc_fake: float | None  # share of generated images D calls generated
+    d_loss: float | None
     images_per_sec: float
     eta_s: float | None = None
+    manual: str | None = None  # a step taken by hand while paused: d, g, iteration or 10
 
     def row(self) -> dict:
         """The run history's row for this step (the ETA is a moment's estimate, not history)."""
-        return {k: v for k, v in asdict(self).items() if k != "eta_s"}
+        return {k: v for k, v in asdict(self).items() if k != "eta_s" and not (k == "manual" and v is None)}
 
 
 @dataclass(frozen=True)
@@ -106,15 +107,57 @@ class Divergence:
 
 
 @dataclass(frozen=True)
+class Edited:
+    """A live edit took effect at `step`: `changes` (field -> new value), `before` (field -> old value)."""
+
+    step: int
+    changes: dict
+    before: dict
+
+
+@dataclass(frozen=True)
+class Inspected:
+    """A step taken by hand while paused (kind: d, g, iteration or 10), with what it did: numbers in `summary`,
+    images in the .npz at `path`."""
+
+    step: int
+    kind: str
+    path: str | None
+    summary: dict
+
+
+@dataclass(frozen=True)
+class AtlasDrawn:
+    """The latent atlas (a fixed 2-D slice of z, tiled with samples, D's scores and the judge's digits) at `step`."""
+
+    step: int
+    path: str
+
+
+@dataclass(frozen=True)
+class Alarm:
+    """A run going wrong in a way that does not stop it (collapse, a dominating D): the evidence, and a remedy
+    to try as a fork from `fork_step` with `remedy` (changes)."""
+
+    step: int
+    kind: str
+    message: str
+    evidence: dict
+    path: str | None
+    remedy: dict
+    fork_step: int | None
+
+
+@dataclass(frozen=True)
 class StateChanged:
     state: State
     step: int
     message: str = ""
 
 
-Event = Step | Samples | Quality | Checkpoint | Divergence | StateChanged
+Event = Step | Samples | Quality | Checkpoint | Divergence | Edited | Inspected | AtlasDrawn | Alarm | StateChanged
 KINDS = {"step": Step, "samples": Samples, "quality": Quality, "checkpoint": Checkpoint, "divergence": Divergence,
-         "state": StateChanged}
+         "edited": Edited, "inspected": Inspected, "atlas": AtlasDrawn, "alarm": Alarm, "state": StateChanged}
 _KIND_OF = {cls: kind for kind, cls in KINDS.items()}
 
 

@@ -1,4 +1,9 @@
-"""The GAN: both models, their optimizers, and one compiled function for a whole D+G iteration."""
+"""The GAN: both models, their optimizers, and one compiled function for a whole D+G iteration.
+
+The learning rates and the EMA decay are variables, so a live edit changes them without recompiling; the number of
+D updates per G update shapes the compiled function, so changing it compiles a new one (a few seconds). A D step or
+a G step can also run alone, inspected: what it did to D's scores, to the images, and each layer's gradient norm.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ class GAN:
         if config.ema_decay > 0:
             self.ema_generator = models.ARCHITECTURES[config.architecture].generator(config)
             self.ema_generator.set_weights(self.generator.get_weights())
+            self.ema_decay = tf.Variable(config.ema_decay, trainable=False, dtype="float32")
         self.loss = loss_for(config)
         # Keras 3 refuses to share one optimizer between two models: each gets its own.
         self.d_optimizer = keras.optimizers.Adam(config.lr_d, beta_1=config.beta_1)
@@ -33,7 +39,21 @@ class GAN:
         self.g_optimizer.build(self.generator.trainable_variables)
         if jit_compile is None:
             jit_compile = models.ARCHITECTURES[config.architecture].jit_compile
+        self.jit_compile = jit_compile
         self._compiled_steps = tf.function(self._train_steps, jit_compile=jit_compile)
+
+    def set_live(self, config: GANConfig) -> None:
+        """Take a running config's live settings (learning rates, EMA decay, D updates per G update)."""
+        if config.signature != self.config.signature or (config.ema_decay > 0) != (self.config.ema_decay > 0):
+            raise ValueError("only the live settings of a run can change while it trains")
+        self.d_optimizer.learning_rate.assign(config.lr_d)
+        self.g_optimizer.learning_rate.assign(config.lr_g)
+        if self.ema_generator is not None:
+            self.ema_decay.assign(config.ema_decay)
+        recompile = config.d_steps != self.config.d_steps
+        self.config = config
+        if recompile:  # the D loop is unrolled in the trace
+            self._compiled_steps = tf.function(self._train_steps, jit_compile=self.jit_compile)
 
     @property
     def sampler(self) -> keras.Model:
@@ -68,9 +88,10 @@ class GAN:
         optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
         return loss, score
 
-    def d_step(self, real, real_labels, z_fake, fake_labels):
-        """D's half of the recipe: one update on a real batch (target 1), one on a generated batch (target 0)."""
-        G, D, loss = self.generator, self.discriminator, self.loss
+    def _d_losses(self, real, real_labels, z_fake, fake_labels):
+        """(the generated batch, D's loss on the real batch, D's loss on the generated one), the losses as
+        functions returning (loss, score) for _update."""
+        G, loss = self.generator, self.loss
         # The recipe generates D's fakes with generator.predict: inference mode, BatchNorm uses moving statistics.
         g_inputs = self._g_inputs(z_fake, fake_labels)
         fake = G(g_inputs, training=False)
@@ -83,36 +104,51 @@ class GAN:
             score, code_logits = self._discriminate(fake, fake_labels)
             return loss.d_fake(score) + self._code_loss(code_logits, g_inputs), score
 
-        d_loss_real, real_score = self._update(self.d_optimizer, D, on_real)
-        d_loss_fake, fake_score = self._update(self.d_optimizer, D, on_fake)
+        return fake, on_real, on_fake
+
+    def _g_loss(self, z_gen, gen_labels):
+        """G's loss through D (towards "real"), as a function returning (loss, score) for _update."""
+        def through_d():
+            g_inputs = self._g_inputs(z_gen, gen_labels)
+            score, code_logits = self._discriminate(self.generator(g_inputs, training=True), gen_labels)
+            return self.loss.g(score) + self._code_loss(code_logits, g_inputs), score
+
+        return through_d
+
+    def d_step(self, real, real_labels, z_fake, fake_labels):
+        """D's half of the recipe: one update on a real batch (target 1), one on a generated batch (target 0)."""
+        _, on_real, on_fake = self._d_losses(real, real_labels, z_fake, fake_labels)
+        d_loss_real, real_score = self._update(self.d_optimizer, self.discriminator, on_real)
+        d_loss_fake, fake_score = self._update(self.d_optimizer, self.discriminator, on_fake)
         return d_loss_real, d_loss_fake, self._accuracy(real_score, True), self._accuracy(fake_score, False)
 
     def g_step(self, z_gen, gen_labels):
         """G's half: learn through D towards "real". Only G's variables are updated, so D stays put."""
-        G = self.generator
-
-        def through_d():
-            g_inputs = self._g_inputs(z_gen, gen_labels)
-            score, code_logits = self._discriminate(G(g_inputs, training=True), gen_labels)
-            return self.loss.g(score) + self._code_loss(code_logits, g_inputs), score
-
-        g_loss, _ = self._update(self.g_optimizer, G, through_d)
+        g_loss, _ = self._update(self.g_optimizer, self.generator, self._g_loss(z_gen, gen_labels))
         return g_loss
 
     def train_step(self, real, real_labels, z_fake, fake_labels, z_gen, gen_labels):
-        """One iteration of the recipe (D, then G, then the EMA); returns the METRICS as one float32 vector.
+        """One iteration of the recipe: config.d_steps D updates (each on its own real batch and noise: real,
+        real_labels, z_fake and fake_labels carry a leading axis of d_steps), then G, then the EMA; returns the
+        METRICS (D's averaged over its updates) as one float32 vector.
 
         Labels are ignored by unconditional models (pass zeros); code models take their code from z.
         """
-        d_loss_real, d_loss_fake, d_acc_real, d_acc_fake = self.d_step(real, real_labels, z_fake, fake_labels)
+        d = self.config.d_steps
+        d_metrics = [self.d_step(real[j], real_labels[j], z_fake[j], fake_labels[j]) for j in range(d)]
+        d_loss_real, d_loss_fake, d_acc_real, d_acc_fake = (sum(m[i] for m in d_metrics) / d for i in range(4))
         g_loss = self.g_step(z_gen, gen_labels)
-        if self.ema_generator is not None:
-            # Warm-up (as in TF's ExponentialMovingAverage num_updates) so short runs are not stuck near init.
-            t = keras.ops.cast(self.g_optimizer.iterations, "float32")
-            decay = keras.ops.minimum(self.config.ema_decay, (1.0 + t) / (10.0 + t))
-            for ema, w in zip(self.ema_generator.weights, self.generator.weights):  # BatchNorm statistics too
-                ema.assign(decay * ema + (1.0 - decay) * w)
+        self._ema_update()
         return keras.ops.stack([d_loss_real, d_loss_fake, g_loss, d_acc_real, d_acc_fake])
+
+    def _ema_update(self) -> None:
+        if self.ema_generator is None:
+            return
+        # Warm-up (as in TF's ExponentialMovingAverage num_updates) so short runs are not stuck near init.
+        t = keras.ops.cast(self.g_optimizer.iterations, "float32")
+        decay = keras.ops.minimum(self.ema_decay, (1.0 + t) / (10.0 + t))
+        for ema, w in zip(self.ema_generator.weights, self.generator.weights):  # BatchNorm statistics too
+            ema.assign(decay * ema + (1.0 - decay) * w)
 
     def _train_steps(self, real, real_labels, z_fake, fake_labels, z_gen, gen_labels):
         """train_step over a leading axis of K iterations, in one compiled call (Python overhead paid once)."""
@@ -123,14 +159,59 @@ class GAN:
         return out.stack()
 
     def iterate(self, real, real_labels, z_fake, fake_labels, z_gen, gen_labels) -> np.ndarray:
-        """Run K iterations (every argument stacked on a leading axis of K); returns (K, len(METRICS)) metrics."""
+        """Run K iterations (every argument stacked on a leading axis of K, then d_steps for D's four); returns
+        (K, len(METRICS)) metrics."""
         return self._compiled_steps(real, real_labels, z_fake, fake_labels, z_gen, gen_labels).numpy()
 
     def iterate_once(self, real, real_labels, z_fake, fake_labels, z_gen, gen_labels) -> dict[str, float]:
         """One iteration; returns the metrics by name."""
-        arrays = (real, real_labels, z_fake, fake_labels, z_gen, gen_labels)
-        values = self.iterate(*(np.asarray(a)[None] for a in arrays))[0]
+        d_axis = (real, real_labels, z_fake, fake_labels)
+        values = self.iterate(*(np.asarray(a)[None, None] for a in d_axis),
+                              *(np.asarray(a)[None] for a in (z_gen, gen_labels)))[0]
         return dict(zip(METRICS, values.tolist()))
+
+    # --- one step at a time, looked at (eager: what each update did, on the very batch it used) ------------------
+
+    def scores(self, images, labels) -> np.ndarray:
+        """D's output (its raw score: a probability for bce, a logit for hinge) for each image."""
+        return np.asarray(self._discriminate(images, labels)[0], np.float64).ravel()
+
+    def gradient_norms(self, loss_fn, model) -> dict[str, float]:
+        """The norm of loss_fn()'s gradient over each layer's variables, by layer (what an update would move)."""
+        with tf.GradientTape() as tape:
+            loss, _ = loss_fn()
+        squares: dict[str, float] = {}
+        for gradient, variable in zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables):
+            if gradient is not None:
+                layer = variable.path.split("/")[0]
+                squares[layer] = squares.get(layer, 0.0) + float(tf.reduce_sum(tf.square(gradient)))
+        return {layer: value ** 0.5 for layer, value in squares.items()}
+
+    def inspect_d_step(self, real, real_labels, z_fake, fake_labels) -> dict:
+        """One D step of the recipe on this batch, looked at: the batch's real and generated images, D's scores of
+        both before and after the update, the losses' parts and D's gradient norms (taken before it)."""
+        fake, on_real, on_fake = self._d_losses(real, real_labels, z_fake, fake_labels)
+        before = self.scores(real, real_labels), self.scores(fake, fake_labels)
+        norms = self.gradient_norms(lambda: (on_real()[0] + on_fake()[0], None), self.discriminator)
+        d_loss_real, _ = self._update(self.d_optimizer, self.discriminator, on_real)
+        d_loss_fake, _ = self._update(self.d_optimizer, self.discriminator, on_fake)
+        after = self.scores(real, real_labels), self.scores(fake, fake_labels)
+        return {"real": np.asarray(real), "fake": np.asarray(fake), "real_before": before[0],
+                "fake_before": before[1], "real_after": after[0], "fake_after": after[1],
+                "d_loss_real": float(d_loss_real), "d_loss_fake": float(d_loss_fake), "d_norms": norms}
+
+    def inspect_g_step(self, z_gen, gen_labels) -> dict:
+        """One G step on this noise, looked at: its images (G in inference mode) and D's scores of them before and
+        after the update, and G's gradient norms (taken before it). The EMA follows, as in training."""
+        g_inputs = self._g_inputs(z_gen, gen_labels)
+        before = np.asarray(self.generator(g_inputs, training=False))
+        scores_before = self.scores(before, gen_labels)
+        norms = self.gradient_norms(self._g_loss(z_gen, gen_labels), self.generator)
+        g_loss, _ = self._update(self.g_optimizer, self.generator, self._g_loss(z_gen, gen_labels))
+        self._ema_update()
+        after = np.asarray(self.generator(g_inputs, training=False))
+        return {"before": before, "after": after, "scores_before": scores_before,
+                "scores_after": self.scores(after, gen_labels), "g_loss": float(g_loss), "g_norms": norms}
 
     # --- state, for checkpoints --------------------------------------------------------------------------
 

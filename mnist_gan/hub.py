@@ -3,7 +3,8 @@
 A pushed repo holds, in one commit: Keras's own layout of the generator (config.json, metadata.json,
 model.weights.h5), so anyone can `keras.saving.load_model("hf://owner/name")`; the weights folder this package
 loads (gan_config.json, generator.weights.h5, training.json, metrics.json); samples.png; the model card
-(README.md); and mnist_gan.json, which records the sha256 of every other file.
+(README.md); the run's TensorBoard event files under runs/ when the model came from a run that wrote them; and
+mnist_gan.json, which records the sha256 of every other file.
 
 A pull resolves the revision to a commit sha, checks the files' sizes from the Hub's metadata, downloads only the
 files the package loads, checks each against mnist_gan.json, reads every JSON file as untrusted (size, depth, type),
@@ -40,11 +41,13 @@ from .generator import (DISCRIMINATOR_FILE, METRICS_FILE, RECORD_FILE, SAMPLES_F
                         describe, load_discriminator, load_generator)
 from .model_card import MANIFEST, SAMPLE_COUNT, SAMPLE_SCALE, SAMPLE_SEED, model_card
 from .sampling import encode_png, grid_shape, make_grid
+from .tensorboard import event_files, run_of
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 FORMAT, FORMAT_VERSION = "mnist-gan", 1
 KERAS_CONFIG = "config.json"
 KERAS_FILES = (KERAS_CONFIG, "metadata.json", "model.weights.h5")  # Keras's own unzipped saved-model layout
+RUNS = "runs"  # the run's TensorBoard event files go under runs/RUN_NAME/: the Hub's "Training metrics" tab
 NEEDED = (CONFIG_FILE, WEIGHTS_FILE, KERAS_CONFIG)  # what a pull must get to build, check and load the generator
 OPTIONAL = (DISCRIMINATOR_FILE, RECORD_FILE, METRICS_FILE, SAMPLES_FILE)
 # The most a pull downloads of each file, checked from the Hub's metadata first: weights files are then inspected
@@ -125,7 +128,7 @@ def push(folder: str | Path, repo_id: str, token: str | None, *, private: bool =
     with tempfile.TemporaryDirectory(prefix="mnist-gan-push-") as staging:
         staging = Path(staging)
         config = _stage(Path(folder), staging, repo_id)
-        names = sorted(p.name for p in staging.iterdir())
+        names = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
         with _explained("push", repo_id, None, url, token):
             try:
                 info = api.model_info(repo_id)
@@ -142,7 +145,9 @@ def push(folder: str | Path, repo_id: str, token: str | None, *, private: bool =
             if tag and tag in {ref.name for ref in api.list_repo_refs(repo_id).tags}:
                 raise HubError(f"{repo_id} already has a tag {shown(tag)}: choose another name (nothing was pushed)")
             # A file of an earlier push that this model lacks (e.g. metrics.json) would describe the wrong model.
-            stale = [CommitOperationDelete(name) for name in OPTIONAL if name in existing and name not in names]
+            # So would an earlier run's TensorBoard files on the Hub's "Training metrics" tab.
+            stale = [CommitOperationDelete(name) for name in sorted(existing - set(names))
+                     if name in OPTIONAL or name.startswith(f"{RUNS}/")]
             commit = api.create_commit(repo_id, [CommitOperationAdd(name, str(staging / name)) for name in names]
                                        + stale, commit_message=f"Upload {describe(config)} with mnist-gan")
             if tag:
@@ -151,7 +156,9 @@ def push(folder: str | Path, repo_id: str, token: str | None, *, private: bool =
 
 
 def _stage(folder: Path, staging: Path, repo_id: str) -> GANConfig:
-    """Write every file of the repo into `staging`: mnist_gan.json records the sha256 of all but the card."""
+    """Write every file of the repo into `staging`: mnist_gan.json records the sha256 of all but the card.
+    A model that came from a run with TensorBoard event files (the run folder itself, or its best/) takes them
+    along under runs/RUN_NAME/; a pull never needs them."""
     try:
         generator = Generator.load(folder)
         if (folder / DISCRIMINATOR_FILE).is_file():
@@ -170,7 +177,11 @@ def _stage(folder: Path, staging: Path, repo_id: str) -> GANConfig:
     shutil.rmtree(keras_dir)
     digits = generator.generate(SAMPLE_SEED, SAMPLE_COUNT)
     (staging / SAMPLES_FILE).write_bytes(encode_png(make_grid(digits, *grid_shape(SAMPLE_COUNT), scale=SAMPLE_SCALE)))
-    sha256 = {p.name: _sha256(p) for p in sorted(staging.iterdir())}
+    run = run_of(folder)
+    for path in event_files(run) if run else []:
+        (staging / RUNS / run.name).mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, staging / RUNS / run.name / path.name)
+    sha256 = {p.relative_to(staging).as_posix(): _sha256(p) for p in sorted(staging.rglob("*")) if p.is_file()}
     (staging / MANIFEST).write_text(json.dumps({"format": FORMAT, "version": FORMAT_VERSION,
                                                 "generator": describe(generator.config), "sha256": sha256},
                                                indent=2) + "\n")

@@ -30,9 +30,14 @@ CLASSIFIER_DIR = SHIPPED_DIR / "classifier"
 CLASSIFIER_WEIGHTS = "classifier.weights.h5"
 CLASSIFIER_RECORD = "classifier.json"  # test accuracy, how it was trained, the reference rows
 REFERENCE_FILE = "reference.npz"  # mean and covariance of the test images' features
+# features (float16) of the first BANK test images in REAL_ORDER: the real set of precision/recall/density/coverage
+# when no MNIST file is at hand (the Evaluator during training)
+BANK_FILE = "reference_features.npz"
+BANK = 4_000
 FEATURE_LAYER = "features"
 HOLDOUT = 10_000  # the last 10,000 training images: never seen by the classifier, the "held-out real" reference
 RECOGNISABLE = 0.9  # max probability above this counts as a confidently recognised digit
+REAL_ORDER_SEED = 0  # test images in a fixed random order: any prefix is a fair sample of all ten digits
 
 
 # --- the classifier --------------------------------------------------------------------------------------------
@@ -86,10 +91,12 @@ def train_classifier(data: MNIST, epochs: int = 8, batch_size: int = 128, seed: 
 class Classifier:
     """The judge: images (uint8 or [-1, 1]) in, class probabilities and features out, plus the test statistics."""
 
-    def __init__(self, model, reference: dict | None = None, record: dict | None = None):
+    def __init__(self, model, reference: dict | None = None, record: dict | None = None,
+                 bank: np.ndarray | None = None):
         import tensorflow as tf
 
         self.model, self.reference, self.record = model, reference or {}, record or {}
+        self.bank = bank  # real test-image features for precision/recall/density/coverage (None: not shipped)
         self._call = tf.function(lambda x: model(x, training=False), reduce_retracing=True, autograph=False)
 
     @classmethod
@@ -104,7 +111,11 @@ class Classifier:
         model.load_weights(path)
         with np.load(folder / REFERENCE_FILE, allow_pickle=False) as npz:
             reference = {k: npz[k] for k in npz.files}
-        return cls(model, reference, read_json(folder / CLASSIFIER_RECORD))
+        bank = None
+        if (folder / BANK_FILE).is_file():
+            with np.load(folder / BANK_FILE, allow_pickle=False) as npz:
+                bank = npz["features"].astype(np.float64)
+        return cls(model, reference, read_json(folder / CLASSIFIER_RECORD), bank)
 
     def predict(self, images: np.ndarray, batch: int = 1000) -> tuple[np.ndarray, np.ndarray]:
         """(probabilities (N, 10), features (N, 128)) for uint8 (N, 28, 28[, 1]) or float [-1, 1] images."""
@@ -134,6 +145,31 @@ def save_classifier(folder: str | Path, model, record: dict, test_features: np.n
     atomic_write(folder / REFERENCE_FILE, buffer.getvalue())
     write_json(folder / CLASSIFIER_RECORD, record)
     return folder
+
+
+def real_order(n_test: int) -> np.ndarray:
+    """The fixed random order of the test images whose first N are the real set of an N-sample evaluation."""
+    return np.random.default_rng(REAL_ORDER_SEED).permutation(n_test)
+
+
+def real_features(classifier: Classifier, data: MNIST, n: int) -> np.ndarray:
+    """Features of the first n test images in real_order (all of them when n exceeds the test set)."""
+    return classifier.predict(data.x_test[real_order(len(data.x_test))[:n]])[1]
+
+
+def save_reference_bank(folder: str | Path, classifier: Classifier, data: MNIST, size: int = BANK) -> Path:
+    """Write the first `size` test images' features (float16, ~1 MB), in real_order, to folder/BANK_FILE."""
+    import io
+
+    from .files import atomic_write
+
+    indices = real_order(len(data.x_test))[:size]
+    features = classifier.predict(data.x_test[indices])[1].astype(np.float16)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, features=features, indices=indices.astype(np.int32))
+    atomic_write(Path(folder) / BANK_FILE, buffer.getvalue())
+    classifier.bank = features.astype(np.float64)
+    return Path(folder) / BANK_FILE
 
 
 def as_unit_range(images: np.ndarray) -> np.ndarray:
@@ -226,9 +262,71 @@ def memorisation(sample_distances: np.ndarray, real_distances: np.ndarray) -> di
             "near_copies": float(np.mean(sample_distances < np.percentile(real_distances, 1)))}
 
 
+# Precision/recall (Kynkaenniemi et al. 2019) and density/coverage (Naeem et al. 2020): k-NN balls in feature
+# space. A point is inside a ball when its distance is strictly below the radius, as in the authors' prdc code:
+# then a set compared with itself has density exactly 1 (each point lies in its own ball and in the balls of the
+# k - 1 points it is strictly nearer to than their k-th neighbour).
+PR_K = 3  # Kynkaenniemi et al.'s default
+DC_K = 5  # Naeem et al.'s default
+
+
+def _distance_blocks(a: np.ndarray, b: np.ndarray, chunk: int = 1024):
+    """(start, Euclidean distances of a[start:start + chunk] to all of b), one (chunk, len(b)) block at a time."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    b_norms = np.sum(b * b, axis=1)
+    for i in range(0, len(a), chunk):  # chunks bound memory: 10,000 x 10,000 distances would be 800 MB at once
+        block = a[i:i + chunk]
+        squared = np.sum(block * block, axis=1)[:, None] + b_norms[None, :] - 2 * block @ b.T
+        yield i, np.sqrt(np.clip(squared, 0, None))
+
+
+def knn_radii(features: np.ndarray, k: int, chunk: int = 1024) -> np.ndarray:
+    """Distance from each point to its k-th nearest other point of the same set: the radius of its k-NN ball."""
+    features = np.asarray(features, np.float64)
+    if not 1 <= k < len(features):
+        raise ValueError(f"k-NN radii need 1 <= k < the number of points ({len(features)}), got k={k}")
+    radii = np.empty(len(features))
+    for i, d in _distance_blocks(features, features, chunk):
+        d[np.arange(len(d)), np.arange(i, i + len(d))] = np.inf  # a point is not its own neighbour
+        radii[i:i + len(d)] = np.partition(d, k - 1, axis=1)[:, k - 1]
+    return radii
+
+
+def _in_balls(queries: np.ndarray, centres: np.ndarray, radii: np.ndarray, chunk: int = 1024):
+    """(balls of `centres` holding each query (counts), whether each centre's ball holds any query)."""
+    counts = np.zeros(len(queries), np.int64)
+    hit = np.zeros(len(centres), bool)
+    for i, d in _distance_blocks(queries, centres, chunk):
+        inside = d < radii[None, :]
+        counts[i:i + len(d)] = inside.sum(axis=1)
+        hit |= inside.any(axis=0)
+    return counts, hit
+
+
+def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = PR_K) -> dict:
+    """Kynkaenniemi et al. 2019: share of fakes inside the real k-NN manifold, and of reals inside the fake one."""
+    fake_in_real, _ = _in_balls(fake, real, knn_radii(real, k))
+    real_in_fake, _ = _in_balls(real, fake, knn_radii(fake, k))
+    return {"precision": float(np.mean(fake_in_real > 0)), "recall": float(np.mean(real_in_fake > 0))}
+
+
+def density_coverage(real: np.ndarray, fake: np.ndarray, k: int = DC_K) -> dict:
+    """Naeem et al. 2020: real k-NN balls holding each fake (mean over fakes, / k), and share of real balls hit."""
+    # Density counts every real ball a fake falls in, so a few outlying real points cannot inflate it as they
+    # inflate precision; coverage asks only whether each real point's neighbourhood received a fake at all.
+    counts, hit = _in_balls(fake, real, knn_radii(real, k))
+    return {"density": float(counts.sum() / (k * len(fake))), "coverage": float(np.mean(hit))}
+
+
+def prdc(real: np.ndarray, fake: np.ndarray, k_pr: int = PR_K, k_dc: int = DC_K) -> dict:
+    """Precision and recall (k=3) and density and coverage (k=5) of fake features against real features."""
+    return {**precision_recall(real, fake, k_pr), **density_coverage(real, fake, k_dc)}
+
+
 def quality(probabilities: np.ndarray, features: np.ndarray, reference: dict, labels: np.ndarray | None = None,
-            held_out_cfid: dict | None = None) -> dict:
-    """Every classifier metric of one sample set; `held_out_cfid` maps N to the real-image cFID at that N."""
+            held_out_cfid: dict | None = None, reals: np.ndarray | None = None) -> dict:
+    """Every classifier metric of one sample set; `held_out_cfid` maps N to the real-image cFID at that N; `reals`
+    (real images' features) adds precision, recall, density and coverage."""
     histogram = class_histogram(probabilities)
     n = len(probabilities)
     cfid = frechet_distance(*gaussian(features), reference["mu"], reference["sigma"])
@@ -241,15 +339,20 @@ def quality(probabilities: np.ndarray, features: np.ndarray, reference: dict, la
                 "class_max": float(histogram.max())})
     if labels is not None:
         row["label_agreement"] = label_agreement(probabilities, labels)
+    if reals is not None:
+        row.update(prdc(reals, features))
+        row["prdc_real_n"] = len(reals)  # these four depend on both set sizes: compare at equal sizes only
     row["class_histogram"] = [round(float(h), 5) for h in histogram]
     return row
 
 
 def score(classifier: Classifier, images: np.ndarray, labels: np.ndarray | None = None,
-          train: np.ndarray | None = None, unseen: np.ndarray | None = None) -> dict:
-    """quality() of images, plus memorisation when given the training images and as many unseen real ones."""
+          train: np.ndarray | None = None, unseen: np.ndarray | None = None, reals: np.ndarray | None = None) -> dict:
+    """quality() of images, plus memorisation when given the training images and as many unseen real ones, plus
+    precision/recall/density/coverage when given real images' features (`reals`, e.g. from real_features())."""
     probabilities, features = classifier.predict(images)
-    row = quality(probabilities, features, classifier.reference, labels, classifier.record.get("held_out_cfid"))
+    row = quality(probabilities, features, classifier.reference, labels, classifier.record.get("held_out_cfid"),
+                  reals)
     if train is not None and unseen is not None:
         row.update(memorisation(nearest_distances(images, train), nearest_distances(unseen[:len(images)], train)))
     return row
@@ -265,11 +368,22 @@ def baseline_rows(classifier: Classifier, data: MNIST, n: int = 10_000, seed: in
         by_n[str(size)] = float(np.mean([frechet_distance(*gaussian(p), classifier.reference["mu"],
                                                           classifier.reference["sigma"]) for p in parts]))
     classifier.record["held_out_cfid"] = by_n
+    # Precision/recall/density/coverage of held-out real digits at the Evaluator's N = 2,000 (against the shipped
+    # bank, as during training; mean over the disjoint subsets) and at n (against the first n test images, as
+    # `evaluate --data`): what a model's values at that N compare with.
+    test = real_features(classifier, data, n)
+    prdc_by_n = {}
+    for size, reals in ((2_000, classifier.bank), (n, test)):
+        if reals is None or len(reals) < size:
+            continue
+        parts = [features[i:i + size] for i in range(0, len(features) - size + 1, size)]
+        rows = [prdc(reals[:size], p) for p in parts]
+        prdc_by_n[str(size)] = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
     noise = np.random.default_rng(seed).uniform(-1, 1, (n, 28, 28, 1)).astype(np.float32)
     # the held-out images are compared with the training images minus themselves, so both rows mean the same
-    rows = {"held-out real": score(classifier, held_out[:n], train=train, unseen=data.x_test),
-            "uniform noise": score(classifier, noise, train=data.x_train, unseen=data.x_test)}
-    return {"held_out_cfid": by_n, "reference_rows": rows}
+    rows = {"held-out real": score(classifier, held_out[:n], train=train, unseen=data.x_test, reals=test),
+            "uniform noise": score(classifier, noise, train=data.x_train, unseen=data.x_test, reals=test)}
+    return {"held_out_cfid": by_n, "held_out_prdc": prdc_by_n, "reference_rows": rows}
 
 
 # --- scoring generators, during training and after -------------------------------------------------------------
@@ -282,18 +396,39 @@ def sample_inputs(seed: int, n: int, latent_dim: int, conditional: bool) -> tupl
 
 
 class Evaluator:
-    """What the Trainer calls every eval_every steps: a cheap quality row (default 2,000 fixed samples)."""
+    """What the Trainer calls every eval_every steps: a cheap quality row (default 2,000 fixed samples), with the
+    share of near duplicates among them (a collapse's sign; see alarms)."""
 
     def __init__(self, classifier: Classifier | None = None, n: int = 2_000, seed: int = 12345):
         self.classifier = classifier or Classifier.load()
         self.n, self.seed = n, seed
+        self._duplicate_distance: float | None = None
+
+    def inputs(self, config) -> tuple[np.ndarray, np.ndarray | None]:
+        """The fixed latents (and labels) every evaluation of a run draws."""
+        return sample_inputs(self.seed, self.n, config.latent_dim, config.conditional)
+
+    def duplicate_distance(self) -> float:
+        """How close in feature space a real digit's nearest real neighbour is in 1% of cases: real digits from the
+        bundled sample, as many as the evaluation draws (nearest distances shrink as a set grows)."""
+        if self._duplicate_distance is None:
+            from .alarms import real_threshold
+            from .data import SAMPLE_DATA, load_mnist
+
+            real = load_mnist(SAMPLE_DATA).x_train[: self.n]
+            self._duplicate_distance = real_threshold(self.classifier.predict(real)[1])
+        return self._duplicate_distance
 
     def __call__(self, generator: Generator) -> dict:
-        config = generator.config
-        z, labels = sample_inputs(self.seed, self.n, config.latent_dim, config.conditional)
+        from .alarms import near_duplicates
+
+        z, labels = self.inputs(generator.config)
         started = time.perf_counter()
         probabilities, features = self.classifier.predict(generator.images(z, labels))
+        bank = self.classifier.bank
+        reals = bank[:self.n] if bank is not None and len(bank) >= self.n else None  # equal sizes, or none
         row = quality(probabilities, features, self.classifier.reference, labels,
-                      self.classifier.record.get("held_out_cfid"))
+                      self.classifier.record.get("held_out_cfid"), reals)
+        row["duplicates"], row["duplicate_pairs"] = near_duplicates(features, self.duplicate_distance())
         row["eval_s"] = time.perf_counter() - started
         return row

@@ -24,16 +24,18 @@ def model_card(repo_id: str, config: GANConfig, record: dict, metrics: dict, sha
                          tags=["gan", "mnist", "keras", "mnist-gan", config.architecture,
                                "conditional" if config.conditional else "unconditional"],
                          model_name=repo_id if results else None, eval_results=results or None)
-    conditional = config.conditional
-    if conditional:
-        keras_call = "generator.predict([z, (np.arange(16) % 10)[:, None]])  # the digits to draw"
-    elif config.latent_code:
-        keras_call = f"generator.predict([z, z[:, :{config.latent_code}].argmax(1)[:, None]])  # z's latent code"
-    else:
-        keras_call = "generator.predict(z)"
     discriminator = (f" The discriminator it was trained against is here too (`{DISCRIMINATOR_FILE}`, built from "
                      "the same config): mnist-gan uses it to show what D sees." if DISCRIMINATOR_FILE in sha256 else "")
     quality = _table(metrics) if metrics else "Not measured yet (no metrics.json in the pushed folder)."
+    runs = sorted({name.split("/")[1] for name in sha256 if name.startswith("runs/") and name.count("/") >= 2})
+    metrics_tab = f"""
+## Training metrics
+
+`runs/{runs[0]}/` holds the TensorBoard event files of the run that trained this model (both discriminator
+accuracies, the losses, images/s, quality when it was measured, the sample grid as it improved, and the config):
+the Hub shows them on this repo's "Training metrics" tab, and `tensorboard --logdir runs` shows them in a copy of
+the repo (`hf download {repo_id} --include "runs/*" --local-dir .`).
+""" if runs else ""
     text = f"""---
 {data.to_yaml()}
 ---
@@ -50,15 +52,10 @@ code from this repo.{discriminator}
 
 ## Use it
 
-Keras alone (safe mode, the default, refuses any layer that carries code):
+Keras alone, on any of its backends (safe mode, the default, refuses any layer that carries code). Choose the
+backend before Keras is imported; each gives the same pixels.
 
-```python
-import keras, numpy as np
-
-generator = keras.saving.load_model("hf://{repo_id}")
-z = np.random.default_rng(0).standard_normal((16, {config.latent_dim})).astype("float32")
-images = {keras_call}  # (16, 28, 28, 1) in [-1, 1]
-```
+{keras_snippets(repo_id, config)}
 
 mnist-gan (checks the sha256 of every file before loading; pin a commit sha for a reproducible load):
 
@@ -86,7 +83,7 @@ client.view_api()  # the app's endpoints and their parameters
 ## Quality
 
 {quality}
-
+{metrics_tab}
 ## Training
 
 {_table(record) if record else "No training record."}
@@ -107,6 +104,39 @@ client.view_api()  # the app's endpoints and their parameters
 """
     ModelCard(text)  # parses the front matter back: a card the Hub would misread fails here, not there
     return text
+
+
+BACKENDS = {"tensorflow": "TensorFlow", "jax": "JAX (`pip install jax`)", "torch": "PyTorch (`pip install torch`)"}
+
+
+def keras_snippet(repo_id: str, config: GANConfig, backend: str) -> str:
+    """Python that loads the pushed generator with Keras on `backend` and draws 16 digits: the inputs it takes
+    are z, plus the digit for a conditional model or z's latent code (argmax of its first entries)."""
+    if config.conditional:
+        second = 'labels = (np.arange(16) % 10).astype("int32")[:, None]  # the digit each image shows\n'
+        inputs = "[z, labels]"
+    elif config.latent_code:
+        second = (f'code = z[:, :{config.latent_code}].argmax(axis=1).astype("int32")[:, None]  # the latent code: '
+                  f"argmax of z's first {config.latent_code} entries\n")
+        inputs = "[z, code]"
+    else:
+        second, inputs = "", "z"
+    return f"""import os
+os.environ["KERAS_BACKEND"] = "{backend}"
+
+import keras
+import numpy as np
+
+generator = keras.saving.load_model("hf://{repo_id}")
+z = np.random.default_rng(0).standard_normal((16, {config.latent_dim})).astype("float32")
+{second}images = generator.predict({inputs}, verbose=0)  # (16, 28, 28, 1) in [-1, 1]
+"""
+
+
+def keras_snippets(repo_id: str, config: GANConfig) -> str:
+    """The card's snippet for each backend, under a heading each."""
+    return "\n".join(f"### {title}\n\n```python\n{keras_snippet(repo_id, config, backend)}```\n"
+                     for backend, title in BACKENDS.items())
 
 
 def _is_number(value) -> bool:

@@ -13,10 +13,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .config import GANConfig
-from .events import Checkpoint, Divergence, Event, Quality, Samples, State, StateChanged, Step
+from .events import (Alarm, AtlasDrawn, Checkpoint, Divergence, Edited, Event, Inspected, Quality, Samples, State,
+                     StateChanged, Step)
 
 PLOT_POINTS = 300  # history rows per status: every poll ships them to every open tab
 LOG_FILE = "worker.log"
+INSPECTIONS = 20  # steps by hand kept in the status (newest last)
+HIDDEN = ("class_histogram", "duplicate_pairs")  # quality row fields the status leaves out (big, or for the alarm)
 
 
 def downsample(rows: list, points: int = PLOT_POINTS) -> list:
@@ -54,6 +57,11 @@ class RunStatus:
     config: dict | None
     wall_s: float
     resumable_runs: list[dict] = field(default_factory=list)  # unfinished runs (run, step, steps, data), newest first
+    edits: list[dict] = field(default_factory=list)  # live edits: step, changes, before
+    inspections: list[dict] = field(default_factory=list)  # steps taken by hand: step, kind, summary (newest last)
+    atlas_steps: list[int] = field(default_factory=list)  # the steps that have a latent atlas
+    alarms: list[dict] = field(default_factory=list)  # collapse alarms: step, kind, message, remedy, fork_step
+    origin: dict = field(default_factory=dict)  # a fork's parent: run, step
 
     @property
     def resumable(self) -> dict | None:
@@ -84,6 +92,11 @@ class RunView:
         self.samples: list[tuple[int, str]] = []  # (step, png path)
         self.quality: list[dict] = []
         self.incidents: list[dict] = []
+        self.edits: list[dict] = []
+        self.inspections: list[dict] = []
+        self.atlas: list[tuple[int, str]] = []  # (step, npz path)
+        self.alarms: list[dict] = []
+        self.origin: dict = {}
         self.saved_step: int | None = None
         self.started, self.ended_at = time.time(), None
         self._lock = threading.Lock()
@@ -96,11 +109,17 @@ class RunView:
         """Start from a checkpoint's header: its step, history and incidents, and the grids drawn up to it."""
         step = meta["step"]
         samples = sorted((int(p.stem), str(p)) for p in (self.run_dir / "samples").glob("*.png") if p.stem.isdigit())
+        atlas = sorted((int(p.stem), str(p)) for p in (self.run_dir / "atlas").glob("*.npz") if p.stem.isdigit())
         with self._lock:
             self.step, self.saved_step = step, step
             self.history = [row for row in meta.get("history", []) if row["step"] <= step]
+            self.quality = [row for row in meta.get("quality", []) if row["step"] <= step]
             self.incidents = list(meta.get("incidents", []))
+            self.edits = list(meta.get("edits", []))
+            self.alarms = [a for a in meta.get("alarms", []) if a["step"] <= step]
+            self.origin = dict(meta.get("origin", {}))
             self.samples = [(s, path) for s, path in samples if s <= step]
+            self.atlas = [(s, path) for s, path in atlas if s <= step]
 
     def apply(self, event: Event) -> None:
         """Fold one event in. A Step no later than the last means the run rolled back: what it undid goes."""
@@ -108,7 +127,7 @@ class RunView:
             match event:
                 case Step():
                     for rows, key in ((self.history, lambda r: r["step"]), (self.samples, lambda s: s[0]),
-                                      (self.quality, lambda r: r["step"])):
+                                      (self.quality, lambda r: r["step"]), (self.atlas, lambda a: a[0])):
                         while rows and key(rows[-1]) >= event.step:
                             rows.pop()
                     self.history.append(event.row())
@@ -123,6 +142,19 @@ class RunView:
                     self.incidents.append({"step": event.step, "reason": event.reason, "action": event.action})
                 case Checkpoint():
                     self.saved_step = event.step
+                case Edited():
+                    self.edits.append({"step": event.step, "changes": event.changes, "before": event.before})
+                    self.config = self.config.replace(**event.changes)
+                case Inspected():
+                    self.inspections.append({"step": event.step, "kind": event.kind, "summary": event.summary,
+                                             "path": event.path})
+                    del self.inspections[:-INSPECTIONS]
+                case AtlasDrawn():
+                    self.atlas.append((event.step, event.path))
+                case Alarm():
+                    self.alarms.append({"step": event.step, "kind": event.kind, "message": event.message,
+                                        "remedy": event.remedy, "fork_step": event.fork_step,
+                                        "evidence": event.evidence, "path": event.path})
                 case StateChanged():
                     self.state, self.message, self.step = event.state, event.message, event.step
 
@@ -153,13 +185,29 @@ class RunView:
                 progress=self.step / self.config.steps, eta_s=self.eta_s,
                 **{k: last.get(k) for k in ("d_acc_real", "d_acc_fake", "d_loss", "g_loss", "images_per_sec")},
                 history=downsample(self.history, points),
-                quality=[{k: v for k, v in q.items() if k != "class_histogram"} for q in self.quality],
+                quality=[{k: v for k, v in q.items() if k not in HIDDEN} for q in self.quality],
                 class_histogram=histogram, sample_steps=[s for s, _ in self.samples], incidents=list(self.incidents),
                 saved_step=self.saved_step, run_dir=str(self.run_dir), data=self.data, config=self.config.to_dict(),
-                wall_s=round((self.ended_at or time.time()) - self.started, 1), resumable_runs=list(resumable or []))
+                wall_s=round((self.ended_at or time.time()) - self.started, 1), resumable_runs=list(resumable or []),
+                edits=list(self.edits), atlas_steps=[s for s, _ in self.atlas], origin=dict(self.origin),
+                inspections=[{k: v for k, v in i.items() if k != "path"} for i in self.inspections],
+                alarms=[{k: v for k, v in a.items() if k != "path"} for a in self.alarms])
 
     def sample_paths(self) -> list[tuple[int, str]]:
         """(step, png path) of every sample grid so far."""
         with self._lock:
             return list(self.samples)
+
+    def atlas_paths(self) -> list[tuple[int, str]]:
+        """(step, npz path) of every latent atlas so far."""
+        with self._lock:
+            return list(self.atlas)
+
+    def evidence(self, kind: str) -> tuple[dict, str | None]:
+        """The newest step by hand (kind "inspection") or alarm ("alarm"), and its evidence file."""
+        with self._lock:
+            items = self.inspections if kind == "inspection" else self.alarms
+            if not items:
+                return {}, None
+            return {k: v for k, v in items[-1].items() if k != "path"}, items[-1].get("path")
 

@@ -32,6 +32,7 @@ from .directions import MAX_DIRECTIONS, Direction, find_directions, move, raw_di
 from .errors import InvalidInput, MnistGanError, shown
 from .generator import Generator
 from .inside import Digit, Figures, Inside, check_latent
+from .laboratory import Laboratory
 from .library import MAX_ADDED, Library
 from .models import NUM_CLASSES
 from .run_state import RunStatus, RunView
@@ -42,6 +43,7 @@ from .worker import MAX_RUNS, MAX_RUNS_BYTES, TrainingWorker
 ROOT = Path(__file__).resolve().parent.parent
 MAX_IMAGES, MAX_FRAMES, MAX_STEPS = 100, 32, 200_000
 MAX_TEMPERATURE = 2.0
+MAX_SCALE = 8  # a permalink's enlargement: 8x a 100-digit grid is ~2,400 px square
 SLIDER_RANGE = 4.0  # latent units: a direction's coordinate is N(0, 1), so +-4 reaches far past typical digits
 ALL_DIGITS = "all digits"
 DIGITS = [str(k) for k in range(NUM_CLASSES)]
@@ -86,6 +88,20 @@ class Settings:
 
 
 @dataclass(frozen=True)
+class GridRequest:
+    """A Generate grid, checked: what generate draws, and what a permalink's ETag is made of."""
+
+    generator: Generator
+    seed: int
+    n: int
+    labels: np.ndarray | None  # one digit per image (conditional models), else None
+    rows: int
+    cols: int
+    temperature: float
+    scale: int
+
+
+@dataclass(frozen=True)
 class Visitor:
     """Who asks: their Hugging Face login on a Space (None when signed out or off Spaces) and its token."""
 
@@ -107,6 +123,7 @@ class Service:
         add_sweep_models(self.library, settings.sweeps)  # each finished sweep trial's best weights
         self.worker = TrainingWorker(settings.runs_dir, on_done=self._register_run, on_pruned=self._forget_runs,
                                      max_runs=settings.max_runs, max_bytes=settings.max_runs_bytes)
+        self.lab = Laboratory(self.worker, settings.sweeps)  # steps by hand, live edits, forks, atlas, comparisons
         self.evaluate = (CLASSIFIER_DIR / CLASSIFIER_WEIGHTS).is_file()  # quality curves need the judge
         self.notice = ""  # what start() has to say about the start-up model
         self._directions = OncePerKey(self._find_directions, DIRECTION_CACHE)
@@ -138,17 +155,25 @@ class Service:
 
     # --- Generate -------------------------------------------------------------------------------------------------
 
-    def generate(self, model: str, seed, n, digit=ALL_DIGITS, temperature=1.0) -> np.ndarray:
-        """A uint8 grid of n digits (1-100) drawn by `model` from `seed`, enlarged for display; same arguments,
-        same pixels. Conditional models draw `digit`, or a row per digit."""
+    def generate(self, model: str, seed, n, digit=ALL_DIGITS, temperature=1.0, scale=None) -> np.ndarray:
+        """A uint8 grid of n digits (1-100) drawn by `model` from `seed`, enlarged for display (or `scale` times,
+        1-8); same arguments, same pixels. Conditional models draw `digit`, or a row per digit."""
+        grid = self.grid_request(model, seed, n, digit, temperature, scale)
+        labels = grid.labels
+        images = grid.generator.generate(grid.seed, len(labels) if labels is not None else grid.n, labels,
+                                         grid.temperature)
+        return make_grid(images, grid.rows, grid.cols, scale=grid.scale)
+
+    def grid_request(self, model: str, seed, n, digit=ALL_DIGITS, temperature=1.0, scale=None) -> GridRequest:
+        """generate's arguments, checked, and the grid they make (no drawing yet)."""
         generator = self.library.get(model)
         seed, n = check_seed(seed), count(n, "grid size", 1, MAX_IMAGES)
         if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) \
                 or not 0.1 <= temperature <= MAX_TEMPERATURE:
             raise InvalidInput(f"temperature must be a number from 0.1 to {MAX_TEMPERATURE:g}, got {shown(temperature)}")
         labels, rows, cols = grid_labels(generator, digit, n)
-        images = generator.generate(seed, len(labels) if labels is not None else n, labels, float(temperature))
-        return make_grid(images, rows, cols, scale=display_scale(cols))
+        scale = display_scale(cols) if scale is None else count(scale, "scale", 1, MAX_SCALE)
+        return GridRequest(generator, seed, n, labels, rows, cols, float(temperature), scale)
 
     # --- Latent explorer ------------------------------------------------------------------------------------------
 

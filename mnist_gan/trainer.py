@@ -3,7 +3,11 @@
 It can be paused, resumed and stopped from another thread, and resumed from its run folder after the
 process died. Subscribers receive the typed events of `events`: Step after every compiled call, Samples,
 Quality (when an evaluator is given and eval_every > 0), Checkpoint, Divergence (the run rolled back to its last
-checkpoint, or paused) and StateChanged (running, paused, stopped, finished, failed).
+checkpoint, or paused) and StateChanged (running, paused, stopped, finished, failed); and, for the Train tab's
+laboratory, Edited (a live edit took effect), Inspected (a step taken by hand while paused), AtlasDrawn and Alarm.
+
+Other threads ask for live edits and hand-taken steps through `edit()` and `take()`: the loop applies them
+between compiled calls, so the run's state only ever changes in its own thread.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+import queue
 import threading
 import time
 from pathlib import Path
@@ -18,17 +23,20 @@ from typing import Callable
 
 import numpy as np
 
-from .checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
-from .config import GANConfig
+from . import alarms, atlas, lab
+from .checkpoint import CHECKPOINT_FILE, keep_step_checkpoint, load_checkpoint, save_checkpoint, step_checkpoints
+from .config import GANConfig, live_edit
 from .data import MNIST
 from .device import current_device
 from .errors import CheckpointError, MnistGanError
-from .events import Checkpoint, Divergence, Event, Quality, Samples, State, StateChanged, Step
+from .events import (Alarm, AtlasDrawn, Checkpoint, Divergence, Edited, Event, Quality, Samples, State, StateChanged,
+                     Step)
 from .files import sweep_partial_files
 from .gan import GAN, METRICS
 from .generator import Generator, describe, save_models
 from .models import NUM_CLASSES
 from .sampling import latents, make_grid, to_uint8
+from .tensorboard import TensorBoardLog
 
 SAMPLES_DIR = "samples"
 BEST_DIR = "best"  # the sampler at its best cFID so far: GAN quality peaks and then drifts (measured)
@@ -75,12 +83,19 @@ class Trainer:
         self.best: dict = {}  # step, cFID and wall time of the best evaluation so far
         self.notes: dict = {}  # extra facts for the training record (e.g. the command that started the run)
         self.incidents: list[dict] = []  # divergences and what was done about them
+        self.edits: list[dict] = []  # live edits: step, changes, before
+        self.quality_log: list[dict] = []  # every evaluation (kept in the checkpoint: runs are compared by it)
+        self.alarms: list[dict] = []
+        self.origin: dict = {}  # a fork's parent run and step
         self.watch = DivergenceWatch()
         self.state = State.IDLE
         self._subscribers: list[Callable[[Event], None]] = []
         self._running = threading.Event()
         self._running.set()
         self._stop = threading.Event()
+        self._requests: queue.Queue = queue.Queue()  # ("edit", changes) and ("take", kind), from other threads
+        self._wake = threading.Event()
+        self._judge = None  # the shipped classifier, for the atlas's digits (loaded on first use)
         n = 10 * NUM_CLASSES if config.conditional else 64
         # Fixed noise: the grid shows the same digits improving, not a new draw each time.
         self.sample_z = latents(config.seed, n, config.latent_dim)
@@ -89,6 +104,7 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             sweep_partial_files(self.run_dir)
             config.save(self.run_dir)
+            self.subscribe(TensorBoardLog(self.run_dir, config))  # TensorBoard event files in the run folder
 
     # --- control (thread-safe) -------------------------------------------------------------------------------
 
@@ -100,10 +116,25 @@ class Trainer:
 
     def resume(self) -> None:
         self._running.set()
+        self._wake.set()
 
     def stop(self) -> None:
         self._stop.set()
         self._running.set()  # wake a paused loop so it can stop
+        self._wake.set()
+
+    def edit(self, changes: dict) -> None:
+        """Change live settings (config.LIVE_SETTINGS) from the next compiled call on; ConfigError now if invalid."""
+        live_edit(self.config, changes)
+        self._requests.put(("edit", dict(changes)))
+        self._wake.set()
+
+    def take(self, kind: str) -> None:
+        """Take one step by hand while paused (lab.KINDS: d, g, iteration, 10), looked at."""
+        if kind not in lab.KINDS:
+            raise ValueError(f"a step is one of {', '.join(lab.KINDS)}")
+        self._requests.put(("take", kind))
+        self._wake.set()
 
     def _publish(self, event: Event) -> None:
         for callback in list(self._subscribers):
@@ -121,14 +152,20 @@ class Trainer:
         self._set_state(State.RUNNING, f"training on {self.device}")
         rate = None
         try:
-            while self.step < config.steps and not self._stop.is_set():
+            while self.step < self.config.steps and not self._stop.is_set():
+                self._serve(paused=False)  # live edits take effect here, at the next compiled call
                 if not self._running.is_set():
                     self.save()
                     self._set_state(State.PAUSED)
-                    self._running.wait()
+                    while not (self._running.is_set() or self._stop.is_set()):
+                        self._wake.wait()
+                        self._wake.clear()
+                        self._serve(paused=True)
                     if self._stop.is_set():
                         break
                     self._set_state(State.RUNNING)
+                    continue
+                config = self.config
                 k = self._chunk_size()
                 started = time.perf_counter()
                 values = self.gan.iterate(*self._draw(k))
@@ -146,8 +183,33 @@ class Trainer:
             self._set_state(State.FAILED, str(e) if isinstance(e, MnistGanError) else f"{type(e).__name__}: {e}")
             raise
         self.save()
-        self._set_state(State.FINISHED if self.step >= config.steps else State.STOPPED)
+        self._set_state(State.FINISHED if self.step >= self.config.steps else State.STOPPED)
         return self.state
+
+    def _serve(self, paused: bool) -> None:
+        """Apply what other threads asked for: live edits always, steps by hand only while paused."""
+        while True:
+            try:
+                kind, value = self._requests.get_nowait()
+            except queue.Empty:
+                return
+            if kind == "edit":
+                self._apply_edit(value)
+            elif paused:
+                lab.take(self, value)
+            else:  # a step by hand needs a paused run; the app only offers it then
+                self._publish(lab.refused(self, value, "the run is not paused"))
+
+    def _apply_edit(self, changes: dict) -> None:
+        try:
+            edited = live_edit(self.config, changes)
+        except MnistGanError:  # checked when asked: only a race with another edit could land here
+            return
+        before = {name: getattr(self.config, name) for name in changes}
+        self.gan.set_live(edited)
+        self.config = edited
+        self.edits.append({"step": self.step, "changes": dict(changes), "before": before})
+        self._publish(Edited(self.step, dict(changes), before))
 
     def _chunk_size(self) -> int:
         """Iterations for the next call, ending exactly on the next sampling/checkpoint/eval boundary."""
@@ -158,19 +220,24 @@ class Trainer:
         return max(1, min(STEPS_PER_CALL, min(boundaries) - self.step))
 
     def _draw(self, k: int) -> tuple[np.ndarray, ...]:
-        """k iterations of inputs: real batches drawn with replacement (as the recipe), two noise batches each."""
-        b, data = self.config.batch_size, self.data
-        idx = self.rng.integers(0, len(data.x_train), (k, b))
-        z = self.rng.standard_normal((k, 2, b, self.config.latent_dim), dtype=np.float32)
-        fake_labels = self.rng.integers(0, NUM_CLASSES, (k, 2, b, 1), dtype=np.int32)
-        return (data.x_train[idx], data.y_train[idx][..., None], z[:, 0], fake_labels[:, 0], z[:, 1], fake_labels[:, 1])
+        """k iterations of inputs: for each of D's d_steps updates a real batch drawn with replacement (as the
+        recipe) and a noise batch, then G's noise batch. With d_steps 1 the draws are those of the recipe's loop
+        (the same numbers in the same order), so runs, resumes and forks stay exact."""
+        b, d, data = self.config.batch_size, self.config.d_steps, self.data
+        idx = self.rng.integers(0, len(data.x_train), (k, d, b))
+        z = self.rng.standard_normal((k, d + 1, b, self.config.latent_dim), dtype=np.float32)
+        labels = self.rng.integers(0, NUM_CLASSES, (k, d + 1, b, 1), dtype=np.int32)
+        return data.x_train[idx], data.y_train[idx][..., None], z[:, :d], labels[:, :d], z[:, d], labels[:, d]
 
-    def _record(self, values: np.ndarray, rate: float) -> dict:
-        mean = dict(zip(METRICS, values.mean(axis=0).tolist()))
-        mean["d_loss"] = 0.5 * (mean["d_loss_real"] + mean["d_loss_fake"])
-        eta = (self.config.steps - self.step) * self.config.batch_size / rate
-        event = Step(step=self.step, **{k: round(v, 5) for k, v in mean.items()}, images_per_sec=round(rate, 1),
-                     eta_s=eta)
+    def _record(self, values: np.ndarray | dict, rate: float, manual: str | None = None) -> dict:
+        """One history row from a call's metrics ((K, METRICS) values, or by name: None for what a step by hand
+        did not do), published as a Step."""
+        mean = values if isinstance(values, dict) else dict(zip(METRICS, values.mean(axis=0).tolist()))
+        mean = {k: None if mean.get(k) is None else round(float(mean[k]), 5) for k in METRICS}
+        parts = (mean["d_loss_real"], mean["d_loss_fake"])
+        mean["d_loss"] = None if None in parts else round(0.5 * sum(parts), 5)
+        eta = (self.config.steps - self.step) * self.config.batch_size / rate if rate else None
+        event = Step(step=self.step, **mean, images_per_sec=round(rate or 0.0, 1), eta_s=eta, manual=manual)
         self.history.append(event.row())
         self._publish(event)
         return event.row()
@@ -184,6 +251,7 @@ class Trainer:
             arrays, meta = load_checkpoint(path)
             self.gan.load_state_arrays(arrays)
             self.step, self.history = meta["step"], meta["history"]
+            self.quality_log = [q for q in self.quality_log if q["step"] <= self.step]
             self.rng = np.random.default_rng([self.config.seed, len(self.incidents) + 1, self.step])
             action = f"rolled back to step {self.step}"
             if len(self.incidents) + 1 >= MAX_ROLLBACKS:
@@ -203,10 +271,30 @@ class Trainer:
             self._publish_samples()
         if c.eval_every and self.evaluator and self.step % c.eval_every == 0:
             row = self.evaluator(self.sampler)
+            self.quality_log.append({"step": self.step, **row})
             self._publish(Quality(self.step, row))
             self._keep_best(row)
+            self._watch_for_collapse(row)
         if self.step % c.checkpoint_every == 0:
-            self.save()
+            self.save(keep=True)
+
+    def _watch_for_collapse(self, row: dict) -> None:
+        """Raise an Alarm (once per kind and stretch of trouble) when the evidence says the run is collapsing."""
+        found = alarms.check(self.history, self.quality_log, self.config)
+        if found is None or any(a["kind"] == found.kind and a["step"] >= self.step - 5 * self.config.eval_every
+                                for a in self.alarms):
+            return
+        path = None
+        pairs = row.get("duplicate_pairs") or []
+        if self.run_dir and pairs and self.evaluator is not None:
+            path = str(alarms.save_evidence(self.run_dir / "alarms" / f"{self.step:07d}.png", self.sampler,
+                                            self.evaluator, pairs))
+        forks = sorted(step_checkpoints(self.run_dir)) if self.run_dir else []
+        alarm = Alarm(self.step, found.kind, found.message, found.evidence, path, found.remedy(self.config),
+                      forks[-1] if forks else None)
+        self.alarms.append({"step": alarm.step, "kind": alarm.kind, "message": alarm.message, "remedy": alarm.remedy,
+                            "fork_step": alarm.fork_step, "evidence": alarm.evidence, "path": alarm.path})
+        self._publish(alarm)
 
     def _keep_best(self, row: dict) -> None:
         """Export the sampler to run_dir/best whenever cFID improves (stopping on quality beats training longer)."""
@@ -233,6 +321,20 @@ class Trainer:
             path.parent.mkdir(exist_ok=True)
             Image.fromarray(grid).save(path)
         self._publish(Samples(self.step, str(path) if path else None, grid))
+        if self.run_dir:  # the atlas at each sample step: ~0.1 s of 144 samples, D's scores and the judge's digits
+            tiles = atlas.draw(self.sampler, self.gan, self.config, self._classifier())
+            self._publish(AtlasDrawn(self.step, str(atlas.save(self.run_dir, self.step, tiles))))
+
+    def _classifier(self):
+        """The shipped classifier (the evaluator's when there is one), or None where it does not ship."""
+        if self._judge is None:
+            from .metrics import CLASSIFIER_DIR, CLASSIFIER_WEIGHTS, Classifier
+
+            if getattr(self.evaluator, "classifier", None) is not None:
+                self._judge = self.evaluator.classifier
+            elif (CLASSIFIER_DIR / CLASSIFIER_WEIGHTS).is_file():
+                self._judge = Classifier.load()
+        return self._judge
 
     # --- persistence -------------------------------------------------------------------------------------------
 
@@ -243,13 +345,15 @@ class Trainer:
             "steps": self.step, "batch_size": self.config.batch_size, "wall_time_s": round(self.elapsed, 1),
             "images_per_sec": last.get("images_per_sec"), "data": self.data.source,
             "machine": machine(), "final": {k: last.get(k) for k in ("d_loss", "g_loss", "d_acc_real", "d_acc_fake")},
-            "incidents": self.incidents,
+            "incidents": self.incidents, **({"edits": self.edits} if self.edits else {}),
+            **({"forked_from": self.origin} if self.origin else {}),
             "device": self.device,  # CPU model and threads, or the GPU's name
             **self.notes,
         }
 
-    def save(self) -> None:
-        """Checkpoint the run and export the sampler's weights (so the run folder is a weights folder)."""
+    def save(self, keep: bool = False) -> None:
+        """Checkpoint the run and export the sampler's weights (so the run folder is a weights folder); `keep`:
+        also keep this checkpoint on the run's timeline, where forks can start from it."""
         if not self.run_dir:
             return
         arrays = self.gan.state_arrays()
@@ -257,8 +361,12 @@ class Trainer:
             return  # never let a diverged state replace the last good checkpoint
         meta = {"config": self.config.to_dict(), "step": self.step, "elapsed": self.elapsed,
                 "rng": self.rng.bit_generator.state, "history": self.history, "incidents": self.incidents,
-                "best": self.best}
+                "best": self.best, "edits": self.edits, "quality": self.quality_log, "origin": self.origin,
+                "alarms": self.alarms}
         save_checkpoint(self.run_dir / CHECKPOINT_FILE, arrays, meta)
+        if keep:
+            keep_step_checkpoint(self.run_dir, self.step)
+        self.config.save(self.run_dir)  # a copy of the checkpoint's, live edits included
         save_models(self.run_dir, self.config, self.gan.sampler, self.record(), self.gan.discriminator)
         self._publish(Checkpoint(self.step, str(self.run_dir / CHECKPOINT_FILE)))
 
@@ -278,10 +386,13 @@ class Trainer:
             raise CheckpointError(f"{run_dir} holds a {describe(saved)}, not a {describe(config)}")
         trainer = cls(config, data, run_dir, evaluator)
         trainer.gan.load_state_arrays(arrays)
+        trainer.gan.set_live(config)  # the checkpoint holds the optimizers' learning rates: the config decides
         trainer.step, trainer.elapsed, trainer.history = meta["step"], meta["elapsed"], meta["history"]
         trainer.incidents = meta.get("incidents", [])
         trainer.rng.bit_generator.state = meta["rng"]
         trainer.best = meta.get("best", {})
+        trainer.edits, trainer.quality_log = meta.get("edits", []), meta.get("quality", [])
+        trainer.origin, trainer.alarms = meta.get("origin", {}), meta.get("alarms", [])
         return trainer
 
 

@@ -1,8 +1,8 @@
 """One training run at a time, in a child process at lower priority, so the app stays responsive: the parent side.
 
 `TrainingWorker` starts `python -m mnist_gan.worker_child --run-dir DIR [--data NPZ] [--resume]`, sends it one
-command per line on stdin ("pause", "resume", "stop"; end of input means stop) and reads its events back as JSON
-lines on stdout into a `RunView`, which any number of requests can read at any time: the run lives outside every
+command per line on stdin ("pause", "resume", "stop", or JSON: {"take": kind}, {"edit": {field: value}}; end of
+input means stop) and reads its events back as JSON lines on stdout into a `RunView`, which any number of requests can read at any time: the run lives outside every
 request. Sample grids stay on disk (the trainer writes them into the run folder); only paths travel.
 A run whose process died (killed, disk full, app restarted) is offered for resuming from its last checkpoint.
 The runs folder is bounded: before a run starts, the oldest runs beyond a count or a disk budget are deleted
@@ -12,6 +12,7 @@ The runs folder is bounded: before a run starts, the oldest runs beyond a count 
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import subprocess
@@ -24,9 +25,10 @@ from typing import Callable
 
 import numpy as np
 
-from .checkpoint import CHECKPOINT_FILE, load_meta
-from .config import GANConfig
-from .errors import Busy, MnistGanError, RunFolderError, log, shown
+from .checkpoint import CHECKPOINT_FILE, load_checkpoint, load_meta, save_checkpoint, step_checkpoints
+from .config import GANConfig, live_edit
+from .errors import Busy, InvalidInput, MnistGanError, RunFolderError, log, shown
+from .lab import KINDS
 from .events import State, from_json
 from .files import read_json, write_json
 from .run_state import LOG_FILE, RunStatus, RunView, downsample
@@ -48,6 +50,7 @@ class TrainingWorker:
         self.on_pruned = on_pruned  # called with the names of the run folders pruning deleted
         self.max_runs, self.max_bytes = max_runs, max_bytes
         self.run: RunView | None = None
+        self.version = 0  # grows whenever what status() shows may have changed: pages look at it to stay current
         self._process: subprocess.Popen | None = None
         self._lock = threading.Lock()
         self._resumable = find_resumable(self.runs_dir)  # runs an earlier app left unfinished, newest first
@@ -109,33 +112,92 @@ class TrainingWorker:
             process = subprocess.Popen(command, cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                        stderr=log, text=True, bufsize=1, env=child_env())
         self.run, self._process = run, process
+        self.version += 1
         self._resumable = [r for r in self._resumable if r["run"] != run.name]
         threading.Thread(target=self._follow, args=(process, run), daemon=True, name=f"worker-{run.name}").start()
         return self.status()
 
     def pause(self) -> RunStatus:
-        return self._command("pause", lambda state: state.can_pause, State.PAUSING)
+        return self._command("pause", "pause", lambda state: state.can_pause, State.PAUSING)
 
     def resume(self) -> RunStatus:
-        return self._command("resume", lambda state: state.can_resume, State.RESUMING)
+        return self._command("resume", "resume", lambda state: state.can_resume, State.RESUMING)
 
     def stop(self) -> RunStatus:
-        return self._command("stop", lambda state: state.active, State.STOPPING)
+        return self._command("stop", "stop", lambda state: state.active, State.STOPPING)
 
-    def _command(self, command: str, allowed: Callable[[State], bool], expect: State) -> RunStatus:
+    def take(self, kind: str) -> RunStatus:
+        """Take a step by hand (a D step, a G step, one iteration or ten) in the paused run."""
+        if kind not in KINDS:
+            raise InvalidInput(f"a step by hand is one of {', '.join(map(repr, KINDS))}, got {shown(kind)}")
+        return self._command(f"take a step ({kind})", json.dumps({"take": kind}),
+                             lambda state: state == State.PAUSED, None)
+
+    def edit(self, changes: dict) -> RunStatus:
+        """Change live settings of the active run from its next compiled call on (config.LIVE_SETTINGS)."""
+        with self._lock:
+            run = self.run
+            if run is not None and run.active:
+                live_edit(run.config, changes)  # refused here, now, with the field's name
+        return self._command("change settings", json.dumps({"edit": changes}),
+                             lambda state: state.active and state != State.STOPPING, None)
+
+    def _command(self, verb: str, message: str, allowed: Callable[[State], bool], expect: State | None) -> RunStatus:
         with self._lock:
             run = self.run
             if run is None:
-                raise Busy(f"cannot {command}: no run yet")
+                raise Busy(f"cannot {verb}: no run yet")
             if not allowed(run.state):
-                raise Busy(f"cannot {command}: the run is {run.state}")
+                raise Busy(f"cannot {verb}: the run is {run.state}")
             try:
-                self._process.stdin.write(command + "\n")
+                self._process.stdin.write(message + "\n")
                 self._process.stdin.flush()
             except (BrokenPipeError, OSError, ValueError):
-                raise Busy(f"cannot {command}: the training process has ended") from None
-            run.expect(expect)
+                raise Busy(f"cannot {verb}: the training process has ended") from None
+            if expect is not None:
+                run.expect(expect)
+                self.version += 1
             return self.status()
+
+    def fork(self, parent: str, step: int | None, changes: dict) -> RunStatus:
+        """Start a new run from `parent`'s kept checkpoint at `step` (None: its latest) with `changes`: the same
+        weights, optimizer moments, RNG stream and data order, so the changes are the only difference."""
+        with self._lock:
+            self._check_idle()
+            self._prune()
+            parent_dir = self.runs_dir / parent if isinstance(parent, str) and "/" not in parent else None
+            if parent_dir is None or parent not in _names(self.runs_dir) or not (parent_dir / CHECKPOINT_FILE).is_file():
+                raise InvalidInput(f"no run called {shown(parent)} with a checkpoint to fork from")
+            timeline = step_checkpoints(parent_dir)
+            latest = load_meta(parent_dir / CHECKPOINT_FILE)["step"]
+            if step is None or step == latest:
+                source, step = parent_dir / CHECKPOINT_FILE, latest
+            elif step in timeline:
+                source = timeline[step]
+            else:
+                raise InvalidInput(f"{parent} has no checkpoint at step {shown(step)}; it can be forked at steps "
+                                   f"{', '.join(f'{s:,}' for s in sorted({*timeline, latest}))}")
+            arrays, meta = load_checkpoint(source)
+            saved = GANConfig.from_dict(meta["config"])
+            changes = {k: v for k, v in changes.items() if getattr(saved, k) != v}  # what really differs
+            config = saved.replace(**changes)
+            if config.signature != saved.signature:
+                raise InvalidInput("a fork keeps its parent's models: architecture, labels, latent code and size "
+                                   "cannot change")
+            name = self._new_name(config, f"{parent[:60]}-fork{step}")
+            run_dir = self.runs_dir / name
+            meta = {**meta, "config": config.to_dict(), "best": {}, "alarms": [],
+                    "origin": {"run": parent, "step": step, "changes": changes}}
+            with _writable(self.runs_dir):
+                run_dir.mkdir(parents=True)
+                save_checkpoint(run_dir / CHECKPOINT_FILE, arrays, meta)
+                config.save(run_dir)
+                _copy_timeline(parent_dir, run_dir, step)
+            source_info = read_json(parent_dir / RUN_FILE) or {}
+            write_json(run_dir / RUN_FILE, source_info)
+            run = RunView(name, run_dir, config, source_info.get("data_label") or "MNIST")
+            run.restore(meta)
+            return self._launch(run, source_info.get("data"), resume=True)
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop the run (it saves its weights) and wait for the child; kill it after `timeout` seconds."""
@@ -158,10 +220,12 @@ class TrainingWorker:
                 run.apply(from_json(line))
             except ValueError:
                 continue  # not an event line
+            self.version += 1
         code = process.wait()
         if run is self.run:  # (an earlier run's process may end after the next run started)
             self._resumable = find_resumable(self.runs_dir)  # before the run shows as ended: both show at once
         run.ended(code)
+        self.version += 1
         if self.on_done:
             try:
                 self.on_done(run)
@@ -178,8 +242,9 @@ class TrainingWorker:
             if self.on_pruned:
                 self.on_pruned(removed)
 
-    def _new_name(self, config: GANConfig) -> str:
-        base = f"{time.strftime('%Y%m%d-%H%M%S')}-{config.architecture}{'-conditional' if config.conditional else ''}"
+    def _new_name(self, config: GANConfig, base: str | None = None) -> str:
+        base = base or f"{time.strftime('%Y%m%d-%H%M%S')}-{config.architecture}" \
+                       f"{'-conditional' if config.conditional else ''}"
         name, n = base, 1
         while (self.runs_dir / name).exists():
             n += 1
@@ -192,12 +257,17 @@ class TrainingWorker:
         if not samples:
             return None
         step, path = samples[max(-len(samples), min(index, len(samples) - 1))]
-        return step, _read_png(path)
+        return step, read_png(path)
+
+    def atlas(self, index: int) -> tuple[int, str] | None:
+        """(step, npz path) of the index-th latent atlas of the current run (negative counts from the end)."""
+        paths = self.run.atlas_paths() if self.run else []
+        return paths[max(-len(paths), min(index, len(paths) - 1))] if paths else None
 
     def grids(self, limit: int = 100) -> list[np.ndarray]:
         """Up to `limit` of the run's sample grids, evenly spaced, first and last included."""
         samples = self.run.sample_paths() if self.run else []
-        return [_read_png(path) for _, path in downsample(samples, limit)]
+        return [read_png(path) for _, path in downsample(samples, limit)]
 
 
 def find_resumable(runs_dir: Path) -> list[dict]:
@@ -249,6 +319,25 @@ def _folder_bytes(folder: Path) -> int:
     return total
 
 
+def _names(runs_dir: Path) -> set[str]:
+    try:
+        return {p.name for p in runs_dir.iterdir() if p.is_dir()}
+    except OSError:
+        return set()
+
+
+def _copy_timeline(parent: Path, fork: Path, step: int) -> None:
+    """The parent's sample grids and atlases up to `step` (hard links), so the fork's timeline starts at 0 too."""
+    for folder in ("samples", "atlas"):
+        for path in sorted((parent / folder).glob("*")) if (parent / folder).is_dir() else []:
+            if path.stem.isdigit() and int(path.stem) <= step:
+                (fork / folder).mkdir(exist_ok=True)
+                try:
+                    os.link(path, fork / folder / path.name)
+                except OSError:
+                    shutil.copyfile(path, fork / folder / path.name)
+
+
 def child_env() -> dict[str, str]:
     """The app's environment without its secrets: the training child needs no token."""
     return {k: v for k, v in os.environ.items() if not any(word in k.upper() for word in SECRET_WORDS)}
@@ -274,7 +363,7 @@ def disk_message(folder: Path | str, error: OSError) -> str:
             "writable (or set MNIST_GAN_RUNS to another folder); the app keeps running")
 
 
-def _read_png(path: str) -> np.ndarray:
+def read_png(path: str) -> np.ndarray:
     from PIL import Image
 
     with Image.open(path) as image:

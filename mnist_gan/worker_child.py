@@ -7,6 +7,7 @@ lines on stdin (end of input: stop, which saves). Anything else it prints goes t
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import threading
@@ -114,9 +115,18 @@ def _obey(trainer) -> None:
     """Apply the parent's commands; end of input (the parent went away) stops the run, which saves it."""
     actions = {"pause": trainer.pause, "resume": trainer.resume, "stop": trainer.stop}
     for line in sys.stdin:
-        action = actions.get(line.strip())
-        if action:
-            action()
+        line = line.strip()
+        if line in actions:
+            actions[line]()
+        elif line.startswith("{"):
+            try:
+                command = json.loads(line)
+                if "take" in command:
+                    trainer.take(command["take"])
+                elif "edit" in command:
+                    trainer.edit(command["edit"])
+            except (ValueError, TypeError, MnistGanError) as e:  # the parent checked it: only a race lands here
+                print(f"ignored command {line[:200]!r}: {e}", file=sys.stderr)
     trainer.stop()
 
 

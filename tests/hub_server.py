@@ -2,7 +2,8 @@
 
 It answers the endpoints huggingface_hub 2.4 uses to create, push to and pull from model repos (see
 ../shared/docs/hub.md): create repo, validate-yaml, preupload, classic LFS batch/upload/verify, commit (ndjson),
-tags and refs, repo info, tree (paged), paths-info, resolve (HEAD and GET, with the Hub's headers) and whoami.
+tags and refs, repo info, tree (paged), paths-info, resolve (HEAD and GET, with the Hub's headers) and whoami; and
+the same for Space repos (under /api/spaces/ and /spaces/), with a Space's variables and hardware requests.
 Writes need a known token with write access to the namespace; private repos are visible to their owner only.
 It never offers Xet: clients must run with Xet disabled (HF_HUB_DISABLE_XET) to upload LFS files to it.
 """
@@ -24,6 +25,8 @@ LFS_SUFFIXES = (".h5", ".png", ".npz", ".bin", ".safetensors", ".keras")
 LFS_MIN_SIZE = 10 * 1024 * 1024  # the Hub stores larger files in LFS whatever their name
 INVALID_TOKEN = "Invalid credentials in Authorization header"  # the Hub's message; the client keys on it
 REPO = r"(?P<repo>[\w.-]+/[\w.-]+)"
+KIND = r"(?P<kind>models|spaces)"  # the API's path for a repo type
+PREFIX = r"(?P<kind>spaces/)?"  # the git and file paths: a Space's start with spaces/, a model's with nothing
 
 
 def _echoed(authorization: str) -> str:
@@ -55,6 +58,10 @@ class Entry:
 class Repo:
     id: str
     private: bool
+    type: str = "model"  # or "space"
+    sdk: str | None = None  # a Space's
+    hardware: str | None = None  # a Space's requested hardware
+    variables: dict[str, dict] = field(default_factory=dict)  # a Space's variables: key -> {value, description}
     commits: dict[str, dict[str, Entry]] = field(default_factory=dict)  # sha -> path -> Entry
     branches: dict[str, str] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
@@ -126,6 +133,7 @@ class HubServer:
     # --- what tests use to look inside or break things -------------------------------------------------------
 
     def file(self, repo_id: str, path: str, revision: str = "main") -> bytes:
+        """A stored file's bytes; a Space's repo_id is spaces/owner/name."""
         repo = self.repos[repo_id]
         return self._content(repo.commits[repo.resolve(revision)][path])
 
@@ -202,18 +210,21 @@ class _Handler(BaseHTTPRequestHandler):
         ("POST", r"/api/repos/create", "create_repo"),
         ("POST", r"/api/validate-yaml", "validate_yaml"),
         ("GET", r"/api/whoami-v2", "whoami"),
-        ("POST", rf"/api/models/{REPO}/preupload/(?P<rev>[^/]+)", "preupload"),
-        ("POST", rf"/api/models/{REPO}/commit/(?P<rev>[^/]+)", "commit"),
-        ("POST", rf"/api/models/{REPO}/tag/(?P<rev>[^/]+)", "create_tag"),
-        ("GET", rf"/api/models/{REPO}/refs", "refs"),
-        ("GET", rf"/api/models/{REPO}/tree/(?P<rev>[^/]+)(?:/(?P<path>.+))?", "tree"),
-        ("POST", rf"/api/models/{REPO}/paths-info/(?P<rev>[^/]+)", "paths_info"),
-        ("GET", rf"/api/models/{REPO}(?:/revision/(?P<rev>[^/]+))?", "info"),
-        ("POST", rf"/{REPO}\.git/info/lfs/objects/batch", "lfs_batch"),
+        ("POST", rf"/api/{KIND}/{REPO}/preupload/(?P<rev>[^/]+)", "preupload"),
+        ("POST", rf"/api/{KIND}/{REPO}/commit/(?P<rev>[^/]+)", "commit"),
+        ("POST", rf"/api/{KIND}/{REPO}/tag/(?P<rev>[^/]+)", "create_tag"),
+        ("GET", rf"/api/{KIND}/{REPO}/refs", "refs"),
+        ("GET", rf"/api/{KIND}/{REPO}/tree/(?P<rev>[^/]+)(?:/(?P<path>.+))?", "tree"),
+        ("POST", rf"/api/{KIND}/{REPO}/paths-info/(?P<rev>[^/]+)", "paths_info"),
+        ("GET", rf"/api/spaces/{REPO}/variables", "variables"),
+        ("POST", rf"/api/spaces/{REPO}/variables", "add_variable"),
+        ("POST", rf"/api/spaces/{REPO}/hardware", "request_hardware"),
+        ("GET", rf"/api/{KIND}/{REPO}(?:/revision/(?P<rev>[^/]+))?", "info"),
+        ("POST", rf"/{PREFIX}{REPO}\.git/info/lfs/objects/batch", "lfs_batch"),
         ("PUT", r"/lfs/upload/(?P<ticket>\w+)", "lfs_upload"),
         ("POST", r"/lfs/verify/(?P<oid>[0-9a-f]{64})", "lfs_verify"),
-        ("GET", rf"/{REPO}/resolve/(?P<rev>[^/]+)/(?P<path>.+)", "resolve"),
-        ("HEAD", rf"/{REPO}/resolve/(?P<rev>[^/]+)/(?P<path>.+)", "resolve"),
+        ("GET", rf"/{PREFIX}{REPO}/resolve/(?P<rev>[^/]+)/(?P<path>.+)", "resolve"),
+        ("HEAD", rf"/{PREFIX}{REPO}/resolve/(?P<rev>[^/]+)/(?P<path>.+)", "resolve"),
     ]
 
     def log_message(self, *args) -> None:  # quiet; and request lines are all a log here could ever show
@@ -318,8 +329,9 @@ class _Handler(BaseHTTPRequestHandler):
             raise HTTPError(403, f"You don't have the rights to write to the namespace {namespace}")
         return name
 
-    def _repo(self, repo_id: str, write: bool = False) -> Repo:
-        repo = self.hub.repos.get(repo_id)
+    def _repo(self, repo_id: str, write: bool = False, kind: str | None = None) -> Repo:
+        """The repo of that id and kind (the path's "models", "spaces" or "spaces/"), as the caller may see it."""
+        repo = self.hub.repos.get(_key(kind, repo_id))
         user = self._writer(repo_id.split("/")[0]) if write else (self._user() or ("", False))[0]
         if repo is None or (repo.private and user != repo_id.split("/")[0]):
             raise HTTPError(404, "Repository not found", "RepoNotFound")
@@ -337,11 +349,17 @@ class _Handler(BaseHTTPRequestHandler):
         request = json.loads(body)
         repo_id = f"{request.get('organization') or (self._user() or ('',))[0]}/{request['name']}"
         self._writer(repo_id.split("/")[0])
-        url = f"{self.hub.url}/{repo_id}"
-        if repo_id in self.hub.repos:
-            raise HTTPError(409, "You already created this model repo", body={"url": url})
+        kind = request.get("type") or "model"
+        if kind not in ("model", "space"):
+            raise HTTPError(400, f"this server keeps model and space repos, not {kind}")
+        if kind == "space" and not request.get("sdk"):
+            raise HTTPError(400, "a Space needs an sdk (gradio, docker, static)")
+        key = _key(kind + "s", repo_id)
+        url = f"{self.hub.url}/{'spaces/' if kind == 'space' else ''}{repo_id}"
+        if key in self.hub.repos:
+            raise HTTPError(409, f"You already created this {kind} repo", body={"url": url})
         private = request.get("visibility", "private" if request.get("private") else "public") != "public"
-        repo = self.hub.repos[repo_id] = Repo(repo_id, private)
+        repo = self.hub.repos[key] = Repo(repo_id, private, kind, request.get("sdk"), request.get("hardware"))
         gitattributes = self.hub._add_regular("".join(f"*{s} filter=lfs diff=lfs merge=lfs -text\n"
                                                       for s in LFS_SUFFIXES).encode())
         self.hub._commit(repo, "main", {".gitattributes": gitattributes}, "initial commit")
@@ -358,19 +376,19 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, {"type": "user", "name": name, "fullname": name.title(), "avatarUrl": "", "auth": {
             "type": "access_token", "accessToken": {"displayName": "test", "role": "write" if can_write else "read"}}})
 
-    def preupload(self, body: bytes, repo: str, rev: str) -> None:
-        repo = self._repo(repo, write=True)
+    def preupload(self, body: bytes, repo: str, rev: str, kind: str) -> None:
+        repo = self._repo(repo, write=True, kind=kind)
         tree = repo.commits[self._commit_sha(repo, rev)]
         files = []
         for f in json.loads(body)["files"]:
-            lfs = f["path"].endswith(LFS_SUFFIXES) or f["size"] >= LFS_MIN_SIZE
+            lfs = f["path"].endswith(LFS_SUFFIXES) or "tfevents" in f["path"] or f["size"] >= LFS_MIN_SIZE
             existing = tree.get(f["path"])
             files.append({"path": f["path"], "uploadMode": "lfs" if lfs else "regular", "shouldIgnore": False,
                           "oid": (existing.lfs or existing.oid) if existing else None})
         self._send(200, {"files": files, "commitOid": repo.resolve(rev)})
 
-    def lfs_batch(self, body: bytes, repo: str) -> None:
-        self._repo(repo, write=True)
+    def lfs_batch(self, body: bytes, repo: str, kind: str | None = None) -> None:
+        self._repo(repo, write=True, kind=kind)
         objects = []
         for obj in json.loads(body)["objects"]:
             answer = {"oid": obj["oid"], "size": obj["size"]}
@@ -398,8 +416,8 @@ class _Handler(BaseHTTPRequestHandler):
             raise HTTPError(404, "object not uploaded")
         self._send(200, {})
 
-    def commit(self, body: bytes, repo: str, rev: str) -> None:
-        repo = self._repo(repo, write=True)
+    def commit(self, body: bytes, repo: str, rev: str, kind: str) -> None:
+        repo = self._repo(repo, write=True, kind=kind)
         if rev not in repo.branches:
             raise HTTPError(404, f"Invalid rev id: {rev}", "RevisionNotFound")
         tree = dict(repo.commits[repo.branches[rev]])
@@ -430,30 +448,31 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, {"commitOid": sha, "commitUrl": f"{self.hub.url}/{repo.id}/commit/{sha}",
                          "success": True, "pullRequestUrl": None})
 
-    def create_tag(self, body: bytes, repo: str, rev: str) -> None:
-        repo = self._repo(repo, write=True)
+    def create_tag(self, body: bytes, repo: str, rev: str, kind: str) -> None:
+        repo = self._repo(repo, write=True, kind=kind)
         tag = json.loads(body)["tag"]
         if tag in repo.tags or tag in repo.branches:
             raise HTTPError(409, f"Tag {tag} already exists")
         repo.tags[tag] = self._commit_sha(repo, rev)
         self._send(200, {})
 
-    def refs(self, body: bytes, repo: str) -> None:
-        repo = self._repo(repo)
+    def refs(self, body: bytes, repo: str, kind: str) -> None:
+        repo = self._repo(repo, kind=kind)
 
         def refs(kind: str, names: dict[str, str]) -> list[dict]:
             return [{"name": n, "ref": f"refs/{kind}/{n}", "targetCommit": sha} for n, sha in sorted(names.items())]
         self._send(200, {"branches": refs("heads", repo.branches), "tags": refs("tags", repo.tags),
                          "converts": [], "pullRequests": []})
 
-    def info(self, body: bytes, repo: str, rev: str = "main") -> None:
-        repo = self._repo(repo)
+    def info(self, body: bytes, repo: str, kind: str, rev: str = "main") -> None:
+        repo = self._repo(repo, kind=kind)
         sha = self._commit_sha(repo, rev)
         siblings = [{"rfilename": path, "size": e.size, "blobId": e.oid,
                      **({"lfs": {"sha256": e.lfs, "size": e.size, "pointerSize": len(lfs_pointer(e.lfs, e.size))}}
                         if e.lfs else {})} for path, e in sorted(repo.commits[sha].items())]
-        self._send(200, {"id": repo.id, "modelId": repo.id, "sha": sha, "private": repo.private,
-                         "author": repo.id.split("/")[0], "tags": [], "siblings": siblings})
+        space = {"sdk": repo.sdk, "runtime": _runtime(repo)} if repo.type == "space" else {"modelId": repo.id}
+        self._send(200, {"id": repo.id, "sha": sha, "private": repo.private, "author": repo.id.split("/")[0],
+                         "tags": [], "siblings": siblings, **space})
 
     def _entry_json(self, path: str, entry: Entry | None) -> dict:
         if entry is None:  # a directory
@@ -478,8 +497,8 @@ class _Handler(BaseHTTPRequestHandler):
                 entries[path] = entry
         return [self._entry_json(p, e) for p, e in sorted(entries.items(), key=lambda pe: (pe[1] is not None, pe[0]))]
 
-    def tree(self, body: bytes, repo: str, rev: str, path: str = "") -> None:
-        repo = self._repo(repo)
+    def tree(self, body: bytes, repo: str, rev: str, kind: str, path: str = "") -> None:
+        repo = self._repo(repo, kind=kind)
         tree = repo.commits[self._commit_sha(repo, rev)]
         folders = {"/".join(p.split("/")[:i]) for p in tree for i in range(1, p.count("/") + 1)}
         if path and path not in folders:
@@ -491,20 +510,20 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {}
         if start + self.hub.page_size < len(listing):
             suffix = f"/{quote(path, safe='')}" if path else ""
-            next_url = (f"{self.hub.url}/api/models/{repo.id}/tree/{quote(rev, safe='')}{suffix}"
+            next_url = (f"{self.hub.url}/api/{repo.type}s/{repo.id}/tree/{quote(rev, safe='')}{suffix}"
                         f"?recursive={str(recursive).lower()}&cursor={start + self.hub.page_size}")
             headers["Link"] = f'<{next_url}>; rel="next"'
         self._send(200, page, headers)
 
-    def paths_info(self, body: bytes, repo: str, rev: str) -> None:
-        repo = self._repo(repo)
+    def paths_info(self, body: bytes, repo: str, rev: str, kind: str) -> None:
+        repo = self._repo(repo, kind=kind)
         tree = repo.commits[self._commit_sha(repo, rev)]
         wanted = parse_qs(body.decode()).get("paths", [])
         listing = {e["path"]: e for e in self._listing(tree, "", recursive=True)}
         self._send(200, [listing[p] for p in wanted if p in listing])
 
-    def resolve(self, body: bytes, repo: str, rev: str, path: str) -> None:
-        repo = self._repo(repo)
+    def resolve(self, body: bytes, repo: str, rev: str, path: str, kind: str | None = None) -> None:
+        repo = self._repo(repo, kind=kind)
         sha = self._commit_sha(repo, rev)
         entry = repo.commits[sha].get(path)
         if entry is None:
@@ -514,3 +533,35 @@ class _Handler(BaseHTTPRequestHandler):
         if entry.lfs:  # what the Hub sends for LFS files, before its redirect to the CDN
             headers.update({"X-Linked-Etag": f'"{entry.lfs}"', "X-Linked-Size": str(entry.size)})
         self._send(200, headers=headers, raw=data, content_type="application/octet-stream")
+
+    # --- Spaces -----------------------------------------------------------------------------------------------
+
+    def variables(self, body: bytes, repo: str) -> None:
+        repo = self._repo(repo, write=True, kind="spaces")  # a Space's settings: its owner's to read
+        self._send(200, repo.variables)
+
+    def add_variable(self, body: bytes, repo: str) -> None:
+        repo = self._repo(repo, write=True, kind="spaces")
+        request = json.loads(body)
+        if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", request.get("key") or ""):
+            raise HTTPError(400, "a variable's key is upper-case letters, digits and _")
+        repo.variables[request["key"]] = {"value": str(request.get("value", "")),
+                                          "description": request.get("description"),
+                                          "updatedAt": "2026-11-29T00:00:00.000Z"}
+        self._send(200, repo.variables)
+
+    def request_hardware(self, body: bytes, repo: str) -> None:
+        repo = self._repo(repo, write=True, kind="spaces")
+        repo.hardware = json.loads(body)["flavor"]
+        self._send(200, _runtime(repo))
+
+
+def _key(kind: str | None, repo_id: str) -> str:
+    """Where a repo is kept: a model under its id, a Space under spaces/ID (a model and a Space may share an id)."""
+    return f"spaces/{repo_id}" if kind and kind.startswith("space") else repo_id
+
+
+def _runtime(repo: Repo) -> dict:
+    """A Space's runtime as the Hub describes it: this server builds nothing, so it stays where a new Space starts."""
+    return {"stage": "BUILDING", "hardware": {"current": None, "requested": repo.hardware or "cpu-basic"},
+            "storage": None, "gcTimeout": None}

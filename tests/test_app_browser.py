@@ -34,8 +34,25 @@ def page(browser, app_server):
 
 
 def shot(page, name: str) -> None:
+    """A full-page screenshot; scrolled through first, so that images below the fold (loaded lazily) are there."""
     SHOTS.mkdir(exist_ok=True)
+    height = page.evaluate("document.body.scrollHeight")
+    for y in range(0, height, 600):
+        page.evaluate(f"window.scrollTo(0, {y})")
+        time.sleep(0.05)
+    page.evaluate("window.scrollTo(0, 0)")
+    time.sleep(0.5)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def box(page, selector: str) -> dict:
+    return page.locator(selector).first.bounding_box()
+
+
+def label_clear_of_image(page, block: str) -> bool:
+    """The image's label sits above the image, not over it."""
+    return box(page, f"{block} label[data-testid=block-label]")["y"] + \
+        box(page, f"{block} label[data-testid=block-label]")["height"] <= box(page, f"{block} img")["y"] + 0.5
 
 
 def src(page, selector: str) -> str | None:
@@ -57,6 +74,14 @@ def test_generate_a_new_seed_and_resample(page):
     wait_until(lambda: src(page, "#grid") not in (first, second), 20, "a resampled grid")
     seed = page.locator("#seed input").input_value()
     assert seed.isdigit() and 0 <= int(seed) < 2**32  # shown, so the grid can be drawn again
+    # the link to this grid: the same PNG, at a permanent URL
+    wait_until(lambda: f"seed={seed}" in (page.locator("#grid-link a").get_attribute("href") or ""), 20, "the link")
+    href = page.locator("#grid-link a").get_attribute("href")
+    assert href.startswith("png?model=mlp-uncond&") and "/" not in href.split("?")[0]
+    linked = page.request.get(page.url.split("?")[0].rstrip("/") + "/" + href)
+    assert linked.headers["content-type"] == "image/png"
+    assert linked.body() == page.request.get(src(page, "#grid")).body()
+    assert label_clear_of_image(page, "#grid")
     shot(page, "1-generate")
 
 
@@ -92,6 +117,7 @@ def test_latent_slider_moves_the_image_while_dragging(page):
     page.locator("#interpolate-btn").click()
     wait_until(lambda: src(page, "#strip") != strip, 20, "a new interpolation strip")
     assert src(page, "#gif").endswith(".gif")
+    assert label_clear_of_image(page, "#strip")  # it used to cover the first frames
 
 
 def test_train_watch_reload_stop_and_use_the_model(page, browser, app_server):
@@ -161,3 +187,78 @@ def test_hub_push_then_pull(page, monkeypatch):
         page.locator("#pull-btn").click()
         wait_until(lambda: page.get_by_text("not found").count() > 0, 30, "a plain error message")
         assert "Traceback" not in page.content()
+
+
+PHONE = {"width": 390, "height": 844}
+TABS = ("Generate", "Latent explorer", "Train", "Hub")
+
+
+def test_every_tab_on_a_phone(browser, app_server):
+    _, url = app_server
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    try:
+        page.goto(url)
+        page.wait_for_selector("#grid img", timeout=60_000)
+        for name in TABS:  # every tab in view, none behind a "..." menu
+            assert page.get_by_role("tab", name=name).is_visible(), name
+        tabs = [box(page, f"[role=tab][data-tab-id={key}]") for key in ("generate", "latent", "train", "hub")]
+        assert max(t["x"] + t["width"] for t in tabs) <= PHONE["width"]
+        # the picture first, the controls that make it below; its label above it, not over its first digits
+        assert box(page, "#grid img")["y"] < box(page, "#seed")["y"]
+        assert box(page, "#grid img")["y"] < PHONE["height"]
+        assert label_clear_of_image(page, "#grid")
+        shot(page, "phone-1-generate")
+        for number, (name, ready) in enumerate(zip(TABS[1:], ("#latent img", "#status", "#push-btn")), start=2):
+            page.get_by_role("tab", name=name).click()
+            page.wait_for_selector(ready, timeout=30_000)
+            time.sleep(1)
+            if name == "Latent explorer":  # the digit above its controls
+                assert box(page, "#latent img")["y"] < box(page, "#randomize")["y"]
+                assert label_clear_of_image(page, "#latent")
+            if name == "Train":  # what a visitor watches first, the form that starts a run below
+                assert box(page, "#status")["y"] < box(page, "#start")["y"]
+            shot(page, f"phone-{number}-{name.split()[0].lower()}")
+    finally:
+        context.close()
+
+
+def _evaluations(count: int) -> list[dict]:
+    """Quality rows as a run records them: cFID every 2,500 steps, falling, with many decimals."""
+    return [{"step": 2_500 * (i + 1), "cfid": 8.564708 / (1 + 0.37 * i)} for i in range(count)]
+
+
+def test_plot_axes_read_well_with_one_two_and_many_points(browser):
+    """The Train tab's quality plot (its formats, rows and title) with one, two and 40 evaluations: no tick reads
+    like "2,500.000000" or "8.564708" (Vega's default for a plot of one point)."""
+    import gradio as gr
+
+    from testing.system import free_port
+    from ui.train import QUALITY, STEP_AXIS, VALUE_AXIS, long_rows, quality_title
+
+    counts = (1, 2, 40)
+    with gr.Blocks() as demo:
+        for count in counts:
+            rows = _evaluations(count)
+            gr.LinePlot(long_rows(rows, QUALITY), x="step", y="value", color="series", height=220,
+                        title=quality_title(rows), y_title="cFID", elem_id=f"plot-{count}", **STEP_AXIS,
+                        **VALUE_AXIS)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{port}/")
+        for count in counts:
+            ticks = f"#plot-{count} svg .role-axis-label text"
+            wait_until(lambda: page.locator(ticks).count() >= 2, 30, f"the axes of the plot of {count}")
+            labels = [t.strip() for t in page.locator(ticks).all_text_contents() if t.strip()]
+            steps = [t for t in labels if "," in t or t.isdigit() and int(t) >= 1000]
+            assert steps and all(re.fullmatch(r"\d{1,3}(,\d{3})*", t) for t in steps), (count, labels)
+            assert not [t for t in labels if re.search(r"\.\d{4,}", t)], (count, labels)  # 3 significant digits
+        assert page.locator("#plot-1").get_by_text("cFID 8.56 at step 2,500").is_visible()
+        SHOTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(SHOTS / "plots-1-2-40-points.png"), full_page=True)
+    finally:
+        context.close()
+        demo.close()

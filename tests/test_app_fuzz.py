@@ -22,7 +22,15 @@ ENDPOINTS = {
     "latent_directions": ["classic", "raw"],
     "interpolate": ["classic", 0, 1, 4, "0"],
     "models": [],
-    "train_start": ["classic", False, 16, 2e-4, 2e-4, 0.5, 0.999, 200, "bce", "sample", 0, 7, "classic"],
+    "train_start": ["classic", False, 16, 2e-4, 2e-4, 0.5, 0.999, 200, "bce", "sample", 0, 7, 1, "classic"],
+    "train_step_once": ["d"],
+    "train_set": [1e-4, None, None, None],
+    "train_fork": ["nope", None, None, None, None, None, None, None, None, 300, None, None, None, None],
+    "train_inspection": [],
+    "runs_list": [],
+    "runs_compare": [["a", "b"], None],
+    "atlas": ["", None],
+    "atlas_gif": [""],
     "train_pause": [],
     "train_resume": [],
     "train_stop": [],
@@ -42,7 +50,7 @@ ENDPOINTS = {
     "spot_round": ["classic"],
     "spot_answer": ["not-a-round", [1, 2]],
 }
-RUN_STARTERS = ("train_start", "train_resume_run")  # a valid call starts a real run: stopped at once
+RUN_STARTERS = ("train_start", "train_resume_run", "train_fork")  # a valid call starts a real run: stopped at once
 BIG = 10**30
 
 numbers = st.one_of(

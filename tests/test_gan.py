@@ -92,7 +92,8 @@ def test_every_variant_trains_and_shapes_fit(tiny_data, architecture, conditiona
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 10, (k, b, 1)).astype(np.int32)
     z = rng.standard_normal((k, b, 100)).astype(np.float32)
-    values = gan.iterate(tiny_data.x_train[:k * b].reshape(k, b, 28, 28, 1), labels, z, labels, z, labels)
+    d = lambda a: a[:, None]  # noqa: E731  (D's inputs carry an axis of d_steps)
+    values = gan.iterate(d(tiny_data.x_train[:k * b].reshape(k, b, 28, 28, 1)), d(labels), d(z), d(labels), z, labels)
     assert values.shape == (k, len(METRICS)) and np.all(np.isfinite(values))
     inputs = [z[0], labels[0]] if conditional else z[0]
     out = np.asarray(gan.sampler(inputs, training=False))
@@ -117,8 +118,9 @@ def test_the_latent_code_is_learned_without_labels(tiny_data):
 
     gan, twin = GAN(config), GAN(config)
     for i in range(len(z)):
-        gan.iterate(real, junk, z[i], junk, z[i], junk)
-        twin.iterate(real, np.zeros_like(junk), z[i], np.ones_like(junk), z[i], 2 * np.ones_like(junk))
+        gan.iterate(real[:, None], junk[:, None], z[i][:, None], junk[:, None], z[i], junk)
+        twin.iterate(real[:, None], np.zeros_like(junk)[:, None], z[i][:, None], np.ones_like(junk)[:, None], z[i],
+                     2 * np.ones_like(junk))
     test_z = rng.standard_normal((500, 100)).astype(np.float32)
     test_codes = np.argmax(test_z[:, :10], axis=-1)
     assert code_accuracy(GAN(config), test_z, test_codes) < 0.3  # chance at the start

@@ -173,7 +173,8 @@ def test_conditional_round_trip_with_metrics_on_the_card(server, tmp_path, small
     keras_dir.mkdir()
     for name in ("config.json", "metadata.json", "model.weights.h5"):
         (keras_dir / name).write_bytes(server.file("alice/m", name))
-    assert "generator.predict([z, (np.arange(16) % 10)[:, None]])" in card.text
+    assert 'labels = (np.arange(16) % 10).astype("int32")[:, None]' in card.text
+    assert "generator.predict([z, labels], verbose=0)" in card.text
     z = np.random.default_rng(2).standard_normal((16, 16)).astype(np.float32)
     digits = (np.arange(16) % 10)[:, None]
     np.testing.assert_allclose(keras.saving.load_model(keras_dir).predict([z, digits], verbose=0),

@@ -351,4 +351,4 @@ def test_the_coverage_command_prints_its_table_and_the_worst_digits(tmp_path):
         assert grid.size[0] == 3 * (8 * 30 + 2)  # 8 pairs a row, 3x
     done = cli("evaluate", "--weights", "classic", "--n", "200", "--coverage", "12", "--json")
     assert done.returncode == 0, done.stderr[-2000:]
-    assert json.loads(done.stdout)["coverage"]["rows"][-1]["n"] == 12
+    assert json.loads(done.stdout)["inversion_coverage"]["rows"][-1]["n"] == 12

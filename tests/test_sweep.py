@@ -21,6 +21,7 @@ from mnist_gan import sweep_ray
 from mnist_gan.checkpoint import CHECKPOINT_FILE, load_meta
 from mnist_gan.sweep import (RESULTS_FILE, RESULTS_TABLE, RUNS_DIR, STARTS_FILE, TRIAL_FILE, SweepError, parse_spec,
                              sweep_models)
+from mnist_gan.tensorboard import event_files
 from testing.system import cli, cli_process, descendants, free_port, wait_until
 from tests.conftest import TINY
 
@@ -59,6 +60,15 @@ def _end(pids: list[int], timeout: float = 30) -> None:
             return
         except TimeoutError:
             continue
+
+
+def _tensorboard(run_dir: Path) -> dict[str, list[int]]:
+    """Tag -> steps in a run folder's TensorBoard event files, read with TensorBoard's own reader."""
+    from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
+
+    accumulator = EventAccumulator(str(run_dir), size_guidance={"tensors": 0})
+    accumulator.Reload()
+    return {tag: sorted(e.step for e in accumulator.Tensors(tag)) for tag in accumulator.Tags()["tensors"]}
 
 
 def _alive(pid: int) -> bool:
@@ -161,6 +171,9 @@ def test_a_trial_that_diverges_is_stopped_and_recorded_diverged_without_ray(tmp_
     assert [(m["step"], m["status"], best) for m, best in reports] == [(50, "running", True), (50, "diverged", True)]
     kinds = {json.loads(line)["event"] for line in (run_dir / "events.jsonl").read_text().splitlines()}
     assert {"state", "step", "samples", "quality", "checkpoint", "divergence"} <= kinds
+    tags = _tensorboard(run_dir)  # a trial is a run: its TensorBoard files too, up to the divergence
+    assert tags["quality/cfid"] == [50] and tags["samples"] == [50] and tags["incidents"] == [60]
+    assert tags["loss/g"][-1] == 60 and tags["config"] == [0]
 
 
 # --- sweeps under Ray -------------------------------------------------------------------------------------------
@@ -212,6 +225,11 @@ def test_a_sweep_runs_writes_its_results_and_resumes_after_its_driver_is_killed(
         assert (out / row["best"] / "generator.weights.h5").is_file()
         record = json.loads((out / RUNS_DIR / row["trial"] / "training.json").read_text())
         assert record["device"].startswith(("CPU", "GPU")) and record["steps"] == 200
+        tags = _tensorboard(out / RUNS_DIR / row["trial"])  # every trial's TensorBoard files, across its starts
+        assert tags["loss/g"][-1] == 200 and tags["samples"] == [50, 100, 150, 200], row["trial"]
+        assert tags["quality/cfid"] == [100, 200], row["trial"]
+    for name in partial:  # a resumed trial: a file per start
+        assert len(event_files(out / RUNS_DIR / name)) == 2, name
     table = (out / RESULTS_TABLE).read_text()
     assert "| lr_d=0.0002 | 2 |" in table and "| lr_d=0.0004 | 2 |" in table and "2 finished" in table
     assert len(sweep_models(out)) == 4  # every trial's best weights, as the app finds them
@@ -245,6 +263,8 @@ def test_asha_stops_a_bad_trial_on_a_ray_cluster_given_by_address(tmp_path):
         bad = [r for r in rows.values() if r["config"]["lr_g"] == 1e-6]
         good = [r for r in rows.values() if r["config"]["lr_g"] == 1e-3]
         assert all(r["status"] == "stopped early" and r["steps"] < 200 for r in bad), bad
+        for row in bad:  # the evaluation that stopped it is in its TensorBoard files, though Ray ended its process
+            assert _tensorboard(out / RUNS_DIR / row["trial"])["quality/cfid"] == [100], row["trial"]
         assert any(r["status"] == "finished" for r in good), good
         assert "stopped early" in (out / RESULTS_TABLE).read_text()
     finally:

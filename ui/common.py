@@ -56,3 +56,6 @@ class Page:
     files: ResultFiles
     model: gr.Dropdown | None = None
     model_info: gr.Markdown | None = None
+
+# d3 formats for plot axes: left to Vega, a plot of one point labelled its only tick "2,500.000000" and "8.564708"
+STEP_AXIS, VALUE_AXIS = {"x_axis_format": ",d"}, {"y_axis_format": ".3~g"}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import html
+
 import gradio as gr
 
+from mnist_gan import permalink
 from mnist_gan.service import ALL_DIGITS, DIGITS, MAX_IMAGES, MAX_TEMPERATURE
 
 from .common import FAST, PRIVATE, RAW, Page, new_seed, shown
@@ -19,8 +22,14 @@ class GenerateTab:
         digit: "all digits", or 0-9 for class-conditional models (then one row per digit)."""
         return self.page.files.png(self.page.service.generate(model, seed, n, digit, temperature))
 
+    @staticmethod
+    def link(model: str, seed: float, n: float, digit: str, temperature: float) -> str:
+        """A link to the PNG of these settings (GET /png), relative so it works under any root path."""
+        href = html.escape(permalink.link(model, seed, n, digit, temperature))
+        return f'<a href="{href}" target="_blank" rel="noopener">link to this grid</a> (a plain PNG: embed it anywhere)'
+
     def build(self) -> None:
-        with gr.Row():
+        with gr.Row(elem_id="generate-row"):
             with gr.Column(scale=1, min_width=260):
                 with gr.Row(equal_height=True):
                     self.seed = gr.Number(value=0, label="Seed", elem_id="seed", scale=2)
@@ -31,15 +40,20 @@ class GenerateTab:
                 temperature = gr.Slider(0.1, MAX_TEMPERATURE, value=1.0, step=0.05, label="Temperature (scale of z)",
                                         elem_id="temperature")
                 button = gr.Button("Generate", variant="primary", elem_id="generate-btn")
-            self.grid = gr.Image(label="Generated digits", format="png", type="numpy", interactive=False,
-                                 buttons=["download"], elem_id="grid", scale=2)
+            with gr.Column(scale=2, elem_id="grid-column"):
+                self.grid = gr.Image(label="Generated digits", format="png", type="numpy", interactive=False,
+                                     buttons=["download"], elem_id="grid")
+                self.permalink = gr.HTML(elem_id="grid-link")
         self.inputs = [self.page.model, self.seed, count, self.digit, temperature]
-        # one public endpoint, fired by every control of the tab
+        linked = {"fn": self.link, "inputs": self.inputs, "outputs": self.permalink, **PRIVATE, **FAST}
+        # one public endpoint, fired by every control of the tab; then the link to what it drew
         resample.click(new_seed, None, self.seed, **PRIVATE, **FAST).then(
-            self.generate, self.inputs, self.grid, **PRIVATE, **FAST, **RAW)
+            self.generate, self.inputs, self.grid, **PRIVATE, **FAST, **RAW).success(**linked)
         gr.on([button.click, self.seed.submit, count.release, self.digit.input, temperature.release], self.generate,
-              self.inputs, self.grid, api_name="generate", concurrency_limit=None, **RAW)
+              self.inputs, self.grid, api_name="generate", concurrency_limit=None, **RAW).success(**linked)
 
     def redraw(self, event):
-        """After `event` (a new model): the grid again."""
-        return event.then(self.generate, self.inputs, self.grid, **PRIVATE, **FAST, **RAW)
+        """After `event` (a new model): the grid again, and its link."""
+        drawn = event.then(self.generate, self.inputs, self.grid, **PRIVATE, **FAST, **RAW)
+        drawn.success(self.link, self.inputs, self.permalink, **PRIVATE, **FAST)
+        return drawn

@@ -1,7 +1,13 @@
-"""The Train tab: a run in a child process, watched live by every open page; and the train_* endpoints."""
+"""The Train tab: a run in a child process, watched live by every open page; and the train_* endpoints.
+
+Each open page gets the run's changes pushed to it by one stream (an async generator that wakes twice a second,
+looks at the run's version, and yields only when something changed, or every HEARTBEAT_S so that a closed page's
+stream ends): no per-page polling event, and no thread held per page.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import html
 import inspect
 import math
@@ -11,6 +17,7 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
+from mnist_gan.errors import internal_error
 from mnist_gan.config import DEFAULT_RECIPE, RECIPES, TRAINING_SETTINGS, field_type, recipe
 from mnist_gan.losses import LOSSES
 from mnist_gan.models import ARCHITECTURES, NUM_CLASSES
@@ -18,7 +25,8 @@ from mnist_gan.events import State
 from mnist_gan.run_state import RunStatus
 from mnist_gan.service import DIGITS, enlarged
 
-from .common import FAST, PRIVATE, Page, shown, visitor
+from .common import FAST, PRIVATE, STEP_AXIS, VALUE_AXIS, Page, shown, visitor
+from .lab import LabPanel
 
 DATA_SOURCES = [("MNIST", "mnist"), ("bundled sample (2,000 images)", "sample")]
 FORM_DEFAULTS = recipe(DEFAULT_RECIPE)  # the form starts where train_start does
@@ -27,11 +35,12 @@ ACCURACY = {"d_acc_real": "on real images", "d_acc_fake": "on generated images"}
 LOSS_CURVES = {"d_loss": "D loss", "g_loss": "G loss"}
 QUALITY = {"cfid": "cFID (lower is better)"}
 # Every open Train tab costs CPU that the run it shows competes for (2 cores, measured with 3 headless tabs): each
-# poll is a whole Gradio event in the page (~40 ms of the tab's CPU), and each plot redraw rebuilds a Vega chart
-# (~60 ms). So a tab polls every 2 s, and while a run trains its plots redraw when it has grown by a quarter, else
-# at most every 10 s.
-TICK_S = 2.0
+# update is a Gradio event in the page (~40 ms of the tab's CPU), and each plot redraw rebuilds a Vega chart
+# (~60 ms). So a page is sent what changed at most every UPDATE_S, and while a run trains its plots redraw when it
+# has grown by a quarter, else at most every 10 s.
+UPDATE_S, LOOK_S, HEARTBEAT_S = 2.0, 0.5, 15.0
 PLOT_EVERY_S, PLOT_GROWTH = 10.0, 1.25
+QUALITY_TITLE = "Quality (classifier judge)"
 
 
 def _parameter(name: str, annotation, default=None) -> inspect.Parameter:
@@ -52,6 +61,8 @@ TRAIN_START = inspect.Signature(
 class TrainTab:
     def __init__(self, page: Page):
         self.page = page
+        self.lab = LabPanel(page)
+        self._scrubbed: dict[str, float] = {}  # page (session) -> the grid it scrubbed back to; absent: following
         service = page.service
 
         def train_start(*args, **kwargs) -> dict:
@@ -104,27 +115,49 @@ class TrainTab:
 
     # --- what every open tab shows, polled ------------------------------------------------------------------------
 
-    def tick(self, view: dict, scrub: float):
-        """Everything the Train tab shows, sent only where it changed since this tab's last tick."""
+    async def stream(self, request: gr.Request):
+        """What every open page shows, pushed to it when the run changes (see the module's docstring)."""
+        view, seen, sent = {}, None, 0.0
+        session = request.session_hash if request else None
+        try:
+            while True:
+                version = (self.page.service.worker.version, tuple(self.page.service.library.names()))
+                now = time.monotonic()
+                if (version != seen and now - sent >= UPDATE_S) or now - sent >= HEARTBEAT_S:
+                    seen, sent = version, now
+                    try:
+                        outputs = self.tick(view, self._scrubbed.get(session))
+                    except Exception as e:  # a bug must not end the page's updates: log it, try again later
+                        internal_error(e)
+                        await asyncio.sleep(HEARTBEAT_S)
+                        continue
+                    view = outputs[-1]
+                    yield outputs
+                await asyncio.sleep(LOOK_S)
+        finally:
+            self._scrubbed.pop(session, None)
+
+    def tick(self, view: dict, scrub: float | None):
+        """Everything the Train tab shows, sent only where it changed since this page's last update."""
         service = self.page.service
         s = service.train_status()
         view = dict(view or {})
         out = {}
         resumable = tuple((r["run"], r["step"]) for r in s.resumable_runs)
-        status_key = (s.run, s.state, s.step, s.message, len(s.incidents), s.saved_step, resumable)
+        status_key = (s.run, s.state, s.step, s.message, len(s.incidents), s.saved_step, resumable, len(s.edits))
         out["status"] = status_html(s) if view.get("status") != status_key else gr.skip()
         history_key = (s.run, s.step, len(s.history))
         replot = view.get("history") != history_key and (
             s.state != State.RUNNING or s.step >= PLOT_GROWTH * view.get("plotted_step", 0)
             or time.monotonic() - view.get("plotted_at", 0.0) >= PLOT_EVERY_S)
-        out["acc"] = long_rows(s.history, ACCURACY) if replot else gr.skip()
-        out["loss"] = long_rows(s.history, LOSS_CURVES) if replot else gr.skip()
+        out["acc"] = marked(long_rows(s.history, ACCURACY), s.edits) if replot else gr.skip()
+        out["loss"] = marked(long_rows(s.history, LOSS_CURVES), s.edits) if replot else gr.skip()
         if replot:
             view.update(history=history_key, plotted_at=time.monotonic(), plotted_step=s.step)
         quality_key = (s.run, len(s.quality))
         changed = view.get("quality") != quality_key
-        out["quality"] = gr.update(value=long_rows(s.quality, QUALITY), visible=bool(s.quality)) if changed \
-            else gr.skip()
+        out["quality"] = gr.update(value=long_rows(s.quality, QUALITY), visible=bool(s.quality),
+                                   title=quality_title(s.quality)) if changed else gr.skip()
         evaluated = s.quality[-1]["step"] if s.quality else None
         out["hist"] = gr.update(value=histogram(s.class_histogram), visible=s.class_histogram is not None,
                                 title=f"Classes the judge sees at step {evaluated:,}" if evaluated else None) \
@@ -144,8 +177,9 @@ class TrainTab:
         names = service.library.names()
         controls = (s.state.value, s.run in names, resumable, tuple(names))
         view.update(status=status_key, quality=quality_key, grids=grid_key, count=count)
+        lab = self.lab.tick(view, s, names)
         return (out["status"], out["acc"], out["loss"], out["quality"], out["hist"], out["grid"], out["scrub"],
-                controls, view)
+                *lab, controls, view)
 
     def controls(self):
         """The run's buttons and the model pickers, sent when the tick's `controls` key changes."""
@@ -155,9 +189,11 @@ class TrainTab:
                 gr.update(interactive=s.state.can_resume), gr.update(interactive=s.state.active),
                 gr.update(interactive=s.state.done and s.run in names), gr.update(visible=bool(runs)),
                 gr.update(choices=runs, value=runs[0] if runs else None, visible=len(runs) > 1),
-                *[gr.update(choices=names)] * len(self.pickers))
+                *self.lab.controls(s), *[gr.update(choices=names)] * len(self.pickers))
 
-    def show_grid(self, index: float):
+    def show_grid(self, index: float, request: gr.Request):
+        if request is not None:  # this page follows the latest grid again once it scrubs to the end
+            self._scrubbed[request.session_hash] = index
         shown_grid = self.page.service.train_grid(int(index))
         if shown_grid is None:
             return gr.skip(), gr.skip()
@@ -184,9 +220,9 @@ class TrainTab:
         with gr.Row():
             with gr.Column(scale=1, min_width=280):
                 self.form = {}
-                for pair in range(0, len(TRAINING_SETTINGS), 2):
+                for row in form_rows(TRAINING_SETTINGS):
                     with gr.Row():
-                        for setting in TRAINING_SETTINGS[pair:pair + 2]:
+                        for setting in row:
                             self.form[setting.name] = setting_widget(setting)
                 data = gr.Radio(DATA_SOURCES, label="Training data", elem_id="data",
                                 value=self.page.service.default_data())
@@ -200,18 +236,19 @@ class TrainTab:
                     resumable = gr.Dropdown([], label="Unfinished run", elem_id="resumable", visible=False, scale=2)
                     resume_run = gr.Button("Resume run", variant="primary", elem_id="resume-run", visible=False,
                                            scale=1)
-            with gr.Column(scale=2):
+            with gr.Column(scale=2, elem_id="train-watch"):
                 status = gr.HTML(elem_id="status")
                 with gr.Row():
                     acc_plot = gr.LinePlot(x="step", y="value", color="series", y_lim=[0, 1], height=240,
                                            title="Discriminator accuracy", y_title="accuracy",
-                                           color_title="D accuracy", elem_id="acc-plot")
+                                           color_title="D accuracy", elem_id="acc-plot", **STEP_AXIS)
                     loss_plot = gr.LinePlot(x="step", y="value", color="series", height=240, title="Losses",
-                                            y_title="loss", color_title="loss", elem_id="loss-plot")
+                                            y_title="loss", color_title="loss", elem_id="loss-plot", **STEP_AXIS,
+                                            **VALUE_AXIS)
                 with gr.Row():
                     quality_plot = gr.LinePlot(x="step", y="value", color="series", height=220, visible=False,
-                                               title="Quality (classifier judge)", y_title="cFID",
-                                               elem_id="quality-plot")
+                                               title=QUALITY_TITLE, y_title="cFID", color_title="judge",
+                                               elem_id="quality-plot", **STEP_AXIS, **VALUE_AXIS)
                     hist_plot = gr.BarPlot(x="digit", y="share", height=220, y_lim=[0, 1], visible=False,
                                            title="Class histogram (latest evaluation)", elem_id="hist-plot")
         with gr.Row():
@@ -223,12 +260,14 @@ class TrainTab:
                                   info="drag back through the run's grids")
                 export = gr.Button("Export the run as a GIF", elem_id="export")
                 run_gif = gr.File(label="Run GIF", elem_id="run-gif")
+        self.lab.build(self.form)
         view = gr.State({})
         self._controls = gr.State()  # what the buttons and pickers show: their update runs only when it changes
-        self.buttons = [start, pause, resume, stop, use, resume_run, resumable]
-        timer = gr.Timer(TICK_S)
+        self.buttons = [start, pause, resume, stop, use, resume_run, resumable, *self.lab.step_buttons,
+                        self.lab.apply, self.lab.fork_button]
 
-        tick_outputs = [status, acc_plot, loss_plot, quality_plot, hist_plot, train_grid, scrub, self._controls, view]
+        tick_outputs = [status, acc_plot, loss_plot, quality_plot, hist_plot, train_grid, scrub, *self.lab.outputs,
+                        self._controls, view]
         last_action = gr.State()  # the page shows the run through the tick, not the control's return value
         settings = [self.form[s.name] for s in TRAINING_SETTINGS]
         start.click(self.train_start, [*settings[:DATA_AT], data, *settings[DATA_AT:], gr.State(DEFAULT_RECIPE)],
@@ -239,8 +278,8 @@ class TrainTab:
                 self.tick, [gr.State({}), scrub], tick_outputs, **PRIVATE, **FAST)
         for name in ("train_start", "train_pause", "train_resume", "train_stop", "train_resume_run", "train_status"):
             gr.api(getattr(self, name), api_name=name, concurrency_limit=None)
-        timer.tick(self.tick, [view, scrub], tick_outputs, **PRIVATE, **FAST)
-        self.page_load = [(self.tick, [view, scrub], tick_outputs), (self.form_of_run, None, settings)]
+        # one stream per page, no concurrency limit: it holds no thread while it waits
+        self.page_load = [(self.stream, None, tick_outputs), (self.form_of_run, None, settings)]
         scrub.input(self.show_grid, scrub, [train_grid, scrub], trigger_mode="always_last", **PRIVATE, **FAST)
         export.click(self.train_gif, None, run_gif, api_name="train_gif")
         self.use = use
@@ -252,6 +291,14 @@ class TrainTab:
             demo.load(fn, inputs, outputs, **PRIVATE, **FAST)
         self._controls.change(self.controls, None, [*self.buttons, *pickers], **PRIVATE, **FAST)
         self.use.click(self.use_run, None, self.page.model, **PRIVATE)
+
+
+def form_rows(settings) -> list[list]:
+    """The form's rows: each setting picked from a registry on a row of its own (its choices and their
+    descriptions need the width), then the numbers and switches two to a row, in the settings' order."""
+    picked = [s for s in settings if s.name in CHOICES]
+    rest = [s for s in settings if s.name not in CHOICES]
+    return [[s] for s in picked] + [rest[i:i + 2] for i in range(0, len(rest), 2)]
 
 
 def setting_widget(setting):
@@ -309,6 +356,11 @@ def status_html(s: RunStatus) -> str:
         f"D accuracy on real <b>{number(s.d_acc_real, '.2f')}</b>, on generated <b>{number(s.d_acc_fake, '.2f')}</b>"
         f" · D loss {number(s.d_loss, '.3f')}, G loss {number(s.g_loss, '.3f')}",
     ]
+    if s.origin:
+        lines.append(f"Forked from <code>{html.escape(s.origin['run'])}</code> at step {s.origin['step']:,}"
+                     + (f" with {html.escape(_changes(s.origin.get('changes', {})))}" if s.origin.get("changes")
+                        else ", nothing changed"))
+    lines += [f"Step {e['step']:,}: {html.escape(_changes(e['changes'], e['before']))}" for e in s.edits[-3:]]
     notes = [s.message] + [f"Divergence at step {i['step']:,}: {i['reason']}; {i['action']}." for i in s.incidents[-3:]]
     lines += [f"<span class='message'>{html.escape(note)}</span>" for note in notes if note]
     if s.state.done and s.saved_step is not None:
@@ -317,6 +369,15 @@ def status_html(s: RunStatus) -> str:
     if offer:
         lines.append(offer)
     return "<div class='run-status'>" + "<br>".join(lines) + "</div>"
+
+
+def _changes(changes: dict, before: dict | None = None) -> str:
+    """Settings changes in words: "lr_d 0.0002 → 0.0001"."""
+    def value(v) -> str:
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    return ", ".join(f"{k} {value(before[k])} → {value(v)}" if before and k in before else f"{k} {value(v)}"
+                     for k, v in changes.items())
 
 
 def long_rows(rows: list[dict], series: dict[str, str]) -> pd.DataFrame | None:
@@ -329,6 +390,25 @@ def long_rows(rows: list[dict], series: dict[str, str]) -> pd.DataFrame | None:
     if not points:
         return None
     return pd.DataFrame(points, columns=["step", "series", "value"]).astype({"step": "int64", "value": "float64"})
+
+
+def marked(frame: pd.DataFrame | None, edits: list[dict]) -> pd.DataFrame | None:
+    """The curves with each live edit drawn as a vertical line across them, labelled with what changed."""
+    if frame is None or not edits:
+        return frame
+    low, high = float(frame["value"].min()), float(frame["value"].max())
+    marks = [(e["step"], f"step {e['step']:,}: {_changes(e['changes'], e['before'])}", value)
+             for e in edits for value in (low, high)]
+    return pd.concat([frame, pd.DataFrame(marks, columns=frame.columns)], ignore_index=True)
+
+
+def quality_title(rows: list[dict]) -> str:
+    """The quality plot's title, with the latest cFID: a line of one point draws nothing, the title still says it."""
+    latest = rows[-1] if rows else {}
+    cfid = latest.get("cfid")
+    if not (isinstance(cfid, (int, float)) and math.isfinite(cfid)):
+        return QUALITY_TITLE
+    return f"Quality: cFID {cfid:.3g} at step {latest['step']:,}"  # short: a phone's plot is ~290 px wide
 
 
 def histogram(shares) -> pd.DataFrame:

@@ -1,0 +1,99 @@
+"""deploy-space against the local Hub server: one commit of exactly what the Space runs, its variable, no token."""
+
+import os
+import re
+import shutil
+
+import huggingface_hub
+import pytest
+from huggingface_hub import HfApi
+
+from mnist_gan import space
+from mnist_gan.errors import HubError
+from testing.system import ROOT, cli
+from tests.hub_server import HubServer
+
+ALICE = "hf_aliceWrite4Jq8sT2vX9mN0pL6zQ"
+
+
+@pytest.fixture
+def server(monkeypatch):
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)  # the local server offers no Xet
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    with HubServer({ALICE: ("alice", True)}) as running:
+        yield running
+
+
+def _deploy_cli(server, tmp_path, *args, token=ALICE):
+    env = {**os.environ, "HF_ENDPOINT": server.url, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_DISABLE_XET": "1"}
+    env.pop("HF_TOKEN", None)
+    if token:
+        env["HF_TOKEN"] = token
+    out = cli("deploy-space", *args, env=env)
+    assert ALICE not in out.stdout + out.stderr
+    return out
+
+
+def _head(server, key):
+    return server.repos[key].branches["main"]
+
+
+def test_deploy_uploads_what_the_space_runs_and_sets_its_admins(server, tmp_path):
+    out = _deploy_cli(server, tmp_path, "alice/demo", "--admins", "alice, bob", "--hardware", "cpu-upgrade")
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert out.stdout.strip().splitlines()[-1] == f"{server.url}/spaces/alice/demo"
+    assert "MNIST_GAN_ADMINS=alice,bob" in out.stdout
+    repo = server.repos["spaces/alice/demo"]
+    assert (repo.type, repo.sdk, repo.hardware) == ("space", "gradio", "cpu-upgrade")
+    assert repo.variables["MNIST_GAN_ADMINS"]["value"] == "alice,bob"
+    files = set(HfApi(endpoint=server.url, token=False).list_repo_files("alice/demo", repo_type="space"))
+    assert files == set(space.space_files())
+    assert {"app.py", "README.md", "requirements.txt", ".gitattributes", "ui/generate.py", "mnist_gan/hub.py",
+            "mnist_gan/assets/mnist_sample.npz", "weights/mlp-uncond/generator.weights.h5",
+            "weights/classifier/reference.npz"} <= files
+    assert not [f for f in files if re.match(r"(tests|testing|bench|runs|\.git)/", f) or "__pycache__" in f]
+    for name in files:
+        assert server.file("spaces/alice/demo", name) == (ROOT / name).read_bytes(), name
+    assert server.file("spaces/alice/demo", "README.md").startswith(b"---\ntitle: mnist-gan\n")
+    assert ALICE.encode() not in server.all_stored_bytes()
+    assert "alice/demo" not in server.repos  # a Space, not a model repo of the same name
+
+
+def test_a_second_deploy_replaces_the_files_in_one_commit(server, tmp_path):
+    root = tmp_path / "app"
+    for name in space.space_files():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(ROOT / name, root / name)
+    first = space.deploy("alice/demo", ALICE, endpoint=server.url, root=root)
+    commits = len(server.repos["spaces/alice/demo"].commits)
+    (root / "mnist_gan" / "assets" / "README.md").unlink()
+    (root / "ui" / "extra.py").write_text("# new\n")
+    (root / "app.py").write_text((root / "app.py").read_text() + "\n# changed\n")
+    second = space.deploy("alice/demo", ALICE, endpoint=server.url, root=root)
+    assert second.deleted == ["mnist_gan/assets/README.md"] and second.commit_sha != first.commit_sha
+    assert len(server.repos["spaces/alice/demo"].commits) == commits + 1  # one commit: all or nothing
+    files = set(HfApi(endpoint=server.url, token=False).list_repo_files("alice/demo", repo_type="space"))
+    assert files == set(space.space_files(root)) and "ui/extra.py" in files
+    assert server.file("spaces/alice/demo", "app.py").endswith(b"# changed\n")
+    assert second.admins is None and server.repos["spaces/alice/demo"].variables == {}  # left alone
+
+    (root / "ui" / "leak.py").write_text(f'TOKEN = "{ALICE}"\n')
+    with pytest.raises(HubError, match="ui/leak.py holds an access token .* nothing was uploaded"):
+        space.deploy("alice/demo", ALICE, endpoint=server.url, root=root)
+    (root / "ui" / "leak.py").write_text('OTHER = "hf_someoneElse9Zx8Cv7Bn6Mm5Ll4Kk3"\n')
+    with pytest.raises(HubError, match="ui/leak.py holds an access token"):
+        space.deploy("alice/demo", ALICE, endpoint=server.url, root=root)
+    assert _head(server, "spaces/alice/demo") == second.commit_sha
+    (root / "ui" / "leak.py").unlink()
+    with pytest.raises(HubError, match="exists and is public, so deploying would publish"):
+        space.deploy("alice/demo", ALICE, private=True, endpoint=server.url, root=root)
+
+
+def test_deploy_refuses_without_a_token_or_with_bad_admins(server, tmp_path):
+    out = _deploy_cli(server, tmp_path, "alice/demo", token=None)
+    assert out.returncode == 2 and "deploying needs a Hugging Face token" in out.stderr
+    assert "Traceback" not in out.stderr
+    with pytest.raises(HubError, match="'bob smith' is not a Hugging Face user name"):
+        space.deploy("alice/demo", ALICE, admins="alice,bob smith", endpoint=server.url)
+    assert space.parse_admins("") == "" and space.parse_admins(" a ,b,a") == "a,b"
+    assert not server.repos
