@@ -10,6 +10,7 @@ import pytest
 from testing.browser import browser as chromium
 from testing.browser import wait_for_text
 from testing.system import wait_until
+from tests.test_app_browser import label_clear_of_image
 
 pytestmark = pytest.mark.browser
 SHOTS = Path(__file__).resolve().parent / "screenshots"
@@ -102,6 +103,9 @@ def test_draw_a_digit_see_what_d_sees_and_find_it(browser, app_server):
     assert page.locator("#inside-path img").first.get_attribute("src").endswith(".gif")
     page.locator("#inside-pull").click()
     wait_for_text(page, "#inside-pull-text", r"D's score, step 0 to 12", timeout=60)
+    for figure in ("#inside-seen", "#inside-heatmap", "#inside-histogram", "#inside-recon", "#inside-path",
+                   "#inside-pull-strip"):  # each label above its picture, not over it
+        assert label_clear_of_image(page, figure), figure
     shot(page, "6-inside-desktop")
 
     page.locator("#inside-open").click()
@@ -149,5 +153,10 @@ def test_the_tab_on_a_phone(browser, app_server):
     page.locator("#spot-gallery").scroll_into_view_if_needed()
     loaded = "els => els.every(img => img.complete && img.naturalWidth > 0)"
     wait_until(lambda: page.locator("#spot-gallery img").evaluate_all(loaded), 30, "the 16 images loaded")
+    assert label_clear_of_image(page, "#inside-heatmap") and label_clear_of_image(page, "#spot-gallery")
+    numbers = page.locator("#spot-gallery .caption-label").evaluate_all(
+        "els => els.map(e => [e.getBoundingClientRect().top, e.parentElement.querySelector('img')"
+        ".getBoundingClientRect().bottom])")
+    assert len(numbers) == 16 and all(top >= bottom - 0.5 for top, bottom in numbers)  # under each digit
     shot(page, "8-inside-phone")
     context.close()
