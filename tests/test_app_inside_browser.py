@@ -68,6 +68,7 @@ def open_tab(browser, url: str, width: int, height: int, model: str):
 
 def draw_a_seven(page) -> None:
     """A 7 in two strokes of small mouse moves, as a hand would."""
+    page.locator("#inside-pad canvas").scroll_into_view_if_needed()  # the mouse draws only what is in view
     box = page.locator("#inside-pad canvas").bounding_box()
     side, left, top = box["width"], box["x"], box["y"]
     strokes = [[(0.25, 0.2), (0.75, 0.2)], [(0.75, 0.2), (0.45, 0.85)]]
