@@ -212,7 +212,7 @@ def test_inverting_a_models_own_samples_recovers_their_pixels(service, model):
 
 @pytest.mark.parametrize("model", list(shipped_models()))
 def test_held_out_digits_are_reconstructed_as_the_right_digit(service, sample, model):
-    # README: 97.6-99.5% of 1,000 held-out digits read as the true digit; here 40 of them, at least 90%
+    # README: 97.4-99.5% of 1,000 held-out digits read as the true digit; here 40 of them, at least 90%
     found = service.inside.inverter(model).invert(sample.x_test[:40])
     reads = service._classifier_model().predict(found.images)[0].argmax(axis=1)
     assert np.mean(reads == sample.y_test[:40]) >= 0.9
