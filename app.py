@@ -28,6 +28,7 @@ from ui.common import FAST, PRIVATE, Page, shown  # noqa: E402
 from ui.explore import ExplorerTab  # noqa: E402
 from ui.generate import GenerateTab  # noqa: E402
 from ui.hub import HubTab  # noqa: E402
+from ui.inside import InsideTab  # noqa: E402
 from ui.limits import RequestLimits  # noqa: E402
 from ui.permalink import route as permalink_route  # noqa: E402
 from ui.train import TrainTab  # noqa: E402
@@ -38,6 +39,22 @@ CACHE_BYTES = int(float(os.environ.get("MNIST_GAN_CACHE_MB") or 512) * 2**20)
 UPLOADS_BYTES = int(float(os.environ.get("MNIST_GAN_UPLOADS_MB") or 64) * 2**20)
 CSS = """
 #grid img, #latent img, #strip img, #gif img, #train-grid img, #evidence img, #compare-grids img { image-rendering: pixelated; }
+#inside-seen img, #inside-recon img, #inside-nearest img, #inside-path img, #inside-pull-strip img,
+#inside-pull-gif img, #inside-style-img img, #inside-morph img, #inside-morph-gif img, #spot-gallery img
+{ image-rendering: pixelated; }
+.inside-figure label[data-testid="block-label"].float { position: static; margin: 0 0 6px 0; }
+.inside-figure .icon-button-wrapper.top-panel { position: static; margin: 0 0 4px auto; width: fit-content; }
+#spot-gallery .grid-wrap { height: auto !important; max-height: none !important; }
+#spot-gallery .grid-container { grid-template-columns: repeat(8, minmax(0, 1fr)) !important;
+  grid-template-rows: none !important; grid-auto-rows: auto !important; }
+/* spot the fake: each number (and after the answer, the verdict) under its digit, not over it */
+#spot-gallery .thumbnail-item { aspect-ratio: auto; height: auto; display: flex; flex-direction: column; }
+#spot-gallery .thumbnail-item img { aspect-ratio: 1; width: 100%; height: auto; }
+#spot-gallery .caption-label { position: static; max-width: none; border: none; border-radius: 0;
+  text-align: center; opacity: 1; }
+@media (max-width: 640px) {
+  #spot-gallery .grid-container { grid-template-columns: repeat(4, minmax(0, 1fr)) !important; }
+}
 .run-status { line-height: 1.9; }
 .run-status progress { width: 14em; vertical-align: middle; }
 .state-running, .state-finished { color: #15803d; }
@@ -104,10 +121,12 @@ with gr.Blocks(title="mnist-gan", delete_cache=(600, 3600)) as demo:
                                  allow_custom_value=True, scale=1, elem_id="model")
         page.model_info = gr.Markdown(elem_id="model-info")
     generator, explorer, trainer, hub = GenerateTab(page), ExplorerTab(page), TrainTab(page), HubTab(page)
-    # on a phone, tabs that do not fit wrap ("menu", the default, hid three of the four behind "...")
-    with gr.Tabs(overflow_behavior="wrap", elem_id="tabs"):
+    # on a phone, tabs that do not fit wrap ("menu", the default, hid three of the four behind "...");
+    # "Open in Latent explorer" switches tabs
+    with gr.Tabs(overflow_behavior="wrap", elem_id="tabs") as tabs:
+        inside = InsideTab(page, explorer, tabs)
         for tab, name, key in ((generator, "Generate", "generate"), (explorer, "Latent explorer", "latent"),
-                               (trainer, "Train", "train"), (hub, "Hub", "hub")):
+                               (inside, "Inside the GAN", "inside"), (trainer, "Train", "train"), (hub, "Hub", "hub")):
             with gr.Tab(name, id=key):
                 tab.build()
 
@@ -117,6 +136,7 @@ with gr.Blocks(title="mnist-gan", delete_cache=(600, 3600)) as demo:
     for changed in (page.model.change(**on_model),
                     demo.load(_page_opened, None, [notice, page.model], **PRIVATE, **FAST).then(**on_model)):
         explorer.redraw(generator.redraw(changed))
+        changed.then(**inside.on_model)
     trainer.wire(demo, pickers=[page.model, hub.model])
     gr.api(models, api_name="models")
 

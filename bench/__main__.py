@@ -19,6 +19,8 @@ BENCHMARKS = {
     "watching": ("bench.watching", "training images/s with three browser tabs polling the Train tab, over none"),
     "coldstart": ("bench.coldstart", "`python app.py` to the first successful API response"),
     "memory": ("bench.memory", "peak RSS of the app serving, and of app + training child while a run trains"),
+    "inside": ("bench.inside", "Inside the GAN: discriminate (with its heatmap) and invert, in process and via REST"),
+    "inversion": ("bench.inversion", "inversion loss: pixels alone vs pixels + classifier features"),
     "sweep": ("bench.sweep", "4 trials one after another vs as a Ray Tune sweep, 2 at a time: wall time, images/s"),
 }
 

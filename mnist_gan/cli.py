@@ -234,8 +234,18 @@ def cmd_evaluate(args) -> int:
                         reals=reals)
     row["seed"] = None if args.samples else args.seed
     references = classifier.record.get("reference_rows", {})
+    covered = None
+    if args.coverage:
+        if args.samples:
+            raise InvalidInput("--coverage inverts test digits with a generator: use it with --weights")
+        from . import coverage
+
+        covered = coverage.run(str(_weights_dir(args.weights)), args.coverage, data_path,
+                               log=lambda line: print(line, file=sys.stderr))
     if args.json:
-        print(json.dumps({name: row, **references}, indent=2))
+        # not "coverage": the quality row has a kNN coverage of its own
+        extra = {"inversion_coverage": _coverage_json(covered)} if covered else {}
+        print(json.dumps({name: row, **references, **extra}, indent=2))
     else:
         _print_quality({name: row, **{f"reference: {k}": v for k, v in references.items()}})
         if data is None:
@@ -243,6 +253,8 @@ def cmd_evaluate(args) -> int:
         if reals is None:
             print(f"precision/recall/density/coverage not computed: more samples than the {metrics.BANK_FILE} "
                   "bank holds; pass --data")
+    if covered and not args.json:
+        _print_coverage(covered, as_json=False)
     if args.write:
         if args.samples:
             raise InvalidInput("--write saves metrics.json into a weights folder: use it with --weights")
@@ -250,6 +262,43 @@ def cmd_evaluate(args) -> int:
         write_json(generator.folder / METRICS_FILE, row)
         print(f"wrote {generator.folder / METRICS_FILE}", file=sys.stderr)
     return 0
+
+
+def cmd_coverage(args) -> int:
+    from . import coverage
+    from .figures import pairs
+    from .sampling import encode_png
+
+    import os
+
+    result = coverage.run(str(_weights_dir(args.weights)), args.n, args.data or os.environ.get("MNIST_GAN_DATA"),
+                          args.restarts, log=lambda line: print(line, file=sys.stderr))
+    _print_coverage(result, args.json)
+    if args.out:
+        Path(args.out).write_bytes(encode_png(pairs(result["targets"], result["reconstructions"])))
+        print(f"wrote {args.out}: the {len(result['worst'])} worst-covered digits over their reconstructions",
+              file=sys.stderr)
+    return 0
+
+
+def _coverage_json(result: dict) -> dict:
+    keep = ("rows", "exact_bar", "own_sample_error_median", "labels_given", "test_digits", "training_digits")
+    return {k: v for k, v in result.items() if k in keep}
+
+
+def _print_coverage(result: dict, as_json: bool) -> None:
+    import json
+
+    from . import coverage
+
+    if as_json:
+        print(json.dumps(_coverage_json(result), indent=2))
+        return
+    print(f"coverage of {result['test_digits']}{' (each given its true digit)' if result['labels_given'] else ''}; "
+          "error: RMS pixel difference (0-1); well: below the digit's own half-pixel-shift error; nearest: among "
+          f"{result['training_digits']}; optimiser's slack: error <= {result['exact_bar']:.4f} (95th percentile "
+          "of inverting 200 of the model's own samples)")
+    print(coverage.table(result))
 
 
 def _print_quality(rows: dict[str, dict]) -> None:
@@ -389,7 +438,20 @@ def build_parser() -> argparse.ArgumentParser:
                                          "skipped without it)")
     evaluate.add_argument("--json", action="store_true", help="print JSON instead of a table")
     evaluate.add_argument("--write", action="store_true", help="also save metrics.json into the weights folder")
+    evaluate.add_argument("--coverage", type=int, default=0, metavar="N",
+                          help="also invert N held-out test digits: can the generator draw every digit? (the "
+                               "coverage command; not the table's kNN coverage column)")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    cover = sub.add_parser("coverage", help="invert held-out test digits: can the generator draw every digit?")
+    cover.add_argument("--weights", help="shipped model name or weights folder (default: the default model)")
+    cover.add_argument("--n", type=int, default=1000, help="test digits to invert (the first N)")
+    cover.add_argument("--data", help="MNIST .npz (default $MNIST_GAN_DATA, else the bundled sample's 1,000 test "
+                                      "digits)")
+    cover.add_argument("--restarts", type=int, default=4, help="restarts per digit")
+    cover.add_argument("--out", help="PNG of the worst-covered digits over their reconstructions")
+    cover.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    cover.set_defaults(func=cmd_coverage)
 
     classifier = sub.add_parser("train-classifier", help="train the judge the quality metrics use")
     classifier.add_argument("--data", help="MNIST .npz (default $MNIST_GAN_DATA or keras.datasets download)")

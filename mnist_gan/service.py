@@ -31,6 +31,7 @@ from .data import DATA_ENV, SAMPLE_DATA, SAMPLE_LABEL
 from .directions import MAX_DIRECTIONS, Direction, find_directions, move, raw_directions
 from .errors import InvalidInput, MnistGanError, shown
 from .generator import Generator
+from .inside import Digit, Figures, Inside, check_latent
 from .laboratory import Laboratory
 from .library import MAX_ADDED, Library
 from .models import NUM_CLASSES
@@ -189,9 +190,17 @@ class Service:
         return self._directions(model, generator) if mode == "directions" else \
             raw_directions(generator.config.latent_dim)
 
-    def latent(self, model: str, seed, digit, mode: str, amounts) -> np.ndarray:
-        """One digit, 280x280: `seed`'s latent moved amounts[i] units along slider i (see latent_directions).
-        digit: the digit a class-conditional model draws (unconditional models ignore it)."""
+    def latent(self, model: str, seed, digit, mode: str, amounts, z=None) -> np.ndarray:
+        """One digit, 280x280: `seed`'s latent (or `z`, a latent found elsewhere) moved amounts[i] units along
+        slider i (see latent_directions). digit: the digit a class-conditional model draws (unconditional models
+        ignore it)."""
+        generator = self.library.get(model)
+        z = self.explorer_latent(model, seed, mode, amounts, z)
+        image = to_uint8(generator.images(z[None], one_digit(generator, digit, 1)))
+        return make_grid(image, 1, 1, pad=0, scale=10)
+
+    def explorer_latent(self, model: str, seed, mode: str, amounts, z=None) -> np.ndarray:
+        """The explorer's latent: `seed`'s (or `z`) moved amounts[i] units along slider i."""
         generator = self.library.get(model)
         basis = self.basis(model, mode)
         if not isinstance(amounts, (list, tuple)) or len(amounts) > MAX_DIRECTIONS \
@@ -201,9 +210,9 @@ class Service:
             raise InvalidInput("slider values must be finite numbers (no NaN or infinity)")
         if any(abs(a) > 10 * SLIDER_RANGE for a in amounts):
             raise InvalidInput(f"slider values must lie within +-{10 * SLIDER_RANGE:g}")
-        z = move(latents(check_seed(seed), 1, generator.config.latent_dim)[0], basis, amounts)
-        image = to_uint8(generator.images(z[None], one_digit(generator, digit, 1)))
-        return make_grid(image, 1, 1, pad=0, scale=10)
+        start = latents(check_seed(seed), 1, generator.config.latent_dim)[0] if z is None else \
+            check_latent(z, generator.config.latent_dim)
+        return move(start, basis, amounts)
 
     def interpolate(self, model: str, seed_a, seed_b, frames, digit) -> tuple[np.ndarray, np.ndarray]:
         """(a frame strip, the frames) of the spherical path from seed_a's latent to seed_b's."""
@@ -224,6 +233,64 @@ class Service:
 
                 self._classifier = Classifier.load()
             return self._classifier.digit_scores
+
+    # --- Inside ---------------------------------------------------------------------------------------------------
+    # What D sees, finding a digit in latent space, spot the fake (mnist_gan/inside.py holds the logic).
+
+    @property
+    def inside(self) -> Inside:
+        """The Inside tab's actions, built on first use (the spot-the-fake tally lives beside the runs)."""
+        with self._classifier_lock:
+            if getattr(self, "_inside", None) is None:
+                from .spot import tally_path
+
+                self._inside = Inside(self.library, self._classifier_model, self.settings.data,
+                                      tally_path(self.settings.runs_dir))
+            return self._inside
+
+    def _classifier_model(self):
+        self._digit_scorer()  # loads the shipped classifier once, shared with the explorer
+        return self._classifier
+
+    def inside_digit(self, model: str, source: str, seed=0, index=0, digit=None, picture=None, z=None) -> Digit:
+        """The image the Inside tab looks at: "generated" (seed, or z), "test" (index 0-999) or "picture"."""
+        return self.inside.digit(model, source, seed, index, digit, picture, z)
+
+    def discriminate(self, model: str, image, digit=None) -> Figures:
+        """D's raw score of a picture (or Digit), its verdict, the score histograms and the saliency heatmap."""
+        return self.inside.discriminate(model, image, digit)
+
+    def d_pull(self, model: str, image, digit=None, steps=12) -> Figures:
+        """Gradient ascent on the pixels towards what D calls real: frames and scores."""
+        return self.inside.d_pull(model, image, digit, steps)
+
+    def z_pull(self, model: str, seed=0, digit=None, steps=12, z=None) -> Figures:
+        """A generated digit's z following D (G's training signal): frames and scores."""
+        return self.inside.z_pull(model, seed, digit, steps, z)
+
+    def invert(self, model: str, image, digit=None, restarts=4) -> Figures:
+        """The z (and digit or code) whose image best matches a picture (or Digit), with what goes with it."""
+        return self.inside.invert(model, image, digit, restarts)
+
+    def style_grid(self, model: str, seed=0, z=None) -> np.ndarray:
+        """One z drawn as each digit 0-9 (class-conditional models)."""
+        return self.inside.style_grid(model, seed, z)
+
+    def morph(self, model: str, digit_a, digit_b, seed=0, frames=10, z=None) -> tuple[np.ndarray, np.ndarray]:
+        """One z while its one-hot label slides from digit_a to digit_b: (strip, frames)."""
+        return self.inside.morph(model, digit_a, digit_b, seed, frames, z)
+
+    def spot_round(self, model: str) -> tuple[str, np.ndarray]:
+        """A spot-the-fake round: its id and 16 digits (which are fake stays here)."""
+        return self.inside.spot_round(model)
+
+    def spot_answer(self, round_id, marked) -> dict:
+        """The round's truth, the visitor's score, and the model's fooled-rate (recorded)."""
+        return self.inside.spot_answer(round_id, marked)
+
+    def spot_record(self, model: str) -> dict:
+        """A model's human fooled-rate (95% Wilson interval, judgements) beside its cFID."""
+        return self.inside.spot_record(model)
 
     # --- Train ----------------------------------------------------------------------------------------------------
 

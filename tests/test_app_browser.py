@@ -190,7 +190,7 @@ def test_hub_push_then_pull(page, monkeypatch):
 
 
 PHONE = {"width": 390, "height": 844}
-TABS = ("Generate", "Latent explorer", "Train", "Hub")
+TABS = ("Generate", "Latent explorer", "Inside the GAN", "Train", "Hub")
 
 
 def test_every_tab_on_a_phone(browser, app_server):
@@ -202,14 +202,15 @@ def test_every_tab_on_a_phone(browser, app_server):
         page.wait_for_selector("#grid img", timeout=60_000)
         for name in TABS:  # every tab in view, none behind a "..." menu
             assert page.get_by_role("tab", name=name).is_visible(), name
-        tabs = [box(page, f"[role=tab][data-tab-id={key}]") for key in ("generate", "latent", "train", "hub")]
+        tabs = [box(page, f"[role=tab][data-tab-id={key}]") for key in ("generate", "latent", "inside", "train", "hub")]
         assert max(t["x"] + t["width"] for t in tabs) <= PHONE["width"]
         # the picture first, the controls that make it below; its label above it, not over its first digits
         assert box(page, "#grid img")["y"] < box(page, "#seed")["y"]
         assert box(page, "#grid img")["y"] < PHONE["height"]
         assert label_clear_of_image(page, "#grid")
         shot(page, "phone-1-generate")
-        for number, (name, ready) in enumerate(zip(TABS[1:], ("#latent img", "#status", "#push-btn")), start=2):
+        for number, (name, ready) in enumerate(zip(TABS[1:], ("#latent img", "#inside-pad canvas", "#status",
+                                                                          "#push-btn")), start=2):
             page.get_by_role("tab", name=name).click()
             page.wait_for_selector(ready, timeout=30_000)
             time.sleep(1)

@@ -39,6 +39,16 @@ ENDPOINTS = {
     "train_gif": [],
     "push": ["classic", "alice/fuzz", "hf_fuzzToken5Jq8sT2vX9mN0pL6zQ", False, "v1"],
     "pull": ["alice/fuzz", "main", ""],
+    # an image file is uploaded first (tests/test_app_inside.py sends real ones): here, no file, or a path that
+    # was never uploaded, and everything hostile in their place
+    "discriminate": ["classic", None, "auto"],
+    "invert": ["classic", {"path": "/etc/hostname"}, "auto", 4],
+    "d_pull": ["classic", None, "auto", 12],
+    "z_pull": ["mlp-cond", 0, "3", 4],
+    "style_grid": ["mlp-cond", 0],
+    "morph": ["mlp-cond", "3", "8", 0, 4],
+    "spot_round": ["classic"],
+    "spot_answer": ["not-a-round", [1, 2]],
 }
 RUN_STARTERS = ("train_start", "train_resume_run", "train_fork")  # a valid call starts a real run: stopped at once
 BIG = 10**30

@@ -43,8 +43,10 @@ class ExplorerTab:
         return [gr.update(label=d.label, value=0, visible=True) if i < len(basis) else
                 gr.update(value=0, visible=False) for i, d in enumerate(basis + [None] * (MAX_DIRECTIONS - len(basis)))]
 
-    def _latent_ui(self, model, seed, digit, mode, *amounts):
-        return self.latent(model, seed, digit, mode, list(amounts))
+    @shown
+    def draw(self, model, seed, digit, mode, start, *amounts):
+        """The page's digit: the sliders over the seed's latent, or over `start` (a latent found elsewhere)."""
+        return self.page.files.png(self.page.service.latent(model, seed, digit, mode, list(amounts), start))
 
     def build(self) -> None:
         gr.Markdown("One latent vector, moved by sliders. Each direction was found from the model itself: an image "
@@ -58,6 +60,7 @@ class ExplorerTab:
                     reset = gr.Button("Reset", elem_id="reset", scale=1)
                 self.mode = gr.Radio(MODES, value="directions", label="Sliders", elem_id="mode")
                 self.digit = gr.Dropdown(DIGITS, value="0", label="Digit", visible=False, elem_id="latent-digit")
+                self.start_note = gr.Markdown(visible=False, elem_id="latent-start")
                 self.image = gr.Image(label="Digit", format="png", type="numpy", interactive=False,
                                       buttons=["download"], elem_id="latent", height=300)
             with gr.Column(scale=2):
@@ -81,26 +84,32 @@ class ExplorerTab:
                                 elem_id="gif", scale=1)
         amounts = gr.JSON(visible=False)  # the API's slider values (the UI sends the sliders themselves)
         latent_api = gr.Button(visible=False)
+        self.seed = seed
+        self.start = gr.State(None)  # a latent to start from instead of the seed's ("Open in Latent explorer")
 
         model = self.page.model
-        self.inputs = [model, seed, self.digit, self.mode, *self.sliders]
+        self.inputs = [model, seed, self.digit, self.mode, self.start, *self.sliders]
         self.interpolate_inputs = [model, seed_a, seed_b, frames, self.digit]
         # the UI sends its sliders, the API a list (same function underneath); RAW also spares gradio a hop to a
         # worker thread per input (20) on every slider move
-        gr.on([s.input for s in self.sliders] + [seed.submit, self.digit.input], self._latent_ui, self.inputs,
+        gr.on([s.input for s in self.sliders] + [self.digit.input], self.draw, self.inputs,
               self.image, trigger_mode="always_last", **PRIVATE, **FAST, **RAW)
         latent_api.click(self.latent, [model, seed, self.digit, self.mode, amounts], self.image, api_name="latent",
                          concurrency_limit=None, **RAW)  # gradio's default of 1 queued every caller behind one
+        leave = {"fn": lambda: (None, gr.update(visible=False)), "outputs": [self.start, self.start_note], **PRIVATE,
+                 **FAST}  # a new seed: back to the seed's own latent
         gr.api(self.latent_directions, api_name="latent_directions", concurrency_limit=None)
         on_sliders = {"fn": self.sliders_for, "inputs": [model, self.mode], "outputs": self.sliders, **PRIVATE, **FAST}
-        redraw = {"fn": self._latent_ui, "inputs": self.inputs, "outputs": self.image, **PRIVATE, **FAST, **RAW}
+        redraw = {"fn": self.draw, "inputs": self.inputs, "outputs": self.image, **PRIVATE, **FAST, **RAW}
+        seed.submit(**leave).then(**redraw)
         reset.click(**on_sliders).then(**redraw)
-        randomize.click(new_seed, None, seed, **PRIVATE, **FAST).then(**on_sliders).then(**redraw)
+        randomize.click(new_seed, None, seed, **PRIVATE, **FAST).then(**leave).then(**on_sliders).then(**redraw)
         self.mode.input(**on_sliders).then(**redraw)
         button.click(self.interpolate, self.interpolate_inputs, [self.strip, self.gif], api_name="interpolate",
                      concurrency_limit=None, **RAW)
 
     def redraw(self, event):
         """After `event` (a new model, whose sliders it set): the digit and the interpolation again."""
-        return event.then(self._latent_ui, self.inputs, self.image, **PRIVATE, **FAST, **RAW).then(
+        return event.then(lambda: (None, gr.update(visible=False)), None, [self.start, self.start_note], **PRIVATE,
+                          **FAST).then(self.draw, self.inputs, self.image, **PRIVATE, **FAST, **RAW).then(
             self.interpolate, self.interpolate_inputs, [self.strip, self.gif], **PRIVATE, **FAST, **RAW)

@@ -1,0 +1,199 @@
+"""Inside the GAN through gradio_client and the raw REST path: the image endpoints take files of any size, answer
+bad files plainly, and give the same numbers as the package."""
+
+import json
+import re
+import time
+
+import httpx
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from mnist_gan.generator import Generator, shipped_models
+from mnist_gan.sampling import to_uint8
+from testing.app import rest_call
+from tests.test_insight import WITH_D, png_bomb, without_d
+
+INSIDE = {"discriminate", "invert", "d_pull", "z_pull", "style_grid", "morph", "spot_round", "spot_answer"}
+
+
+@pytest.fixture(scope="module")
+def client(app_server, tmp_path_factory):
+    _, url = app_server
+    return Client(url, verbose=False, analytics_enabled=False, download_files=str(tmp_path_factory.mktemp("dl")))
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    """Pictures a visitor might send: a drawn 1 (black on white, 600 x 400 PNG), a 2,000 x 1,500 JPEG photo of
+    a white 7 on dark paper, and bad ones."""
+    folder = tmp_path_factory.mktemp("pictures")
+    one = np.full((400, 600), 255, np.uint8)
+    one[50:350, 280:330] = 0
+    Image.fromarray(one).save(folder / "one.png")
+    seven = np.full((1500, 2000), 40, np.uint8)
+    seven[300:380, 700:1300] = 230
+    for row in range(380, 1200):
+        seven[row, 1300 - (row - 380) // 2 - 40: 1300 - (row - 380) // 2 + 40] = 230
+    Image.fromarray(seven).save(folder / "seven.jpg", quality=80)
+    Image.fromarray(np.full((300, 300), 255, np.uint8)).save(folder / "empty.png")
+    (folder / "text.png").write_bytes(b"not an image at all")
+    (folder / "bomb.png").write_bytes(png_bomb(20_000, 20_000))
+    frames = [Image.fromarray(np.full((60, 60), v, np.uint8)) for v in (0, 255)]
+    frames[0].save(folder / "animated.gif", save_all=True, append_images=frames[1:])
+    return folder
+
+
+def png(path) -> np.ndarray:
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        return np.asarray(image)
+
+
+def test_the_inside_endpoints_are_public_and_named_and_take_image_files(client):
+    named = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert INSIDE <= {name.lstrip("/") for name in named}
+    for endpoint in ("/discriminate", "/invert", "/d_pull"):
+        image = named[endpoint]["parameters"][1]
+        assert image["parameter_name"] == "image" and image["python_type"]["type"] == "filepath"
+
+
+@pytest.mark.parametrize("model", WITH_D)
+def test_discriminate_scores_a_drawn_digit_and_shows_its_heatmap(client, app_server, files, model):
+    report, heatmap, seen, histogram = client.predict(model=model, image=handle_file(str(files / "one.png")),
+                                                      api_name="/discriminate")
+    app, _ = app_server
+    expected = app.service.discriminate(model, str(files / "one.png"))  # the package's own numbers
+    assert report["score"] == pytest.approx(expected.report["score"], abs=1e-6)
+    assert report["says_real"] == (report["score"] > report["threshold"])
+    assert png(heatmap).shape == (338, 280, 3) and png(seen).shape == (280, 280)
+    assert png(histogram).shape[1] == 360
+    if app.service.model_info(model)["conditional"]:
+        assert report["digit"] == 1 and "classifier" in report["digit_from"]
+
+
+def test_a_model_without_its_discriminator_says_so(client, app_server, files, tmp_path):
+    model = without_d(app_server[0].page.service.library, tmp_path)
+    with pytest.raises(AppError, match="saved without its discriminator"):
+        client.predict(model=model, image=handle_file(str(files / "one.png")), api_name="/discriminate")
+
+
+def test_invert_finds_a_photographed_digit_and_the_explorer_draws_the_same_z(client, app_server, files):
+    report, reconstruction, path, nearest = client.predict(model="mlp-cond", image=handle_file(str(files /
+                                                                                                  "seven.jpg")),
+                                                           api_name="/invert")
+    assert report["digit"] == 7 and report["classifier_reads"] == 7 and len(report["z"]) == 100
+    assert report["error"] < 0.2 and report["restarts"] == 4
+    with Image.open(path) as gif:
+        assert gif.format == "GIF" and gif.n_frames > 2
+    assert png(nearest).shape == (280, 280)
+    generator = Generator.load(shipped_models()["mlp-cond"])
+    drawn = to_uint8(generator.images(np.float32([report["z"]]), [7]))[0]
+    np.testing.assert_array_equal(png(reconstruction)[::10, ::10], drawn)  # G(z) as the app draws it
+    app, _ = app_server
+    explored = app.service.latent("mlp-cond", 0, "7", "raw", [], z=report["z"])  # "open in Latent explorer"
+    np.testing.assert_array_equal(explored, png(reconstruction))
+
+
+def test_pulls_style_grid_and_morph(client, files):
+    report, strip, gif = client.predict(model="classic", image=handle_file(str(files / "one.png")), steps=6,
+                                        api_name="/d_pull")
+    assert len(report["scores"]) == 7 and report["scores"][-1] > report["scores"][0]
+    assert png(strip).shape == (3 * 32, 3 * (7 * 30 + 2))
+    report, strip = client.predict(model="mlp-cond", seed=5, digit="2", steps=4, api_name="/z_pull")
+    assert len(report["scores"]) == 5
+    grid = png(client.predict(model="mlp-cond", seed=5, api_name="/style_grid"))
+    assert grid.shape == (3 * 32, 3 * (10 * 30 + 2))
+    strip, gif = client.predict(model="mlp-cond", digit_a="1", digit_b="7", seed=5, frames=5, api_name="/morph")
+    assert png(strip).shape == (3 * 32, 3 * (5 * 30 + 2))
+    with pytest.raises(AppError, match="unconditional"):
+        client.predict(model="classic", seed=5, api_name="/style_grid")
+
+
+@pytest.mark.parametrize("name, message", [
+    ("empty.png", "the image is empty"),
+    ("text.png", "not an image this app reads"),
+    ("bomb.png", "over 178 million pixels; at most 4096 x 4096"),
+    ("animated.gif", "animated images are not read"),
+])
+def test_bad_files_get_a_plain_message_quickly(client, files, name, message):
+    for endpoint in ("/discriminate", "/invert"):
+        started = time.perf_counter()
+        with pytest.raises(AppError, match=re.escape(message)) as error:
+            client.predict(model="classic", image=handle_file(str(files / name)), api_name=endpoint)
+        assert time.perf_counter() - started < 10
+        assert "/tmp" not in str(error.value) and "Traceback" not in str(error.value)
+
+
+@pytest.mark.parametrize("image", [
+    "/etc/passwd",
+    {"path": "/etc/passwd"},
+    {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}},
+    {"path": "../../../etc/passwd", "meta": {"_type": "gradio.FileData"}},
+])
+def test_an_image_parameter_never_reads_a_server_file(app_server, image):
+    _, url = app_server
+    with httpx.Client(timeout=60) as http:
+        kind, value = rest_call(http, url, "discriminate", ["classic", image, "auto"], session="inside-test")
+    assert kind == "error" and "root:" not in json.dumps(value)
+
+
+def test_spot_the_fake_through_the_api(client, app_server):
+    app, _ = app_server
+    before = app.service.spot_record("mlp-cond")["judgements"]
+    round_id, gallery = client.predict(model="mlp-cond", api_name="/spot_round")
+    assert len(gallery) == 16 and [item["caption"] for item in gallery] == [str(i) for i in range(1, 17)]
+    answer = client.predict(round_id=round_id, marked=[1, 5, 9], api_name="/spot_answer")
+    assert len(answer["fake"]) == 8 and answer["fooled"] == 8 - len(set(answer["fake"]) & {1, 5, 9})
+    assert answer["record"]["judgements"] == before + 8 and answer["record"]["interval"] == "Wilson score, 95%"
+    assert answer["record"]["cfid"] == pytest.approx(Generator.load(shipped_models()["mlp-cond"]).metrics["cfid"])
+    with pytest.raises(AppError, match="expired or was answered already"):
+        client.predict(round_id=round_id, marked=[], api_name="/spot_answer")
+    with pytest.raises(AppError, match="marked must be a list of image numbers 1-16"):
+        round_id, _ = client.predict(model="mlp-cond", api_name="/spot_round")
+        client.predict(round_id=round_id, marked=[17], api_name="/spot_answer")
+
+
+def test_a_round_says_nothing_about_its_answer(app_server):
+    _, url = app_server
+    with httpx.Client(timeout=60) as http:
+        kind, value = rest_call(http, url, "spot_round", ["classic"], session="inside-test")
+    assert kind == "complete"
+    text = json.dumps(value)
+    assert not re.search(r"fake|real", text, re.IGNORECASE)  # an id and 16 numbered images, nothing else
+    names = [item["image"]["path"].rsplit("/", 1)[-1] for item in value[1]]
+    assert all(re.fullmatch(r"[0-9a-f]{24}\.png", name) for name in names)  # content hashes
+
+
+def test_heavy_calls_are_bounded(client, files):
+    with pytest.raises(AppError, match="restarts must be a whole number from 1 to 16"):
+        client.predict(model="classic", image=handle_file(str(files / "one.png")), restarts=100, api_name="/invert")
+    with pytest.raises(AppError, match="steps must be a whole number from 1 to 32"):
+        client.predict(model="classic", image=handle_file(str(files / "one.png")), steps=1000, api_name="/d_pull")
+
+
+def test_a_jpeg_upload_is_any_size(client, files):
+    report, *_ = client.predict(model="classic", image=handle_file(str(files / "seven.jpg")),
+                                api_name="/discriminate")
+    assert isinstance(report["score"], float) and report["origin"] == "your picture, after MNIST's preprocessing"
+
+
+def test_the_drawing_pads_picture_is_decoded_bounded_and_checked():
+    """The pad sends its canvas as a PNG data URL (no upload): the same bytes come out; anything else is refused."""
+    import base64
+    import io
+
+    from mnist_gan.errors import InvalidInput
+    from ui.inside import DATA_URL, MAX_DRAWING_CHARS, drawn
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.full((280, 280), 255, np.uint8)).save(buffer, format="PNG")
+    assert drawn(DATA_URL + base64.b64encode(buffer.getvalue()).decode()) == buffer.getvalue()
+    assert drawn("") is None and drawn(None) is None
+    for bad in ("data:image/jpeg;base64,AAAA", DATA_URL + "not base64!", DATA_URL + "A" * MAX_DRAWING_CHARS, 7,
+                {"composite": {"path": "/etc/passwd"}}):
+        with pytest.raises(InvalidInput, match="drawing pad's PNG"):
+            drawn(bad)
