@@ -10,6 +10,8 @@ from pathlib import Path
 from .errors import ConfigError, WeightsError, shown
 
 CONFIG_FILE = "gan_config.json"  # not config.json: that name belongs to Keras's own saved-model layout
+AUGMENTATIONS = ("translation", "cutout")  # GANConfig.augment's policies (mnist_gan/augment.py)
+LR_SCHEDULES = ("constant", "linear", "cosine")
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,16 @@ class GANConfig:
     eval_every: int = 0  # 0: no quality evaluation during training
     checkpoint_every: int = 1_000
     seed: int = 0
+    # --- optional training variants (bench/zoo.md, "Quality, next level"); every default keeps the step as it was
+    # DiffAugment (Zhao et al. 2020) on everything D sees, real and fake alike, differentiable: a comma-separated
+    # policy of "translation" (up to 1/8 of the side, background fill) and "cutout" (a half-side square)
+    augment: str = ""
+    r1_gamma: float = 0.0  # R1 penalty (gamma / 2) E|grad_x D(x)|^2 on (augmented) real images, in D's real step
+    spectral_norm: bool = False  # spectral normalisation of D's layers (keras.layers.SpectralNormalization)
+    lr_schedule: str = "constant"  # "constant", or "linear"/"cosine": both rates decay to 0 at `steps`...
+    lr_decay_start: float = 0.0  # ...starting after this fraction of `steps`
+    ema_start: int = 0  # the EMA copies G until this step, then averages (its warm-up counted from here)
+    snapshot_every: int = 0  # also keep the sampler every K steps in RUN_DIR/snapshots/STEP, for choosing one later
 
     def __post_init__(self) -> None:
         from .losses import LOSSES  # lazy: the registries import Keras
@@ -56,6 +68,8 @@ class GANConfig:
             ("eval_every", 0, 10_000_000),
             ("seed", 0, 2**32 - 1),
             ("d_steps", 1, 10),
+            ("ema_start", 0, 10_000_000),
+            ("snapshot_every", 0, 10_000_000),
         ):
             value = getattr(self, name)
             if not low <= value <= high:
@@ -75,6 +89,16 @@ class GANConfig:
             raise ConfigError("latent_code", "a class-conditional model is told the digit; it takes no latent code")
         if not (math.isfinite(self.label_smoothing) and 0 <= self.label_smoothing < 0.5):
             raise ConfigError("label_smoothing", f"must be in [0, 0.5), got {self.label_smoothing}")
+        unknown = sorted(set(filter(None, self.augment.split(","))) - set(AUGMENTATIONS))
+        if unknown:
+            raise ConfigError("augment", f"unknown {shown(unknown[0])}; choose from {list(AUGMENTATIONS)}, "
+                                         "comma-separated")
+        if not (math.isfinite(self.r1_gamma) and 0 <= self.r1_gamma <= 1e4):
+            raise ConfigError("r1_gamma", f"must be in [0, 10000], got {self.r1_gamma}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError("lr_schedule", f"unknown {shown(self.lr_schedule)}; choose one of {list(LR_SCHEDULES)}")
+        if not (math.isfinite(self.lr_decay_start) and 0 <= self.lr_decay_start < 1):
+            raise ConfigError("lr_decay_start", f"must be in [0, 1), got {self.lr_decay_start}")
 
     @property
     def signature(self) -> tuple:

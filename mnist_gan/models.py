@@ -57,12 +57,18 @@ def _with_label(config, z, label):
     return layers.Concatenate()([z, one_hot])
 
 
+def _sn(config, layer):
+    """`layer`, wrapped in spectral normalisation when config.spectral_norm (D's layers only)."""
+    return layers.SpectralNormalization(layer) if config.spectral_norm else layer
+
+
 def _head(config, features, label):
     """Score from features; conditional models add a projection term <embed(y), features> (Miyato & Koyama 2018)."""
     activation = LOSSES[config.loss].activation
     if label is None and not config.latent_code:
-        return layers.Dense(1, activation=activation, name="score")(features)  # the recipe's Dense(1, sigmoid)
-    score = layers.Dense(1, name="score")(features)
+        # the recipe's Dense(1, sigmoid)
+        return _sn(config, layers.Dense(1, activation=activation, name="score"))(features)
+    score = _sn(config, layers.Dense(1, name="score"))(features)
     if label is not None:
         embedded = layers.Flatten()(layers.Embedding(NUM_CLASSES, features.shape[-1], name="class_embedding")(label))
         score = layers.Add(name="projection")([score, layers.Dot(axes=1)([embedded, features])])
@@ -91,7 +97,7 @@ def classic_discriminator(config) -> keras.Model:
     inputs, image, label = _inputs(config, image=True)
     x = layers.Flatten()(image)
     for units in (512, 256):
-        x = layers.Dense(units)(x)
+        x = _sn(config, layers.Dense(units))(x)
         x = layers.LeakyReLU(negative_slope=0.2)(x)
     return keras.Model(inputs, _head(config, x, label), name="discriminator")
 
@@ -115,7 +121,7 @@ def dcgan_generator(config) -> keras.Model:
 def dcgan_discriminator(config) -> keras.Model:
     inputs, x, label = _inputs(config, image=True)
     for filters in (64, 128):
-        x = layers.Conv2D(filters, 4, strides=2, padding="same")(x)
+        x = _sn(config, layers.Conv2D(filters, 4, strides=2, padding="same"))(x)
         x = layers.LeakyReLU(negative_slope=0.2)(x)
     x = layers.Flatten()(x)
     return keras.Model(inputs, _head(config, x, label), name="discriminator")

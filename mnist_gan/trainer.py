@@ -40,6 +40,7 @@ from .tensorboard import TensorBoardLog
 
 SAMPLES_DIR = "samples"
 BEST_DIR = "best"  # the sampler at its best cFID so far: GAN quality peaks and then drifts (measured)
+SNAPSHOTS_DIR = "snapshots"  # the sampler every snapshot_every steps (RUN_DIR/snapshots/0010000), to choose from
 STEPS_PER_CALL = 10  # iterations per compiled call: amortises Python and dispatch overhead (measured ~1.4x)
 DIVERGENCE_PATIENCE = 2_000  # steps of a perfect D (real and fake) before the run counts as collapsed
 MAX_ROLLBACKS = 3  # then the run pauses for a person to decide
@@ -217,6 +218,8 @@ class Trainer:
         boundaries = [c.steps, _next_multiple(self.step, c.sample_every), _next_multiple(self.step, c.checkpoint_every)]
         if c.eval_every and self.evaluator:
             boundaries.append(_next_multiple(self.step, c.eval_every))
+        if c.snapshot_every:
+            boundaries.append(_next_multiple(self.step, c.snapshot_every))
         return max(1, min(STEPS_PER_CALL, min(boundaries) - self.step))
 
     def _draw(self, k: int) -> tuple[np.ndarray, ...]:
@@ -275,6 +278,9 @@ class Trainer:
             self._publish(Quality(self.step, row))
             self._keep_best(row)
             self._watch_for_collapse(row)
+        if c.snapshot_every and self.run_dir and self.step % c.snapshot_every == 0:
+            # the sampler alone: bench/select.py chooses among them by quality and memorisation after the run
+            save_models(self.run_dir / SNAPSHOTS_DIR / f"{self.step:07d}", self.config, self.gan.sampler, self.record())
         if self.step % c.checkpoint_every == 0:
             self.save(keep=True)
 
@@ -384,6 +390,9 @@ class Trainer:
         config = saved.replace(**(changes or {}))
         if saved.signature != config.signature:
             raise CheckpointError(f"{run_dir} holds a {describe(saved)}, not a {describe(config)}")
+        if saved.spectral_norm != config.spectral_norm:  # it adds variables to D: the checkpoint would not fit
+            raise CheckpointError(f"{run_dir} was trained {'with' if saved.spectral_norm else 'without'} "
+                                  "spectral normalisation; a resumed run keeps that")
         trainer = cls(config, data, run_dir, evaluator)
         trainer.gan.load_state_arrays(arrays)
         trainer.gan.set_live(config)  # the checkpoint holds the optimizers' learning rates: the config decides
