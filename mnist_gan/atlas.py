@@ -10,12 +10,11 @@ picks the digit; the slice shows one digit's styles).
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 
-from .files import atomic_write
+from .files import read_arrays, write_arrays
 from .sampling import to_uint8, upscale
 
 SIZE, EXTENT = 12, 1.5
@@ -56,17 +55,11 @@ def draw(sampler, gan, config, classifier=None) -> dict[str, np.ndarray]:
 
 
 def save(run_dir: Path, step: int, tiles: dict[str, np.ndarray]) -> Path:
-    path = Path(run_dir) / ATLAS_DIR / f"{step:07d}.npz"
-    path.parent.mkdir(exist_ok=True)
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **tiles)
-    atomic_write(path, buffer.getvalue(), sync=False)
-    return path
+    return write_arrays(Path(run_dir) / ATLAS_DIR / f"{step:07d}.npz", tiles)
 
 
 def load(path: str | Path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as npz:
-        return {k: npz[k] for k in npz.files}
+    return read_arrays(path)
 
 
 def realness(tiles: dict[str, np.ndarray]) -> np.ndarray:

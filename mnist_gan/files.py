@@ -41,6 +41,29 @@ def atomic_write(path: str | Path, data: bytes, sync: bool = True) -> None:
         tmp.write_bytes(data)
 
 
+def write_arrays(path: str | Path, arrays: dict) -> Path:
+    """numpy arrays as one compressed .npz, written atomically (not synced: a lost one is redrawn or shown as
+    missing, never half), its folder made if needed."""
+    import io
+
+    import numpy as np
+
+    path = Path(path)
+    path.parent.mkdir(exist_ok=True)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    atomic_write(path, buffer.getvalue(), sync=False)
+    return path
+
+
+def read_arrays(path: str | Path) -> dict:
+    """The arrays of an .npz written by write_arrays (no pickles)."""
+    import numpy as np
+
+    with np.load(path, allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
 def write_json(path: str | Path, data: dict) -> None:
     atomic_write(path, (json.dumps(data, indent=2) + "\n").encode())
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .events import Inspected
-from .files import atomic_write
+from .files import read_arrays, write_arrays
 from .sampling import to_uint8
 
 KINDS = ("d", "g", "iteration", "10")
@@ -85,20 +85,12 @@ def refused(trainer, kind: str, reason: str) -> Inspected:
 
 def save(run_dir: Path, step: int, kind: str, arrays: dict[str, np.ndarray]) -> Path:
     """The evidence of a step by hand, as lab/<step>-<kind>.npz in the run folder."""
-    import io
-
-    path = Path(run_dir) / LAB_DIR / f"{step:07d}-{kind}.npz"
-    path.parent.mkdir(exist_ok=True)
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **arrays)
-    atomic_write(path, buffer.getvalue(), sync=False)
-    return path
+    return write_arrays(Path(run_dir) / LAB_DIR / f"{step:07d}-{kind}.npz", arrays)
 
 
 def load(path: str | Path) -> dict[str, np.ndarray]:
     """The evidence a step by hand saved."""
-    with np.load(path, allow_pickle=False) as npz:
-        return {k: npz[k] for k in npz.files}
+    return read_arrays(path)
 
 
 def _labels(labels, n: int) -> np.ndarray:
