@@ -227,7 +227,8 @@ def test_a_tiny_run_reports_both_accuracies_and_obeys_pause_resume_stop(client, 
     with pytest.raises(AppError, match="cannot resume: the run is"):
         client.predict(api_name="/train_resume")
 
-    status = wait_for(client, lambda s: s["step"] >= 20, 120, "20 steps")
+    # bounds for a loaded 2-core machine (compilation, then an evaluation at 250 and an atlas at each grid)
+    status = wait_for(client, lambda s: s["step"] >= 20, 300, "20 steps")
     assert status["state"] == "running" and status["run"] == run
     for key in ("d_acc_real", "d_acc_fake"):
         assert 0 <= status[key] <= 1
@@ -246,7 +247,7 @@ def test_a_tiny_run_reports_both_accuracies_and_obeys_pause_resume_stop(client, 
     assert client.predict(api_name="/train_resume")["state"] in ("resuming", "running")
     evaluated = app.service.evaluate  # quality rows need the shipped classifier
     target = 260 if evaluated else paused["step"] + 20
-    status = wait_for(client, lambda s: s["step"] >= target, 120, f"step {target}")
+    status = wait_for(client, lambda s: s["step"] >= target, 300, f"step {target}")
     assert status["state"] == "running"
     if evaluated:
         quality = status["quality"]
