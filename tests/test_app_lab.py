@@ -116,7 +116,9 @@ def test_the_laboratory_in_the_browser(app_server, client):
         page.locator("#start").click()
         wait_for_text(page, "#status", r"running[\s\S]*step [1-9]\d", 180)
         # the live fields show the run's settings once its first status arrives; edit after that, not before
-        wait_until(lambda: page.locator("#live-lr-d input").input_value() == "0.0002", 60, "the run's live settings")
+        live = page.locator("#live-lr-d input")
+        wait_until(lambda: live.input_value() == "0.0002", 180, "the run's live settings",
+                   describe=lambda: f"it shows {live.input_value()!r}")
         page.locator("#live-lr-d input").fill("0.0001")
         page.locator("#apply-live").click()
         wait_for_text(page, "#status", r"lr_d 0.0002 → 0.0001", 60)
