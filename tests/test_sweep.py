@@ -226,7 +226,8 @@ def test_a_sweep_runs_writes_its_results_and_resumes_after_its_driver_is_killed(
         record = json.loads((out / RUNS_DIR / row["trial"] / "training.json").read_text())
         assert record["device"].startswith(("CPU", "GPU")) and record["steps"] == 200
         tags = _tensorboard(out / RUNS_DIR / row["trial"])  # every trial's TensorBoard files, across its starts
-        assert tags["loss/g"][-1] == 200 and tags["samples"] == [50, 100, 150, 200], row["trial"]
+        # a trial resumed from a checkpoint before its last grid draws that grid again: TensorBoard shows the later
+        assert tags["loss/g"][-1] == 200 and sorted(set(tags["samples"])) == [50, 100, 150, 200], row["trial"]
         assert tags["quality/cfid"] == [100, 200], row["trial"]
     for name in partial:  # a resumed trial: a file per start
         assert len(event_files(out / RUNS_DIR / name)) == 2, name
