@@ -125,7 +125,9 @@ def test_spot_the_fake_keeps_the_answer_until_answered(browser, app_server):
     before = "\n".join(page.evaluate("window.__received")[received:])  # what the round's event sent
     for number in (2, 5, 11):  # click three thumbnails: each toggles its mark
         page.locator("#spot-gallery img").nth(number - 1).click()
-    wait_until(lambda: page.locator("#spot-marked input:checked").count() == 3, 60, "three marks")  # a round trip each: a loaded machine
+    checked = page.locator("#spot-marked input:checked")
+    wait_until(lambda: checked.count() == 3, 60, "three marks",  # a round trip each: a loaded machine
+               describe=lambda: f"{checked.count()} checked")
     page.locator("#spot-answer").click()
     result = wait_for_text(page, "#spot-result", r"You got \d+ of 16", timeout=60)
     captions = wait_until(lambda: [c for c in page.locator("#spot-gallery").inner_text().split("\n")

@@ -259,7 +259,7 @@ class InsideTab:
     def _new_round(self, model):
         round_id, images = self.page.service.spot_round(model)
         gallery = self._gallery(images)
-        return {"id": round_id, "files": [path for path, _ in gallery]}, gallery, gr.update(value=[]), "", \
+        return {"id": round_id, "files": [path for path, _ in gallery]}, gallery, gr.update(value=[]), [], "", \
             self._record_text(model), gr.update(interactive=True)
 
     @shown
@@ -400,19 +400,21 @@ class InsideTab:
             e.draw, e.inputs, e.image, **PRIVATE, **FAST, **RAW)
         style.click(self._style, [model, seen, digit_a, digit_b, frames], [style_img, morph_strip, morph_gif],
                     **PRIVATE, **LIGHT, **RAW)
-        new_round.click(self._new_round, model, [current, gallery, marked, spot_text, record, answer], **PRIVATE,
-                        **LIGHT).then(lambda: [], None, picks, **PRIVATE, **FAST)
+        # The marks are cleared by the event that shows the round: a later reset could wipe the first clicks.
+        new_round.click(self._new_round, model, [current, gallery, marked, picks, spot_text, record, answer],
+                        **PRIVATE, **LIGHT)
         answer.click(self._answer, [current, picks], [current, gallery, spot_text, record, answer], **PRIVATE,
                      **LIGHT)
 
         # A click on a thumbnail toggles its mark. The marks live in server-side state and the toggles run one at a
-        # time: each click then sees the one before (three quick clicks from the page's own value lost two).
+        # time: each click then sees the one before (three quick clicks from the page's own value lost two). Every
+        # click is sent: select's default trigger mode drops clicks made while the last toggle is in flight.
         def toggle(picks, evt: gr.SelectData):
             number = str(evt.index + 1)
             picks = [m for m in picks if m != number] if number in picks else picks + [number]
             return picks, picks
-        gallery.select(toggle, picks, [picks, marked], **PRIVATE, **{**FAST, "concurrency_limit": 1,
-                                                                     "concurrency_id": "spot-toggle"})
+        gallery.select(toggle, picks, [picks, marked], trigger_mode="multiple", **PRIVATE,
+                       **{**FAST, "concurrency_limit": 1, "concurrency_id": "spot-toggle"})
         marked.input(lambda ticked: list(ticked or []), marked, picks, **PRIVATE, **FAST)
         self.on_model = {"fn": lambda name: (gr.update(visible=_conditional(service, name)),
                                              gr.update(visible=_conditional(service, name)),
