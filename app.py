@@ -38,10 +38,7 @@ from ui.train import TrainTab  # noqa: E402
 CACHE_BYTES = int(float(os.environ.get("MNIST_GAN_CACHE_MB") or 512) * 2**20)
 UPLOADS_BYTES = int(float(os.environ.get("MNIST_GAN_UPLOADS_MB") or 64) * 2**20)
 CSS = """
-#grid img, #latent img, #strip img, #gif img, #train-grid img, #evidence img, #compare-grids img { image-rendering: pixelated; }
-#inside-seen img, #inside-recon img, #inside-nearest img, #inside-path img, #inside-pull-strip img,
-#inside-pull-gif img, #inside-style-img img, #inside-morph img, #inside-morph-gif img, #spot-gallery img
-{ image-rendering: pixelated; }
+.pixels img { image-rendering: pixelated; }
 .inside-figure label[data-testid="block-label"].float { position: static; margin: 0 0 6px 0; }
 .inside-figure .icon-button-wrapper.top-panel { position: static; margin: 0 0 4px auto; width: fit-content; }
 #spot-gallery .grid-wrap { height: auto !important; max-height: none !important; }
@@ -61,13 +58,13 @@ CSS = """
 .state-failed { color: #b91c1c; }
 .state-paused, .state-pausing, .state-stopping { color: #b45309; }
 /* An image's label above it, not floating over it: there it hid the first digits of a grid and the first frames */
-:is(#grid, #latent, #strip, #gif, #train-grid, #evidence, #atlas, #compare-grids) label[data-testid="block-label"] {
+.labelled label[data-testid="block-label"] {
   position: static; margin: 0 0 var(--size-1) 0; width: fit-content;
 }
 /* and its download button beside the label (the block is its frame), not over the top-right digit; a block of a
    fixed height (the explorer's digit, the run's grid) gives the image what the label leaves */
-:is(#grid, #latent, #strip, #gif, #train-grid, #evidence, #atlas, #compare-grids) { display: flex; flex-direction: column; }
-:is(#grid, #latent, #strip, #gif, #train-grid, #evidence, #atlas, #compare-grids) .image-container { position: static; flex: 1 1 auto; min-height: 0; }
+.labelled { display: flex; flex-direction: column; }
+.labelled .image-container { position: static; flex: 1 1 auto; min-height: 0; }
 #grid-link { font-size: var(--text-sm); }
 /* A phone: the picture before the controls that make it (the explorer's digit above its seed; its sliders follow);
    a run's status and plots before the form that starts one (most visitors watch) */

@@ -158,7 +158,10 @@ class Service:
     def generate(self, model: str, seed, n, digit=ALL_DIGITS, temperature=1.0, scale=None) -> np.ndarray:
         """A uint8 grid of n digits (1-100) drawn by `model` from `seed`, enlarged for display (or `scale` times,
         1-8); same arguments, same pixels. Conditional models draw `digit`, or a row per digit."""
-        grid = self.grid_request(model, seed, n, digit, temperature, scale)
+        return self.draw(self.grid_request(model, seed, n, digit, temperature, scale))
+
+    def draw(self, grid: GridRequest) -> np.ndarray:
+        """The uint8 grid a checked request makes (what generate returns for the same arguments)."""
         labels = grid.labels
         images = grid.generator.generate(grid.seed, len(labels) if labels is not None else grid.n, labels,
                                          grid.temperature)

@@ -17,6 +17,7 @@ import re
 import secrets
 import socket
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, quote, unquote, urlsplit
@@ -565,3 +566,16 @@ def _runtime(repo: Repo) -> dict:
     """A Space's runtime as the Hub describes it: this server builds nothing, so it stays where a new Space starts."""
     return {"stage": "BUILDING", "hardware": {"current": None, "requested": repo.hardware or "cpu-basic"},
             "storage": None, "gcTimeout": None}
+
+
+@contextmanager
+def local_hub(monkeypatch, tokens: dict, clear=("HF_TOKEN",)):
+    """A running HubServer for this process's huggingface_hub client: Xet off (the server offers none) and the
+    variables in `clear` unset, so that no token or Space setting of the machine's leaks into a test."""
+    import huggingface_hub
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)
+    for name in clear:
+        monkeypatch.delenv(name, raising=False)
+    with HubServer(tokens) as running:
+        yield running

@@ -10,7 +10,6 @@ import sys
 import time
 import traceback
 
-import huggingface_hub
 import numpy as np
 import pytest
 from huggingface_hub import CommitOperationAdd, HfApi, ModelCard
@@ -24,7 +23,7 @@ from mnist_gan.sampling import encode_png, grid_shape, make_grid
 from mnist_gan.errors import WeightsError
 from mnist_gan.generator import DEFAULT_MODEL, Generator, load_discriminator, save_models, shipped_models
 from testing.system import cli as run_cli
-from tests.hub_server import HubServer
+from tests.hub_server import local_hub
 
 ALICE = "hf_aliceWrite4Jq8sT2vX9mN0pL6zQ"
 ALICE_READ = "hf_aliceRead7Rk3wQ5zB1cD8eF2gH"
@@ -36,9 +35,7 @@ PULLED = {"mnist_gan.json", "gan_config.json", "generator.weights.h5", "config.j
 
 @pytest.fixture
 def server(monkeypatch):
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)  # the local server offers no Xet
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    with HubServer(TOKENS) as running:
+    with local_hub(monkeypatch, TOKENS) as running:
         yield running
 
 

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 
-import huggingface_hub
 import numpy as np
 import pytest
 from huggingface_hub import HfApi
@@ -19,7 +18,7 @@ from mnist_gan.events import Step
 from mnist_gan.generator import Generator, save_models, shipped_models
 from mnist_gan.model_card import keras_snippet
 from mnist_gan.tensorboard import TensorBoardLog
-from tests.hub_server import HubServer
+from tests.hub_server import local_hub
 
 ALICE = "hf_aliceWrite4Jq8sT2vX9mN0pL6zQ"
 CONFIG = GANConfig(architecture="dcgan", latent_dim=8, seed=1)
@@ -27,9 +26,7 @@ CONFIG = GANConfig(architecture="dcgan", latent_dim=8, seed=1)
 
 @pytest.fixture
 def server(monkeypatch):
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)  # the local server offers no Xet
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    with HubServer({ALICE: ("alice", True)}) as running:
+    with local_hub(monkeypatch, {ALICE: ("alice", True)}) as running:
         yield running
 
 

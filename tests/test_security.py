@@ -11,7 +11,6 @@ import sys
 import threading
 
 import h5py
-import huggingface_hub
 import numpy as np
 import pytest
 from huggingface_hub import CommitOperationAdd, HfApi
@@ -24,7 +23,7 @@ from mnist_gan.service import ANONYMOUS, Service, Settings, Visitor
 from mnist_gan.trainer import Trainer
 from mnist_gan.worker import TrainingWorker, find_resumable, prune_runs
 from testing.system import ROOT, folder_mib, rss_mb
-from tests.hub_server import HubServer
+from tests.hub_server import local_hub
 
 OWNER = "hf_ownerSpaceToken5Jq8sT2vX9mN0pL6"  # the Space's HF_TOKEN secret (alice's)
 VISITOR = "hf_visitorToken7Rk3wQ5zB1cD8eF2gHjK"  # a visitor's own token (mallory's)
@@ -33,10 +32,7 @@ TOKENS = {OWNER: ("alice", True), VISITOR: ("mallory", True)}
 
 @pytest.fixture
 def server(monkeypatch):
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)  # the local server offers no Xet
-    for name in ("HF_TOKEN", "SPACE_ID", "SYSTEM", "MNIST_GAN_ADMINS"):
-        monkeypatch.delenv(name, raising=False)
-    with HubServer(TOKENS) as running:
+    with local_hub(monkeypatch, TOKENS, clear=("HF_TOKEN", "SPACE_ID", "SYSTEM", "MNIST_GAN_ADMINS")) as running:
         monkeypatch.setenv("HF_ENDPOINT", running.url)
         yield running
 

@@ -4,23 +4,20 @@ import os
 import re
 import shutil
 
-import huggingface_hub
 import pytest
 from huggingface_hub import HfApi
 
 from mnist_gan import space
 from mnist_gan.errors import HubError
 from testing.system import ROOT, cli
-from tests.hub_server import HubServer
+from tests.hub_server import local_hub
 
 ALICE = "hf_aliceWrite4Jq8sT2vX9mN0pL6zQ"
 
 
 @pytest.fixture
 def server(monkeypatch):
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_DISABLE_XET", True)  # the local server offers no Xet
-    monkeypatch.delenv("HF_TOKEN", raising=False)
-    with HubServer({ALICE: ("alice", True)}) as running:
+    with local_hub(monkeypatch, {ALICE: ("alice", True)}) as running:
         yield running
 
 

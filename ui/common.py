@@ -20,6 +20,9 @@ FAST = {"concurrency_limit": None, "show_progress": "hidden", "show_progress_on"
 # The service checks every value itself (one place, one message): gradio's own checks would answer first, with
 # other words, and echo a huge bad value back whole.
 RAW = {"preprocess": False}
+# CSS classes (app.py's CSS): PIXELS draws enlarged digits with sharp pixels, not smoothed; LABELLED puts an image's
+# label and buttons above it (floating, they hid the first digits of a grid and the first frames of a strip).
+PIXELS, LABELLED = "pixels", "labelled"
 
 
 def shown(fn):

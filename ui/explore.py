@@ -8,7 +8,7 @@ import gradio as gr
 from mnist_gan.directions import MAX_DIRECTIONS
 from mnist_gan.service import DIGITS, MAX_FRAMES, SLIDER_RANGE
 
-from .common import FAST, PRIVATE, RAW, Page, new_seed, shown
+from .common import FAST, LABELLED, PIXELS, PRIVATE, RAW, Page, new_seed, shown
 
 MODES = [("meaningful directions", "directions"), ("raw dimensions", "raw")]  # (what the page shows, the value)
 
@@ -62,7 +62,8 @@ class ExplorerTab:
                 self.digit = gr.Dropdown(DIGITS, value="0", label="Digit", visible=False, elem_id="latent-digit")
                 self.start_note = gr.Markdown(visible=False, elem_id="latent-start")
                 self.image = gr.Image(label="Digit", format="png", type="numpy", interactive=False,
-                                      buttons=["download"], elem_id="latent", height=300)
+                                      buttons=["download"],
+                                      elem_classes=[PIXELS, LABELLED], elem_id="latent", height=300)
             with gr.Column(scale=2):
                 self.sliders = []
                 with gr.Row():
@@ -79,9 +80,10 @@ class ExplorerTab:
             button = gr.Button("Interpolate", variant="primary", elem_id="interpolate-btn")
         with gr.Row():
             self.strip = gr.Image(label="Frames (spherical interpolation)", format="png", type="numpy",
-                                  interactive=False, buttons=["download"], elem_id="strip", scale=3)
+                                  interactive=False, buttons=["download"],
+                                  elem_classes=[PIXELS, LABELLED], elem_id="strip", scale=3)
             self.gif = gr.Image(label="Animated GIF", type="filepath", interactive=False, buttons=["download"],
-                                elem_id="gif", scale=1)
+                                elem_classes=[PIXELS, LABELLED], elem_id="gif", scale=1)
         amounts = gr.JSON(visible=False)  # the API's slider values (the UI sends the sliders themselves)
         latent_api = gr.Button(visible=False)
         self.seed = seed

@@ -9,7 +9,7 @@ import gradio as gr
 from mnist_gan import permalink
 from mnist_gan.service import ALL_DIGITS, DIGITS, MAX_IMAGES, MAX_TEMPERATURE
 
-from .common import FAST, PRIVATE, RAW, Page, new_seed, shown
+from .common import FAST, LABELLED, PIXELS, PRIVATE, RAW, Page, new_seed, shown
 
 
 class GenerateTab:
@@ -42,7 +42,7 @@ class GenerateTab:
                 button = gr.Button("Generate", variant="primary", elem_id="generate-btn")
             with gr.Column(scale=2, elem_id="grid-column"):
                 self.grid = gr.Image(label="Generated digits", format="png", type="numpy", interactive=False,
-                                     buttons=["download"], elem_id="grid")
+                                     buttons=["download"], elem_classes=[PIXELS, LABELLED], elem_id="grid")
                 self.permalink = gr.HTML(elem_id="grid-link")
         self.inputs = [self.page.model, self.seed, count, self.digit, temperature]
         linked = {"fn": self.link, "inputs": self.inputs, "outputs": self.permalink, **PRIVATE, **FAST}

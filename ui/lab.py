@@ -15,7 +15,7 @@ from mnist_gan.lab import KINDS
 from mnist_gan.laboratory import MAX_COMPARED
 from mnist_gan.run_state import RunStatus
 
-from .common import FAST, PRIVATE, RAW, STEP_AXIS, VALUE_AXIS, Page, shown, visitor
+from .common import FAST, LABELLED, PIXELS, PRIVATE, RAW, STEP_AXIS, VALUE_AXIS, Page, shown, visitor
 
 STEP_BUTTONS = {"d": "D step", "g": "G step", "iteration": "One iteration", "10": "10 iterations"}
 LIVE_LABELS = {"lr_g": "G learning rate", "lr_d": "D learning rate", "d_steps": "D steps per G step",
@@ -165,7 +165,8 @@ class LabPanel:
                                      for kind, label in STEP_BUTTONS.items()]
             with gr.Row():
                 self.evidence = gr.Image(label="What the step did (rows: real, generated; G before, after, change)",
-                                         format="png", type="filepath", interactive=False, elem_id="evidence",
+                                         format="png", type="filepath", interactive=False,
+                                         elem_classes=[PIXELS, LABELLED], elem_id="evidence",
                                          scale=2)
                 self.summary = gr.Markdown(elem_id="inspection")
             with gr.Row(equal_height=True):
@@ -180,7 +181,7 @@ class LabPanel:
                         "green tiles look real to D, red ones generated; the corner digit is the judge's reading.")
             with gr.Row():
                 self.atlas_image = gr.Image(label="Latent atlas", format="png", type="filepath", interactive=False,
-                                            elem_id="atlas", scale=2)
+                                            elem_classes=[LABELLED], elem_id="atlas", scale=2)
                 with gr.Column(scale=1):
                     self.atlas_scrub = gr.Slider(0, 1, value=0, step=1, label="Atlas", interactive=False,
                                                  elem_id="atlas-scrub")
@@ -199,7 +200,7 @@ class LabPanel:
                                          scale=1)
                 compare = gr.Button("Compare", elem_id="compare", scale=1)
             compared_grids = gr.Image(label="Fixed-noise grids, side by side", format="png", type="filepath",
-                                      interactive=False, elem_id="compare-grids")
+                                      interactive=False, elem_classes=[PIXELS, LABELLED], elem_id="compare-grids")
             with gr.Row():
                 compared_acc = gr.LinePlot(x="step", y="value", color="series", y_lim=[0, 1], height=240,
                                            title="D accuracy", y_title="accuracy", elem_id="compare-acc", **STEP_AXIS)

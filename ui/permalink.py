@@ -24,11 +24,12 @@ def route(service: Service) -> Route:
     def png(request: Request) -> Response:
         try:
             args = permalink.parse(request.url.query, service.library.default)
-            tag = permalink.etag(service.grid_request(**args))
+            grid = service.grid_request(**args)
+            tag = permalink.etag(grid)
             headers = {"ETag": tag, "Cache-Control": CACHE_CONTROL}
             if permalink.matches(request.headers.get("if-none-match"), tag):
                 return Response(status_code=304, headers=headers)
-            return Response(png_bytes(service.generate(**args)), media_type="image/png", headers=headers)
+            return Response(png_bytes(service.draw(grid)), media_type="image/png", headers=headers)
         except UnknownModel as e:
             return JSONResponse({"error": str(e)}, status_code=404)
         except MnistGanError as e:

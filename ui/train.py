@@ -25,7 +25,7 @@ from mnist_gan.events import State
 from mnist_gan.run_state import RunStatus
 from mnist_gan.service import DIGITS, enlarged
 
-from .common import FAST, PRIVATE, STEP_AXIS, VALUE_AXIS, Page, shown, visitor
+from .common import FAST, LABELLED, PIXELS, PRIVATE, STEP_AXIS, VALUE_AXIS, Page, shown, visitor
 from .lab import LabPanel
 
 DATA_SOURCES = [("MNIST", "mnist"), ("bundled sample (2,000 images)", "sample")]
@@ -254,7 +254,8 @@ class TrainTab:
         with gr.Row():
             with gr.Column(scale=2):
                 train_grid = gr.Image(label="Sample grid (fixed noise)", format="png", type="numpy",
-                                      interactive=False, buttons=["download"], elem_id="train-grid", height=420)
+                                      interactive=False, buttons=["download"],
+                                      elem_classes=[PIXELS, LABELLED], elem_id="train-grid", height=420)
             with gr.Column(scale=1):
                 scrub = gr.Slider(0, 1, value=0, step=1, label="Sample grids", interactive=False, elem_id="scrub",
                                   info="drag back through the run's grids")
