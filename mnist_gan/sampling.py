@@ -97,15 +97,32 @@ def interpolation(seed_a: int, seed_b: int, frames: int, latent_dim: int) -> np.
     return slerp(a, b, np.linspace(0.0, 1.0, frames))
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_COLOUR_TYPES = {1: 0, 3: 2, 4: 6}  # channels -> PNG colour type: grey, RGB, RGBA
+
+
 def encode_png(image: np.ndarray, compress_level: int = 6) -> bytes:
-    """PNG bytes of a uint8 grayscale image; compress_level 1 encodes ~4x faster for ~20% more bytes (zlib)."""
-    import io
+    """PNG bytes of a uint8 image, (H, W) grey or (H, W, 3 or 4) RGB(A); compress_level 1 encodes ~3x faster than
+    6 for ~15% more bytes.
 
-    from PIL import Image
+    Written with zlib directly and every row unfiltered: Pillow tries its five row filters on every row, which was
+    half of a 64-digit grid's encoding time (2.6 ms against 1.35 ms at level 1, the bytes within 5%): digits on
+    black compress well as they are, and a nearest-neighbour enlargement repeats whole rows, which zlib finds."""
+    import struct
+    import zlib
 
-    buffer = io.BytesIO()
-    Image.fromarray(np.asarray(image, np.uint8)).save(buffer, format="PNG", compress_level=compress_level)
-    return buffer.getvalue()
+    image = np.asarray(image, np.uint8)
+    height, width = image.shape[:2]
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    rows = np.zeros((height, 1 + width * channels), np.uint8)  # each row: filter type 0 (none), then its bytes
+    rows[:, 1:] = image.reshape(height, -1)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, PNG_COLOUR_TYPES[channels], 0, 0, 0)
+    return (PNG_SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows.tobytes(), compress_level))
+            + chunk(b"IEND", b""))
 
 
 def encode_gif(frames: np.ndarray, frame_ms: int = 80, scale: int = 4, bounce: bool = True) -> bytes:

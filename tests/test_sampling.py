@@ -1,5 +1,8 @@
+from io import BytesIO
+
 import numpy as np
 import pytest
+from PIL import Image
 
 from mnist_gan.errors import InvalidInput
 from mnist_gan.sampling import (check_seed, encode_gif, encode_png, grid_shape, interpolation, latents, make_grid,
@@ -63,3 +66,12 @@ def test_interpolation_and_encoders():
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and gif[:6] == b"GIF89a"
     with pytest.raises(InvalidInput, match="frames must be between 2 and 256"):
         interpolation(1, 2, 1, 100)
+
+
+@pytest.mark.parametrize("shape, mode", [((5, 7), "L"), ((5, 7, 3), "RGB"), ((5, 7, 4), "RGBA")])
+def test_png_of_every_kind_of_image_reads_back(shape, mode):
+    image = np.random.default_rng(2).integers(0, 256, shape, dtype=np.uint8)
+    read = Image.open(BytesIO(encode_png(image, compress_level=1)))
+    read.load()  # decodes every row, checking the chunks' CRCs
+    assert read.mode == mode and read.size == (7, 5)
+    np.testing.assert_array_equal(np.asarray(read), image)
