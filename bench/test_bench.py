@@ -35,7 +35,6 @@ def test_fast_png_holds_the_same_pixels():
     assert fast != default  # a different zlib level really was used
 
 
-
 def test_atomic_write_without_fsync_still_replaces_the_file(tmp_path):
     path = tmp_path / "a.png"
     atomic_write(path, b"old", sync=False)
