@@ -279,8 +279,10 @@ class Trainer:
             self._keep_best(row)
             self._watch_for_collapse(row)
         if c.snapshot_every and self.run_dir and self.step % c.snapshot_every == 0:
-            # the sampler alone: bench/select.py chooses among them by quality and memorisation after the run
-            save_models(self.run_dir / SNAPSHOTS_DIR / f"{self.step:07d}", self.config, self.gan.sampler, self.record())
+            # a weights folder like best/, with D (the Inside tab needs it): bench/select.py chooses among them by
+            # quality and memorisation after the run, and the chosen one ships as it is
+            save_models(self.run_dir / SNAPSHOTS_DIR / f"{self.step:07d}", self.config, self.gan.sampler, self.record(),
+                        self.gan.discriminator)
         if self.step % c.checkpoint_every == 0:
             self.save(keep=True)
 

@@ -11,7 +11,7 @@ from mnist_gan.config import ConfigError, GANConfig
 from mnist_gan.errors import CheckpointError
 from mnist_gan.events import Step
 from mnist_gan.gan import GAN, METRICS
-from mnist_gan.generator import Generator
+from mnist_gan.generator import Generator, load_discriminator
 from mnist_gan.trainer import SNAPSHOTS_DIR, Trainer
 
 SMALL = GANConfig(batch_size=16, steps=20, sample_every=10, checkpoint_every=10, latent_code=10, loss="hinge",
@@ -171,6 +171,8 @@ def test_snapshots_are_weights_folders(tiny_data, tmp_path):
     assert snapshots == ["0000010", "0000020"]
     images = Generator.load(tmp_path / SNAPSHOTS_DIR / "0000020").generate(0, 4)
     assert images.shape == (4, 28, 28) and images.dtype == np.uint8
+    # with its discriminator, so that a chosen snapshot ships with everything the Inside tab needs
+    assert load_discriminator(tmp_path / SNAPSHOTS_DIR / "0000020") is not None
 
 
 def test_a_run_with_every_variant_resumes_exactly(tiny_data, tmp_path):
