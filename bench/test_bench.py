@@ -98,3 +98,19 @@ def test_time_to_quality_chart_is_a_png_of_the_curves():
     pixels = np.asarray(image.convert("RGB")).reshape(-1, 3)
     for colour in ((31, 119, 180), (214, 39, 40)):  # both curves were drawn
         assert np.any(np.all(pixels == colour, axis=1))
+
+
+def test_select_prefers_the_sampler_that_meets_the_targets():
+    from bench.select import penalty, rank
+
+    good = {"cfid_x_real": 3.0, "nn_ratio": 0.98, "near_copies": 0.01, "recognisable_min": 0.975,
+            "class_min": 0.095, "class_max": 0.105}
+    rows = {"copies": {**good, "cfid_x_real": 2.0, "nn_ratio": 0.91},  # the best cFID, but it copies
+            "unreadable": {**good, "cfid_x_real": 2.5, "recognisable_min": 0.96},  # copies less, reads worse
+            "good": good}
+    assert penalty(good) == 0 and penalty(rows["copies"]) == pytest.approx(2.0)
+    assert penalty(rows["unreadable"]) == pytest.approx(1 / 3)
+    assert rank(rows) == ["good", "unreadable", "copies"]
+    rows["good"] = {**good, "class_max": 0.125}  # a digit drawn 12.5% of the time: 1.5 points over
+    assert penalty(rows["good"]) == pytest.approx(1.5) and rank(rows)[0] == "unreadable"
+
