@@ -152,16 +152,17 @@ class Critic:
 
         Each step moves every pixel along D's logit gradient, scaled so the most sensitive pixel moves by `step`
         (a normalised step: the gradient's size differs by orders of magnitude between models), then clips to
-        [-1, 1]; a step that lowers the score is halved, up to 4 times."""
+        [-1, 1]; a step that lowers the score is halved and tried again, up to 3 times (the last try is taken)."""
         x = np.asarray(image, np.float32).reshape(1, 28, 28, 1)
         labels = self._labels(None if label is None else [label], 1)
         told = labels[:, 0] if self.conditional else None
         frames, score = [x[0]], self.scores(x, told)[0]
         for _ in range(steps):
             _, gradient = self._grad(x, labels)
-            direction = gradient.numpy() / (np.abs(gradient.numpy()).max() + 1e-12)
+            gradient = gradient.numpy()
+            direction = gradient / (np.abs(gradient).max() + 1e-12)
             size = step
-            for _ in range(4):  # a full step can overshoot a ridge of D's score: halve it while the score falls
+            for _ in range(4):  # a full step can overshoot a ridge of D's score: full, 1/2, 1/4, 1/8 while it falls
                 moved = np.clip(x + size * direction, -1.0, 1.0).astype(np.float32)
                 moved_score = self.scores(moved, told)[0]
                 if moved_score >= score:
