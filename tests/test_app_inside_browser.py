@@ -55,7 +55,9 @@ def open_tab(browser, url: str, width: int, height: int, model: str):
     page.wait_for_selector("#grid img", timeout=60_000)
     page.locator("#model input").click()
     page.get_by_role("option", name=model, exact=True).click()
-    wait_until(lambda: model in page.locator("#model-info").inner_text(), 30, f"{model} as the model")
+    info = page.locator("#model-info")  # "NAME: what it is": "classic" alone also stands in mlp-uncond's text
+    wait_until(lambda: info.inner_text().startswith(f"{model}:"), 30, f"{model} as the model",
+               describe=lambda: info.inner_text())
     tab = page.get_by_role("tab", name="Inside the GAN")
     if tab.is_visible():
         tab.click()
