@@ -21,16 +21,16 @@ from pathlib import Path  # noqa: E402
 
 import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
+from ui.permalink import route as permalink_route  # noqa: E402
 
-from mnist_gan.cache import ResultFiles  # noqa: E402
 from mnist_gan.service import Service  # noqa: E402
+from mnist_gan.serving.served_files import ResultFiles  # noqa: E402
 from ui.common import FAST, PRIVATE, Page, shown  # noqa: E402
 from ui.explore import ExplorerTab  # noqa: E402
 from ui.generate import GenerateTab  # noqa: E402
 from ui.hub import HubTab  # noqa: E402
 from ui.inside import InsideTab  # noqa: E402
 from ui.limits import RequestLimits  # noqa: E402
-from ui.permalink import route as permalink_route  # noqa: E402
 from ui.train import TrainTab  # noqa: E402
 
 # Gradio deletes its cached files by age only; under a crowd, the size caps keep the disk from filling first: one

@@ -16,8 +16,8 @@ import numpy as np
 from PIL import Image
 
 from bench.appserver import App, met
-from mnist_gan.inside import DEFAULT_RESTARTS
-from mnist_gan.inversion import Settings
+from mnist_gan.inside.actions import DEFAULT_RESTARTS
+from mnist_gan.inside.inversion import Settings
 from testing.app import rest_call
 from testing.system import summary
 
@@ -27,7 +27,7 @@ STEPS = Settings().steps  # the inversion steps the app uses
 
 def models() -> list[str]:
     """The shipped models saved with their discriminator (D's verdict needs it; the others are skipped)."""
-    from mnist_gan.generator import DISCRIMINATOR_FILE, shipped_models
+    from mnist_gan.model.generator import DISCRIMINATOR_FILE, shipped_models
 
     return [name for name, folder in shipped_models().items() if (folder / DISCRIMINATOR_FILE).exists()]
 

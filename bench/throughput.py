@@ -11,9 +11,9 @@ from bench.common import interleaved
 def measure(batch_sizes=(32, 256), rounds: int = 5, seconds: float = 2.0, architecture: str = "classic") -> list[dict]:
     from mnist_gan.config import GANConfig
     from mnist_gan.data import SAMPLE_DATA, load_mnist
-    from mnist_gan.gan import GAN
-    from mnist_gan.recipe_loop import RecipeLoop
-    from mnist_gan.trainer import STEPS_PER_CALL, Trainer
+    from mnist_gan.model.gan import GAN
+    from mnist_gan.model.recipe_loop import RecipeLoop
+    from mnist_gan.training.trainer import STEPS_PER_CALL, Trainer
 
     data = load_mnist(SAMPLE_DATA)  # pixel values do not change the cost; shapes do
     rows = []
@@ -52,9 +52,9 @@ def tensorboard_cost(rounds: int = 5, seconds: float = 5.0, batch: int = 32) -> 
 
     from mnist_gan.config import GANConfig
     from mnist_gan.data import SAMPLE_DATA, load_mnist
-    from mnist_gan.events import StateChanged
-    from mnist_gan.tensorboard import TensorBoardLog, event_files
-    from mnist_gan.trainer import Trainer
+    from mnist_gan.training.events import StateChanged
+    from mnist_gan.training.tensorboard import TensorBoardLog, event_files
+    from mnist_gan.training.trainer import Trainer
 
     data = load_mnist(SAMPLE_DATA)
     # the Train tab's cadence for a long run: a grid every 500 steps; checkpoints left out (the same for both)

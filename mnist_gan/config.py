@@ -50,8 +50,8 @@ class GANConfig:
     snapshot_every: int = 0  # also keep the sampler every K steps in RUN_DIR/snapshots/STEP, for choosing one later
 
     def __post_init__(self) -> None:
-        from .losses import LOSSES  # lazy: the registries import Keras
-        from .models import ARCHITECTURES
+        from mnist_gan.model.architectures import ARCHITECTURES
+        from mnist_gan.model.losses import LOSSES  # lazy: the registries import Keras
 
         _check_types(self)
         if self.architecture not in ARCHITECTURES:
@@ -121,7 +121,7 @@ class GANConfig:
         return cls(**data)
 
     def save(self, folder: str | Path) -> Path:
-        from .files import write_json
+        from .atomic_files import write_json
 
         path = Path(folder) / CONFIG_FILE
         write_json(path, self.to_dict())
@@ -130,7 +130,7 @@ class GANConfig:
     @classmethod
     def load(cls, folder: str | Path) -> GANConfig:
         """The config saved in a weights or run folder (read as untrusted: it may come from the Hub)."""
-        from .files import load_json
+        from .atomic_files import load_json
 
         folder = Path(folder)
         try:

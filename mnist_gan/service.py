@@ -24,21 +24,22 @@ from typing import Callable
 
 import numpy as np
 
-from . import access, hub
-from .errors import log
+from mnist_gan.hub import push_pull
+from mnist_gan.inside.actions import Digit, Figures, Inside, check_latent
+from mnist_gan.inside.directions import MAX_DIRECTIONS, Direction, find_directions, move, raw_directions
+from mnist_gan.model.architectures import NUM_CLASSES
+from mnist_gan.model.generator import Generator
+from mnist_gan.serving import access
+from mnist_gan.serving.library import MAX_ADDED, Library
+from mnist_gan.sweeps.spec import add_sweep_models, sweep_folders
+from mnist_gan.training.laboratory import Laboratory
+from mnist_gan.training.process import MAX_RUNS, MAX_RUNS_BYTES, TrainingWorker
+from mnist_gan.training.run_state import RunStatus, RunView
+
 from .config import DEFAULT_RECIPE, TRAINING_SETTINGS, cadence, recipe
 from .data import DATA_ENV, SAMPLE_DATA, SAMPLE_LABEL
-from .directions import MAX_DIRECTIONS, Direction, find_directions, move, raw_directions
-from .errors import InvalidInput, MnistGanError, shown
-from .generator import Generator
-from .inside import Digit, Figures, Inside, check_latent
-from .laboratory import Laboratory
-from .library import MAX_ADDED, Library
-from .models import NUM_CLASSES
-from .run_state import RunStatus, RunView
-from .sampling import check_seed, grid_shape, interpolation, latents, make_grid, to_uint8, upscale
-from .sweep import add_sweep_models, sweep_folders
-from .worker import MAX_RUNS, MAX_RUNS_BYTES, TrainingWorker
+from .errors import InvalidInput, MnistGanError, log, shown
+from .images import check_seed, grid_shape, interpolation, latents, make_grid, to_uint8, upscale
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_IMAGES, MAX_FRAMES, MAX_STEPS = 100, 32, 200_000
@@ -116,7 +117,7 @@ class Service:
     """The app's actions over one model library and one training worker."""
 
     def __init__(self, settings: Settings, library: Library | None = None):
-        from .metrics import CLASSIFIER_DIR, CLASSIFIER_WEIGHTS
+        from mnist_gan.quality.metrics import CLASSIFIER_DIR, CLASSIFIER_WEIGHTS
 
         self.settings = settings
         self.library = library or Library(max_added=settings.max_models)
@@ -232,7 +233,7 @@ class Service:
     def _digit_scorer(self) -> Callable[[np.ndarray], np.ndarray]:
         with self._classifier_lock:
             if self._classifier is None:
-                from .metrics import Classifier
+                from mnist_gan.quality.metrics import Classifier
 
                 self._classifier = Classifier.load()
             return self._classifier.digit_scores
@@ -245,7 +246,7 @@ class Service:
         """The Inside tab's actions, built on first use (the spot-the-fake tally lives beside the runs)."""
         with self._classifier_lock:
             if getattr(self, "_inside", None) is None:
-                from .spot import tally_path
+                from mnist_gan.inside.spot import tally_path
 
                 self._inside = Inside(self.library, self._classifier_model, self.settings.data,
                                       tally_path(self.settings.runs_dir))
@@ -372,22 +373,22 @@ class Service:
         """Push a model's weights folder to a Hub repo (created if needed); returns the commit sha and its URL."""
         access.require_admin(visitor.username, "Pushing to the Hub")
         folder = self.library.folder(model)
-        return _hub_result(hub.push(folder, repo_id, self._token(visitor, token), private=bool(private),
+        return _hub_result(push_pull.push(folder, repo_id, self._token(visitor, token), private=bool(private),
                                     tag=tag or None), model)
 
     def pull(self, visitor: Visitor, repo_id: str, revision: str = "main", token: str = "") -> dict:
         """Pull a pushed model (checked against its recorded sha256) and add it to the models as repo@sha."""
         access.require_admin(visitor.username, "Pulling from the Hub")
-        result = hub.pull(repo_id, revision or "main", token=self._token(visitor, token),
+        result = push_pull.pull(repo_id, revision or "main", token=self._token(visitor, token),
                           cache_dir=self.settings.hub_cache)
         return _hub_result(result, self._add_pulled(result))
 
     def _token(self, visitor: Visitor, field: str) -> str | None:
         """The token a caller's Hub action uses: the field, else their own login, else (off a Space only, where
         the caller is the machine's owner) $HF_TOKEN."""
-        return hub.resolve_token(field, visitor.oauth_token, environment=not self.settings.on_space)
+        return push_pull.resolve_token(field, visitor.oauth_token, environment=not self.settings.on_space)
 
-    def _add_pulled(self, result: hub.HubResult) -> str:
+    def _add_pulled(self, result: push_pull.HubResult) -> str:
         """A pulled model joins the models; the ones it pushes out leave the Hub cache too."""
         name = f"{result.repo_id}@{result.commit_sha[:7]}"
         for _, folder in self.library.add(name, result.folder, f"from the Hub ({result.url})"):
@@ -402,7 +403,7 @@ class Service:
             return ""
         shipped = self.library.default
         try:  # the owner's own setting: its token is $HF_TOKEN
-            result = hub.pull(repo, revision, token=hub.resolve_token(), cache_dir=self.settings.hub_cache)
+            result = push_pull.pull(repo, revision, token=push_pull.resolve_token(), cache_dir=self.settings.hub_cache)
             self.library.default = self._add_pulled(result)
         except Exception as e:  # whatever went wrong, the app starts, on the shipped model
             self.library.default = shipped
@@ -513,6 +514,6 @@ def _drop_snapshot(snapshot: Path) -> None:
         blob.unlink(missing_ok=True)
 
 
-def _hub_result(result: hub.HubResult, model: str) -> dict:
+def _hub_result(result: push_pull.HubResult, model: str) -> dict:
     return {"model": model, "repo_id": result.repo_id, "commit_sha": result.commit_sha, "url": result.url,
             "tag": result.tag}

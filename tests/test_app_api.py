@@ -12,14 +12,14 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from mnist_gan import models
-from mnist_gan.checkpoint import CHECKPOINT_FILE, load_meta
 from mnist_gan.config import GANConfig
-from mnist_gan.directions import measure
-from mnist_gan.generator import DEFAULT_MODEL, Generator, save_models, shipped_models
-from mnist_gan.library import Library
-from mnist_gan.sampling import make_grid
+from mnist_gan.images import make_grid
+from mnist_gan.inside.directions import measure
+from mnist_gan.model import architectures
+from mnist_gan.model.generator import DEFAULT_MODEL, Generator, save_models, shipped_models
 from mnist_gan.service import Service, Settings
+from mnist_gan.serving.library import Library
+from mnist_gan.training.checkpoint import CHECKPOINT_FILE, load_meta
 from testing.app import wait_for
 from testing.system import wait_until
 from tests.hub_server import HubServer
@@ -87,7 +87,7 @@ def test_generate_is_deterministic_per_seed_and_temperature(client):
 def test_conditional_models_draw_the_chosen_digit_or_a_row_per_digit(client, app_server, tmp_path_factory):
     app, _ = app_server
     config = GANConfig(architecture="dcgan", conditional=True, latent_dim=32, seed=3)
-    folder = save_models(tmp_path_factory.mktemp("cond") / "cond", config, models.build(config)[0])
+    folder = save_models(tmp_path_factory.mktemp("cond") / "cond", config, architectures.build(config)[0])
     app.service.library.add("conditional-test", folder, "built by the tests")
     generator = Generator.load(folder)
 

@@ -18,9 +18,9 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from mnist_gan.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
-from mnist_gan.files import TMP_PREFIX
-from mnist_gan.generator import Generator
+from mnist_gan.atomic_files import TMP_PREFIX
+from mnist_gan.model.generator import Generator
+from mnist_gan.training.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from testing.app import AppProcess, wait_for
 from testing.browser import browser, wait_for_text
 from tests.hub_server import HubServer

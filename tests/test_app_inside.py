@@ -12,8 +12,8 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from mnist_gan.generator import Generator, shipped_models
-from mnist_gan.sampling import to_uint8
+from mnist_gan.images import to_uint8
+from mnist_gan.model.generator import Generator, shipped_models
 from testing.app import rest_call
 from tests.test_insight import WITH_D, png_bomb, without_d
 

@@ -16,8 +16,8 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from testing.app import AppProcess, wait_for
-from testing.system import wait_until
 from testing.browser import browser, wait_for_text
+from testing.system import wait_until
 from tests.hub_server import HubServer
 
 LOGIN = "hf_ownerLogin5Jq8sT2vX9mN0pL6zQa"  # the Space's HF_TOKEN: who the mocked login signs in as (alice)

@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 
-from mnist_gan import files as files_module
-from mnist_gan.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from mnist_gan import atomic_files
 from mnist_gan.config import GANConfig
 from mnist_gan.errors import CheckpointError
-from mnist_gan.events import Divergence, Samples, State, StateChanged, Step
-from mnist_gan.trainer import Trainer
+from mnist_gan.training.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from mnist_gan.training.events import Divergence, Samples, State, StateChanged, Step
+from mnist_gan.training.trainer import Trainer
 
 CONFIG = GANConfig(batch_size=16, steps=40, sample_every=20, checkpoint_every=20, ema_decay=0.9, seed=3)
 
@@ -94,7 +94,7 @@ def test_a_write_killed_before_rename_leaves_the_last_checkpoint_intact(tmp_path
     def killed(*args):
         raise KeyboardInterrupt("killed mid-write")
 
-    monkeypatch.setattr(files_module.os, "replace", killed)
+    monkeypatch.setattr(atomic_files.os, "replace", killed)
     with pytest.raises(KeyboardInterrupt):
         save_checkpoint(path, {"w": np.arange(5.0)}, {"step": 2})
     monkeypatch.undo()
@@ -114,7 +114,7 @@ def test_corrupt_checkpoint_and_wrong_model(tiny_data, tmp_path):
 
 
 def test_divergence_watch():
-    from mnist_gan.trainer import DivergenceWatch
+    from mnist_gan.training.trainer import DivergenceWatch
 
     ok = {"d_loss_real": 0.6, "d_loss_fake": 0.6, "g_loss": 1.0, "d_acc_real": 0.7, "d_acc_fake": 0.6}
     watch = DivergenceWatch(patience=100)

@@ -4,8 +4,8 @@ import pytest
 
 from mnist_gan.config import GANConfig
 from mnist_gan.device import DeviceError, current_device, select_device
-from mnist_gan.events import State, StateChanged
-from mnist_gan.trainer import Trainer
+from mnist_gan.training.events import State, StateChanged
+from mnist_gan.training.trainer import Trainer
 from testing.system import cli
 from tests.conftest import TINY
 

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from mnist_gan.config import GANConfig
-from mnist_gan.gan import GAN, METRICS
-from mnist_gan.recipe_loop import RecipeLoop
+from mnist_gan.model.gan import GAN, METRICS
+from mnist_gan.model.recipe_loop import RecipeLoop
 
 
 def _batches(tiny_data, n_steps, batch=32, latent_dim=100, seed=0):
@@ -112,7 +112,7 @@ def test_the_latent_code_is_learned_without_labels(tiny_data):
     junk = rng.integers(0, 10, (k, b, 1)).astype(np.int32)
 
     def code_accuracy(gan, z, codes):
-        from mnist_gan.models import generator_inputs
+        from mnist_gan.model.architectures import generator_inputs
         _, logits = gan.discriminator(gan.generator(generator_inputs(config, z), training=False), training=False)
         return float(np.mean(np.argmax(np.asarray(logits), axis=-1) == codes))
 

@@ -16,16 +16,17 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_gan import spot
-from mnist_gan.coverage import coverage, half_pixel_error
 from mnist_gan.data import SAMPLE_DATA, load_mnist
-from mnist_gan.digit_image import BadImage, read_image, to_mnist
 from mnist_gan.errors import InvalidInput, MnistGanError, WeightsError
-from mnist_gan.generator import DISCRIMINATOR_FILE, shipped_models
-from mnist_gan.insight import SoftGenerator, keep_code, one_hot
-from mnist_gan.inversion import Settings, rms_error
-from mnist_gan.sampling import latents, to_uint8
-from mnist_gan.service import Service, Settings as ServiceSettings
+from mnist_gan.images import latents, to_uint8
+from mnist_gan.inside import spot
+from mnist_gan.inside.critic import SoftGenerator, keep_code, one_hot
+from mnist_gan.inside.inversion import Settings, rms_error
+from mnist_gan.inside.pictures import BadImage, read_image, to_mnist
+from mnist_gan.model.generator import DISCRIMINATOR_FILE, shipped_models
+from mnist_gan.quality.coverage import coverage, half_pixel_error
+from mnist_gan.service import Service
+from mnist_gan.service import Settings as ServiceSettings
 from testing.system import cli
 
 WITH_D = [name for name, folder in shipped_models().items() if (folder / DISCRIMINATOR_FILE).is_file()]
@@ -233,7 +234,7 @@ def test_an_inversion_report_and_the_explorer_continuing_from_it(service):
 
 
 def test_soft_labels_reach_the_models_own_layers_and_codes_stay_put():
-    from mnist_gan.generator import Generator
+    from mnist_gan.model.generator import Generator
 
     generator = Generator.load(shipped_models()["mlp-cond"])
     z, labels = latents(1, 10, 100), np.arange(10)

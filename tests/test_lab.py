@@ -8,15 +8,15 @@ import threading
 import numpy as np
 import pytest
 
-from mnist_gan import alarms, atlas, lab
-from mnist_gan.checkpoint import CHECKPOINT_FILE, load_checkpoint, step_checkpoints
 from mnist_gan.config import GANConfig, cadence, live_edit, recipe
 from mnist_gan.data import SAMPLE_DATA
 from mnist_gan.errors import ConfigError, InvalidInput
-from mnist_gan.events import AtlasDrawn, Edited, Inspected, State, Step
-from mnist_gan.laboratory import Laboratory, evidence_picture
-from mnist_gan.trainer import Trainer
-from mnist_gan.worker import TrainingWorker
+from mnist_gan.training import alarms, atlas, manual_steps
+from mnist_gan.training.checkpoint import CHECKPOINT_FILE, load_checkpoint, step_checkpoints
+from mnist_gan.training.events import AtlasDrawn, Edited, Inspected, State, Step
+from mnist_gan.training.laboratory import Laboratory, evidence_picture
+from mnist_gan.training.process import TrainingWorker
+from mnist_gan.training.trainer import Trainer
 from testing.system import wait_until
 
 QUICK = GANConfig(batch_size=32, steps=10_000, sample_every=10, checkpoint_every=10, seed=5)
@@ -51,7 +51,7 @@ def test_a_d_step_raises_ds_accuracy_on_its_batch_and_leaves_g_alone(tiny_data):
     g_before = weights(trainer.gan.generator) + weights(trainer.gan.ema_generator or trainer.gan.generator)
     gains, separations = [], []
     for _ in range(6):
-        lab.take(trainer, "d")
+        manual_steps.take(trainer, "d")
         d = [e for e in events if isinstance(e, Inspected)][-1].summary["d"]
         gains.append(np.mean([d["accuracy_real"][1] - d["accuracy_real"][0],
                               d["accuracy_fake"][1] - d["accuracy_fake"][0]]))
@@ -68,7 +68,7 @@ def test_a_g_step_raises_ds_score_of_the_same_images_and_leaves_d_alone(trained)
     trainer, events = trained
     d_before = weights(trainer.gan.discriminator)
     for _ in range(3):
-        lab.take(trainer, "g")
+        manual_steps.take(trainer, "g")
         g = [e for e in events if isinstance(e, Inspected)][-1].summary["g"]
         assert g["score"][1] > g["score"][0] and g["pixel_change"] > 0  # D finds the same z's images more real
         assert set(g["gradient_norms"]) == trainable_layers(trainer.gan.generator)
@@ -79,13 +79,13 @@ def test_an_iteration_and_ten_by_hand_are_real_steps_with_their_evidence(tiny_da
     trainer = Trainer(QUICK.replace(steps=100), tiny_data, tmp_path)
     events = []
     trainer.subscribe(events.append)
-    lab.take(trainer, "10")
-    lab.take(trainer, "iteration")
+    manual_steps.take(trainer, "10")
+    manual_steps.take(trainer, "iteration")
     inspected = [e for e in events if isinstance(e, Inspected)]
     assert [(e.kind, e.step) for e in inspected] == [("10", 10), ("iteration", 11)]
     assert set(inspected[1].summary) == {"d", "g"} and inspected[1].summary["d"]["loss_real"] > 0
     assert inspected[0].summary["score_after"] != inspected[0].summary["score_before"]
-    picture = evidence_picture(lab.load(inspected[1].path))
+    picture = evidence_picture(manual_steps.load(inspected[1].path))
     assert picture.dtype == np.uint8 and picture.shape[0] == 5 * 30 * 3 + 2 * 3  # real, fake, G before/after/change
     assert load_checkpoint(tmp_path / CHECKPOINT_FILE)[1]["step"] == 11  # saved: a resume or fork includes them
     assert (tmp_path / "samples" / "0000010.png").is_file()  # the cadence holds for steps by hand too
@@ -223,7 +223,7 @@ def test_the_alarm_rules_on_their_own_numbers():
 
 @pytest.mark.slow
 def test_the_alarm_fires_on_a_provoked_collapse_and_not_on_a_healthy_start(tiny_data, tmp_path):
-    from mnist_gan.metrics import Evaluator
+    from mnist_gan.quality.metrics import Evaluator
 
     evaluator = Evaluator(n=2000)
     raised = {}

@@ -23,7 +23,7 @@ import httpx  # noqa: E402
 import pytest  # noqa: E402
 from gradio_client import Client  # noqa: E402
 
-from mnist_gan.cache import MIN_AGE_S, SWEEP_S  # noqa: E402
+from mnist_gan.serving.served_files import MIN_AGE_S, SWEEP_S  # noqa: E402
 from testing.app import AppProcess, rest_call, wait_for  # noqa: E402
 from testing.system import folder_mib, percentile, rss_mb  # noqa: E402
 

@@ -5,12 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from mnist_gan import metrics
 from mnist_gan.config import GANConfig
 from mnist_gan.errors import InvalidInput
-from mnist_gan.events import Quality
-from mnist_gan.sampling import to_uint8
-from mnist_gan.trainer import BEST_DIR, Trainer
+from mnist_gan.images import to_uint8
+from mnist_gan.quality import metrics
+from mnist_gan.training.events import Quality
+from mnist_gan.training.trainer import BEST_DIR, Trainer
 from testing.system import cli
 
 # --- Frechet distance --------------------------------------------------------------------------------------

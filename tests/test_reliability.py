@@ -6,9 +6,9 @@ import signal
 import subprocess
 import time
 
-from mnist_gan.checkpoint import CHECKPOINT_FILE, load_checkpoint
-from mnist_gan.files import TMP_PREFIX
-from mnist_gan.generator import Generator
+from mnist_gan.atomic_files import TMP_PREFIX
+from mnist_gan.model.generator import Generator
+from mnist_gan.training.checkpoint import CHECKPOINT_FILE, load_checkpoint
 from testing.system import cli_process, wait_until
 from tests.conftest import TINY
 

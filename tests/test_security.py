@@ -15,13 +15,15 @@ import numpy as np
 import pytest
 from huggingface_hub import CommitOperationAdd, HfApi
 
-from mnist_gan import cache, hub, service as service_module
+from mnist_gan import service as service_module
 from mnist_gan.config import GANConfig
 from mnist_gan.errors import AccessDenied, Busy, HubError
-from mnist_gan.generator import shipped_models
+from mnist_gan.hub import push_pull
+from mnist_gan.model.generator import shipped_models
 from mnist_gan.service import ANONYMOUS, Service, Settings, Visitor
-from mnist_gan.trainer import Trainer
-from mnist_gan.worker import TrainingWorker, find_resumable, prune_runs
+from mnist_gan.serving import served_files
+from mnist_gan.training.process import TrainingWorker, find_resumable, prune_runs
+from mnist_gan.training.trainer import Trainer
 from testing.system import ROOT, folder_mib, rss_mb
 from tests.hub_server import local_hub
 
@@ -41,7 +43,7 @@ def server(monkeypatch):
 def staged(tmp_path_factory):
     """The files of a valid pushed repo (the shipped classic model, with its discriminator), by name."""
     folder = tmp_path_factory.mktemp("staged")
-    hub._stage(shipped_models()["classic"], folder, "alice/classic")
+    push_pull._stage(shipped_models()["classic"], folder, "alice/classic")
     return {p.name: p.read_bytes() for p in folder.iterdir()}
 
 
@@ -87,12 +89,12 @@ def test_a_weights_bomb_repo_is_refused_without_taking_memory(server, staged, tm
 import json, resource, sys
 sys.path.insert(0, {str(ROOT)!r})
 import keras
-from mnist_gan import hub
+from mnist_gan.hub import push_pull
 from mnist_gan.errors import HubError
 keras.ops.ones(1)  # TensorFlow's own start-up memory is not the bomb's
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:
-    hub.pull("mallory/bomb", cache_dir={str(tmp_path / "cache")!r})
+    push_pull.pull("mallory/bomb", cache_dir={str(tmp_path / "cache")!r})
     outcome = "loaded"
 except HubError as e:
     outcome = str(e)
@@ -111,7 +113,7 @@ def test_sizes_are_checked_before_anything_is_downloaded(server, staged, tmp_pat
     publish(server, "mallory/big", {**staged, "samples.png": b"\0" * (5 * 2**20)})
     server.requests.clear()
     with pytest.raises(HubError, match=r"is refused: its samples.png is 5,242,880 bytes, more than the 4,194,304"):
-        hub.pull("mallory/big", cache_dir=tmp_path)
+        push_pull.pull("mallory/big", cache_dir=tmp_path)
     assert not any("/resolve/" in path and path.endswith("samples.png") for _, path in server.requests)
 
 
@@ -148,7 +150,7 @@ def test_a_visitors_pull_never_spends_the_spaces_token(server, staged, tmp_path,
     assert server.authorizations and not any(server.authorizations)  # every request went anonymous
     assert "alice/private" not in " ".join(m["name"] for m in service.models())
     assert service.pull(Visitor("alice", OWNER), "alice/private")["repo_id"] == "alice/private"  # her own login
-    assert hub.resolve_token() == OWNER  # the owner's own start-up setting still uses it
+    assert push_pull.resolve_token() == OWNER  # the owner's own start-up setting still uses it
 
 
 # --- Medium 4: bounded growth -------------------------------------------------------------------------------------
@@ -241,9 +243,9 @@ def test_any_failure_inside_a_pull_is_a_plain_hub_error(server, staged, tmp_path
     def broken(*args, **kwargs):
         raise RecursionError("maximum recursion depth exceeded")
 
-    monkeypatch.setattr(hub, "_check_model", broken)
+    monkeypatch.setattr(push_pull, "_check_model", broken)
     with pytest.raises(HubError, match=r"alice/fine@'main' could not be read \(RecursionError\); nothing of it"):
-        hub.pull("alice/fine", cache_dir=tmp_path)
+        push_pull.pull("alice/fine", cache_dir=tmp_path)
 
 
 # --- Medium 6: one slow computation per model, one at a time ------------------------------------------------------
@@ -284,9 +286,9 @@ def test_a_hub_that_echoes_credentials_gets_none_into_a_message(server, staged, 
     server.echo = {route: 400}
     with pytest.raises(HubError) as error:
         if route == "preupload":
-            hub.push(shipped_models()["classic"], "alice/echo", OWNER)
+            push_pull.push(shipped_models()["classic"], "alice/echo", OWNER)
         else:
-            hub.pull("alice/echo", token=OWNER, cache_dir=tmp_path)
+            push_pull.pull("alice/echo", token=OWNER, cache_dir=tmp_path)
     message = str(error.value)
     assert "the Hub answered 400" in message and "***" in message
     for needle in (OWNER, OWNER[3:], OWNER[-12:], OWNER.upper()[-12:], "%68%66%5F"):
@@ -297,11 +299,11 @@ def test_a_token_in_the_repo_id_field_is_refused_before_any_request(server):
     server.requests.clear()
     for repo_id in (f"alice/{OWNER}", f"{OWNER}/model"):
         with pytest.raises(HubError, match="that looks like an access token, not a repo id"):
-            hub.pull(repo_id)
+            push_pull.pull(repo_id)
     with pytest.raises(HubError, match="looks like an access token, not a revision"):
-        hub.pull("alice/m", OWNER)
+        push_pull.pull("alice/m", OWNER)
     assert server.requests == []
-    assert hub.validate_repo_id("alice/hf_demo") == "alice/hf_demo"  # a name that merely starts so is fine
+    assert push_pull.validate_repo_id("alice/hf_demo") == "alice/hf_demo"  # a name that merely starts so is fine
 
 
 # --- Low 8: no server path reaches a visitor ----------------------------------------------------------------------
@@ -323,8 +325,8 @@ def test_uploads_and_results_have_budgets_of_their_own(tmp_path):
     for i in range(20):
         (served / f"upload{i}").mkdir()
         (served / f"upload{i}" / "image.png").write_bytes(b"u" * 1000)
-    removed = cache.trim(served, 5000, skip=results, min_age_s=0)
+    removed = served_files.trim(served, 5000, skip=results, min_age_s=0)
     assert len(removed) == 15 and all(results not in path.parents for path in removed)
     assert len(list(results.iterdir())) == 4  # the results are untouched by the uploads' cap
-    assert len(cache.trim(results, 2000, min_age_s=0)) == 2  # and have a cap of their own
+    assert len(served_files.trim(results, 2000, min_age_s=0)) == 2  # and have a cap of their own
     shutil.rmtree(served)

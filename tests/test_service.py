@@ -7,10 +7,19 @@ import pytest
 
 from mnist_gan.config import GANConfig, recipe
 from mnist_gan.errors import AccessDenied, ConfigError, InvalidInput, UnknownModel
-from mnist_gan.generator import DEFAULT_MODEL, Generator, shipped_models
-from mnist_gan.sampling import make_grid
-from mnist_gan.service import (ANONYMOUS, OncePerKey, Service, Settings, Visitor, count, display_scale, grid_labels,
-                               mnist_label)
+from mnist_gan.images import make_grid
+from mnist_gan.model.generator import DEFAULT_MODEL, Generator, shipped_models
+from mnist_gan.service import (
+    ANONYMOUS,
+    OncePerKey,
+    Service,
+    Settings,
+    Visitor,
+    count,
+    display_scale,
+    grid_labels,
+    mnist_label,
+)
 
 
 @pytest.fixture(scope="module")

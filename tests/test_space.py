@@ -7,8 +7,8 @@ import shutil
 import pytest
 from huggingface_hub import HfApi
 
-from mnist_gan import space
 from mnist_gan.errors import HubError
+from mnist_gan.hub import space
 from testing.system import ROOT, cli
 from tests.hub_server import local_hub
 

@@ -17,16 +17,24 @@ import numpy as np
 import pytest
 
 from mnist_gan import cli as cli_module
-from mnist_gan import sweep_ray
-from mnist_gan.checkpoint import CHECKPOINT_FILE, load_meta
-from mnist_gan.sweep import (RESULTS_FILE, RESULTS_TABLE, RUNS_DIR, STARTS_FILE, TRIAL_FILE, SweepError, parse_spec,
-                             sweep_models)
-from mnist_gan.tensorboard import event_files
+from mnist_gan.sweeps import tune_runner
+from mnist_gan.sweeps.spec import (
+    RESULTS_FILE,
+    RESULTS_TABLE,
+    RUNS_DIR,
+    STARTS_FILE,
+    TRIAL_FILE,
+    SweepError,
+    parse_spec,
+    sweep_models,
+)
+from mnist_gan.training.checkpoint import CHECKPOINT_FILE, load_meta
+from mnist_gan.training.tensorboard import event_files
 from testing.system import cli, cli_process, descendants, free_port, wait_until
 from tests.conftest import TINY
 
-pytestmark = pytest.mark.skipif(not sweep_ray.ray_available(), reason="Ray Tune is not installed")
-LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}  # see sweep_ray.LOOPBACK_ONLY
+pytestmark = pytest.mark.skipif(not tune_runner.ray_available(), reason="Ray Tune is not installed")
+LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}  # see tune_runner.LOOPBACK_ONLY
 SMALL = {"batch_size": 32, "steps": 200, "eval_every": 100, "sample_every": 50, "checkpoint_every": 50}
 ROW_KEYS = {"trial", "config", "seed", "status", "steps", "cfid", "best"}
 
@@ -126,14 +134,14 @@ def test_the_cli_refuses_a_bad_spec_in_one_line_before_ray_starts(tmp_path):
 
 
 def test_without_ray_the_sweep_command_says_how_to_install_it(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(sweep_ray, "ray_available", lambda: False)
+    monkeypatch.setattr(tune_runner, "ray_available", lambda: False)
     assert cli_module.main(["sweep", str(_spec(tmp_path)), "--out", str(tmp_path / "sweep")]) == 2
-    assert capsys.readouterr().err == f"error: {sweep_ray.INSTALL_HINT}\n"
-    assert "pip install -r requirements-ray.txt" in sweep_ray.INSTALL_HINT
+    assert capsys.readouterr().err == f"error: {tune_runner.INSTALL_HINT}\n"
+    assert "pip install -r requirements-ray.txt" in tune_runner.INSTALL_HINT
 
 
 def test_the_app_offers_each_ended_trials_best_weights_as_models(tmp_path):
-    from mnist_gan.generator import shipped_models
+    from mnist_gan.model.generator import shipped_models
     from mnist_gan.service import Service, Settings
 
     sweep = tmp_path / "lr"
@@ -154,7 +162,7 @@ def test_the_app_offers_each_ended_trials_best_weights_as_models(tmp_path):
 def test_a_trial_that_diverges_is_stopped_and_recorded_diverged_without_ray(tmp_path, monkeypatch):
     """The trial function's training part with a stand-in for tune.report: each cFID is reported once best/ holds
     its weights, the first divergence stops the run, and the run folder says so."""
-    from mnist_gan import trainer as trainer_module
+    from mnist_gan.training import trainer as trainer_module
 
     monkeypatch.setattr(trainer_module.DivergenceWatch, "check",
                         lambda self, row: "a loss became NaN or infinite" if row["step"] >= 60 else None)
@@ -164,7 +172,7 @@ def test_a_trial_that_diverges_is_stopped_and_recorded_diverged_without_ray(tmp_
     reports = []
     params = {"trial": {"name": trial.name, "config": trial.config.to_dict()}, "out": str(tmp_path),
               "data": str(TINY), "device": "auto"}
-    sweep_ray._train(params, run_dir, "CPU: test", lambda m: reports.append((m, (run_dir / "best").is_dir())))
+    tune_runner._train(params, run_dir, "CPU: test", lambda m: reports.append((m, (run_dir / "best").is_dir())))
     record = json.loads((run_dir / TRIAL_FILE).read_text())
     assert record["status"] == "diverged" and record["divergence"]["step"] == 60
     assert record["steps"] == 50 and record["cfid"] == reports[0][0]["cfid"]  # rolled back to its checkpoint

@@ -9,9 +9,9 @@ from tensorboard.backend.event_processing.plugin_event_accumulator import EventA
 from tensorboard.util import tensor_util
 
 from mnist_gan.config import GANConfig
-from mnist_gan.events import Quality, Samples, Step
-from mnist_gan.tensorboard import STEP_TAGS, TensorBoardLog, event_files
-from mnist_gan.trainer import Trainer
+from mnist_gan.training.events import Quality, Samples, Step
+from mnist_gan.training.tensorboard import STEP_TAGS, TensorBoardLog, event_files
+from mnist_gan.training.trainer import Trainer
 
 CONFIG = GANConfig(batch_size=16, steps=60, sample_every=20, checkpoint_every=30, eval_every=30, seed=5)
 QUALITY = {"n": 100, "cfid": 2.5, "recognisable": 0.75, "class_histogram": [0.1] * 10, "seed": 0}

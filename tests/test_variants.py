@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mnist_gan import augment
 from mnist_gan.config import ConfigError, GANConfig
 from mnist_gan.errors import CheckpointError
-from mnist_gan.events import Step
-from mnist_gan.gan import GAN, METRICS
-from mnist_gan.generator import Generator, load_discriminator
-from mnist_gan.trainer import SNAPSHOTS_DIR, Trainer
+from mnist_gan.model import augment
+from mnist_gan.model.gan import GAN, METRICS
+from mnist_gan.model.generator import Generator, load_discriminator
+from mnist_gan.training.events import Step
+from mnist_gan.training.trainer import SNAPSHOTS_DIR, Trainer
 
 SMALL = GANConfig(batch_size=16, steps=20, sample_every=10, checkpoint_every=10, latent_code=10, loss="hinge",
                   ema_decay=0.999)

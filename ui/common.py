@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from mnist_gan.cache import ResultFiles
 from mnist_gan.errors import MnistGanError, internal_error
-from mnist_gan.sampling import MAX_SEED
+from mnist_gan.images import MAX_SEED
 from mnist_gan.service import Service, Visitor
+from mnist_gan.serving.served_files import ResultFiles
 
 PRIVATE = {"api_visibility": "private", "api_name": "ui"}  # UI-only events: named ui, ui_1...
 # No progress shown, and none tracked: on every event the page re-renders the loading status of each component

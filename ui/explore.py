@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from mnist_gan.directions import MAX_DIRECTIONS
+from mnist_gan.inside.directions import MAX_DIRECTIONS
 from mnist_gan.service import DIGITS, MAX_FRAMES, SLIDER_RANGE
 
 from .common import FAST, LABELLED, PIXELS, PRIVATE, RAW, Page, new_seed, shown

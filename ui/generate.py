@@ -6,8 +6,8 @@ import html
 
 import gradio as gr
 
-from mnist_gan import permalink
 from mnist_gan.service import ALL_DIGITS, DIGITS, MAX_IMAGES, MAX_TEMPERATURE
+from mnist_gan.serving import permalink
 
 from .common import FAST, LABELLED, PIXELS, PRIVATE, RAW, Page, new_seed, shown
 

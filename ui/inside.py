@@ -10,8 +10,14 @@ import gradio as gr
 import numpy as np
 
 from mnist_gan.errors import InvalidInput, WeightsError
-from mnist_gan.inside import DEFAULT_PULL_STEPS, DEFAULT_RESTARTS, MAX_MORPH_FRAMES, MAX_PULL_STEPS, MAX_RESTARTS
-from mnist_gan.sampling import upscale
+from mnist_gan.images import upscale
+from mnist_gan.inside.actions import (
+    DEFAULT_PULL_STEPS,
+    DEFAULT_RESTARTS,
+    MAX_MORPH_FRAMES,
+    MAX_PULL_STEPS,
+    MAX_RESTARTS,
+)
 from mnist_gan.service import DIGITS
 
 from .common import FAST, PIXELS, PRIVATE, RAW, Page, new_seed, shown
@@ -463,7 +469,7 @@ def _need(seen):
 
 
 def _big(image) -> np.ndarray:
-    from mnist_gan.figures import digit
+    from mnist_gan.inside.figures import digit
 
     return digit(image)
 

@@ -17,13 +17,13 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from mnist_gan.errors import internal_error
 from mnist_gan.config import DEFAULT_RECIPE, RECIPES, TRAINING_SETTINGS, field_type, recipe
-from mnist_gan.losses import LOSSES
-from mnist_gan.models import ARCHITECTURES, NUM_CLASSES
-from mnist_gan.events import State
-from mnist_gan.run_state import RunStatus
+from mnist_gan.errors import internal_error
+from mnist_gan.model.architectures import ARCHITECTURES, NUM_CLASSES
+from mnist_gan.model.losses import LOSSES
 from mnist_gan.service import DIGITS, enlarged
+from mnist_gan.training.events import State
+from mnist_gan.training.run_state import RunStatus
 
 from .common import FAST, LABELLED, PIXELS, PRIVATE, STEP_AXIS, VALUE_AXIS, Page, shown, visitor
 from .lab import LabPanel
