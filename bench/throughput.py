@@ -52,8 +52,9 @@ def tensorboard_cost(rounds: int = 5, seconds: float = 5.0, batch: int = 32) -> 
 
     from mnist_gan.config import GANConfig
     from mnist_gan.data import SAMPLE_DATA, load_mnist
+    from mnist_gan.run_folder import tensorboard_files
     from mnist_gan.training.events import StateChanged
-    from mnist_gan.training.tensorboard import TensorBoardLog, event_files
+    from mnist_gan.training.tensorboard import TensorBoardLog
     from mnist_gan.training.trainer import Trainer
 
     data = load_mnist(SAMPLE_DATA)
@@ -97,7 +98,7 @@ def tensorboard_cost(rounds: int = 5, seconds: float = 5.0, batch: int = 32) -> 
             for with_log in (True, False):
                 samples[with_log].append(images_per_sec(with_log, seconds))
         log.close()
-        assert not log.failed and event_files(Path(tmp) / "run"), "the log wrote nothing"
+        assert not log.failed and tensorboard_files(Path(tmp) / "run"), "the log wrote nothing"
     with_tb, without = (statistics.median(ips for ips, _, _ in samples[k]) for k in (True, False))
     # over all rounds, not a median: a grid (one every 500 steps) is the log's main cost and falls in few rounds
     share = sum(inside for _, _, inside in samples[True]) / sum(seconds for _, seconds, _ in samples[True])

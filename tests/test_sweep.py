@@ -17,19 +17,17 @@ import numpy as np
 import pytest
 
 from mnist_gan import cli as cli_module
+from mnist_gan.run_folder import STARTS_FILE, TRIAL_FILE, tensorboard_files
 from mnist_gan.sweeps import tune_runner
 from mnist_gan.sweeps.spec import (
     RESULTS_FILE,
     RESULTS_TABLE,
     RUNS_DIR,
-    STARTS_FILE,
-    TRIAL_FILE,
     SweepError,
     parse_spec,
     sweep_models,
 )
 from mnist_gan.training.checkpoint import CHECKPOINT_FILE, load_meta
-from mnist_gan.training.tensorboard import event_files
 from testing.system import cli, cli_process, descendants, free_port, wait_until
 from tests.conftest import TINY
 
@@ -238,7 +236,7 @@ def test_a_sweep_runs_writes_its_results_and_resumes_after_its_driver_is_killed(
         assert tags["loss/g"][-1] == 200 and sorted(set(tags["samples"])) == [50, 100, 150, 200], row["trial"]
         assert tags["quality/cfid"] == [100, 200], row["trial"]
     for name in partial:  # a resumed trial: a file per start
-        assert len(event_files(out / RUNS_DIR / name)) == 2, name
+        assert len(tensorboard_files(out / RUNS_DIR / name)) == 2, name
     table = (out / RESULTS_TABLE).read_text()
     assert "| lr_d=0.0002 | 2 |" in table and "| lr_d=0.0004 | 2 |" in table and "2 finished" in table
     assert len(sweep_models(out)) == 4  # every trial's best weights, as the app finds them

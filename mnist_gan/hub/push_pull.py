@@ -52,7 +52,7 @@ from mnist_gan.model.generator import (
     load_discriminator,
     load_generator,
 )
-from mnist_gan.training.tensorboard import event_files, run_of
+from mnist_gan.run_folder import run_of, tensorboard_files
 
 from .model_card import MANIFEST, SAMPLE_COUNT, SAMPLE_SCALE, SAMPLE_SEED, model_card
 
@@ -191,7 +191,7 @@ def _stage(folder: Path, staging: Path, repo_id: str) -> GANConfig:
     digits = generator.generate(SAMPLE_SEED, SAMPLE_COUNT)
     (staging / SAMPLES_FILE).write_bytes(encode_png(make_grid(digits, *grid_shape(SAMPLE_COUNT), scale=SAMPLE_SCALE)))
     run = run_of(folder)
-    for path in event_files(run) if run else []:
+    for path in tensorboard_files(run) if run else []:
         (staging / RUNS / run.name).mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, staging / RUNS / run.name / path.name)
     sha256 = {p.relative_to(staging).as_posix(): _sha256(p) for p in sorted(staging.rglob("*")) if p.is_file()}

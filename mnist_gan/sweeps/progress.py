@@ -1,6 +1,6 @@
 """The sweep's driver side under Ray Tune: the live table, the statuses only Tune knows, the results files.
 
-Imported only once Ray is set up (`sweep_ray._start_ray`): importing Ray fixes its addresses.
+Imported only once Ray is set up (`tune_runner._start_ray`): importing Ray fixes its addresses.
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ from pathlib import Path
 from ray import tune
 
 from mnist_gan.atomic_files import write_json
+from mnist_gan.run_folder import TRIAL_FILE
 
-from .spec import FAILED, FINAL, RUNS_DIR, STOPPED_EARLY, TRIAL_FILE, Spec, trial_record, write_results
-from .tune_runner import TABLE_EVERY_S, trial_name
+from .spec import FAILED, FINAL, RUNS_DIR, STOPPED_EARLY, Spec, trial_record, tune_name, write_results
+
+TABLE_EVERY_S = 15  # the live table is printed at most this often (and whenever a trial starts or ends)
 
 
 class Progress(tune.Callback):
@@ -33,7 +35,7 @@ class Progress(tune.Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info) -> None:
         out, last = Path(self.out), trial.last_result or {}
-        name = trial_name(trial)
+        name = tune_name(trial)
         if trial_record(out, name).get("status") not in FINAL:  # Tune ended it before it could: ASHA's doing
             best = last.get("best_cfid")
             write_json(out / RUNS_DIR / name / TRIAL_FILE,
@@ -45,8 +47,8 @@ class Progress(tune.Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info) -> None:
         out = Path(self.out)
-        path = out / RUNS_DIR / trial_name(trial) / TRIAL_FILE
-        if trial_record(out, trial_name(trial)).get("status") != FAILED:  # it died without a word (killed, OOM)
+        path = out / RUNS_DIR / tune_name(trial) / TRIAL_FILE
+        if trial_record(out, tune_name(trial)).get("status") != FAILED:  # it died without a word (killed, OOM)
             path.parent.mkdir(parents=True, exist_ok=True)
             write_json(path, {"status": FAILED, "error": f"the trial's process failed; see {trial.path}"})
         write_results(out, self.spec)
@@ -67,7 +69,7 @@ def progress_table(out: Path, trials, elapsed: float) -> str:
     """One line per trial (running ones only when there are many): status, step, last and best cFID, images/s."""
     lines, counts = [], {}
     for trial in trials:
-        last, name = trial.last_result or {}, trial_name(trial)
+        last, name = trial.last_result or {}, tune_name(trial)
         status = trial_record(out, name).get("status") if trial.status in ("TERMINATED", "ERROR") else None
         status = status or trial.status.lower()
         counts[status] = counts.get(status, 0) + 1

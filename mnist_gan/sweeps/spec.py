@@ -23,14 +23,12 @@ import numpy as np
 from mnist_gan.atomic_files import read_json, write_json
 from mnist_gan.config import GANConfig
 from mnist_gan.errors import ConfigError, MnistGanError, shown
+from mnist_gan.run_folder import TRIAL_FILE
 
 SPEC_FILE = "spec.json"  # the sweep's spec, as first run: a rerun with the same DIR must bring the same one
 RESULTS_FILE = "results.json"
 RESULTS_TABLE = "results.md"
 RUNS_DIR = "runs"  # DIR/runs/<trial>: each trial's run folder (checkpoints, samples, best/)
-TRIAL_FILE = "trial.json"  # in a trial's run folder: its status once it has one
-STARTS_FILE = "starts.jsonl"  # one line per time the trial's process started: the resume's evidence
-EVENTS_FILE = "events.jsonl"  # the trainer's events (events.to_json), as the app's training child sends them
 SWEEPS_ENV = "MNIST_GAN_SWEEPS"  # sweep folders whose trials the app offers as models (comma-separated)
 MAX_TRIALS = 1_000
 DISTRIBUTIONS = ("loguniform", "uniform", "choice")
@@ -144,6 +142,11 @@ def trial_name(index: int, varied: dict, seed: int) -> str:
     """t003-lr_d=0.0002-seed=1: sortable, readable, and safe as a folder name."""
     parts = [f"t{index:03d}", *(f"{k}={_short(v)}" for k, v in varied.items()), f"seed={seed}"]
     return re.sub(r"[^A-Za-z0-9._=+-]", "_", "-".join(parts))[:120]
+
+
+def tune_name(trial) -> str:
+    """A Ray Tune trial's name (and DIR/tune folder): the sweep's own name for it, as trial_name made it."""
+    return trial.config["trial"]["name"]
 
 
 def _short(value) -> str:

@@ -14,43 +14,38 @@ from its run folder's last checkpoint (`Trainer.resume_from`).
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
+from mnist_gan import run_folder
 from mnist_gan.atomic_files import write_json
 from mnist_gan.device import cpu_count
 from mnist_gan.errors import MnistGanError
-from mnist_gan.training.checkpoint import CHECKPOINT_FILE
+from mnist_gan.run_folder import CHECKPOINT_FILE, EVENTS_FILE, STARTS_FILE, TRIAL_FILE
 from mnist_gan.training.events import Checkpoint, Divergence, Quality, State, Step, to_json
 
 from .spec import (
     DIVERGED,
-    EVENTS_FILE,
     FAILED,
     FINAL,
     FINISHED,
     RUNS_DIR,
-    STARTS_FILE,
-    TRIAL_FILE,
     Spec,
     SweepError,
     claim_folder,
     trial_record,
+    tune_name,
     write_results,
 )
 
 INSTALL_HINT = "sweeps need Ray Tune, which is optional: pip install -r requirements-ray.txt"
 EXPERIMENT = "tune"  # DIR/tune: Tune's own state (experiment, searcher, per-trial results), what a resume reads
 STORAGE_MARKER = ".validate_storage_marker"  # Ray Tune writes it into its storage_path to check it is shared
-LOCK_FILE = "worker.lock"  # the same lock as the app's training child: one process trains a run folder at a time
 LOCK_WAIT_S = 120  # a killed sweep's trial process can outlive its driver by a few seconds
-TABLE_EVERY_S = 15  # the live table is printed at most this often (and whenever a trial starts or ends)
 OBJECT_STORE_BYTES = 128 * 2**20  # trials pass no data through Ray: a small object store spares memory
 # Ray turns 127.0.0.1 into this machine's network address unless clusters are off: off, a local Ray listens and
 # connects on 127.0.0.1 only (the variable's name is Ray's; it applies on Linux too)
@@ -169,12 +164,7 @@ def _tune_config(spec: Spec, concurrent: int):
     scheduler = ASHAScheduler(time_attr="step", max_t=spec.max_steps, grace_period=stopping.grace_period,
                               reduction_factor=stopping.reduction_factor) if stopping else FIFOScheduler()
     return tune.TuneConfig(metric="cfid", mode="min", scheduler=scheduler, max_concurrent_trials=concurrent,
-                           trial_name_creator=trial_name, trial_dirname_creator=trial_name)
-
-
-def trial_name(trial) -> str:
-    """Tune's name (and DIR/tune folder) for a trial: the sweep's own name for it."""
-    return trial.config["trial"]["name"]
+                           trial_name_creator=tune_name, trial_dirname_creator=tune_name)
 
 
 # --- one trial, in its own Ray worker process -------------------------------------------------------------------
@@ -194,7 +184,9 @@ def run_trial(params: dict) -> None:
     device = select_device(params["device"], threads)  # first: TensorFlow fixes both when it starts
     run_dir = out / RUNS_DIR / name
     run_dir.mkdir(parents=True, exist_ok=True)
-    with _exclusive(run_dir):
+    busy = (f"another process has been training {run_dir} for {LOCK_WAIT_S} s (an earlier sweep's trial?): stop "
+            "it, then run the sweep again")
+    with run_folder.lock(run_dir, wait_s=LOCK_WAIT_S, busy=busy):  # a killed sweep's trial may outlive it a little
         record = trial_record(out, name)
         if record.get("status") in FINAL:  # ended in an earlier run of the sweep: say so again, train nothing
             tune.report(_metrics(record.get("steps") or 0, record.get("cfid"), record.get("cfid"), 0.0,
@@ -275,20 +267,3 @@ def _metrics(step: int, cfid: float | None, best: float | None, rate: float, sta
     nan = float("nan")
     return {"step": step, "cfid": nan if cfid is None else cfid, "best_cfid": nan if best is None else best,
             "images_per_sec": rate, "status": status}
-
-
-@contextmanager
-def _exclusive(run_dir: Path):
-    """Hold the run folder's lock, waiting (bounded) for a process of an interrupted sweep to let go of it."""
-    with open(run_dir / LOCK_FILE, "a") as lock:
-        deadline = time.monotonic() + LOCK_WAIT_S
-        while True:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise SweepError(f"another process has been training {run_dir} for {LOCK_WAIT_S} s (an earlier "
-                                     "sweep's trial?): stop it, then run the sweep again") from None
-                time.sleep(1)
-        yield

@@ -16,9 +16,9 @@ import numpy as np
 
 from mnist_gan.atomic_files import read_arrays, write_arrays
 from mnist_gan.images import to_uint8, upscale
+from mnist_gan.run_folder import ATLAS_DIR
 
 SIZE, EXTENT = 12, 1.5
-ATLAS_DIR = "atlas"
 FAKE_TINT, REAL_TINT = np.array([150, 30, 30]), np.array([25, 120, 55])
 
 

@@ -12,9 +12,8 @@ import numpy as np
 
 from mnist_gan.atomic_files import atomic_write
 from mnist_gan.errors import CheckpointError
+from mnist_gan.run_folder import CHECKPOINT_FILE, TIMELINE_DIR
 
-CHECKPOINT_FILE = "checkpoint.npz"
-TIMELINE_DIR = "checkpoints"  # kept checkpoints, one per step: where a fork can start
 KEEP = 8  # kept at most (a classic run's checkpoint is ~30 MB); beyond it every other one goes, first and last stay
 _META_KEY = "__meta__"
 

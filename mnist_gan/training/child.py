@@ -13,16 +13,16 @@ import sys
 import threading
 from pathlib import Path
 
+from mnist_gan import run_folder
 from mnist_gan.config import GANConfig
-from mnist_gan.errors import Busy, MnistGanError, internal_error
+from mnist_gan.errors import MnistGanError, internal_error
+from mnist_gan.run_folder import CHECKPOINT_FILE, LOG_FILE
 
-from .checkpoint import CHECKPOINT_FILE, load_meta
+from .checkpoint import load_meta
 from .events import State, StateChanged, to_json
 from .process import disk_message
-from .run_state import LOG_FILE
 
 NICENESS = 10  # the child yields the CPU to the app's requests
-LOCK_FILE = "worker.lock"  # held by the child: two processes never train the same run folder
 WHERE = f"the run's {LOG_FILE}"
 
 
@@ -48,7 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
     try:
-        run_lock = _lock_run(Path(args.run_dir))
+        run_lock = run_folder.lock(Path(args.run_dir), busy=f"another process is still training "
+                                   f"{Path(args.run_dir).name} (an earlier app's run finishing its last save?); try "
+                                   "again in a few seconds")
         trainer = _trainer(args)
     except OSError as e:
         return failed(disk_message(args.run_dir, e) if e.errno else internal_error(e, WHERE))
@@ -90,20 +92,6 @@ def _trainer(args):
     if args.resume:
         return Trainer.resume_from(args.run_dir, data, evaluator)
     return Trainer(config, data, args.run_dir, evaluator)
-
-
-def _lock_run(run_dir: Path):
-    """An exclusive lock on the run folder for this process's life (the OS drops it however the process ends)."""
-    import fcntl
-
-    lock = open(run_dir / LOCK_FILE, "a")
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.close()
-        raise Busy(f"another process is still training {run_dir.name} (an earlier app's run finishing its last "
-                   "save?); try again in a few seconds") from None
-    return lock
 
 
 def _saved_step(run_dir: str) -> int | None:

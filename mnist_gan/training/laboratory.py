@@ -14,11 +14,12 @@ import numpy as np
 from mnist_gan.config import TRAINING_SETTINGS, GANConfig
 from mnist_gan.errors import CheckpointError, InvalidInput, MnistGanError, shown
 from mnist_gan.images import make_grid, upscale
+from mnist_gan.run_folder import CHECKPOINT_FILE, atlas_paths, sample_paths
 from mnist_gan.serving import access
 from mnist_gan.sweeps.spec import RUNS_DIR as SWEEP_RUNS
 
 from . import atlas, manual_steps
-from .checkpoint import CHECKPOINT_FILE, load_meta, step_checkpoints
+from .checkpoint import load_meta, step_checkpoints
 from .process import TrainingWorker, read_png
 from .run_state import RunStatus, downsample
 
@@ -113,7 +114,7 @@ class Laboratory:
                 meta = load_meta(run_dir / CHECKPOINT_FILE)
             except CheckpointError:
                 raise InvalidInput(f"{shown(name)} has no checkpoint to compare yet") from None
-            samples = sorted((int(p.stem), p) for p in (run_dir / "samples").glob("*.png") if p.stem.isdigit())
+            samples = sample_paths(run_dir)
             shown_at = [s for s in samples if step is None or s[0] <= step] or samples[:1]
             grid = read_png(shown_at[-1][1]) if shown_at else None
             grids.append(grid)
@@ -142,8 +143,7 @@ class Laboratory:
     def _atlas_paths(self, run: str | None) -> list[tuple[int, str]]:
         if run in (None, ""):
             return self.worker.run.atlas_paths() if self.worker.run else []
-        folder = self._run_dir(run) / atlas.ATLAS_DIR
-        return sorted((int(p.stem), str(p)) for p in folder.glob("*.npz") if p.stem.isdigit())
+        return atlas_paths(self._run_dir(run))
 
 
 def evidence_picture(arrays: dict[str, np.ndarray], scale: int = 3) -> np.ndarray:

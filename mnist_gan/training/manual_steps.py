@@ -15,12 +15,12 @@ import numpy as np
 
 from mnist_gan.atomic_files import read_arrays, write_arrays
 from mnist_gan.images import to_uint8
+from mnist_gan.run_folder import LAB_DIR
 
 from .events import Inspected
 
 KINDS = ("d", "g", "iteration", "10")
 SHOWN = 16  # images of a batch kept as evidence
-LAB_DIR = "lab"
 
 
 def take(trainer, kind: str) -> None:

@@ -28,13 +28,13 @@ import numpy as np
 from mnist_gan.atomic_files import read_json, write_json
 from mnist_gan.config import GANConfig, live_edit
 from mnist_gan.errors import Busy, InvalidInput, MnistGanError, RunFolderError, log, shown
+from mnist_gan.run_folder import CHECKPOINT_FILE, LOG_FILE, SOURCE_FILE
 
-from .checkpoint import CHECKPOINT_FILE, load_checkpoint, load_meta, save_checkpoint, step_checkpoints
+from .checkpoint import load_checkpoint, load_meta, save_checkpoint, step_checkpoints
 from .events import State, from_json
 from .manual_steps import KINDS
-from .run_state import LOG_FILE, RunStatus, RunView, downsample
+from .run_state import RunStatus, RunView, downsample
 
-RUN_FILE = "app_run.json"  # where the run's data came from, so a resumed run trains on the same images
 SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "API_KEY")  # env vars the training child never needs
 ROOT = Path(__file__).resolve().parents[2]
 MAX_RUNS, MAX_RUNS_BYTES = 20, 2 << 30  # a stopped run folder is ~30 MB (checkpoint with optimizer state, grids)
@@ -74,7 +74,7 @@ class TrainingWorker:
             with _writable(self.runs_dir):
                 run_dir.mkdir(parents=True)
                 config.save(run_dir)
-                write_json(run_dir / RUN_FILE, {"data": data, "data_label": data_label})
+                write_json(run_dir / SOURCE_FILE, {"data": data, "data_label": data_label})
             return self._launch(RunView(name, run_dir, config, data_label), data, resume=False)
 
     def resume_run(self, name: str | None = None) -> RunStatus:
@@ -94,7 +94,7 @@ class TrainingWorker:
             except (MnistGanError, KeyError, TypeError) as e:
                 self._resumable = [r for r in self._resumable if r["run"] != run_dir.name]
                 raise Busy(f"cannot resume {run_dir.name}: {e}") from None
-            source = read_json(run_dir / RUN_FILE) or {}
+            source = read_json(run_dir / SOURCE_FILE) or {}
             run = RunView(run_dir.name, run_dir, config, source.get("data_label") or "MNIST")
             run.restore(meta)
             return self._launch(run, source.get("data"), resume=True)
@@ -194,8 +194,8 @@ class TrainingWorker:
                 save_checkpoint(run_dir / CHECKPOINT_FILE, arrays, meta)
                 config.save(run_dir)
                 _copy_timeline(parent_dir, run_dir, step)
-            source_info = read_json(parent_dir / RUN_FILE) or {}
-            write_json(run_dir / RUN_FILE, source_info)
+            source_info = read_json(parent_dir / SOURCE_FILE) or {}
+            write_json(run_dir / SOURCE_FILE, source_info)
             run = RunView(name, run_dir, config, source_info.get("data_label") or "MNIST")
             run.restore(meta)
             return self._launch(run, source_info.get("data"), resume=True)
@@ -285,7 +285,7 @@ def find_resumable(runs_dir: Path) -> list[dict]:
         except (MnistGanError, KeyError, TypeError, OSError):
             continue
         if step < steps:
-            label = (read_json(checkpoint.parent / RUN_FILE) or {}).get("data_label")
+            label = (read_json(checkpoint.parent / SOURCE_FILE) or {}).get("data_label")
             found.append({"run": checkpoint.parent.name, "step": step, "steps": steps, "data": label})
     return found
 

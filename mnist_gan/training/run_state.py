@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mnist_gan.config import GANConfig
+from mnist_gan.run_folder import LOG_FILE, atlas_paths, sample_paths
 
 from .events import (
     Alarm,
@@ -30,7 +31,6 @@ from .events import (
 )
 
 PLOT_POINTS = 300  # history rows per status: every poll ships them to every open tab
-LOG_FILE = "worker.log"
 INSPECTIONS = 20  # steps by hand kept in the status (newest last)
 HIDDEN = ("class_histogram", "duplicate_pairs")  # quality row fields the status leaves out (big, or for the alarm)
 
@@ -121,8 +121,7 @@ class RunView:
     def restore(self, meta: dict) -> None:
         """Start from a checkpoint's header: its step, history and incidents, and the grids drawn up to it."""
         step = meta["step"]
-        samples = sorted((int(p.stem), str(p)) for p in (self.run_dir / "samples").glob("*.png") if p.stem.isdigit())
-        atlas = sorted((int(p.stem), str(p)) for p in (self.run_dir / "atlas").glob("*.npz") if p.stem.isdigit())
+        samples, atlas = sample_paths(self.run_dir), atlas_paths(self.run_dir)
         with self._lock:
             self.step, self.saved_step = step, step
             self.history = [row for row in meta.get("history", []) if row["step"] <= step]

@@ -28,7 +28,6 @@ from mnist_gan.images import encode_png
 
 from .events import Checkpoint, Divergence, Quality, Samples, StateChanged, Step
 
-EVENTS_GLOB = "events.out.tfevents.*"  # the file names tf.summary writes, and TensorBoard and the Hub look for
 FLUSH_ROWS = 100
 # Step field -> TensorBoard tag (grouped by the part before the slash)
 STEP_TAGS = {
@@ -41,25 +40,6 @@ STEP_TAGS = {
     "images_per_sec": "speed/images_per_sec",
 }
 SAMPLES_TAG, CONFIG_TAG, EDITS_TAG, INCIDENTS_TAG = "samples", "config", "edits", "incidents"
-
-
-def event_files(folder: str | Path) -> list[Path]:
-    """The TensorBoard event files directly in `folder`, oldest first."""
-    folder = Path(folder)
-    return sorted(folder.glob(EVENTS_GLOB)) if folder.is_dir() else []
-
-
-def run_of(weights_folder: str | Path) -> Path | None:
-    """The run folder whose event files describe the model in `weights_folder`: the folder itself (a run folder
-    is a weights folder), or the run of a run's best/ (its best sampler so far); None for a model without them."""
-    from .trainer import BEST_DIR
-
-    folder = Path(weights_folder).resolve()
-    if event_files(folder):
-        return folder
-    if folder.name == BEST_DIR and event_files(folder.parent):
-        return folder.parent
-    return None
 
 
 class TensorBoardLog:

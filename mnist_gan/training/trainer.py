@@ -32,9 +32,10 @@ from mnist_gan.images import latents, make_grid, to_uint8
 from mnist_gan.model.architectures import NUM_CLASSES
 from mnist_gan.model.gan import GAN, METRICS
 from mnist_gan.model.generator import Generator, describe, save_models
+from mnist_gan.run_folder import ALARMS_DIR, BEST_DIR, CHECKPOINT_FILE, SAMPLES_DIR, SNAPSHOTS_DIR
 
 from . import alarms, atlas, manual_steps
-from .checkpoint import CHECKPOINT_FILE, keep_step_checkpoint, load_checkpoint, save_checkpoint, step_checkpoints
+from .checkpoint import keep_step_checkpoint, load_checkpoint, save_checkpoint, step_checkpoints
 from .events import (
     Alarm,
     AtlasDrawn,
@@ -50,9 +51,6 @@ from .events import (
 )
 from .tensorboard import TensorBoardLog
 
-SAMPLES_DIR = "samples"
-BEST_DIR = "best"  # the sampler at its best cFID so far: GAN quality peaks and then drifts (measured)
-SNAPSHOTS_DIR = "snapshots"  # the sampler every snapshot_every steps (RUN_DIR/snapshots/0010000), to choose from
 STEPS_PER_CALL = 10  # iterations per compiled call: amortises Python and dispatch overhead (measured ~1.4x)
 DIVERGENCE_PATIENCE = 2_000  # steps of a perfect D (real and fake) before the run counts as collapsed
 MAX_ROLLBACKS = 3  # then the run pauses for a person to decide
@@ -307,7 +305,7 @@ class Trainer:
         path = None
         pairs = row.get("duplicate_pairs") or []
         if self.run_dir and pairs and self.evaluator is not None:
-            path = str(alarms.save_evidence(self.run_dir / "alarms" / f"{self.step:07d}.png", self.sampler,
+            path = str(alarms.save_evidence(self.run_dir / ALARMS_DIR / f"{self.step:07d}.png", self.sampler,
                                             self.evaluator, pairs))
         forks = sorted(step_checkpoints(self.run_dir)) if self.run_dir else []
         alarm = Alarm(self.step, found.kind, found.message, found.evidence, path, found.remedy(self.config),
