@@ -55,7 +55,7 @@ def measure(rounds: int = 5, batch_sizes=(32, 64, 128, 256, 512, 1024), architec
     for architecture in architectures:
         for batch in batch_sizes:
             trainer = Trainer(GANConfig(architecture=architecture, batch_size=batch), data)
-            inputs = trainer._draw(STEPS_PER_CALL)
+            inputs = trainer.batches(STEPS_PER_CALL)
             call = lambda: trainer.gan.steps(*inputs)  # noqa: E731  inputs drawn once: measure the step alone
             call()
             calls_per_s = interleaved({"step": call}, max(1, rounds // 2), seconds, 1)["step"]

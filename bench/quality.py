@@ -51,7 +51,7 @@ def _fast(config, data, evaluator) -> tuple:
     trainer = Trainer(config, data)
 
     def chunk() -> int:  # the trainer's own compiled multi-step call, as Trainer.run uses it
-        trainer.gan.iterate(*trainer._draw(STEPS_PER_CALL))
+        trainer.gan.iterate(*trainer.batches(STEPS_PER_CALL))
         return STEPS_PER_CALL
 
     chunk()  # trace and compile outside the clock: the plain loop below is warmed up the same way

@@ -24,7 +24,7 @@ def measure(batch_sizes=(32, 256), rounds: int = 5, seconds: float = 2.0, archit
         rng = np.random.default_rng(0)
 
         def fast():
-            trainer.gan.iterate(*trainer._draw(STEPS_PER_CALL))
+            trainer.gan.iterate(*trainer.batches(STEPS_PER_CALL))
 
         def plain():  # the recipe: random real batch, fresh noise, predict + 2 D steps + combined step
             idx = rng.integers(0, len(data.x_train), batch)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -9,7 +10,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-TMP_PREFIX = ".tmp-"  # partial files carry this prefix, so leftovers of a killed process are easy to sweep
+TMP_PREFIX = ".tmp-"  # partial files carry this prefix, so leftovers of a killed process are easy to find
 MAX_JSON_BYTES = 1 << 20  # every JSON file this package reads is a few kB; a larger one is a mistake or an attack
 MAX_JSON_DEPTH = 32  # Keras' own config nests ~8 deep; Python's parser and walkers recurse once per level
 _STRING = re.compile(r'"(?:\\.|[^"\\])*"')
@@ -39,6 +40,15 @@ def atomic_path(path: str | Path, suffix: str = "", sync: bool = True):
 def atomic_write(path: str | Path, data: bytes, sync: bool = True) -> None:
     with atomic_path(path, sync=sync) as tmp:
         tmp.write_bytes(data)
+
+
+def file_sha256(path: str | Path) -> str:
+    """The hex sha256 of a file's bytes, read a MiB at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def write_arrays(path: str | Path, arrays: dict) -> Path:
@@ -104,7 +114,7 @@ def json_depth(text: str) -> int:
     return deepest
 
 
-def sweep_partial_files(folder: str | Path) -> None:
+def remove_partial_files(folder: str | Path) -> None:
     """Remove temporary files left by a process killed mid-write (the files they were replacing are intact)."""
     for leftover in Path(folder).glob(TMP_PREFIX + "*"):
         leftover.unlink(missing_ok=True)

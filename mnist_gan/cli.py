@@ -51,7 +51,7 @@ def cmd_train(args) -> int:
     from tqdm import tqdm
 
     from mnist_gan.training import events
-    from mnist_gan.training.trainer import Trainer
+    from mnist_gan.training.trainer import open_run
 
     from .data import load_mnist
     from .device import select_device
@@ -60,16 +60,12 @@ def cmd_train(args) -> int:
     data = load_mnist(args.data)
     if args.resume:
         # flags given with --resume change the run from here on (e.g. --steps to train longer)
-        trainer = Trainer.resume_from(args.resume, data, changes=_changes(args))
         run_dir = Path(args.resume)
+        trainer = open_run(run_dir, data, changes=_changes(args))
     else:
         config = _config_from(args)
         run_dir = Path(args.run_dir or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{config.architecture}")
-        trainer = Trainer(config, data, run_dir)
-    if trainer.config.eval_every:  # quality rows during training; the best sampler by cFID goes to RUN_DIR/best
-        from mnist_gan.quality.metrics import Evaluator
-
-        trainer.evaluator = Evaluator()
+        trainer = open_run(run_dir, data, config)
     trainer.notes["command"] = shlex.join(["python", "-m", "mnist_gan", *args.argv])
     bar = tqdm(total=trainer.config.steps, initial=trainer.step, unit="it", dynamic_ncols=True, disable=args.quiet)
 

@@ -37,6 +37,11 @@ def by_step(folder: Path, suffix: str) -> list[tuple[int, str]]:
     return sorted((int(p.stem), str(p)) for p in folder.glob(f"*{suffix}") if p.stem.isdigit())
 
 
+def checkpointed(folder: Path) -> list[Path]:
+    """The run folders in `folder` that hold a checkpoint."""
+    return [p for p in folder.iterdir() if (p / CHECKPOINT_FILE).is_file()] if folder.is_dir() else []
+
+
 def sample_paths(run_dir: Path) -> list[tuple[int, str]]:
     return by_step(Path(run_dir) / SAMPLES_DIR, ".png")
 

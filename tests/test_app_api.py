@@ -17,12 +17,12 @@ from mnist_gan.images import make_grid
 from mnist_gan.inside.directions import measure
 from mnist_gan.model import architectures
 from mnist_gan.model.generator import DEFAULT_MODEL, Generator, save_models, shipped_models
-from mnist_gan.service import Service, Settings
+from mnist_gan.service import AppSettings, Service
 from mnist_gan.serving.library import Library
 from mnist_gan.training.checkpoint import CHECKPOINT_FILE, load_meta
 from testing.app import wait_for
+from testing.hub_server import HubServer
 from testing.system import wait_until
-from tests.hub_server import HubServer
 
 TOKEN = "hf_appTestWrite5Jq8sT2vX9mN0pL6"
 PUBLIC = {"generate", "latent", "latent_directions", "interpolate", "models", "train_start", "train_pause",
@@ -239,13 +239,13 @@ def test_a_tiny_run_reports_both_accuracies_and_obeys_pause_resume_stop(client, 
     assert client.predict(api_name="/train_pause")["state"] in ("pausing", "paused")
     paused = wait_for(client, lambda s: s["state"] == "paused", 60, "the pause")
     assert paused["saved_step"] == paused["step"]  # a pause saves the run
-    run_dir = app.service.worker.runs_dir / run  # train_status shows visitors no server path
-    assert "run_dir" not in paused and load_meta(run_dir / CHECKPOINT_FILE)["step"] == paused["step"]
+    run_dir = app.service.training.worker.runs_dir / run  # train_status shows visitors no server path
+    assert "run_dir" not in paused and load_meta(run_dir / CHECKPOINT_FILE).step == paused["step"]
     still = client.predict(api_name="/train_status")  # (that the loop takes no step while paused: test_checkpoint)
     assert still["state"] == "paused" and still["step"] == paused["step"]
 
     assert client.predict(api_name="/train_resume")["state"] in ("resuming", "running")
-    evaluated = app.service.evaluate  # quality rows need the shipped classifier
+    evaluated = app.service.training.evaluate  # quality rows need the shipped classifier
     target = 260 if evaluated else paused["step"] + 20
     status = wait_for(client, lambda s: s["step"] >= target, 300, f"step {target}")
     assert status["state"] == "running"
@@ -303,7 +303,7 @@ def test_push_and_pull_through_a_local_hub(client, app_server, monkeypatch, tmp_
 
         # MNIST_GAN_REPO at start-up: the pulled model becomes the default, or a notice keeps the shipped one
         def started(**env) -> Service:
-            service = Service(Settings.from_env({"MNIST_GAN_RUNS": str(tmp_path / "runs"), **env}), Library())
+            service = Service(AppSettings.from_env({"MNIST_GAN_RUNS": str(tmp_path / "runs"), **env}), Library())
             service.start()
             return service
 

@@ -23,7 +23,7 @@ from mnist_gan.model.generator import Generator
 from mnist_gan.training.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from testing.app import AppProcess, wait_for
 from testing.browser import browser, wait_for_text
-from tests.hub_server import HubServer
+from testing.hub_server import HubServer
 
 TOKEN = "hf_faultsWrite3Kq9sT2vX9mN0pL6z"
 
@@ -71,7 +71,7 @@ def test_a_killed_worker_or_app_leaves_a_run_that_resumes_from_its_checkpoint(tm
         assert failed["resumable_runs"] == [failed["resumable"]]
         run_dir = app.runs / run
         _, meta = load_checkpoint(run_dir / CHECKPOINT_FILE)  # whole and readable
-        assert meta["step"] == saved and len(meta["history"]) == saved // 10
+        assert meta.step == saved and len(meta.history) == saved // 10
         assert "classic" in [m["name"] for m in client.predict(api_name="/models")]  # the app serves on
 
         resumed = client.predict(api_name="/train_resume_run")
@@ -85,9 +85,9 @@ def test_a_killed_worker_or_app_leaves_a_run_that_resumes_from_its_checkpoint(tm
         wait_for(client, lambda s: s["state"] == "running" and s["step"] > saved, 120, "the resumed run")
         app.kill()
         _, meta = load_checkpoint(run_dir / CHECKPOINT_FILE)
-        saved = meta["step"]
+        saved = meta.step
         assert saved >= failed["saved_step"]
-        assert [row["step"] for row in meta["history"]] == list(range(10, saved + 1, 10))
+        assert [row["step"] for row in meta.history] == list(range(10, saved + 1, 10))
         Generator.load(run_dir).generate(0, 2)  # the exported weights load as well
 
         # 3. The restarted app offers the run, and the Train tab's "Resume run" continues it
@@ -104,7 +104,7 @@ def test_a_killed_worker_or_app_leaves_a_run_that_resumes_from_its_checkpoint(tm
         client.predict(api_name="/train_stop")
         stopped = wait_for(client, lambda s: s["state"] == "stopped", 60, "the stop")
         assert stopped["saved_step"] == stopped["step"] > saved  # the resumed run checkpoints on
-        assert [row["step"] for row in load_checkpoint(run_dir / CHECKPOINT_FILE)[1]["history"]] == \
+        assert [row["step"] for row in load_checkpoint(run_dir / CHECKPOINT_FILE)[1].history] == \
             list(range(10, stopped["step"] + 1, 10))
         assert not list(run_dir.glob(TMP_PREFIX + "*"))
     finally:
@@ -124,7 +124,7 @@ def test_a_diverging_run_is_rolled_back_and_the_train_tab_says_so(app_server, tm
         wait_for(client, lambda s: s["state"] == "running" and s["step"] >= 20, 120, "the run")
         client.predict(api_name="/train_stop")
         stopped = wait_for(client, lambda s: s["state"] == "stopped" and s["resumable"], 60, "the stop")
-        saved, path = stopped["saved_step"], app.service.worker.runs_dir / stopped["run"] / CHECKPOINT_FILE
+        saved, path = stopped["saved_step"], app.service.training.worker.runs_dir / stopped["run"] / CHECKPOINT_FILE
         arrays, meta = load_checkpoint(path)
         arrays["discriminator/0"] = np.full_like(arrays["discriminator/0"], np.nan)
         save_checkpoint(path, arrays, meta)
@@ -178,7 +178,7 @@ def test_an_unwritable_run_folder_gets_a_clear_message_and_the_app_keeps_serving
     app, url = app_server
     client = connect(url, tmp_path)
     stop_run(client)
-    runs = app.service.worker.runs_dir
+    runs = app.service.training.worker.runs_dir
     runs.mkdir(parents=True, exist_ok=True)
     generate = dict(model="classic", seed=3, n=4, digit="all digits", temperature=1.0, api_name="/generate")
     with unwritable(runs):
@@ -207,7 +207,7 @@ def test_an_unwritable_run_folder_gets_a_clear_message_and_the_app_keeps_serving
             assert failed["resumable"]["step"] == paused["step"]
             assert Path(client.predict(**generate)).stat().st_size > 0
         # the last good checkpoint is whole, and offered for resuming (the resume itself: the test above)
-        assert load_checkpoint(run_dir / CHECKPOINT_FILE)[1]["step"] == paused["step"]
+        assert load_checkpoint(run_dir / CHECKPOINT_FILE)[1].step == paused["step"]
         assert client.predict(api_name="/train_status")["resumable"]["run"] == paused["run"]
     finally:
         stop_run(client)

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from testing.app import rest_call
+from testing.hub_server import HubServer
 from testing.system import wait_until
-from tests.hub_server import HubServer
 
 # Each endpoint's parameters, with values that pass its checks: examples mix these with hostile values.
 ENDPOINTS = {

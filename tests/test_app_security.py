@@ -17,8 +17,8 @@ from gradio_client.exceptions import AppError
 
 from testing.app import AppProcess, wait_for
 from testing.browser import browser, wait_for_text
+from testing.hub_server import HubServer
 from testing.system import wait_until
-from tests.hub_server import HubServer
 
 LOGIN = "hf_ownerLogin5Jq8sT2vX9mN0pL6zQa"  # the Space's HF_TOKEN: who the mocked login signs in as (alice)
 PUSH = "hf_pushSecret7Rk3wQ5zB1cD8eF2gHj"  # pasted into the push form

@@ -4,7 +4,7 @@ import pytest
 from mnist_gan import atomic_files
 from mnist_gan.config import GANConfig
 from mnist_gan.errors import CheckpointError
-from mnist_gan.training.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from mnist_gan.training.checkpoint import CHECKPOINT_FILE, RunMeta, load_checkpoint, save_checkpoint
 from mnist_gan.training.events import Divergence, Samples, State, StateChanged, Step
 from mnist_gan.training.trainer import Trainer
 
@@ -72,7 +72,7 @@ def test_pause_and_resume_from_another_thread(tiny_data, tmp_path):
     thread.start()
     assert paused.wait(60)
     step_at_pause = trainer.step
-    assert load_checkpoint(tmp_path / CHECKPOINT_FILE)[1]["step"] == step_at_pause  # the pause saved the run
+    assert load_checkpoint(tmp_path / CHECKPOINT_FILE)[1].step == step_at_pause  # the pause saved the run
     assert thread.is_alive() and trainer.step == step_at_pause
     trainer.resume()
     assert moved_on.wait(60)
@@ -89,17 +89,17 @@ def test_pause_and_resume_from_another_thread(tiny_data, tmp_path):
 
 def test_a_write_killed_before_rename_leaves_the_last_checkpoint_intact(tmp_path, monkeypatch):
     path = tmp_path / CHECKPOINT_FILE
-    save_checkpoint(path, {"w": np.arange(3.0)}, {"step": 1})
+    save_checkpoint(path, {"w": np.arange(3.0)}, RunMeta(GANConfig(), 1))
 
     def killed(*args):
         raise KeyboardInterrupt("killed mid-write")
 
     monkeypatch.setattr(atomic_files.os, "replace", killed)
     with pytest.raises(KeyboardInterrupt):
-        save_checkpoint(path, {"w": np.arange(5.0)}, {"step": 2})
+        save_checkpoint(path, {"w": np.arange(5.0)}, RunMeta(GANConfig(), 2))
     monkeypatch.undo()
     arrays, meta = load_checkpoint(path)
-    assert meta["step"] == 1 and arrays["w"].tolist() == [0.0, 1.0, 2.0]
+    assert meta.step == 1 and arrays["w"].tolist() == [0.0, 1.0, 2.0]
     assert [p.name for p in tmp_path.iterdir()] == [CHECKPOINT_FILE]  # no temporary file left behind
 
 
@@ -145,8 +145,8 @@ def test_a_nan_run_rolls_back_to_its_last_good_checkpoint(tiny_data, tmp_path):
     assert len(divergences) == 1 and divergences[0].action == "rolled back to step 20"
     assert "NaN" in divergences[0].reason
     arrays, meta = load_checkpoint(tmp_path / CHECKPOINT_FILE)
-    assert meta["step"] == 60 and all(np.isfinite(a).all() for a in arrays.values())
-    assert meta["incidents"][0]["step"] == 40 and trainer.record()["incidents"] == meta["incidents"]
+    assert meta.step == 60 and all(np.isfinite(a).all() for a in arrays.values())
+    assert meta.incidents[0]["step"] == 40 and trainer.record()["incidents"] == meta.incidents
 
 
 def test_a_nan_run_without_checkpoint_pauses_and_never_saves_nan(tiny_data, tmp_path):

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
+from testing.models import TINY
 from testing.system import cli as run
-from tests.conftest import TINY
 
 
 @pytest.mark.parametrize("command", ["train", "sample", "interpolate"])

@@ -6,8 +6,8 @@ from mnist_gan.config import GANConfig
 from mnist_gan.device import DeviceError, current_device, select_device
 from mnist_gan.training.events import State, StateChanged
 from mnist_gan.training.trainer import Trainer
+from testing.models import TINY
 from testing.system import cli
-from tests.conftest import TINY
 
 
 def _has_gpu() -> bool:

@@ -23,8 +23,8 @@ from mnist_gan.hub.push_pull import HubError
 from mnist_gan.images import encode_png, grid_shape, make_grid
 from mnist_gan.model import architectures
 from mnist_gan.model.generator import DEFAULT_MODEL, Generator, load_discriminator, save_models, shipped_models
+from testing.hub_server import local_hub
 from testing.system import cli as run_cli
-from tests.hub_server import local_hub
 
 ALICE = "hf_aliceWrite4Jq8sT2vX9mN0pL6zQ"
 ALICE_READ = "hf_aliceRead7Rk3wQ5zB1cD8eF2gH"

@@ -19,7 +19,7 @@ from mnist_gan.model import architectures
 from mnist_gan.model.generator import Generator, save_models, shipped_models
 from mnist_gan.training.events import Step
 from mnist_gan.training.tensorboard import TensorBoardLog
-from tests.hub_server import local_hub
+from testing.hub_server import local_hub
 
 ALICE = "hf_aliceWrite4Jq8sT2vX9mN0pL6zQ"
 CONFIG = GANConfig(architecture="dcgan", latent_dim=8, seed=1)

@@ -11,6 +11,8 @@ import pytest
 from mnist_gan.config import GANConfig, cadence, live_edit, recipe
 from mnist_gan.data import SAMPLE_DATA
 from mnist_gan.errors import ConfigError, InvalidInput
+from mnist_gan.serving.access import ANONYMOUS
+from mnist_gan.sweeps.spec import sweep_runs
 from mnist_gan.training import alarms, atlas, manual_steps
 from mnist_gan.training.checkpoint import CHECKPOINT_FILE, load_checkpoint, step_checkpoints
 from mnist_gan.training.events import AtlasDrawn, Edited, Inspected, State, Step
@@ -40,7 +42,7 @@ def trained(tiny_data):
     trainer = Trainer(QUICK, tiny_data)
     events = []
     trainer.subscribe(events.append)
-    trainer.gan.iterate(*trainer._draw(10))
+    trainer.gan.iterate(*trainer.batches(10))
     return trainer, events
 
 
@@ -51,7 +53,7 @@ def test_a_d_step_raises_ds_accuracy_on_its_batch_and_leaves_g_alone(tiny_data):
     g_before = weights(trainer.gan.generator) + weights(trainer.gan.ema_generator or trainer.gan.generator)
     gains, separations = [], []
     for _ in range(6):
-        manual_steps.take(trainer, "d")
+        trainer.step_by_hand("d")
         d = [e for e in events if isinstance(e, Inspected)][-1].summary["d"]
         gains.append(np.mean([d["accuracy_real"][1] - d["accuracy_real"][0],
                               d["accuracy_fake"][1] - d["accuracy_fake"][0]]))
@@ -68,7 +70,7 @@ def test_a_g_step_raises_ds_score_of_the_same_images_and_leaves_d_alone(trained)
     trainer, events = trained
     d_before = weights(trainer.gan.discriminator)
     for _ in range(3):
-        manual_steps.take(trainer, "g")
+        trainer.step_by_hand("g")
         g = [e for e in events if isinstance(e, Inspected)][-1].summary["g"]
         assert g["score"][1] > g["score"][0] and g["pixel_change"] > 0  # D finds the same z's images more real
         assert set(g["gradient_norms"]) == trainable_layers(trainer.gan.generator)
@@ -79,15 +81,15 @@ def test_an_iteration_and_ten_by_hand_are_real_steps_with_their_evidence(tiny_da
     trainer = Trainer(QUICK.replace(steps=100), tiny_data, tmp_path)
     events = []
     trainer.subscribe(events.append)
-    manual_steps.take(trainer, "10")
-    manual_steps.take(trainer, "iteration")
+    trainer.step_by_hand("10")
+    trainer.step_by_hand("iteration")
     inspected = [e for e in events if isinstance(e, Inspected)]
     assert [(e.kind, e.step) for e in inspected] == [("10", 10), ("iteration", 11)]
     assert set(inspected[1].summary) == {"d", "g"} and inspected[1].summary["d"]["loss_real"] > 0
     assert inspected[0].summary["score_after"] != inspected[0].summary["score_before"]
     picture = evidence_picture(manual_steps.load(inspected[1].path))
     assert picture.dtype == np.uint8 and picture.shape[0] == 5 * 30 * 3 + 2 * 3  # real, fake, G before/after/change
-    assert load_checkpoint(tmp_path / CHECKPOINT_FILE)[1]["step"] == 11  # saved: a resume or fork includes them
+    assert load_checkpoint(tmp_path / CHECKPOINT_FILE)[1].step == 11  # saved: a resume or fork includes them
     assert (tmp_path / "samples" / "0000010.png").is_file()  # the cadence holds for steps by hand too
 
 
@@ -135,7 +137,7 @@ def test_what_cannot_change_live_is_refused_by_name():
 
 def test_more_d_updates_per_g_update_train_and_draw_their_own_batches(tiny_data):
     trainer = Trainer(QUICK.replace(d_steps=3), tiny_data)
-    real, real_labels, z_fake, fake_labels, z_gen, gen_labels = trainer._draw(2)
+    real, real_labels, z_fake, fake_labels, z_gen, gen_labels = trainer.batches(2)
     assert real.shape == (2, 3, 32, 28, 28, 1) and z_fake.shape == (2, 3, 32, 100) and z_gen.shape == (2, 32, 100)
     assert not np.array_equal(real[0, 0], real[0, 1])
     values = trainer.gan.iterate(real, real_labels, z_fake, fake_labels, z_gen, gen_labels)
@@ -175,10 +177,10 @@ def test_a_fork_with_nothing_changed_continues_its_parent_exactly(tmp_path):
         assert sorted(step_checkpoints(parent_dir)) == [20, 40]
         assert [r["fork_steps"] for r in lab_.runs()] == [[20, 40]]
         with pytest.raises(InvalidInput, match="has no checkpoint at step 30; it can be forked at steps 20, 40"):
-            lab_.fork(None, parent, 30, {})
+            lab_.fork(ANONYMOUS, parent, 30, {})
         with pytest.raises(InvalidInput, match="a fork keeps its parent's models"):
-            lab_.fork(None, parent, 20, {"conditional": True})
-        fork = lab_.fork(None, parent, 20, {})
+            lab_.fork(ANONYMOUS, parent, 20, {"conditional": True})
+        fork = lab_.fork(ANONYMOUS, parent, 20, {})
         assert fork.step == 20 and fork.origin == {"run": parent, "step": 20, "changes": {}}
         assert [row["step"] for row in fork.history] == [10, 20]  # the parent's history up to the fork
         wait_until(lambda: worker.status().state.done, 300, "the fork")
@@ -190,12 +192,12 @@ def test_a_fork_with_nothing_changed_continues_its_parent_exactly(tmp_path):
             np.testing.assert_array_equal(theirs[key], ours[key], err_msg=key)
         rows, picture = lab_.compare([parent, fork.run], step=30)
         assert [r["grid_step"] for r in rows] == [30, 30] and picture.dtype == np.uint8
-        changed = lab_.fork(None, parent, 20, {"lr_g": 1e-4, "steps": 60})
+        changed = lab_.fork(ANONYMOUS, parent, 20, {"lr_g": 1e-4, "steps": 60})
         assert changed.config["lr_g"] == 1e-4 and changed.config["steps"] == 60 and changed.origin["step"] == 20
         worker.stop()
         # a sweep's trial (its folder as a sweep lays it out) can be compared, though not forked
         shutil.copytree(parent_dir, tmp_path / "sweep-a" / "runs" / "t0")
-        with_sweep = Laboratory(worker, sweeps=(str(tmp_path / "sweep-a"),))
+        with_sweep = Laboratory(worker, lambda: sweep_runs((str(tmp_path / "sweep-a"),)))
         assert {r["run"]: r["fork_steps"] for r in with_sweep.runs()}["sweep-a/t0"] == []
         rows, _ = with_sweep.compare(["sweep-a/t0", fork.run], step=40)
         assert [r["grid_step"] for r in rows] == [40, 40] and rows[0]["step"] == rows[1]["step"] == 40

@@ -23,7 +23,7 @@ import httpx  # noqa: E402
 import pytest  # noqa: E402
 from gradio_client import Client  # noqa: E402
 
-from mnist_gan.serving.served_files import MIN_AGE_S, SWEEP_S  # noqa: E402
+from mnist_gan.serving.served_files import MIN_AGE_S, TRIM_EVERY_S  # noqa: E402
 from testing.app import AppProcess, rest_call, wait_for  # noqa: E402
 from testing.system import folder_mib, percentile, rss_mb  # noqa: E402
 
@@ -118,7 +118,7 @@ def run_load(folder: Path, clients: int = CLIENTS, seconds: float = SECONDS) -> 
         figures[endpoint] = {"calls": len(times), "p50_ms": round(percentile(times, 0.5)),
                              "p99_ms": round(percentile(times, 0.99))}
     # What may sit in the cache at a sweep: the cap, plus what arrived since files became old enough to delete.
-    window = MIN_AGE_S + SWEEP_S + 1.0  # +1: the watcher's sampling interval
+    window = MIN_AGE_S + TRIM_EVERY_S + 1.0  # +1: the watcher's sampling interval
     figures["cache_mib"]["bound"] = round(CACHE_MB + cache_start + 1.25 * written_mb / wall * window, 1)
     return figures
 

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from mnist_gan.errors import InvalidInput
-from mnist_gan.service import ALL_DIGITS
 from mnist_gan.serving import permalink
+from mnist_gan.serving.drawing import ALL_DIGITS
 from testing.app import rest_call
 
 

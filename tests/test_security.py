@@ -15,17 +15,17 @@ import numpy as np
 import pytest
 from huggingface_hub import CommitOperationAdd, HfApi
 
-from mnist_gan import service as service_module
 from mnist_gan.config import GANConfig
 from mnist_gan.errors import AccessDenied, Busy, HubError
 from mnist_gan.hub import push_pull
 from mnist_gan.model.generator import shipped_models
-from mnist_gan.service import ANONYMOUS, Service, Settings, Visitor
-from mnist_gan.serving import served_files
+from mnist_gan.service import AppSettings, Service
+from mnist_gan.serving import drawing, served_files
+from mnist_gan.serving.access import ANONYMOUS, Visitor
 from mnist_gan.training.process import TrainingWorker, find_resumable, prune_runs
 from mnist_gan.training.trainer import Trainer
+from testing.hub_server import local_hub
 from testing.system import ROOT, folder_mib, rss_mb
-from tests.hub_server import local_hub
 
 OWNER = "hf_ownerSpaceToken5Jq8sT2vX9mN0pL6"  # the Space's HF_TOKEN secret (alice's)
 VISITOR = "hf_visitorToken7Rk3wQ5zB1cD8eF2gHjK"  # a visitor's own token (mallory's)
@@ -67,7 +67,7 @@ def space(tmp_path, monkeypatch, admins: str | None = None, **settings) -> Servi
     monkeypatch.setenv("HF_TOKEN", OWNER)
     if admins is not None:
         monkeypatch.setenv("MNIST_GAN_ADMINS", admins)
-    return Service(Settings.from_env({"SPACE_ID": "alice/mnist-gan", "MNIST_GAN_RUNS": str(tmp_path / "runs"),
+    return Service(AppSettings.from_env({"SPACE_ID": "alice/mnist-gan", "MNIST_GAN_RUNS": str(tmp_path / "runs"),
                                       "MNIST_GAN_HUB_CACHE": str(tmp_path / "hub-cache"), **settings}))
 
 
@@ -123,17 +123,17 @@ def test_a_space_without_admins_is_closed_to_every_change(server, staged, tmp_pa
     service = space(tmp_path, monkeypatch)  # SPACE_ID set, MNIST_GAN_ADMINS unset
     publish(server, "alice/public", staged)
     server.requests.clear()
-    for action in (lambda: service.train_start(ANONYMOUS, data="sample"), service.train_stop,
-                   lambda: service.push(ANONYMOUS, "classic", "alice/new", ""),
-                   lambda: service.pull(ANONYMOUS, "alice/public"),
-                   lambda: service.pull(Visitor("alice"), "alice/public")):  # even the owner, until named
+    for action in (lambda: service.training.start(ANONYMOUS, data="sample"), service.training.stop,
+                   lambda: service.hub.push(ANONYMOUS, "classic", "alice/new", ""),
+                   lambda: service.hub.pull(ANONYMOUS, "alice/public"),
+                   lambda: service.hub.pull(Visitor("alice"), "alice/public")):  # even the owner, until named
         with pytest.raises(AccessDenied, match="closed on this Space: it has no admins.*MNIST_GAN_ADMINS"):
             action()
-    assert server.requests == [] and service.train_status().run is None
+    assert server.requests == [] and service.training.status().run is None
     monkeypatch.setenv("MNIST_GAN_ADMINS", "  ")  # whitespace names nobody: still closed
     with pytest.raises(AccessDenied, match="closed on this Space"):
-        service.pull(ANONYMOUS, "alice/public")
-    assert service.generate("classic", 1, 4).dtype == np.uint8  # what visitors are meant to do stays open
+        service.hub.pull(ANONYMOUS, "alice/public")
+    assert service.drawing.generate("classic", 1, 4).dtype == np.uint8  # what visitors are meant to do stays open
 
 
 def test_a_visitors_pull_never_spends_the_spaces_token(server, staged, tmp_path, monkeypatch):
@@ -142,14 +142,14 @@ def test_a_visitors_pull_never_spends_the_spaces_token(server, staged, tmp_path,
     server.requests.clear()
     server.authorizations.clear()
     with pytest.raises(AccessDenied, match="reserved to this Space's owners"):
-        service.pull(ANONYMOUS, "alice/private")  # refused before any request
+        service.hub.pull(ANONYMOUS, "alice/private")  # refused before any request
     assert server.requests == []
     # alice, signed in, but without a token of her own in the field or her login: $HF_TOKEN is not hers to spend
     with pytest.raises(HubError, match="repo alice/private not found .* a private repo also needs a token"):
-        service.pull(Visitor("alice"), "alice/private")
+        service.hub.pull(Visitor("alice"), "alice/private")
     assert server.authorizations and not any(server.authorizations)  # every request went anonymous
-    assert "alice/private" not in " ".join(m["name"] for m in service.models())
-    assert service.pull(Visitor("alice", OWNER), "alice/private")["repo_id"] == "alice/private"  # her own login
+    assert "alice/private" not in " ".join(m["name"] for m in service.library.catalog())
+    assert service.hub.pull(Visitor("alice", OWNER), "alice/private")["repo_id"] == "alice/private"  # her own login
     assert push_pull.resolve_token() == OWNER  # the owner's own start-up setting still uses it
 
 
@@ -157,15 +157,15 @@ def test_a_visitors_pull_never_spends_the_spaces_token(server, staged, tmp_path,
 
 def test_fifty_pulls_keep_memory_models_and_the_cache_bounded(server, staged, tmp_path):
     """Without the bound every pulled model stayed loaded and cached: ~12 MB of memory per pull (measured)."""
-    service = Service(Settings(runs_dir=tmp_path / "runs", hub_cache=str(tmp_path / "hub-cache"), max_models=3))
+    service = Service(AppSettings(runs_dir=tmp_path / "runs", hub_cache=str(tmp_path / "hub-cache"), max_models=3))
     shipped = set(service.library.names())
     # 50 commits, each with a file of its own (its training record); published first, so only pulls are measured
     shas = [publish(server, "alice/many", {**staged, "training.json": json.dumps({"steps": i}).encode()})
             for i in range(50)]
     rss = []
     for i, sha in enumerate(shas):
-        service.pull(ANONYMOUS, "alice/many", sha)
-        service.generate(f"alice/many@{sha[:7]}", i, 4)  # each one used
+        service.hub.pull(ANONYMOUS, "alice/many", sha)
+        service.drawing.generate(f"alice/many@{sha[:7]}", i, 4)  # each one used
         rss.append(rss_mb(os.getpid())[0])
     names = set(service.library.names())
     assert len(names - shipped) == 3 and f"alice/many@{shas[-1][:7]}" in names
@@ -221,20 +221,20 @@ def test_every_unfinished_run_is_offered_and_any_can_be_resumed(tmp_path, tiny_d
     ("gan_config.json", json.dumps({**GANConfig().to_dict(), "latent_dim": 10**9}).encode(), "latent_dim: must be"),
 ])
 def test_crafted_json_is_refused_and_the_app_keeps_answering(server, staged, tmp_path, name, content, message):
-    service = Service(Settings(runs_dir=tmp_path / "runs", hub_cache=str(tmp_path / "hub-cache")))
+    service = Service(AppSettings(runs_dir=tmp_path / "runs", hub_cache=str(tmp_path / "hub-cache")))
     publish(server, "mallory/crafted", {**staged, name: content})
     with pytest.raises(HubError, match=message) as error:
-        service.pull(ANONYMOUS, "mallory/crafted")
+        service.hub.pull(ANONYMOUS, "mallory/crafted")
     assert str(tmp_path) not in str(error.value) and len(str(error.value)) < 400  # no server path, short
-    assert "mallory" not in " ".join(m["name"] for m in service.models())
-    assert [m["name"] for m in service.models()][0] == "mlp-uncond"  # /models answers as before
+    assert "mallory" not in " ".join(m["name"] for m in service.library.catalog())
+    assert [m["name"] for m in service.library.catalog()][0] == "mlp-uncond"  # /models answers as before
 
     # the same repo as the start-up model: the app starts on the shipped one, with a notice
-    service = Service(Settings(runs_dir=tmp_path / "runs", hub_cache=str(tmp_path / "hub-cache"),
+    service = Service(AppSettings(runs_dir=tmp_path / "runs", hub_cache=str(tmp_path / "hub-cache"),
                                startup_repo="mallory/crafted"))
     service.start()
     assert service.notice.startswith("Could not load mallory/crafted@main from the Hub")
-    assert service.library.default == "mlp-uncond" and service.models()[0]["name"] == "mlp-uncond"
+    assert service.library.default == "mlp-uncond" and service.library.catalog()[0]["name"] == "mlp-uncond"
 
 
 def test_any_failure_inside_a_pull_is_a_plain_hub_error(server, staged, tmp_path, monkeypatch):
@@ -251,10 +251,10 @@ def test_any_failure_inside_a_pull_is_a_plain_hub_error(server, staged, tmp_path
 # --- Medium 6: one slow computation per model, one at a time ------------------------------------------------------
 
 def test_concurrent_first_calls_for_a_models_directions_compute_once(tmp_path, monkeypatch):
-    service = Service(Settings(runs_dir=tmp_path / "runs"))
+    service = Service(AppSettings(runs_dir=tmp_path / "runs"))
     calls, running, most = [], [0], [0]
     lock = threading.Lock()
-    real = service_module.find_directions
+    real = drawing.find_directions
 
     def counted(generator, **kwargs):
         with lock:
@@ -267,15 +267,15 @@ def test_concurrent_first_calls_for_a_models_directions_compute_once(tmp_path, m
             with lock:
                 running[0] -= 1
 
-    monkeypatch.setattr(service_module, "find_directions", counted)
-    threads = [threading.Thread(target=service.latent_directions, args=(model,))
+    monkeypatch.setattr(drawing, "find_directions", counted)
+    threads = [threading.Thread(target=service.drawing.latent_directions, args=(model,))
                for model in ("classic", "mlp-cond") for _ in range(6)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(120)
     assert sorted(calls) == ["classic", "mlp-cond"] and most[0] == 1  # once per model, one at a time
-    assert len(service.latent_directions("classic")) == 16 and len(calls) == 2  # and then from memory
+    assert len(service.drawing.latent_directions("classic")) == 16 and len(calls) == 2  # and then from memory
 
 
 # --- Low 7: tokens never in a message -----------------------------------------------------------------------------
@@ -309,9 +309,9 @@ def test_a_token_in_the_repo_id_field_is_refused_before_any_request(server):
 # --- Low 8: no server path reaches a visitor ----------------------------------------------------------------------
 
 def test_models_and_status_show_no_server_path(tmp_path):
-    service = Service(Settings(runs_dir=tmp_path / "runs"))
-    text = json.dumps([service.models(), service.train_status().to_json()])
-    assert str(tmp_path) not in text and str(ROOT) not in text and "folder" not in service.models()[0]
+    service = Service(AppSettings(runs_dir=tmp_path / "runs"))
+    text = json.dumps([service.library.catalog(), service.training.status().to_json()])
+    assert str(tmp_path) not in text and str(ROOT) not in text and "folder" not in service.library.catalog()[0]
 
 
 # --- Low 10: uploads cannot push out other visitors' results ------------------------------------------------------

@@ -9,8 +9,8 @@ from huggingface_hub import HfApi
 
 from mnist_gan.errors import HubError
 from mnist_gan.hub import space
+from testing.hub_server import local_hub
 from testing.system import ROOT, cli
-from tests.hub_server import local_hub
 
 ALICE = "hf_aliceWrite4Jq8sT2vX9mN0pL6zQ"
 

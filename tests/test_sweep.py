@@ -28,8 +28,8 @@ from mnist_gan.sweeps.spec import (
     sweep_models,
 )
 from mnist_gan.training.checkpoint import CHECKPOINT_FILE, load_meta
+from testing.models import TINY
 from testing.system import cli, cli_process, descendants, free_port, wait_until
-from tests.conftest import TINY
 
 pytestmark = pytest.mark.skipif(not tune_runner.ray_available(), reason="Ray Tune is not installed")
 LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}  # see tune_runner.LOOPBACK_ONLY
@@ -140,7 +140,7 @@ def test_without_ray_the_sweep_command_says_how_to_install_it(tmp_path, monkeypa
 
 def test_the_app_offers_each_ended_trials_best_weights_as_models(tmp_path):
     from mnist_gan.model.generator import shipped_models
-    from mnist_gan.service import Service, Settings
+    from mnist_gan.service import AppSettings, Service
 
     sweep = tmp_path / "lr"
     best = sweep / RUNS_DIR / "t000-seed=0" / "best"
@@ -150,11 +150,11 @@ def test_the_app_offers_each_ended_trials_best_weights_as_models(tmp_path):
             {"trial": "t002-seed=2", "status": "stopped early", "best": "runs/gone/best"}]
     (sweep / RESULTS_FILE).write_text(json.dumps({"trials": rows}))
     assert sweep_models(sweep, tmp_path / "no-sweep-here") == {"lr/t000-seed=0": best}
-    settings = Settings.from_env({"MNIST_GAN_RUNS": str(tmp_path / "runs"), "MNIST_GAN_SWEEPS": f"{sweep}, "})
+    settings = AppSettings.from_env({"MNIST_GAN_RUNS": str(tmp_path / "runs"), "MNIST_GAN_SWEEPS": f"{sweep}, "})
     assert settings.sweeps == (str(sweep),)
     service = Service(settings)
-    assert "lr/t000-seed=0" in [m["name"] for m in service.models()]
-    np.testing.assert_array_equal(service.generate("lr/t000-seed=0", 7, 4), service.generate("classic", 7, 4))
+    assert "lr/t000-seed=0" in [m["name"] for m in service.library.catalog()]
+    np.testing.assert_array_equal(service.drawing.generate("lr/t000-seed=0", 7, 4), service.drawing.generate("classic", 7, 4))
 
 
 def test_a_trial_that_diverges_is_stopped_and_recorded_diverged_without_ray(tmp_path, monkeypatch):
@@ -207,7 +207,7 @@ def test_a_sweep_runs_writes_its_results_and_resumes_after_its_driver_is_killed(
             driver.wait(timeout=30)
             _end(leftovers)
     finished = [n for n in names if _status(out, n) == "finished"]
-    partial = {n: load_meta(out / RUNS_DIR / n / CHECKPOINT_FILE)["step"] for n in names
+    partial = {n: load_meta(out / RUNS_DIR / n / CHECKPOINT_FILE).step for n in names
                if _status(out, n) is None and (out / RUNS_DIR / n / CHECKPOINT_FILE).is_file()}
     assert finished and partial and all(step > 0 for step in partial.values())
     kept = {n: (out / RUNS_DIR / n / CHECKPOINT_FILE).stat().st_mtime_ns for n in finished}

@@ -10,7 +10,8 @@ import gradio as gr
 
 from mnist_gan.errors import MnistGanError, internal_error
 from mnist_gan.images import MAX_SEED
-from mnist_gan.service import Service, Visitor
+from mnist_gan.service import Service
+from mnist_gan.serving.access import Visitor
 from mnist_gan.serving.served_files import ResultFiles
 
 PRIVATE = {"api_visibility": "private", "api_name": "ui"}  # UI-only events: named ui, ui_1...
@@ -25,7 +26,7 @@ RAW = {"preprocess": False}
 PIXELS, LABELLED = "pixels", "labelled"
 
 
-def shown(fn):
+def plain_errors(fn):
     """Package errors become a plain message on the page; anything else is a bug, logged with its traceback."""
 
     @functools.wraps(fn)

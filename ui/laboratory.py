@@ -15,7 +15,8 @@ from mnist_gan.training.laboratory import MAX_COMPARED
 from mnist_gan.training.manual_steps import KINDS
 from mnist_gan.training.run_state import RunStatus
 
-from .common import FAST, LABELLED, PIXELS, PRIVATE, RAW, STEP_AXIS, VALUE_AXIS, Page, shown, visitor
+from .common import FAST, LABELLED, PIXELS, PRIVATE, RAW, STEP_AXIS, VALUE_AXIS, Page, plain_errors, visitor
+from .gradio_glue import endpoint, with_signature
 
 STEP_BUTTONS = {"d": "D step", "g": "G step", "iteration": "One iteration", "10": "10 iterations"}
 LIVE_LABELS = {"lr_g": "G learning rate", "lr_d": "D learning rate", "d_steps": "D steps per G step",
@@ -40,58 +41,56 @@ class LabPanel:
         def train_fork(*args, **kwargs) -> dict:
             values = FORK.bind(*args, **kwargs).arguments
             caller, run, step = visitor(values.pop("profile", None)), values.pop("run"), values.pop("step", None)
-            return lab.fork(caller.username, run, step, values).to_json()
+            return lab.fork(caller, run, step, values).to_json()
 
-        train_fork.__signature__ = FORK
-        train_fork.__annotations__ = {p.name: p.annotation for p in FORK.parameters.values()} | {"return": dict}
-        train_fork.__doc__ = """Start a new run from a run's checkpoint at `step` (None: its latest; see runs_list for
-        the steps a run can be forked at) with the settings given changed (None: the parent's). It continues the
-        parent's exact state (weights, optimizers, RNG, data order), so the changes are the only difference."""
-        self.train_fork = shown(train_fork)
+        self.train_fork = plain_errors(with_signature(train_fork, FORK, """Start a new run from a run's checkpoint
+        at `step` (None: its latest; see runs_list for the steps a run can be forked at) with the settings given
+        changed (None: the parent's). It continues the parent's exact state (weights, optimizers, RNG, data order),
+        so the changes are the only difference."""))
 
     # --- the public API ---------------------------------------------------------------------------------------------
 
-    @shown
+    @plain_errors
     def train_step_once(self, kind: str = "iteration", profile: gr.OAuthProfile | None = None) -> dict:
         """Take one step by hand in the paused run: "d" (a D step), "g" (a G step), "iteration" (both) or "10"
         (ten iterations). It is a real step of the run; see train_inspection for what it did."""
-        return self.page.service.lab.take(visitor(profile).username, kind).to_json()
+        return self.page.service.lab.take(visitor(profile), kind).to_json()
 
-    @shown
+    @plain_errors
     def train_set(self, lr_g: float | None = None, lr_d: float | None = None, d_steps: int | None = None,
                   ema_decay: float | None = None, profile: gr.OAuthProfile | None = None) -> dict:
         """Change the active run's live settings from its next compiled call on (None: unchanged); the change is
         recorded in the run's history and checkpoint, and a resumed run keeps it."""
         changes = {"lr_g": lr_g, "lr_d": lr_d, "d_steps": d_steps, "ema_decay": ema_decay}
-        return self.page.service.lab.edit(visitor(profile).username, changes).to_json()
+        return self.page.service.lab.edit(visitor(profile), changes).to_json()
 
-    @shown
+    @plain_errors
     def train_inspection(self) -> tuple[dict, str | None]:
         """The newest step taken by hand: what it did (D's scores and accuracies before and after, the losses,
         each layer's gradient norm) and its images (a row each: real, generated; G's before, after, change)."""
         summary, picture = self.page.service.lab.inspection()
         return summary, self.page.files.png(picture) if picture is not None else None
 
-    @shown
+    @plain_errors
     def runs_list(self) -> list[dict]:
         """Every run with a checkpoint, newest first: its step, its steps, the steps it can be forked at, its parent."""
         return self.page.service.lab.runs()
 
-    @shown
+    @plain_errors
     def runs_compare(self, runs: list, step: float | None = None) -> tuple[dict, str]:
         """2 to 4 runs side by side: their curves on one step axis, and their fixed-noise grids at `step` (each
         the nearest drawn at or before it; None: each run's latest)."""
         rows, picture = self.page.service.lab.compare(runs, step)
         return {"runs": rows}, self.page.files.png(picture)
 
-    @shown
+    @plain_errors
     def atlas(self, run: str | None = None, step: float | None = None) -> tuple[dict, str]:
         """A run's latent atlas (None: the current run) at `step` (None: the latest): tiles of a fixed 2-D slice of
         z, tinted by D's verdict (green: real, red: generated), each labelled with the digit the judge reads."""
         shown_step, picture = self.page.service.lab.atlas(run or None, step)
         return {"step": shown_step}, self.page.files.png(picture)
 
-    @shown
+    @plain_errors
     def atlas_gif(self, run: str | None = None) -> str:
         """The run's atlases as an animation, first to latest."""
         return self.page.files.gif(self.page.service.lab.atlas_frames(run or None), frame_ms=250, scale=1,
@@ -226,20 +225,20 @@ class LabPanel:
         export.click(self.atlas_gif, gr.State(None), atlas_file, **PRIVATE)
         for name in ("train_step_once", "train_set", "train_fork", "train_inspection", "runs_list", "runs_compare",
                      "atlas", "atlas_gif"):  # comparing and animating cost CPU: a few at a time
-            gr.api(getattr(self, name), api_name=name,
-                   concurrency_limit=2 if name in ("runs_compare", "atlas_gif") else None)
+            endpoint(getattr(self, name), name,
+                     concurrency_limit=2 if name in ("runs_compare", "atlas_gif") else None)
 
     # --- private handlers -----------------------------------------------------------------------------------------
 
     def _fork_remedy(self, profile: gr.OAuthProfile | None = None):
-        s = self.page.service.train_status()
+        s = self.page.service.training.status()
         alarm = s.alarms[-1] if s.alarms else None
         if not alarm or alarm.get("fork_step") is None:
             raise gr.Error("no alarm with a checkpoint to fork from")
         return self.train_fork(s.run, alarm["fork_step"], **alarm["remedy"], profile=profile)
 
     def _atlas_at(self, index):
-        steps = self.page.service.train_status().atlas_steps
+        steps = self.page.service.training.status().atlas_steps
         if not steps:
             return gr.skip(), gr.skip()
         step = steps[max(0, min(int(index), len(steps) - 1))]

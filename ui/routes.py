@@ -1,6 +1,7 @@
-"""GET /png: a Generate grid as a plain PNG at a permanent URL, from a plain route beside gradio (no queue, no
-session), passed to gradio's FastAPI app through launch's app_kwargs. Read-only and bounded as generate is, and
-open to everyone as generate is."""
+"""Plain routes beside gradio (no queue, no session), passed to gradio's FastAPI app through launch's app_kwargs.
+
+GET /png: a Generate grid as a plain PNG at a permanent URL. Read-only and bounded as generate is, and open to
+everyone as generate is."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from mnist_gan.errors import MnistGanError, UnknownModel, internal_error
-from mnist_gan.service import Service
 from mnist_gan.serving import permalink
+from mnist_gan.serving.drawing import Drawing
 from mnist_gan.serving.served_files import png_bytes
 
 # The same URL is the same picture for as long as the model's weights are: browsers and CDNs may keep it a day,
@@ -18,18 +19,18 @@ from mnist_gan.serving.served_files import png_bytes
 CACHE_CONTROL = "public, max-age=86400"
 
 
-def route(service: Service) -> Route:
-    """The /png route over `service`."""
+def png_route(drawing: Drawing) -> Route:
+    """The /png route over the service's drawing section."""
 
     def png(request: Request) -> Response:
         try:
-            args = permalink.parse(request.url.query, service.library.default)
-            grid = service.grid_request(**args)
+            args = permalink.parse(request.url.query, drawing.library.default)
+            grid = drawing.grid_request(**args)
             tag = permalink.etag(grid)
             headers = {"ETag": tag, "Cache-Control": CACHE_CONTROL}
             if permalink.matches(request.headers.get("if-none-match"), tag):
                 return Response(status_code=304, headers=headers)
-            return Response(png_bytes(service.draw(grid)), media_type="image/png", headers=headers)
+            return Response(png_bytes(drawing.draw(grid)), media_type="image/png", headers=headers)
         except UnknownModel as e:
             return JSONResponse({"error": str(e)}, status_code=404)
         except MnistGanError as e:

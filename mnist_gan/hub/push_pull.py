@@ -16,7 +16,6 @@ of every message the Hub sends back.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -37,7 +36,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from mnist_gan.atomic_files import MAX_JSON_BYTES, load_json
+from mnist_gan.atomic_files import MAX_JSON_BYTES, file_sha256, load_json
 from mnist_gan.config import CONFIG_FILE, GANConfig
 from mnist_gan.errors import ConfigError, HubError, MnistGanError, log, shown
 from mnist_gan.images import encode_png, grid_shape, make_grid
@@ -194,7 +193,7 @@ def _stage(folder: Path, staging: Path, repo_id: str) -> GANConfig:
     for path in tensorboard_files(run) if run else []:
         (staging / RUNS / run.name).mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, staging / RUNS / run.name / path.name)
-    sha256 = {p.relative_to(staging).as_posix(): _sha256(p) for p in sorted(staging.rglob("*")) if p.is_file()}
+    sha256 = {p.relative_to(staging).as_posix(): file_sha256(p) for p in sorted(staging.rglob("*")) if p.is_file()}
     (staging / MANIFEST).write_text(json.dumps({"format": FORMAT, "version": FORMAT_VERSION,
                                                 "generator": describe(generator.config), "sha256": sha256},
                                                indent=2) + "\n")
@@ -248,7 +247,7 @@ def _pull(repo_id: str, revision: str, token: str | None, endpoint: str | None,
     where = f"{repo_id}@{sha[:12]}"
     recorded = _read_manifest(folder / MANIFEST, where)
     for name in _wanted(recorded):
-        actual = _sha256(folder / name)
+        actual = file_sha256(folder / name)
         if actual != recorded[name]:
             raise HubError(f"{name} of {where} does not match the sha256 recorded when it was pushed (expected "
                            f"{recorded[name][:12]}…, got {actual[:12]}…): it was altered or corrupted, so it was "
@@ -384,12 +383,6 @@ def _tree_url(url: str, repo_id: str, sha: str) -> str:
     return f"{url}/{repo_id}/tree/{sha}"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 _LOST_PUSH = ("the Hub at {url} is unreachable: the connection failed during the push to {repo_id}, so the push "
@@ -430,3 +423,13 @@ def _explained(action: str, repo_id: str, revision: str | None, url: str, token:
         if action != "push" or not isinstance(e.__cause__, (httpx2.TransportError, HfHubHTTPError)):
             raise
         raise HubError(_LOST_PUSH.format(url=url, repo_id=repo_id)) from None
+
+
+def drop_snapshot(snapshot: Path) -> None:
+    """Delete one commit's snapshot from a huggingface_hub cache: its links, and the blobs no other snapshot uses."""
+    repo = snapshot.parent.parent
+    blobs = {link.resolve() for link in snapshot.rglob("*") if link.is_symlink()}
+    shutil.rmtree(snapshot, ignore_errors=True)
+    still_used = {link.resolve() for link in (repo / "snapshots").rglob("*") if link.is_symlink()}
+    for blob in blobs - still_used:
+        blob.unlink(missing_ok=True)

@@ -22,7 +22,7 @@ from .critic import SoftGenerator, one_hot
 
 
 @dataclass(frozen=True)
-class Settings:
+class Search:
     """How hard to look. The defaults were chosen by measurement (README: Inside the GAN)."""
 
     restarts: int = 4  # optimised in parallel per target
@@ -62,7 +62,7 @@ class Inverter:
         self.classifier = classifier
         self._loops: dict = {}
 
-    def invert(self, targets: np.ndarray, labels=None, settings: Settings = Settings(), seed: int = 0) -> Inversion:
+    def invert(self, targets: np.ndarray, labels=None, settings: Search = Search(), seed: int = 0) -> Inversion:
         """Invert [-1, 1] targets (T, 28, 28[, 1]). labels: a conditional model's digit per target (None: every
         digit is tried); ignored by unconditional models (a code model tries every code)."""
         targets = np.asarray(targets, np.float32).reshape(-1, 28, 28, 1)
@@ -91,7 +91,7 @@ class Inverter:
 
     # --- the restarts -----------------------------------------------------------------------------------------
 
-    def _starts(self, targets: np.ndarray, labels, settings: Settings, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    def _starts(self, targets: np.ndarray, labels, settings: Search, seed: int) -> tuple[np.ndarray, np.ndarray]:
         """The `restarts` best random draws for each target by pixel distance, with their label/code rows."""
         d, classes = self.config.latent_dim, self.soft.classes
         if self.config.conditional and labels is not None:
@@ -131,13 +131,13 @@ class Inverter:
 
     # --- the traced optimisation --------------------------------------------------------------------------------
 
-    def _loop(self, settings: Settings):
+    def _loop(self, settings: Search):
         key = (settings.steps, settings.frames, bool(settings.features))
         if key not in self._loops:
             self._loops[key] = self._build(settings.steps, settings.frames, bool(settings.features))
         loop = self._loops[key]
 
-        def run(z0, rows, targets, settings: Settings):
+        def run(z0, rows, targets, settings: Search):
             z, snapshots = loop(np.asarray(z0, np.float32), np.asarray(rows, np.float32), targets,
                                 np.float32(settings.lr), np.float32(settings.prior), np.float32(settings.features))
             return z.numpy(), snapshots.numpy()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from mnist_gan.images import latents
-from mnist_gan.inside.inversion import Inversion, Inverter, Settings
+from mnist_gan.inside.inversion import Inversion, Inverter, Search
 from mnist_gan.model.architectures import NUM_CLASSES
 
 from .metrics import nearest_distances
@@ -38,7 +38,7 @@ def half_pixel_error(images: np.ndarray) -> np.ndarray:
                    axis=0)
 
 
-def invert_all(inverter: Inverter, targets: np.ndarray, labels: np.ndarray | None, settings: Settings,
+def invert_all(inverter: Inverter, targets: np.ndarray, labels: np.ndarray | None, settings: Search,
                seed: int = 0, log=None) -> Inversion:
     """invert() over many targets in fixed-size chunks (the last one padded: one compilation)."""
     parts, size = [], min(CHUNK, len(targets))
@@ -61,9 +61,9 @@ def invert_all(inverter: Inverter, targets: np.ndarray, labels: np.ndarray | Non
 
 
 def own_sample_slack(inverter: Inverter, n: int = CALIBRATION_N, seed: int = 54321,
-                     settings: Settings | None = None) -> np.ndarray:
+                     settings: Search | None = None) -> np.ndarray:
     """Errors of inverting the model's own samples (a z exists that draws each exactly): the optimiser's slack."""
-    settings = settings or Settings()
+    settings = settings or Search()
     generator = inverter.generator
     labels = np.arange(n) % NUM_CLASSES if generator.config.conditional else None
     own = generator.images(latents(seed, n, generator.config.latent_dim), labels)
@@ -71,10 +71,10 @@ def own_sample_slack(inverter: Inverter, n: int = CALIBRATION_N, seed: int = 543
 
 
 def coverage(inverter: Inverter, targets: np.ndarray, truth: np.ndarray, train: np.ndarray, classifier,
-             settings: Settings | None = None, log=None) -> dict:
+             settings: Search | None = None, log=None) -> dict:
     """Per-class coverage of test digits `targets` ([-1, 1]) with true classes `truth`; `train`: the training
     digits the "well" bar compares with. Returns the table's rows, the calibration and the worst digits."""
-    settings = settings or Settings()
+    settings = settings or Search()
     conditional = inverter.generator.config.conditional
     slack = own_sample_slack(inverter, settings=settings)
     exact_bar = float(np.percentile(slack, 95))
@@ -112,7 +112,7 @@ def table(result: dict) -> str:
     return "\n".join(lines)
 
 
-def run(weights: str, n: int, data_path: str | None, restarts: int = Settings.restarts, log=print) -> dict:
+def run(weights: str, n: int, data_path: str | None, restarts: int = Search.restarts, log=print) -> dict:
     """The coverage report of a weights folder on the first n test digits of `data_path` (None: the bundled
     sample's 1,000), with the nearest-training bar from the same file's training digits."""
     from mnist_gan.data import SAMPLE_DATA, load_mnist
@@ -123,7 +123,7 @@ def run(weights: str, n: int, data_path: str | None, restarts: int = Settings.re
     data = load_mnist(data_path or SAMPLE_DATA)
     n = min(n, len(data.x_test))
     result = coverage(Inverter(Generator.load(weights)), data.x_test[:n], data.y_test[:n], data.x_train,
-                      Classifier.load(), Settings(restarts=restarts), log=log)
+                      Classifier.load(), Search(restarts=restarts), log=log)
     result["test_digits"] = f"the first {n:,} test digits of {'MNIST' if data_path else 'the bundled sample'}"
     result["training_digits"] = (f"{len(data.x_train):,} training digits "
                                  f"({'MNIST' if data_path else 'the bundled sample'})")

@@ -106,6 +106,11 @@ class Library:
             self._check(name)
             return self._folders[name]
 
+    def catalog(self) -> list[dict]:
+        """Every model the app can use (shipped, trained here, pulled), described by info(), the default first."""
+        names = self.names()
+        return [self.info(name) for name in sorted(names, key=lambda name: name != self.default)]
+
     def info(self, name: str) -> dict:
         """What a person (or a script) needs to pick a model; reads the folder, loads no weights."""
         with self._lock:

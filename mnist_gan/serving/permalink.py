@@ -14,9 +14,11 @@ import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode
 
+from mnist_gan.atomic_files import file_sha256
 from mnist_gan.errors import InvalidInput, shown
 from mnist_gan.model.generator import WEIGHTS_FILE
-from mnist_gan.service import ALL_DIGITS, GridRequest
+
+from .drawing import ALL_DIGITS, GridRequest
 
 PATH = "png"  # served at /png; the page links to it relatively, so it works under any root path
 PARAMS = ("model", "seed", "n", "digit", "temperature", "scale")
@@ -95,8 +97,4 @@ def _sha256(path: Path) -> str:
 @functools.lru_cache(maxsize=64)
 def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
     """Once per version of a weights file (a resumed run rewrites its weights: a new size or time, a new hash)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(path)

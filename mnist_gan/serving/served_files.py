@@ -19,7 +19,7 @@ from mnist_gan.atomic_files import atomic_write
 from mnist_gan.images import encode_gif, encode_png
 
 MIN_AGE_S = 10.0  # a file this young may still be on its way to the browser that asked for it
-SWEEP_S = 5.0
+TRIM_EVERY_S = 5.0
 
 
 def files(folder: str | Path, skip: Path | None = None) -> list[tuple[float, int, Path]]:
@@ -66,7 +66,7 @@ def trim(folder: str | Path, max_bytes: int, min_age_s: float = MIN_AGE_S, now: 
     return removed
 
 
-def keep_under(budgets: list[tuple[Path, int, Path | None]], every_s: float = SWEEP_S,
+def keep_under(budgets: list[tuple[Path, int, Path | None]], every_s: float = TRIM_EVERY_S,
                on_removed: Callable[[list[Path]], None] | None = None, stop: threading.Event | None = None) -> None:
     """Trim each (folder, max_bytes, skip) every `every_s` seconds until `stop` is set (for a daemon thread;
     errors never end it)."""

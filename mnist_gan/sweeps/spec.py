@@ -23,7 +23,7 @@ import numpy as np
 from mnist_gan.atomic_files import read_json, write_json
 from mnist_gan.config import GANConfig
 from mnist_gan.errors import ConfigError, MnistGanError, shown
-from mnist_gan.run_folder import TRIAL_FILE
+from mnist_gan.run_folder import TRIAL_FILE, checkpointed
 
 SPEC_FILE = "spec.json"  # the sweep's spec, as first run: a rerun with the same DIR must bring the same one
 RESULTS_FILE = "results.json"
@@ -315,6 +315,12 @@ def sweep_models(*folders: str | Path) -> dict[str, Path]:
             if isinstance(best, str) and row.get("status") in FINAL and (folder / best / "gan_config.json").is_file():
                 found[f"{folder.name}/{row['trial']}"] = folder / best
     return found
+
+
+def sweep_runs(folders: tuple[str, ...]) -> dict[str, Path]:
+    """Every trial's run folder that holds a checkpoint, named "<sweep folder>/<trial>" (the Train tab compares
+    them beside the app's own runs)."""
+    return {f"{Path(sweep).name}/{p.name}": p for sweep in folders for p in checkpointed(Path(sweep) / RUNS_DIR)}
 
 
 def sweep_folders(environ) -> tuple[str, ...]:

@@ -203,14 +203,11 @@ def run_trial(params: dict) -> None:
 def _train(params: dict, run_dir: Path, device: str, report: Callable[[dict], None]) -> None:
     from mnist_gan.config import GANConfig
     from mnist_gan.data import load_mnist
-    from mnist_gan.quality.metrics import Evaluator
-    from mnist_gan.training.trainer import Trainer
+    from mnist_gan.training.trainer import open_run
 
-    data, evaluator = load_mnist(params["data"]), Evaluator()
-    if (run_dir / CHECKPOINT_FILE).is_file():
-        trainer = Trainer.resume_from(run_dir, data, evaluator)
-    else:
-        trainer = Trainer(GANConfig.from_dict(params["trial"]["config"]), data, run_dir, evaluator)
+    resume = (run_dir / CHECKPOINT_FILE).is_file()
+    trainer = open_run(run_dir, load_mnist(params["data"]),
+                       None if resume else GANConfig.from_dict(params["trial"]["config"]))
     with open(run_dir / STARTS_FILE, "a") as starts:  # evidence for resumes: where each start began
         starts.write(f'{{"step": {trainer.step}, "pid": {os.getpid()}, "time": {time.time():.3f}}}\n')
     trainer.notes["sweep"] = {"folder": params["out"], "trial": params["trial"]["name"]}

@@ -1,4 +1,4 @@
-"""Run checkpoints: every array a run needs plus a JSON header, in one .npz written atomically."""
+"""Run checkpoints: every array a run needs plus its metadata (`RunMeta`), in one .npz written atomically."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import io
 import json
 import os
 import shutil
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from mnist_gan.atomic_files import atomic_write
+from mnist_gan.config import GANConfig
 from mnist_gan.errors import CheckpointError
 from mnist_gan.run_folder import CHECKPOINT_FILE, TIMELINE_DIR
 
@@ -18,15 +20,45 @@ KEEP = 8  # kept at most (a classic run's checkpoint is ~30 MB); beyond it every
 _META_KEY = "__meta__"
 
 
-def save_checkpoint(path: str | Path, arrays: dict[str, np.ndarray], meta: dict) -> None:
+@dataclass(frozen=True)
+class RunMeta:
+    """Everything a run is besides its arrays: what a resume, a fork, the app's status and a comparison read. The
+    checkpoint's config is the run's one authority (gan_config.json beside it is a copy)."""
+
+    config: GANConfig
+    step: int
+    elapsed: float = 0.0  # training seconds, pauses excluded, across resumes
+    rng: dict | None = None  # the data and noise stream's state (numpy's bit generator)
+    history: list[dict] = field(default_factory=list)  # one Step row per compiled call
+    incidents: list[dict] = field(default_factory=list)  # divergences and what was done about them
+    best: dict = field(default_factory=dict)  # step, cFID and wall time of the best evaluation so far
+    edits: list[dict] = field(default_factory=list)  # live edits: step, changes, before
+    quality: list[dict] = field(default_factory=list)  # every evaluation
+    origin: dict = field(default_factory=dict)  # a fork's parent run, step and changes
+    alarms: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "config": self.config.to_dict()}
+
+    @classmethod
+    def from_dict(cls, meta: dict) -> RunMeta:
+        """Read back; a checkpoint written before a field existed has that field's default."""
+        known = {k: meta[k] for k in cls.__dataclass_fields__ if k in meta and k != "config"}
+        return cls(config=GANConfig.from_dict(meta["config"]), **known)
+
+    def replace(self, **changes) -> RunMeta:
+        return replace(self, **changes)
+
+
+def save_checkpoint(path: str | Path, arrays: dict[str, np.ndarray], meta: RunMeta) -> None:
     """Write arrays and meta to `path`; a process killed mid-write leaves the previous checkpoint intact."""
     buffer = io.BytesIO()
     # The header is a plain unicode array: loading it needs no pickle.
-    np.savez(buffer, **arrays, **{_META_KEY: np.array(json.dumps(meta))})
+    np.savez(buffer, **arrays, **{_META_KEY: np.array(json.dumps(meta.to_dict()))})
     atomic_write(Path(path), buffer.getvalue())
 
 
-def load_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
+def load_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], RunMeta]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
@@ -36,19 +68,27 @@ def load_checkpoint(path: str | Path) -> tuple[dict[str, np.ndarray], dict]:
         meta = json.loads(str(arrays.pop(_META_KEY)))
     except Exception as e:  # a truncated or foreign file fails in zipfile, numpy or json
         raise CheckpointError(f"{path} is not a readable checkpoint ({type(e).__name__})") from None
-    return arrays, meta
+    return arrays, _meta(meta, path)
 
 
-def load_meta(path: str | Path) -> dict:
-    """Only the JSON header of a checkpoint (step, history, config...): no array is read."""
+def _meta(meta, path: Path) -> RunMeta:
+    try:
+        return RunMeta.from_dict(meta)
+    except (KeyError, TypeError, AttributeError):
+        raise CheckpointError(f"{path} is not a readable checkpoint (its header is incomplete)") from None
+
+
+def load_meta(path: str | Path) -> RunMeta:
+    """Only the metadata of a checkpoint (step, history, config...): no array is read."""
     path = Path(path)
     try:
         with np.load(path, allow_pickle=False) as npz:
-            return json.loads(str(npz[_META_KEY]))
+            meta = json.loads(str(npz[_META_KEY]))
     except FileNotFoundError:
         raise CheckpointError(f"no checkpoint at {path}") from None
     except Exception as e:
         raise CheckpointError(f"{path} is not a readable checkpoint ({type(e).__name__})") from None
+    return _meta(meta, path)
 
 
 def keep_step_checkpoint(run_dir: Path, step: int) -> Path:

@@ -79,24 +79,14 @@ def _trainer(args):
     """The run's Trainer: new from the folder's config, or resumed from its checkpoint (the run's authority)."""
     from mnist_gan.data import load_mnist
 
-    from .trainer import Trainer
+    from .trainer import open_run
 
-    config = GANConfig.from_dict(load_meta(Path(args.run_dir) / CHECKPOINT_FILE)["config"]) if args.resume \
-        else GANConfig.load(args.run_dir)
-    evaluator = None
-    if config.eval_every:
-        from mnist_gan.quality.metrics import Evaluator
-
-        evaluator = Evaluator()
-    data = load_mnist(args.data)
-    if args.resume:
-        return Trainer.resume_from(args.run_dir, data, evaluator)
-    return Trainer(config, data, args.run_dir, evaluator)
+    return open_run(args.run_dir, load_mnist(args.data), None if args.resume else GANConfig.load(args.run_dir))
 
 
 def _saved_step(run_dir: str) -> int | None:
     try:
-        return load_meta(Path(run_dir) / CHECKPOINT_FILE)["step"]
+        return load_meta(Path(run_dir) / CHECKPOINT_FILE).step
     except (MnistGanError, KeyError):
         return None
 

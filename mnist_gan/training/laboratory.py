@@ -1,22 +1,22 @@
 """The Train tab's laboratory as plain Python: steps by hand, live edits, forks, the latent atlas, comparing runs.
 
-Part of the service (`Service.lab`): what changes a run is for admins on a public Space (access.py); what only reads
-the runs folder (atlas, compare, the list of runs) is open to every visitor, bounded (at most MAX_COMPARED runs, the
+The service's laboratory section (`Service.lab`): what changes a run is for admins on a public Space
+(serving/access.py); what only reads the runs folder (atlas, compare, the list of runs) is open to every visitor, bounded (at most MAX_COMPARED runs, the
 images a run already drew).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from mnist_gan.config import TRAINING_SETTINGS, GANConfig
+from mnist_gan.config import TRAINING_SETTINGS
 from mnist_gan.errors import CheckpointError, InvalidInput, MnistGanError, shown
 from mnist_gan.images import make_grid, upscale
-from mnist_gan.run_folder import CHECKPOINT_FILE, atlas_paths, sample_paths
-from mnist_gan.serving import access
-from mnist_gan.sweeps.spec import RUNS_DIR as SWEEP_RUNS
+from mnist_gan.run_folder import CHECKPOINT_FILE, atlas_paths, checkpointed, sample_paths
+from mnist_gan.serving.access import Visitor, require_admin
 
 from . import atlas, manual_steps
 from .checkpoint import load_meta, step_checkpoints
@@ -28,29 +28,29 @@ CURVE_POINTS = 150  # history rows per run in a comparison
 
 
 class Laboratory:
-    def __init__(self, worker: TrainingWorker, sweeps: tuple[str, ...] = ()):
-        self.worker = worker
-        self.sweeps = sweeps  # sweep folders: their trials can be compared (as "<sweep>/<trial>"), not forked
+    def __init__(self, worker: TrainingWorker, other_runs: Callable[[], dict[str, Path]] = dict):
+        """other_runs: () -> name -> folder of runs that can be compared, not forked (a sweep's trials)."""
+        self.worker, self.other_runs = worker, other_runs
 
     # --- what changes the run (admins) ----------------------------------------------------------------------------
 
-    def take(self, username: str | None, kind: str) -> RunStatus:
+    def take(self, visitor: Visitor, kind: str) -> RunStatus:
         """A step by hand in the paused run: "d", "g", "iteration" or "10" (see manual_steps.py)."""
-        access.require_admin(username, "Taking a step by hand")
+        require_admin(visitor, "Taking a step by hand")
         return self.worker.take(kind)
 
-    def edit(self, username: str | None, changes: dict) -> RunStatus:
+    def edit(self, visitor: Visitor, changes: dict) -> RunStatus:
         """Change the active run's live settings (lr_g, lr_d, d_steps, ema_decay) from its next compiled call on."""
-        access.require_admin(username, "Changing a run's settings")
+        require_admin(visitor, "Changing a run's settings")
         current = self.worker.run.config if self.worker.run else None
         changes = {k: v for k, v in changes.items() if v is not None and getattr(current, k, None) != v}
         if not changes:
             raise InvalidInput("nothing to change: give lr_g, lr_d, d_steps or ema_decay a new value")
         return self.worker.edit(changes)
 
-    def fork(self, username: str | None, run: str, step: int | None, changes: dict) -> RunStatus:
+    def fork(self, visitor: Visitor, run: str, step: int | None, changes: dict) -> RunStatus:
         """A new run from `run`'s checkpoint at `step` (None: its latest) with `changes` (training settings)."""
-        access.require_admin(username, "Forking a run")
+        require_admin(visitor, "Forking a run")
         known = {s.name for s in TRAINING_SETTINGS} | {"steps"}
         changes = {k: v for k, v in changes.items() if v is not None}
         unknown = sorted(set(changes) - known)
@@ -76,11 +76,10 @@ class Laboratory:
         for name, run_dir in sorted(self._run_dirs().items(), key=lambda item: item[1].stat().st_mtime, reverse=True):
             try:
                 meta = load_meta(run_dir / CHECKPOINT_FILE)
-                steps = GANConfig.from_dict(meta["config"]).steps
-            except (MnistGanError, KeyError, TypeError):
+            except MnistGanError:
                 continue
-            forks = sorted({*step_checkpoints(run_dir), meta["step"]}) if "/" not in name else []
-            found.append({"run": name, "step": meta["step"], "steps": steps, "origin": meta.get("origin") or {},
+            forks = sorted({*step_checkpoints(run_dir), meta.step}) if "/" not in name else []
+            found.append({"run": name, "step": meta.step, "steps": meta.config.steps, "origin": meta.origin,
                           "fork_steps": forks})
         return found
 
@@ -118,21 +117,15 @@ class Laboratory:
             shown_at = [s for s in samples if step is None or s[0] <= step] or samples[:1]
             grid = read_png(shown_at[-1][1]) if shown_at else None
             grids.append(grid)
-            rows.append({"run": name, "step": meta["step"], "grid_step": shown_at[-1][0] if shown_at else None,
-                         "history": downsample(meta.get("history", []), CURVE_POINTS),
-                         "quality": [{k: q[k] for k in ("step", "cfid") if k in q} for q in meta.get("quality", [])],
-                         "origin": meta.get("origin") or {}, "edits": meta.get("edits", [])})
+            rows.append({"run": name, "step": meta.step, "grid_step": shown_at[-1][0] if shown_at else None,
+                         "history": downsample(meta.history, CURVE_POINTS),
+                         "quality": [{k: q[k] for k in ("step", "cfid") if k in q} for q in meta.quality],
+                         "origin": meta.origin, "edits": meta.edits})
         return rows, side_by_side(grids)
 
     def _run_dirs(self) -> dict[str, Path]:
-        """Run name -> folder: the runs folder's runs by their folder name, sweep trials as "<sweep>/<trial>"."""
-        def checkpointed(folder: Path) -> list[Path]:
-            return [p for p in folder.iterdir() if (p / CHECKPOINT_FILE).is_file()] if folder.is_dir() else []
-
-        found = {p.name: p for p in checkpointed(self.worker.runs_dir)}
-        for sweep in map(Path, self.sweeps):
-            found |= {f"{sweep.name}/{p.name}": p for p in checkpointed(sweep / SWEEP_RUNS)}
-        return found
+        """Run name -> folder: the runs folder's runs by their folder name, then the other runs (sweep trials)."""
+        return {p.name: p for p in checkpointed(self.worker.runs_dir)} | self.other_runs()
 
     def _run_dir(self, name) -> Path:
         folders = self._run_dirs()
@@ -144,6 +137,7 @@ class Laboratory:
         if run in (None, ""):
             return self.worker.run.atlas_paths() if self.worker.run else []
         return atlas_paths(self._run_dir(run))
+
 
 
 def evidence_picture(arrays: dict[str, np.ndarray], scale: int = 3) -> np.ndarray:

@@ -89,13 +89,12 @@ class TrainingWorker:
                 raise Busy(f"no unfinished run called {shown(name)}; these can be resumed: {', '.join(names)}")
             run_dir = self.runs_dir / (name or names[0])
             try:
-                meta = load_meta(run_dir / CHECKPOINT_FILE)
-                config = GANConfig.from_dict(meta["config"])  # the checkpoint is the run's authority
-            except (MnistGanError, KeyError, TypeError) as e:
+                meta = load_meta(run_dir / CHECKPOINT_FILE)  # the checkpoint is the run's authority
+            except MnistGanError as e:
                 self._resumable = [r for r in self._resumable if r["run"] != run_dir.name]
                 raise Busy(f"cannot resume {run_dir.name}: {e}") from None
             source = read_json(run_dir / SOURCE_FILE) or {}
-            run = RunView(run_dir.name, run_dir, config, source.get("data_label") or "MNIST")
+            run = RunView(run_dir.name, run_dir, meta.config, source.get("data_label") or "MNIST")
             run.restore(meta)
             return self._launch(run, source.get("data"), resume=True)
 
@@ -170,7 +169,7 @@ class TrainingWorker:
             if parent_dir is None or parent not in _names(self.runs_dir) or not (parent_dir / CHECKPOINT_FILE).is_file():
                 raise InvalidInput(f"no run called {shown(parent)} with a checkpoint to fork from")
             timeline = step_checkpoints(parent_dir)
-            latest = load_meta(parent_dir / CHECKPOINT_FILE)["step"]
+            latest = load_meta(parent_dir / CHECKPOINT_FILE).step
             if step is None or step == latest:
                 source, step = parent_dir / CHECKPOINT_FILE, latest
             elif step in timeline:
@@ -179,7 +178,7 @@ class TrainingWorker:
                 raise InvalidInput(f"{parent} has no checkpoint at step {shown(step)}; it can be forked at steps "
                                    f"{', '.join(f'{s:,}' for s in sorted({*timeline, latest}))}")
             arrays, meta = load_checkpoint(source)
-            saved = GANConfig.from_dict(meta["config"])
+            saved = meta.config
             changes = {k: v for k, v in changes.items() if getattr(saved, k) != v}  # what really differs
             config = saved.replace(**changes)
             if config.signature != saved.signature:
@@ -187,8 +186,8 @@ class TrainingWorker:
                                    "cannot change")
             name = self._new_name(config, f"{parent[:60]}-fork{step}")
             run_dir = self.runs_dir / name
-            meta = {**meta, "config": config.to_dict(), "best": {}, "alarms": [],
-                    "origin": {"run": parent, "step": step, "changes": changes}}
+            meta = meta.replace(config=config, best={}, alarms=[],
+                                origin={"run": parent, "step": step, "changes": changes})
             with _writable(self.runs_dir):
                 run_dir.mkdir(parents=True)
                 save_checkpoint(run_dir / CHECKPOINT_FILE, arrays, meta)
@@ -281,12 +280,12 @@ def find_resumable(runs_dir: Path) -> list[dict]:
     for checkpoint in checkpoints:
         try:
             meta = load_meta(checkpoint)
-            step, steps = meta["step"], GANConfig.from_dict(meta["config"]).steps
-        except (MnistGanError, KeyError, TypeError, OSError):
+        except MnistGanError:
             continue
-        if step < steps:
+        if meta.step < meta.config.steps:
             label = (read_json(checkpoint.parent / SOURCE_FILE) or {}).get("data_label")
-            found.append({"run": checkpoint.parent.name, "step": step, "steps": steps, "data": label})
+            found.append({"run": checkpoint.parent.name, "step": meta.step, "steps": meta.config.steps,
+                          "data": label})
     return found
 
 

@@ -120,16 +120,16 @@ class RunView:
 
     def restore(self, meta: dict) -> None:
         """Start from a checkpoint's header: its step, history and incidents, and the grids drawn up to it."""
-        step = meta["step"]
+        step = meta.step
         samples, atlas = sample_paths(self.run_dir), atlas_paths(self.run_dir)
         with self._lock:
             self.step, self.saved_step = step, step
-            self.history = [row for row in meta.get("history", []) if row["step"] <= step]
-            self.quality = [row for row in meta.get("quality", []) if row["step"] <= step]
-            self.incidents = list(meta.get("incidents", []))
-            self.edits = list(meta.get("edits", []))
-            self.alarms = [a for a in meta.get("alarms", []) if a["step"] <= step]
-            self.origin = dict(meta.get("origin", {}))
+            self.history = [row for row in meta.history if row["step"] <= step]
+            self.quality = [row for row in meta.quality if row["step"] <= step]
+            self.incidents = list(meta.incidents)
+            self.edits = list(meta.edits)
+            self.alarms = [a for a in meta.alarms if a["step"] <= step]
+            self.origin = dict(meta.origin)
             self.samples = [(s, path) for s, path in samples if s <= step]
             self.atlas = [(s, path) for s, path in atlas if s <= step]
 

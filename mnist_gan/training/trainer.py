@@ -23,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-from mnist_gan.atomic_files import sweep_partial_files
+from mnist_gan.atomic_files import remove_partial_files
 from mnist_gan.config import GANConfig, live_edit
 from mnist_gan.data import MNIST
 from mnist_gan.device import current_device
@@ -35,7 +35,7 @@ from mnist_gan.model.generator import Generator, describe, save_models
 from mnist_gan.run_folder import ALARMS_DIR, BEST_DIR, CHECKPOINT_FILE, SAMPLES_DIR, SNAPSHOTS_DIR
 
 from . import alarms, atlas, manual_steps
-from .checkpoint import keep_step_checkpoint, load_checkpoint, save_checkpoint, step_checkpoints
+from .checkpoint import RunMeta, keep_step_checkpoint, load_checkpoint, save_checkpoint, step_checkpoints
 from .events import (
     Alarm,
     AtlasDrawn,
@@ -43,6 +43,7 @@ from .events import (
     Divergence,
     Edited,
     Event,
+    Inspected,
     Quality,
     Samples,
     State,
@@ -113,7 +114,7 @@ class Trainer:
         self.sample_labels = np.repeat(np.arange(NUM_CLASSES), n // NUM_CLASSES) if config.conditional else None
         if self.run_dir:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            sweep_partial_files(self.run_dir)
+            remove_partial_files(self.run_dir)
             config.save(self.run_dir)
             self.subscribe(TensorBoardLog(self.run_dir, config))  # TensorBoard event files in the run folder
 
@@ -179,7 +180,7 @@ class Trainer:
                 config = self.config
                 k = self._chunk_size()
                 started = time.perf_counter()
-                values = self.gan.iterate(*self._draw(k))
+                values = self.gan.iterate(*self.batches(k))
                 seconds = time.perf_counter() - started
                 self.elapsed += seconds
                 self.step += k
@@ -207,9 +208,45 @@ class Trainer:
             if kind == "edit":
                 self._apply_edit(value)
             elif paused:
-                manual_steps.take(self, value)
+                self.step_by_hand(value)
             else:  # a step by hand needs a paused run; the app only offers it then
-                self._publish(manual_steps.refused(self, value, "the run is not paused"))
+                self._publish(manual_steps.refused(self.step, value, "the run is not paused"))
+
+    def step_by_hand(self, kind: str) -> None:
+        """Take one step of `kind` (manual_steps.KINDS) in this thread, while paused, looked at on its own batch: a
+        real step of the run, counted (one for a D, a G or a whole iteration; ten for ten), in the history (marked as
+        taken by hand) and the checkpoint, its evidence in the run folder and an Inspected event."""
+        gan = self.gan
+        if kind == "10":
+            z, labels = self.sample_z[:manual_steps.SHOWN], self.sample_labels
+            labels = None if labels is None else labels[:manual_steps.SHOWN].reshape(-1, 1)
+            d_labels = np.zeros((len(z), 1), np.int32) if labels is None else np.asarray(labels, np.int32)
+            before = self.sampler.images(z, labels)
+            scores_before = gan.scores(before, d_labels)
+            values = gan.iterate(*self.batches(10))
+            after = self.sampler.images(z, labels)
+            metrics, summary, arrays = manual_steps.ten_iterations(before, after, scores_before,
+                                                                   gan.scores(after, d_labels), values)
+            self.step += 10
+        else:
+            real, real_labels, z_fake, fake_labels, z_gen, gen_labels = (a[0] for a in self.batches(1))
+            metrics, summary, arrays = {}, {}, {}
+            if kind in ("d", "iteration"):
+                done = manual_steps.d_step(gan.inspect_d_step(real[0], real_labels[0], z_fake[0], fake_labels[0]),
+                                           gan.loss.threshold)
+                metrics, summary["d"] = done[0], done[1]
+                arrays.update(done[2])
+            if kind in ("g", "iteration"):
+                done = manual_steps.g_step(gan.inspect_g_step(z_gen, gen_labels))
+                metrics |= done[0]
+                summary["g"] = done[1]
+                arrays.update(done[2])
+            self.step += 1
+        self._record(metrics, rate=None, manual=kind)
+        path = manual_steps.save(self.run_dir, self.step, kind, arrays) if self.run_dir else None
+        self._publish(Inspected(self.step, kind, str(path) if path else None, summary))
+        self._periodic()
+        self.save()  # a step by hand is part of the run: a resume or a fork from here includes it
 
     def _apply_edit(self, changes: dict) -> None:
         try:
@@ -232,7 +269,7 @@ class Trainer:
             boundaries.append(_next_multiple(self.step, c.snapshot_every))
         return max(1, min(STEPS_PER_CALL, min(boundaries) - self.step))
 
-    def _draw(self, k: int) -> tuple[np.ndarray, ...]:
+    def batches(self, k: int) -> tuple[np.ndarray, ...]:
         """k iterations of inputs: for each of D's d_steps updates a real batch drawn with replacement (as the
         recipe) and a noise batch, then G's noise batch. With d_steps 1 the draws are those of the recipe's loop
         (the same numbers in the same order), so runs, resumes and forks stay exact."""
@@ -263,7 +300,7 @@ class Trainer:
         if path and path.is_file():
             arrays, meta = load_checkpoint(path)
             self.gan.load_state_arrays(arrays)
-            self.step, self.history = meta["step"], meta["history"]
+            self.step, self.history = meta.step, list(meta.history)
             self.quality_log = [q for q in self.quality_log if q["step"] <= self.step]
             self.rng = np.random.default_rng([self.config.seed, len(self.incidents) + 1, self.step])
             action = f"rolled back to step {self.step}"
@@ -377,10 +414,8 @@ class Trainer:
         arrays = self.gan.state_arrays()
         if not all(np.isfinite(a).all() for a in arrays.values()):
             return  # never let a diverged state replace the last good checkpoint
-        meta = {"config": self.config.to_dict(), "step": self.step, "elapsed": self.elapsed,
-                "rng": self.rng.bit_generator.state, "history": self.history, "incidents": self.incidents,
-                "best": self.best, "edits": self.edits, "quality": self.quality_log, "origin": self.origin,
-                "alarms": self.alarms}
+        meta = RunMeta(self.config, self.step, self.elapsed, self.rng.bit_generator.state, self.history,
+                       self.incidents, self.best, self.edits, self.quality_log, self.origin, self.alarms)
         save_checkpoint(self.run_dir / CHECKPOINT_FILE, arrays, meta)
         if keep:
             keep_step_checkpoint(self.run_dir, self.step)
@@ -398,7 +433,7 @@ class Trainer:
         """
         run_dir = Path(run_dir)
         arrays, meta = load_checkpoint(run_dir / CHECKPOINT_FILE)
-        saved = GANConfig.from_dict(meta["config"])
+        saved = meta.config
         config = saved.replace(**(changes or {}))
         if saved.signature != config.signature:
             raise CheckpointError(f"{run_dir} holds a {describe(saved)}, not a {describe(config)}")
@@ -408,13 +443,28 @@ class Trainer:
         trainer = cls(config, data, run_dir, evaluator)
         trainer.gan.load_state_arrays(arrays)
         trainer.gan.set_live(config)  # the checkpoint holds the optimizers' learning rates: the config decides
-        trainer.step, trainer.elapsed, trainer.history = meta["step"], meta["elapsed"], meta["history"]
-        trainer.incidents = meta.get("incidents", [])
-        trainer.rng.bit_generator.state = meta["rng"]
-        trainer.best = meta.get("best", {})
-        trainer.edits, trainer.quality_log = meta.get("edits", []), meta.get("quality", [])
-        trainer.origin, trainer.alarms = meta.get("origin", {}), meta.get("alarms", [])
+        trainer.step, trainer.elapsed, trainer.history = meta.step, meta.elapsed, list(meta.history)
+        trainer.incidents, trainer.best = list(meta.incidents), dict(meta.best)
+        trainer.rng.bit_generator.state = meta.rng
+        trainer.edits, trainer.quality_log = list(meta.edits), list(meta.quality)
+        trainer.origin, trainer.alarms = dict(meta.origin), list(meta.alarms)
         return trainer
+
+
+def open_run(run_dir: str | Path, data: MNIST, config: GANConfig | None = None,
+             changes: dict | None = None) -> Trainer:
+    """The trainer of the run in `run_dir`: a new run of `config`, or (no config) the run resumed from its checkpoint
+    with `changes` from here on. A run with eval_every is judged by the shipped classifier as it trains (its quality
+    rows, and its best sampler kept in best/)."""
+    if config is None:
+        trainer = Trainer.resume_from(run_dir, data, changes=changes)
+    else:
+        trainer = Trainer(config, data, run_dir)
+    if trainer.config.eval_every:
+        from mnist_gan.quality.metrics import Evaluator
+
+        trainer.evaluator = Evaluator()
+    return trainer
 
 
 def _next_multiple(step: int, every: int) -> int:
