@@ -10,6 +10,8 @@ from pathlib import Path
 from .errors import ConfigError, WeightsError, shown
 
 CONFIG_FILE = "gan_config.json"  # not config.json: that name belongs to Keras's own saved-model layout
+ARCHITECTURES = ("classic", "dcgan")  # what model/architectures.py builds (a test keeps the two in step)
+LOSSES = ("bce", "hinge")  # what model/losses.py computes (likewise)
 AUGMENTATIONS = ("translation", "cutout")  # GANConfig.augment's policies (mnist_gan/augment.py)
 LR_SCHEDULES = ("constant", "linear", "cosine")
 
@@ -50,9 +52,6 @@ class GANConfig:
     snapshot_every: int = 0  # also keep the sampler every K steps in RUN_DIR/snapshots/STEP, for choosing one later
 
     def __post_init__(self) -> None:
-        from mnist_gan.model.architectures import ARCHITECTURES
-        from mnist_gan.model.losses import LOSSES  # lazy: the registries import Keras
-
         _check_types(self)
         if self.architecture not in ARCHITECTURES:
             raise ConfigError("architecture",

@@ -21,13 +21,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from mnist_gan import access
 from mnist_gan.data import DATA_ENV
 from mnist_gan.errors import log
 from mnist_gan.hub.actions import Hub
 from mnist_gan.inside.actions import Inside
 from mnist_gan.inside.spot import tally_path
 from mnist_gan.once import Lazy
-from mnist_gan.serving import access
 from mnist_gan.serving.drawing import Drawing
 from mnist_gan.serving.library import MAX_ADDED, Library
 from mnist_gan.sweeps.spec import add_sweep_models, sweep_folders, sweep_runs

@@ -3,7 +3,7 @@ test_app_security.py)."""
 
 import pytest
 
-from mnist_gan.serving.access import ADMINS_ENV, AccessDenied, Visitor, admins, require_admin
+from mnist_gan.access import ADMINS_ENV, AccessDenied, Visitor, admins, require_admin
 
 
 def test_unset_or_empty_allows_everyone_off_a_space(monkeypatch):
@@ -50,7 +50,7 @@ def test_the_variable_is_read_at_call_time(monkeypatch):
 
 
 def test_a_space_is_recognised_and_closed_without_admins(monkeypatch):
-    from mnist_gan.serving.access import on_space
+    from mnist_gan.access import on_space
 
     assert not on_space({}) and on_space({"SPACE_ID": "alice/demo"}) and on_space({"SYSTEM": "spaces"})
     monkeypatch.delenv(ADMINS_ENV, raising=False)

@@ -8,10 +8,11 @@ import threading
 import numpy as np
 import pytest
 
+from mnist_gan.access import ANONYMOUS
 from mnist_gan.config import GANConfig, cadence, live_edit, recipe
 from mnist_gan.data import SAMPLE_DATA
 from mnist_gan.errors import ConfigError, InvalidInput
-from mnist_gan.serving.access import ANONYMOUS
+from mnist_gan.quality.metrics import near_duplicates
 from mnist_gan.sweeps.spec import sweep_runs
 from mnist_gan.training import alarms, atlas, manual_steps
 from mnist_gan.training.checkpoint import CHECKPOINT_FILE, load_checkpoint, step_checkpoints
@@ -219,7 +220,7 @@ def test_the_alarm_rules_on_their_own_numbers():
     duplicated = {"step": 2000, "class_histogram": [0.1] * 10, "duplicates": 0.3}
     assert alarms.check(healthy, [diverse, duplicated], QUICK).kind == "mode_collapse"
     assert alarms.check(healthy, [{**duplicated, "step": 250}], QUICK) is None
-    rate, pairs = alarms.near_duplicates(np.array([[0, 0], [0, 0.01], [5, 5], [9, 9]], float), threshold=0.1)
+    rate, pairs = near_duplicates(np.array([[0, 0], [0, 0.01], [5, 5], [9, 9]], float), threshold=0.1)
     assert rate == 0.5 and pairs[0] == [0, 1]
 
 

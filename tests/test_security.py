@@ -15,13 +15,13 @@ import numpy as np
 import pytest
 from huggingface_hub import CommitOperationAdd, HfApi
 
+from mnist_gan.access import ANONYMOUS, Visitor
 from mnist_gan.config import GANConfig
 from mnist_gan.errors import AccessDenied, Busy, HubError
 from mnist_gan.hub import push_pull
 from mnist_gan.model.generator import shipped_models
 from mnist_gan.service import AppSettings, Service
 from mnist_gan.serving import drawing, served_files
-from mnist_gan.serving.access import ANONYMOUS, Visitor
 from mnist_gan.training.process import TrainingWorker, find_resumable, prune_runs
 from mnist_gan.training.trainer import Trainer
 from testing.hub_server import local_hub

@@ -5,6 +5,7 @@ import threading
 import numpy as np
 import pytest
 
+from mnist_gan.access import ANONYMOUS, Visitor
 from mnist_gan.checks import whole
 from mnist_gan.config import GANConfig, recipe
 from mnist_gan.data import mnist_label
@@ -13,7 +14,6 @@ from mnist_gan.images import make_grid
 from mnist_gan.model.generator import DEFAULT_MODEL, Generator, shipped_models
 from mnist_gan.once import OncePerKey
 from mnist_gan.service import AppSettings, Service
-from mnist_gan.serving.access import ANONYMOUS, Visitor
 from mnist_gan.serving.drawing import display_scale, grid_labels
 
 

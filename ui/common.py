@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import gradio as gr
 
+from mnist_gan.access import Visitor
 from mnist_gan.errors import MnistGanError, internal_error
 from mnist_gan.images import MAX_SEED
 from mnist_gan.service import Service
-from mnist_gan.serving.access import Visitor
 from mnist_gan.serving.served_files import ResultFiles
 
 PRIVATE = {"api_visibility": "private", "api_name": "ui"}  # UI-only events: named ui, ui_1...

@@ -6,8 +6,8 @@ call never spends the Space's own token: it uses the token field or the visitor'
 
 from __future__ import annotations
 
+from mnist_gan.access import Visitor, require_admin
 from mnist_gan.errors import MnistGanError, log
-from mnist_gan.serving.access import Visitor, require_admin
 from mnist_gan.serving.library import Library
 
 from . import push_pull

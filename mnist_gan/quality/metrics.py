@@ -266,6 +266,32 @@ def memorisation(sample_distances: np.ndarray, real_distances: np.ndarray) -> di
 # space. A point is inside a ball when its distance is strictly below the radius, as in the authors' prdc code:
 # then a set compared with itself has density exactly 1 (each point lies in its own ball and in the balls of the
 # k - 1 points it is strictly nearer to than their k-th neighbour).
+def near_duplicates(features: np.ndarray, threshold: float, pairs: int = 8) -> tuple[float, list[list[int]]]:
+    """(share of samples whose nearest other sample is closer than `threshold`, the closest `pairs` pairs)."""
+    f = np.asarray(features, np.float64)
+    squared = np.sum(f * f, axis=1)
+    distances = np.sqrt(np.clip(squared[:, None] + squared[None, :] - 2 * f @ f.T, 0, None))
+    np.fill_diagonal(distances, np.inf)
+    nearest = distances.min(axis=1)
+    order = np.argsort(nearest)[: 2 * pairs]
+    found, seen = [], set()
+    for i in order:
+        j = int(distances[i].argmin())
+        if (min(i, j), max(i, j)) not in seen:
+            seen.add((min(i, j), max(i, j)))
+            found.append([int(i), j])
+    return float(np.mean(nearest < threshold)), found[:pairs]
+
+
+def real_threshold(features: np.ndarray) -> float:
+    """The distance below which only 1% of real digits have their nearest (real) neighbour."""
+    f = np.asarray(features, np.float64)
+    squared = np.sum(f * f, axis=1)
+    distances = np.sqrt(np.clip(squared[:, None] + squared[None, :] - 2 * f @ f.T, 0, None))
+    np.fill_diagonal(distances, np.inf)
+    return float(np.percentile(distances.min(axis=1), 1))
+
+
 PR_K = 3  # Kynkaenniemi et al.'s default
 DC_K = 5  # Naeem et al.'s default
 
@@ -413,15 +439,12 @@ class Evaluator:
         bundled sample, as many as the evaluation draws (nearest distances shrink as a set grows)."""
         if self._duplicate_distance is None:
             from mnist_gan.data import SAMPLE_DATA, load_mnist
-            from mnist_gan.training.alarms import real_threshold
 
             real = load_mnist(SAMPLE_DATA).x_train[: self.n]
             self._duplicate_distance = real_threshold(self.classifier.predict(real)[1])
         return self._duplicate_distance
 
     def __call__(self, generator: Generator) -> dict:
-        from mnist_gan.training.alarms import near_duplicates
-
         z, labels = self.inputs(generator.config)
         started = time.perf_counter()
         probabilities, features = self.classifier.predict(generator.images(z, labels))

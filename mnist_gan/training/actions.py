@@ -13,10 +13,10 @@ from typing import Callable
 import numpy as np
 
 from mnist_gan import checks
+from mnist_gan.access import ANONYMOUS, Visitor, require_admin
 from mnist_gan.config import DEFAULT_RECIPE, TRAINING_SETTINGS, cadence, recipe
 from mnist_gan.data import SAMPLE_DATA, SAMPLE_LABEL, mnist_label
 from mnist_gan.errors import InvalidInput, shown
-from mnist_gan.serving.access import ANONYMOUS, Visitor, require_admin
 
 from .process import TrainingWorker
 from .run_state import RunStatus, RunView

@@ -68,32 +68,6 @@ def check(history: list[dict], quality: list[dict], config) -> Finding | None:
     return None
 
 
-def near_duplicates(features: np.ndarray, threshold: float, pairs: int = 8) -> tuple[float, list[list[int]]]:
-    """(share of samples whose nearest other sample is closer than `threshold`, the closest `pairs` pairs)."""
-    f = np.asarray(features, np.float64)
-    squared = np.sum(f * f, axis=1)
-    distances = np.sqrt(np.clip(squared[:, None] + squared[None, :] - 2 * f @ f.T, 0, None))
-    np.fill_diagonal(distances, np.inf)
-    nearest = distances.min(axis=1)
-    order = np.argsort(nearest)[: 2 * pairs]
-    found, seen = [], set()
-    for i in order:
-        j = int(distances[i].argmin())
-        if (min(i, j), max(i, j)) not in seen:
-            seen.add((min(i, j), max(i, j)))
-            found.append([int(i), j])
-    return float(np.mean(nearest < threshold)), found[:pairs]
-
-
-def real_threshold(features: np.ndarray) -> float:
-    """The distance below which only 1% of real digits have their nearest (real) neighbour."""
-    f = np.asarray(features, np.float64)
-    squared = np.sum(f * f, axis=1)
-    distances = np.sqrt(np.clip(squared[:, None] + squared[None, :] - 2 * f @ f.T, 0, None))
-    np.fill_diagonal(distances, np.inf)
-    return float(np.percentile(distances.min(axis=1), 1))
-
-
 def save_evidence(path: Path, sampler, evaluator, pairs: list[list[int]]) -> Path:
     """The near-duplicate pairs of the latest evaluation, side by side (a row per pair), as a PNG."""
     from mnist_gan.atomic_files import atomic_write

@@ -12,11 +12,11 @@ from typing import Callable
 
 import numpy as np
 
+from mnist_gan.access import Visitor, require_admin
 from mnist_gan.config import TRAINING_SETTINGS
 from mnist_gan.errors import CheckpointError, InvalidInput, MnistGanError, shown
 from mnist_gan.images import make_grid, upscale
 from mnist_gan.run_folder import CHECKPOINT_FILE, atlas_paths, checkpointed, sample_paths
-from mnist_gan.serving.access import Visitor, require_admin
 
 from . import atlas, manual_steps
 from .checkpoint import load_meta, step_checkpoints
