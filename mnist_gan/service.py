@@ -12,7 +12,7 @@ what has side effects (the start-up model from the Hub). Each tab of the page ta
 
 A section validates what it is sent and raises only package errors (`MnistGanError`) for what a caller can fix.
 Whatever changes state or spends the owner's credentials takes the caller (`Visitor`) first: on a public Space it is
-for admins only (serving/access.py). Everything a visitor can make grow is bounded (models, runs, slow computations).
+for admins only (access.py). Everything a visitor can make grow is bounded (models, runs, slow computations).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Hub push and pull through the real huggingface_hub client, against the local Hub server in tests/hub_server.py."""
+"""Hub push and pull through the real huggingface_hub client, against the local Hub server in testing/hub_server.py."""
 
 import hashlib
 import json

@@ -181,14 +181,14 @@ def test_inverting_a_models_own_samples_recovers_their_pixels(service, model):
     labels = np.arange(8) % 10 if generator.config.conditional else None
     own = generator.images(latents(2024, 8, generator.config.latent_dim), labels)
     found = inverter.invert(own, labels)
-    assert found.errors.max() < 0.03  # RMS on 0-1 pixels; real digits' median is 0.07-0.10 (README)
+    assert found.errors.max() < 0.03  # RMS on 0-1 pixels; real digits' median is 0.07-0.10 (bench/README.md)
     np.testing.assert_allclose(found.images, generator.images(found.z, found.labels if labels is not None else None),
                                atol=1e-5)  # the z found draws the reconstruction, as the explorer will draw it
 
 
 @pytest.mark.parametrize("model", list(shipped_models()))
 def test_held_out_digits_are_reconstructed_as_the_right_digit(service, sample, model):
-    # README: 97.4-99.5% of 1,000 held-out digits read as the true digit; here 40 of them, at least 90%
+    # bench/README.md, Coverage: 97.4-99.5% of 1,000 held-out digits read as the true digit; here 40 of them, at least 90%
     found = service.inside.inverter(model).invert(sample.x_test[:40])
     reads = service.inside.classifier().predict(found.images)[0].argmax(axis=1)
     assert np.mean(reads == sample.y_test[:40]) >= 0.9

@@ -329,7 +329,7 @@ class InsideTab:
         pull_text = gr.Markdown(elem_id="inside-pull-text")
         gr.Markdown("### Find it in latent space\nThe z whose image best matches this one: the best of several "
                     "restarts, each picked from 400 random draws and refined by 200 steps of Adam on the pixel "
-                    "error (a classifier-feature term was measured: 17-32x slower, no better; README: Inside the GAN).")
+                    "error (a classifier-feature term was measured: 17-32x slower, no better; bench/README.md: Inversion loss).")
         with gr.Row(equal_height=True):
             restarts = gr.Slider(1, MAX_RESTARTS, value=DEFAULT_RESTARTS, step=1, label="Restarts",
                                  elem_id="inside-restarts")

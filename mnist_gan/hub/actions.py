@@ -1,6 +1,6 @@
 """The Hub tab's actions as plain Python: push a model, pull one back into the models, and the start-up model.
 
-The service's Hub section. On a public Space pushing and pulling are for admins (serving/access.py), and a visitor's
+The service's Hub section. On a public Space pushing and pulling are for admins (access.py), and a visitor's
 call never spends the Space's own token: it uses the token field or the visitor's own login.
 """
 

@@ -22,9 +22,11 @@ from .push_pull import _TOKEN, _check_token, _endpoint, _explained, validate_rep
 
 ROOT = Path(__file__).resolve().parents[2]
 # What the Space runs: the page, its tabs, the package with its assets, the shipped weights, the pinned
-# requirements and README.md (its front matter tells the Hub the SDK, the app file and the OAuth scopes).
-SPACE_FILES = ("app.py", "requirements.txt", "README.md", ".gitattributes")
-SPACE_FOLDERS = ("ui", "mnist_gan", "weights")
+# requirements and README.md (its front matter tells the Hub the SDK, the app file and the OAuth scopes); and the
+# documents README.md links to, so its links work on the Space's page (no code of the benchmarks or tests).
+SPACE_FILES = ("app.py", "requirements.txt", "README.md", ".gitattributes", "bench/README.md", "bench/zoo.md",
+               "bench/quality.md", "bench/quality.png")
+SPACE_FOLDERS = ("ui", "mnist_gan", "weights", "docs")
 SKIPPED = ("__pycache__", ".pyc", ".tmp", ".partial")  # caches and half-written files, wherever they are
 ADMINS_VARIABLE = "MNIST_GAN_ADMINS"
 _USER = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,37}[A-Za-z0-9])?")  # a Hugging Face user name

@@ -23,7 +23,7 @@ from .critic import SoftGenerator, one_hot
 
 @dataclass(frozen=True)
 class Search:
-    """How hard to look. The defaults were chosen by measurement (README: Inside the GAN)."""
+    """How hard to look. The defaults were chosen by measurement (bench/README.md: Inversion loss)."""
 
     restarts: int = 4  # optimised in parallel per target
     draws: int = 400  # random draws the restarts are picked from (for an unknown digit: 200 per digit)

@@ -1,7 +1,7 @@
 """The Train tab's runs as plain Python: start, pause, resume, stop and resume a run, and read what it shows.
 
 The service's training section, over the one `TrainingWorker` (a run at a time, in a child process). What changes a
-run is for admins on a public Space (serving/access.py); every visitor may watch.
+run is for admins on a public Space (access.py); every visitor may watch.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The training process the app starts (`python -m mnist_gan.worker_child --run-dir DIR [--data NPZ] [--resume]`).
+"""The training process the app starts (`python -m mnist_gan.training.child --run-dir DIR [--data NPZ] [--resume]`).
 
 It trains one run, writes the trainer's events as JSON lines to stdout, and obeys "pause", "resume" and "stop"
 lines on stdin (end of input: stop, which saves). Anything else it prints goes to stderr, the run's worker.log.
@@ -27,7 +27,7 @@ WHERE = f"the run's {LOG_FILE}"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mnist_gan.worker_child", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m mnist_gan.training.child", description=__doc__)
     parser.add_argument("--run-dir", required=True)
     parser.add_argument("--data", help="MNIST .npz; default $MNIST_GAN_DATA or keras.datasets download")
     parser.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")

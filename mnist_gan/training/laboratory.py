@@ -1,8 +1,8 @@
 """The Train tab's laboratory as plain Python: steps by hand, live edits, forks, the latent atlas, comparing runs.
 
-The service's laboratory section (`Service.lab`): what changes a run is for admins on a public Space
-(serving/access.py); what only reads the runs folder (atlas, compare, the list of runs) is open to every visitor, bounded (at most MAX_COMPARED runs, the
-images a run already drew).
+The service's laboratory section (`Service.lab`): what changes a run is for admins on a public Space (access.py);
+what only reads the runs folder (atlas, compare, the list of runs) is open to every visitor, bounded (at most
+MAX_COMPARED runs, the images a run already drew).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """One training run at a time, in a child process at lower priority, so the app stays responsive: the parent side.
 
-`TrainingWorker` starts `python -m mnist_gan.worker_child --run-dir DIR [--data NPZ] [--resume]`, sends it one
+`TrainingWorker` starts `python -m mnist_gan.training.child --run-dir DIR [--data NPZ] [--resume]`, sends it one
 command per line on stdin ("pause", "resume", "stop", or JSON: {"take": kind}, {"edit": {field: value}}; end of
 input means stop) and reads its events back as JSON lines on stdout into a `RunView`, which any number of requests can read at any time: the run lives outside every
 request. Sample grids stay on disk (the trainer writes them into the run folder); only paths travel.
