@@ -21,7 +21,6 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
 os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
 
-from pathlib import Path  # noqa: E402
 
 import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
@@ -31,7 +30,7 @@ from mnist_gan.serving.served_files import ResultFiles  # noqa: E402
 from ui.common import FAST, PRIVATE, Page, plain_errors  # noqa: E402
 from ui.explore import ExplorerTab  # noqa: E402
 from ui.generate import GenerateTab  # noqa: E402
-from ui.gradio_glue import endpoint, forget_served  # noqa: E402
+from ui.gradio_glue import cache_folder, endpoint, forget_served  # noqa: E402
 from ui.hub import HubTab  # noqa: E402
 from ui.inside import InsideTab  # noqa: E402
 from ui.limits import RequestLimits  # noqa: E402
@@ -115,7 +114,7 @@ def build(service: Service) -> gr.Blocks:
         gr.Markdown("# mnist-gan\nWatch a GAN learn to write digits, and play with what it learned. Every image is "
                     "reproducible: same model, seed and settings, same pixels.")
         notice = gr.Markdown(visible=False, elem_id="notice")
-        page = Page(service, ResultFiles(Path(demo.GRADIO_CACHE) / "mnist-gan", CACHE_BYTES))
+        page = Page(service, ResultFiles(cache_folder(demo) / "mnist-gan", CACHE_BYTES))
         with gr.Row(equal_height=True):
             page.model = gr.Dropdown(service.library.names(), value=service.library.default, label="Model",
                                      allow_custom_value=True, scale=1, elem_id="model")
@@ -149,7 +148,7 @@ def launch(demo: gr.Blocks, **options):
     demo.launch."""
     page = demo.mnist_gan_page
     page.service.start()
-    page.files.start(demo.GRADIO_CACHE, UPLOADS_BYTES, on_removed=lambda removed: forget_served(demo, removed))
+    page.files.start(cache_folder(demo), UPLOADS_BYTES, on_removed=lambda removed: forget_served(demo, removed))
     launch_options = {**LAUNCH, "app_kwargs": {**LAUNCH["app_kwargs"], "routes": [png_route(page.service.drawing)]}}
     return demo.launch(**{"server_name": os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), **launch_options,
                           **options})

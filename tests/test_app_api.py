@@ -215,6 +215,7 @@ def test_training_controls_say_plainly_what_cannot_be_done(client):
         client.predict(conditional=True, latent_code=10, data="sample", api_name="/train_start")
 
 
+@pytest.mark.slow
 def test_a_tiny_run_reports_both_accuracies_and_obeys_pause_resume_stop(client, app_server):
     app, _ = app_server
     started = client.predict(architecture="classic", batch_size=16, steps=2000, data="sample", latent_code=10,

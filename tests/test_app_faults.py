@@ -52,6 +52,7 @@ def browser_page(url: str):
 
 # --- a killed training process, a killed app ----------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_killed_worker_or_app_leaves_a_run_that_resumes_from_its_checkpoint(tmp_path):
     app = AppProcess(tmp_path / "app")
     try:
@@ -113,6 +114,7 @@ def test_a_killed_worker_or_app_leaves_a_run_that_resumes_from_its_checkpoint(tm
 
 # --- divergence -------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_diverging_run_is_rolled_back_and_the_train_tab_says_so(app_server, tmp_path):
     """The fault: a NaN in the run's checkpoint, as a bad disk could leave it (the trainer never saves one). Resumed
     from it, every step's loss is NaN: the run rolls back to its checkpoint, and pauses after the third time."""
@@ -174,6 +176,7 @@ def _writable(folder: Path) -> bool:
     return True
 
 
+@pytest.mark.slow
 def test_an_unwritable_run_folder_gets_a_clear_message_and_the_app_keeps_serving(app_server, tmp_path):
     app, url = app_server
     client = connect(url, tmp_path)
@@ -215,6 +218,7 @@ def test_an_unwritable_run_folder_gets_a_clear_message_and_the_app_keeps_serving
 
 # --- the Hub lost mid-push --------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("route, when", [("commit", "before"), ("commit", "after"), ("lfs_upload", "before")])
 def test_a_push_that_loses_the_hub_is_not_reported_as_pushed_and_a_retry_works(app_server, tmp_path, monkeypatch,
                                                                                route, when):

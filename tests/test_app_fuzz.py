@@ -132,6 +132,7 @@ def test_the_examples_cover_every_public_endpoint_and_parameter(server):
     assert parameters == {name: len(values) for name, values in ENDPOINTS.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("endpoint", sorted(ENDPOINTS))
 def test_every_endpoint_answers_hostile_input_plainly(server, endpoint):
     url, http = server

@@ -15,6 +15,7 @@ def _weights(trainer):
     return {k: v for k, v in trainer.gan.state_arrays().items()}
 
 
+@pytest.mark.slow
 def test_stopped_and_resumed_run_equals_an_uninterrupted_one(tiny_data, tmp_path):
     straight = Trainer(CONFIG, tiny_data, tmp_path / "straight")
     assert straight.run() == "finished" and straight.step == 40
@@ -49,6 +50,7 @@ def test_events_report_both_accuracies_and_samples(tiny_data, tmp_path):
     assert [e.state for e in events if isinstance(e, StateChanged)] == [State.RUNNING, State.FINISHED]
 
 
+@pytest.mark.slow
 def test_pause_and_resume_from_another_thread(tiny_data, tmp_path):
     """A paused run takes no step until it is resumed: no Step event comes between "paused" and "running", however
     long the test takes to look at the paused run, and the pause wrote a checkpoint of the paused step."""
@@ -103,6 +105,7 @@ def test_a_write_killed_before_rename_leaves_the_last_checkpoint_intact(tmp_path
     assert [p.name for p in tmp_path.iterdir()] == [CHECKPOINT_FILE]  # no temporary file left behind
 
 
+@pytest.mark.slow
 def test_corrupt_checkpoint_and_wrong_model(tiny_data, tmp_path):
     (tmp_path / CHECKPOINT_FILE).write_bytes(b"not a zip")
     with pytest.raises(CheckpointError, match="not a readable checkpoint"):
@@ -127,6 +130,7 @@ def test_divergence_watch():
     assert reasons[:2] == [None, None] and "perfect on real and generated" in reasons[2]
 
 
+@pytest.mark.slow
 def test_a_nan_run_rolls_back_to_its_last_good_checkpoint(tiny_data, tmp_path):
     import tensorflow as tf
 
@@ -149,6 +153,7 @@ def test_a_nan_run_rolls_back_to_its_last_good_checkpoint(tiny_data, tmp_path):
     assert meta.incidents[0]["step"] == 40 and trainer.record()["incidents"] == meta.incidents
 
 
+@pytest.mark.slow
 def test_a_nan_run_without_checkpoint_pauses_and_never_saves_nan(tiny_data, tmp_path):
     import threading
 

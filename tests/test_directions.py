@@ -69,6 +69,7 @@ def test_move_adds_amounts_along_directions_and_refuses_bad_values():
         move(z, basis, [0, 0, 0, 0, 1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["classic", "mlp-uncond"])  # the default's digit follows its latent code
 def test_directions_of_the_shipped_models_do_what_they_say(name):
     generator = Generator.load(shipped_models()[name])

@@ -83,6 +83,7 @@ def test_d_learns_in_its_step_and_stays_put_in_gs(tiny_data, config):
     assert _unchanged(gan.discriminator, d_before), "the G step changed D"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("architecture", ["classic", "dcgan"])
 @pytest.mark.parametrize("conditional", [False, True])
 def test_every_variant_trains_and_shapes_fit(tiny_data, architecture, conditional):
@@ -101,6 +102,7 @@ def test_every_variant_trains_and_shapes_fit(tiny_data, architecture, conditiona
     assert not _unchanged(gan.ema_generator, _snapshot(GAN(config).generator))  # the EMA copy follows G
 
 
+@pytest.mark.slow
 def test_the_latent_code_is_learned_without_labels(tiny_data):
     """InfoGAN: G sees the argmax of z's first entries as a one-hot, and D's code head learns to read it back from
     G's images. No real label reaches either model: the data's labels are scrambled and nothing changes."""

@@ -125,6 +125,7 @@ def test_the_discriminator_travels_with_the_model(server, tmp_path, plain):
         _pull(server, tmp_path, "alice/with-d", cache="other-cache")
 
 
+@pytest.mark.slow
 def test_keras_loads_the_pushed_repo_from_hf_url(server, tmp_path):
     source = shipped_models()[DEFAULT_MODEL]
     push_pull.push(source, "alice/mnist", ALICE, endpoint=server.url)
@@ -422,6 +423,7 @@ def test_tokens_never_reach_output_errors_or_files(server, tmp_path, plain, capf
 
 # --- CLI ----------------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_cli_push_and_pull(server, tmp_path, plain):
     def cli(*args, token=None):
         env = {**os.environ, "HF_ENDPOINT": server.url, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_DISABLE_XET": "1"}

@@ -186,6 +186,7 @@ def test_inverting_a_models_own_samples_recovers_their_pixels(service, model):
                                atol=1e-5)  # the z found draws the reconstruction, as the explorer will draw it
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", list(shipped_models()))
 def test_held_out_digits_are_reconstructed_as_the_right_digit(service, sample, model):
     # bench/README.md, Coverage: 97.4-99.5% of 1,000 held-out digits read as the true digit; here 40 of them, at least 90%
@@ -296,6 +297,7 @@ def _append(path: str, model: str, times: int) -> None:
         tally.add(model, {"fakes": 8, "fooled": 3, "reals": 8, "false_alarms": 1})
 
 
+@pytest.mark.slow
 def test_the_tally_is_exact_across_processes_restarts_and_compaction(tmp_path):
     path = str(tmp_path / "spot.jsonl")
     context = multiprocessing.get_context("spawn")
@@ -317,6 +319,7 @@ def test_the_tally_is_exact_across_processes_restarts_and_compaction(tmp_path):
     assert json.loads((tmp_path / "spot.jsonl").read_text().splitlines()[0])["model"] in ("a", "b")
 
 
+@pytest.mark.slow
 def test_the_coverage_command_prints_its_table_and_the_worst_digits(tmp_path):
     done = cli("coverage", "--weights", "classic", "--n", "12", "--restarts", "1", "--out", tmp_path / "worst.png")
     assert done.returncode == 0, done.stderr[-2000:]

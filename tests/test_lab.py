@@ -94,6 +94,7 @@ def test_an_iteration_and_ten_by_hand_are_real_steps_with_their_evidence(tiny_da
     assert (tmp_path / "samples" / "0000010.png").is_file()  # the cadence holds for steps by hand too
 
 
+@pytest.mark.slow
 def test_live_edits_take_effect_at_the_stated_step_and_survive_a_resume(tiny_data, tmp_path):
     trainer = Trainer(QUICK.replace(steps=400, ema_decay=0.99), tiny_data, tmp_path)
     seen = []  # (step, lr_d, ema decay, d_steps) as each compiled call finished: what it trained with
@@ -164,6 +165,7 @@ def test_the_atlas_is_drawn_at_each_sample_step_on_a_fixed_slice(tiny_data, tmp_
     assert np.all((realness >= 0) & (realness <= 1))
 
 
+@pytest.mark.slow
 def test_a_fork_with_nothing_changed_continues_its_parent_exactly(tmp_path):
     """Parent: 40 steps with checkpoints kept at 20 and 40. Fork at 20 with no change, trained to 40: the same
     weights, BatchNorm statistics, EMA and optimizer moments as the parent's at 40, bit for bit."""

@@ -261,6 +261,7 @@ def test_trainer_emits_quality_events_and_keeps_the_best_sampler(judge, tiny_dat
     assert record["best"]["step"] == best.step and record["best"]["cfid"] == pytest.approx(best.metrics["cfid"])
 
 
+@pytest.mark.slow
 def test_evaluate_samples_file_prints_json_and_a_table(tiny_data, tmp_path):
     npz = tmp_path / "real.npz"
     np.savez(npz, images=to_uint8(tiny_data.x_test), labels=tiny_data.y_test)

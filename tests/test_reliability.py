@@ -6,6 +6,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from mnist_gan.atomic_files import TMP_PREFIX
 from mnist_gan.model.generator import Generator
 from mnist_gan.training.checkpoint import CHECKPOINT_FILE, load_checkpoint
@@ -26,6 +28,7 @@ def _saved(run_dir) -> int:
     return load_checkpoint(run_dir / CHECKPOINT_FILE)[1].step if (run_dir / CHECKPOINT_FILE).exists() else -1
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_never_leaves_a_half_written_checkpoint(tmp_path):
     rng = random.Random(1234)
     run_dir = tmp_path / "run"

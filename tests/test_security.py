@@ -155,6 +155,7 @@ def test_a_visitors_pull_never_spends_the_spaces_token(server, staged, tmp_path,
 
 # --- Medium 4: bounded growth -------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_fifty_pulls_keep_memory_models_and_the_cache_bounded(server, staged, tmp_path):
     """Without the bound every pulled model stayed loaded and cached: ~12 MB of memory per pull (measured)."""
     service = Service(AppSettings(runs_dir=tmp_path / "runs", hub_cache=str(tmp_path / "hub-cache"), max_models=3))
@@ -191,6 +192,7 @@ def test_runs_beyond_the_count_are_pruned_but_never_the_newest_resumable(tmp_pat
     assert prune_runs(runs, keep={"run-0"}, max_runs=10, max_bytes=int(size * 1.5)) == ["run-4"]  # the disk budget
 
 
+@pytest.mark.slow
 def test_every_unfinished_run_is_offered_and_any_can_be_resumed(tmp_path, tiny_data):
     runs = tmp_path / "runs"
     for i, steps in enumerate((100, 100, 10)):

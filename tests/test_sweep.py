@@ -23,6 +23,7 @@ from mnist_gan.sweeps.spec import (
     RESULTS_FILE,
     RESULTS_TABLE,
     RUNS_DIR,
+    STOPPED_EARLY,
     SweepError,
     parse_spec,
     sweep_models,
@@ -283,3 +284,25 @@ def test_asha_stops_a_bad_trial_on_a_ray_cluster_given_by_address(tmp_path):
             pass
         _end(pids)
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_the_live_table_shows_each_trial_and_what_tune_alone_knows(tmp_path):
+    from types import SimpleNamespace
+
+    from mnist_gan.sweeps.progress import progress_table
+
+    def trial(name: str, status: str, result: dict | None):
+        return SimpleNamespace(status=status, last_result=result,
+                               config={"trial": {"name": name, "config": {"steps": 400}}})
+
+    (tmp_path / RUNS_DIR / "t001").mkdir(parents=True)
+    (tmp_path / RUNS_DIR / "t001" / TRIAL_FILE).write_text(json.dumps({"status": STOPPED_EARLY}))
+    table = progress_table(tmp_path, [trial("t000", "RUNNING", {"step": 200, "cfid": 1.234, "best_cfid": 1.0,
+                                                               "images_per_sec": 1500.0}),
+                                      trial("t001", "TERMINATED", {"step": 100, "cfid": float("nan")}),
+                                      trial("t002", "PENDING", None)], elapsed=75)
+    first, *rows = table.splitlines()
+    assert first == "[sweep 1:15] 1 pending, 1 running, 1 stopped early"
+    assert rows[0].split() == ["t000", "running", "200/400", "cFID", "1.23", "(best", "1)", "1,500", "img/s"]
+    assert rows[1].split() == ["t001", "stopped", "early", "100/400", "cFID", "-", "(best", "-)", "0", "img/s"]
+    assert rows[2].split()[:3] == ["t002", "pending", "0/400"]

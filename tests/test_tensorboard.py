@@ -4,6 +4,7 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
+import pytest
 from PIL import Image
 from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
 from tensorboard.util import tensor_util
@@ -59,6 +60,7 @@ def test_a_run_writes_its_scalars_grids_and_config(tiny_data, tmp_path):
     assert "| batch_size | 16 |" in config and "| seed | 5 |" in config
 
 
+@pytest.mark.slow
 def test_a_resumed_run_adds_a_file_and_goes_on(tiny_data, tmp_path):
     first = Trainer(CONFIG.replace(eval_every=0), tiny_data, tmp_path)
     first.subscribe(lambda e: first.stop() if isinstance(e, Step) and e.step >= 30 else None)

@@ -73,6 +73,7 @@ def test_extra_datasets_links_and_big_attributes_are_refused(classic):
         load_discriminator(classic)
 
 
+@pytest.mark.slow
 def test_refusing_a_bomb_costs_no_memory(classic):
     """In a fresh process (the peak RSS of this one says nothing): the bomb's load grows RSS by less than 100 MB.
     Without the inspection Keras reads the declared gibibyte before comparing shapes (several GB, measured)."""

@@ -37,6 +37,30 @@ def file_parameter() -> gr.JSON:
     return parameter
 
 
+def uploaded_path(payload) -> str | None:
+    """The server path of a file gradio received for a file_parameter (a FileData dict): only inside gradio's upload
+    folder, whatever a caller writes in the payload (gradio's own check of a FileData it did not receive is skipped
+    for a JSON value, so the app makes it, with gradio's upload folder and its path test)."""
+    from gradio.utils import get_upload_folder, is_in_or_equal
+
+    from mnist_gan.errors import InvalidInput
+
+    if payload is None:
+        return None
+    path = payload.get("path") if isinstance(payload, dict) else None
+    if not isinstance(path, str):
+        raise InvalidInput("image must be an image file (PNG or JPEG), uploaded (gradio_client: handle_file)")
+    if not is_in_or_equal(path, get_upload_folder()):
+        raise InvalidInput("image must be a file uploaded to this app")
+    return path
+
+
+def cache_folder(demo: gr.Blocks) -> Path:
+    """Gradio's cache folder for this page (`demo.GRADIO_CACHE`, $GRADIO_TEMP_DIR or the system's temporary
+    folder): where it keeps uploads and the files it serves."""
+    return Path(demo.GRADIO_CACHE)
+
+
 def with_signature(fn: Callable, signature: inspect.Signature, doc: str) -> Callable:
     """`fn(*args, **kwargs)` described to gradio as taking `signature`'s parameters: the API's parameters (names,
     types, defaults) come from a function's signature and annotations, and the training settings are a list

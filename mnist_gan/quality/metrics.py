@@ -311,11 +311,15 @@ def knn_radii(features: np.ndarray, k: int, chunk: int = 1024) -> np.ndarray:
     features = np.asarray(features, np.float64)
     if not 1 <= k < len(features):
         raise ValueError(f"k-NN radii need 1 <= k < the number of points ({len(features)}), got k={k}")
-    radii = np.empty(len(features))
+    # Each point's radius is taken from its column (the distances from every other point to it), the orientation
+    # _in_balls compares a query with a ball in: a matrix product's rounding depends on an element's position, so
+    # the k-th neighbour's distance to a centre must be computed the same way for the radius and for the test, or
+    # it can fall inside its own boundary (two sets that are the same scored a density of 1.0007 on one machine).
+    smallest = np.full((k, len(features)), np.inf)  # the k smallest distances to each point seen so far
     for i, d in _distance_blocks(features, features, chunk):
         d[np.arange(len(d)), np.arange(i, i + len(d))] = np.inf  # a point is not its own neighbour
-        radii[i:i + len(d)] = np.partition(d, k - 1, axis=1)[:, k - 1]
-    return radii
+        smallest = np.partition(np.concatenate([smallest, d]), k - 1, axis=0)[:k]
+    return smallest[k - 1]
 
 
 def _in_balls(queries: np.ndarray, centres: np.ndarray, radii: np.ndarray, chunk: int = 1024):
