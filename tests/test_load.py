@@ -8,7 +8,7 @@ import pytest
 
 from testing.load import run_load
 
-CLIENTS, SECONDS = 12, 30.0  # enough calls to pass the session bound (200) and to exercise the cache cap
+CLIENTS, SECONDS = 12, 45.0  # enough calls to pass the session bound (200) and to fill the cache past its cap
 MEMORY_GROWTH_MB = 300  # allowed RSS growth of the app from the start of the load to its peak
 # Gradio keeps at most state_session_capacity (200) sessions of ~0.3 MB: once past them, memory levels off. Over the
 # second half of the load (hundreds of calls) it may move by allocator noise, not by a per-call leak.
