@@ -1,9 +1,13 @@
 """mnist-gan: watch a GAN learn to write digits, and play with what it learned. `python app.py`
 
 The page: a header with the model picker, and one tab per module of ui/ (layout, wiring and display formatting).
-Every action is a method of `mnist_gan.service.Service`, which validates and raises package errors; the tabs show
-them as plain messages. Importing this module builds the page and starts nothing: `launch()` starts the service
-and serves it.
+Every action belongs to a section of `mnist_gan.service.Service`, which validates and raises package errors; the
+tabs show them as plain messages.
+
+Importing this module builds nothing. `build(service)` lays the page out over a service; `launch(demo)` starts the
+service (the start-up model) and serves the page; `close(demo)` stops both. `python app.py` (how a Space starts it)
+does all three over a service from the environment, and `app.demo` (what `gradio app.py` looks up) is built on first
+access.
 """
 
 import os
@@ -17,20 +21,20 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
 os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
 
-from pathlib import Path  # noqa: E402
 
 import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
-from mnist_gan.cache import ResultFiles  # noqa: E402
 from mnist_gan.service import Service  # noqa: E402
-from ui.common import FAST, PRIVATE, Page, shown  # noqa: E402
+from mnist_gan.serving.served_files import ResultFiles  # noqa: E402
+from ui.common import FAST, PRIVATE, Page, plain_errors  # noqa: E402
 from ui.explore import ExplorerTab  # noqa: E402
 from ui.generate import GenerateTab  # noqa: E402
+from ui.gradio_glue import cache_folder, endpoint, forget_served  # noqa: E402
 from ui.hub import HubTab  # noqa: E402
 from ui.inside import InsideTab  # noqa: E402
 from ui.limits import RequestLimits  # noqa: E402
-from ui.permalink import route as permalink_route  # noqa: E402
+from ui.routes import png_route  # noqa: E402
 from ui.train import TrainTab  # noqa: E402
 
 # Gradio deletes its cached files by age only; under a crowd, the size caps keep the disk from filling first: one
@@ -81,85 +85,93 @@ LAUNCH = {"css": CSS, "theme": gr.themes.Soft(), "run_history": False, "footer_l
           "max_file_size": "1mb",  # gradio's upload route is open to anyone: see also RequestLimits
           "app_kwargs": {"middleware": [Middleware(RequestLimits)]}}
 
-service = Service.from_env()
-LAUNCH["app_kwargs"]["routes"] = [permalink_route(service)]  # GET /png: a grid at a permanent, cacheable URL
+
+def build(service: Service) -> gr.Blocks:
+    """The page over `service`: a header with the model picker, and the tabs."""
+
+    @plain_errors
+    def models() -> list[dict]:
+        """Every model the app can use (shipped, trained here, pulled), the default first."""
+        return service.library.catalog()
+
+    @plain_errors
+    def on_model(model: str, mode: str):
+        """A new model: its info, which digit pickers apply, and the explorer's sliders."""
+        info = service.library.info(model)
+        steps = f", trained {info['steps']:,} steps" if info["steps"] else ""
+        text = f"**{model}**: {info['description']}{steps} · {info['source']}"
+        conditional = info["conditional"]
+        return (text, gr.update(visible=conditional), gr.update(visible=conditional),
+                *explorer.sliders_for(model, mode))
+
+    def page_opened():
+        """A new page: the start-up notice, and the model picker as it is now (a start-up pull adds a model)."""
+        names = service.library.names()
+        return (gr.update(value=f"**Note:** {service.notice}" if service.notice else "", visible=bool(service.notice)),
+                gr.update(choices=names, value=service.library.default))
+
+    with gr.Blocks(title="mnist-gan", delete_cache=(600, 3600)) as demo:
+        gr.Markdown("# mnist-gan\nWatch a GAN learn to write digits, and play with what it learned. Every image is "
+                    "reproducible: same model, seed and settings, same pixels.")
+        notice = gr.Markdown(visible=False, elem_id="notice")
+        page = Page(service, ResultFiles(cache_folder(demo) / "mnist-gan", CACHE_BYTES))
+        with gr.Row(equal_height=True):
+            page.model = gr.Dropdown(service.library.names(), value=service.library.default, label="Model",
+                                     allow_custom_value=True, scale=1, elem_id="model")
+            page.model_info = gr.Markdown(elem_id="model-info")
+        generator, explorer, trainer, hub = GenerateTab(page), ExplorerTab(page), TrainTab(page), HubTab(page)
+        # on a phone, tabs that do not fit wrap ("menu", the default, hid three of the four behind "...");
+        # "Open in Latent explorer" switches tabs
+        with gr.Tabs(overflow_behavior="wrap", elem_id="tabs") as tabs:
+            inside = InsideTab(page, explorer, tabs)
+            for tab, name, key in ((generator, "Generate", "generate"), (explorer, "Latent explorer", "latent"),
+                                   (inside, "Inside the GAN", "inside"), (trainer, "Train", "train"),
+                                   (hub, "Hub", "hub")):
+                with gr.Tab(name, id=key):
+                    tab.build()
+
+        # A model change (picker, "Use this model", a pull) or a new page refreshes both drawing tabs
+        model_changed = {"fn": on_model, "inputs": [page.model, explorer.mode], **PRIVATE, **FAST,
+                         "outputs": [page.model_info, generator.digit, explorer.digit, *explorer.sliders]}
+        for changed in (page.model.change(**model_changed),
+                        demo.load(page_opened, None, [notice, page.model], **PRIVATE, **FAST).then(**model_changed)):
+            explorer.redraw(generator.redraw(changed))
+            changed.then(**inside.on_model)
+        trainer.wire(demo, pickers=[page.model, hub.model])
+        endpoint(models, "models")
+    demo.mnist_gan_page = page  # what launch() and close() start and stop
+    return demo
 
 
-@shown
-def models() -> list[dict]:
-    """Every model the app can use (shipped, trained here, pulled), the default first."""
-    return service.models()
+def launch(demo: gr.Blocks, **options):
+    """Start the page's service (the start-up model) and its cache cap, then serve it; options go to
+    demo.launch."""
+    page = demo.mnist_gan_page
+    page.service.start()
+    page.files.start(cache_folder(demo), UPLOADS_BYTES, on_removed=lambda removed: forget_served(demo, removed))
+    launch_options = {**LAUNCH, "app_kwargs": {**LAUNCH["app_kwargs"], "routes": [png_route(page.service.drawing)]}}
+    return demo.launch(**{"server_name": os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), **launch_options,
+                          **options})
 
 
-@shown
-def _on_model(model: str, mode: str):
-    """A new model: its info, which digit pickers apply, and the explorer's sliders."""
-    info = service.model_info(model)
-    steps = f", trained {info['steps']:,} steps" if info["steps"] else ""
-    text = f"**{model}**: {info['description']}{steps} · {info['source']}"
-    conditional = info["conditional"]
-    return (text, gr.update(visible=conditional), gr.update(visible=conditional), *explorer.sliders_for(model, mode))
-
-
-def _page_opened():
-    """A new page: the start-up notice, and the model picker as it is now (a start-up pull adds a model)."""
-    names = service.library.names()
-    return (gr.update(value=f"**Note:** {service.notice}" if service.notice else "", visible=bool(service.notice)),
-            gr.update(choices=names, value=service.library.default))
-
-
-with gr.Blocks(title="mnist-gan", delete_cache=(600, 3600)) as demo:
-    gr.Markdown("# mnist-gan\nWatch a GAN learn to write digits, and play with what it learned. Every image is "
-                "reproducible: same model, seed and settings, same pixels.")
-    notice = gr.Markdown(visible=False, elem_id="notice")
-    page = Page(service, ResultFiles(Path(demo.GRADIO_CACHE) / "mnist-gan", CACHE_BYTES))
-    with gr.Row(equal_height=True):
-        page.model = gr.Dropdown(service.library.names(), value=service.library.default, label="Model",
-                                 allow_custom_value=True, scale=1, elem_id="model")
-        page.model_info = gr.Markdown(elem_id="model-info")
-    generator, explorer, trainer, hub = GenerateTab(page), ExplorerTab(page), TrainTab(page), HubTab(page)
-    # on a phone, tabs that do not fit wrap ("menu", the default, hid three of the four behind "...");
-    # "Open in Latent explorer" switches tabs
-    with gr.Tabs(overflow_behavior="wrap", elem_id="tabs") as tabs:
-        inside = InsideTab(page, explorer, tabs)
-        for tab, name, key in ((generator, "Generate", "generate"), (explorer, "Latent explorer", "latent"),
-                               (inside, "Inside the GAN", "inside"), (trainer, "Train", "train"), (hub, "Hub", "hub")):
-            with gr.Tab(name, id=key):
-                tab.build()
-
-    # A model change (picker, "Use this model", a pull) or a new page refreshes both drawing tabs
-    on_model = {"fn": _on_model, "inputs": [page.model, explorer.mode], **PRIVATE, **FAST,
-                "outputs": [page.model_info, generator.digit, explorer.digit, *explorer.sliders]}
-    for changed in (page.model.change(**on_model),
-                    demo.load(_page_opened, None, [notice, page.model], **PRIVATE, **FAST).then(**on_model)):
-        explorer.redraw(generator.redraw(changed))
-        changed.then(**inside.on_model)
-    trainer.wire(demo, pickers=[page.model, hub.model])
-    gr.api(models, api_name="models")
-
-
-def _forget(removed: list) -> None:
-    removed = {str(path) for path in removed}
-    for tracked in demo.temp_file_sets:  # else gradio would remember the deleted files for ever
-        tracked.difference_update(removed)
-
-
-def launch(**options):
-    """Start the service (the start-up model) and the cache cap, then serve; options go to demo.launch."""
-    service.start()
-    page.files.start(demo.GRADIO_CACHE, UPLOADS_BYTES, on_removed=_forget)
-    return demo.launch(**{"server_name": os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), **LAUNCH, **options})
-
-
-def close() -> None:
+def close(demo: gr.Blocks) -> None:
     """Stop serving, and stop the training run (it saves)."""
     demo.close()
-    page.files.stop()
-    service.close()
+    demo.mnist_gan_page.files.stop()
+    demo.mnist_gan_page.service.close()
+
+
+def __getattr__(name: str):
+    """`app.demo`, built on first access over a service from the environment (for `gradio app.py`)."""
+    if name == "demo":
+        globals()["demo"] = built = build(Service.from_env())
+        return built
+    raise AttributeError(f"module 'app' has no attribute {name!r}")
 
 
 if __name__ == "__main__":
+    demo = build(Service.from_env())
     try:
-        launch()
+        launch(demo)
     finally:
-        service.close()
+        demo.mnist_gan_page.service.close()

@@ -13,6 +13,7 @@ BENCHMARKS = {
     "quality": ("bench.quality", "time to quality: cFID against wall time, classic recipe vs the default config"),
     "efficiency": ("bench.efficiency", "FLOPs per step x steps/s over the float32 matmul peak; cost vs batch and model"),
     "sampling": ("bench.sampling", "in-process latency of a 64-image grid"),
+    "load": ("bench.load", "20 scripted visitors for 60 s (generate, latent) while a run trains: calls/s, p50/p99, memory"),
     "api": ("bench.api", "generate (64 images) through the raw REST path: idle, while training, and the ratio"),
     "permalink": ("bench.permalink", "GET /png (64 images, kept-alive) beside the Gradio REST path, same run"),
     "slider": ("bench.slider", "latent slider moved to new image shown, in headless Chromium"),

@@ -5,8 +5,6 @@ Also reports how the step's cost grows with batch size and with the model (class
 
 from __future__ import annotations
 
-
-
 from bench.common import interleaved
 
 
@@ -49,7 +47,7 @@ def measure(rounds: int = 5, batch_sizes=(32, 64, 128, 256, 512, 1024), architec
             seconds: float = 1.5) -> list[dict]:
     from mnist_gan.config import GANConfig
     from mnist_gan.data import TINY_DATA, load_mnist
-    from mnist_gan.trainer import STEPS_PER_CALL, Trainer
+    from mnist_gan.training.trainer import STEPS_PER_CALL, Trainer
 
     data = load_mnist(TINY_DATA)
     peak = sgemm_peak(rounds=rounds)
@@ -57,7 +55,7 @@ def measure(rounds: int = 5, batch_sizes=(32, 64, 128, 256, 512, 1024), architec
     for architecture in architectures:
         for batch in batch_sizes:
             trainer = Trainer(GANConfig(architecture=architecture, batch_size=batch), data)
-            inputs = trainer._draw(STEPS_PER_CALL)
+            inputs = trainer.batches(STEPS_PER_CALL)
             call = lambda: trainer.gan.steps(*inputs)  # noqa: E731  inputs drawn once: measure the step alone
             call()
             calls_per_s = interleaved({"step": call}, max(1, rounds // 2), seconds, 1)["step"]

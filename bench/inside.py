@@ -16,18 +16,18 @@ import numpy as np
 from PIL import Image
 
 from bench.appserver import App, met
-from mnist_gan.inside import DEFAULT_RESTARTS
-from mnist_gan.inversion import Settings
+from mnist_gan.inside.actions import DEFAULT_RESTARTS
+from mnist_gan.inside.inversion import Search
 from testing.app import rest_call
 from testing.system import summary
 
 SESSION = "bench-inside"
-STEPS = Settings().steps  # the inversion steps the app uses
+STEPS = Search().steps  # the inversion steps the app uses
 
 
 def models() -> list[str]:
     """The shipped models saved with their discriminator (D's verdict needs it; the others are skipped)."""
-    from mnist_gan.generator import DISCRIMINATOR_FILE, shipped_models
+    from mnist_gan.model.generator import DISCRIMINATOR_FILE, shipped_models
 
     return [name for name, folder in shipped_models().items() if (folder / DISCRIMINATOR_FILE).exists()]
 
@@ -36,16 +36,16 @@ def _service():
     import tempfile
     from pathlib import Path
 
-    from mnist_gan.service import Service, Settings
+    from mnist_gan.service import AppSettings, Service
 
-    return Service(Settings(runs_dir=Path(tempfile.mkdtemp(prefix="bench-inside-"))))
+    return Service(AppSettings(runs_dir=Path(tempfile.mkdtemp(prefix="bench-inside-"))))
 
 
 def _timed(service, call, model: str, calls: int) -> tuple[float, list[float]]:
     """The first call's seconds (on test digit 0) and each later call's, every one on another held-out digit."""
     seconds = []
     for index in range(calls + 1):
-        digit = service.inside_digit(model, "test", index=index)
+        digit = service.inside.digit(model, "test", index=index)
         started = time.perf_counter()
         call(model, digit)
         seconds.append(time.perf_counter() - started)
@@ -56,11 +56,11 @@ def in_process(calls: int, inversions: int) -> list[dict]:
     service = _service()
     rows = []
     for model in models():
-        first, seconds = _timed(service, service.discriminate, model, calls)
+        first, seconds = _timed(service, service.inside.discriminate, model, calls)
         rows.append({"what": f"discriminate + heatmap + histogram, {model}, in process", **summary(seconds),
                      "first call s": round(first, 2), "target": "<= 50 ms median",
                      "met": met(statistics.median(seconds) <= 0.05)})
-        first, seconds = _timed(service, service.invert, model, inversions)
+        first, seconds = _timed(service, service.inside.invert, model, inversions)
         rows.append({"what": f"invert, {DEFAULT_RESTARTS} restarts x {STEPS} steps, {model}, in process",
                      **summary(seconds), "first call s": round(first, 2), "target": "<= 3 s median",
                      "met": met(statistics.median(seconds) <= 3.0)})

@@ -17,10 +17,10 @@ FEATURE_WEIGHT = 0.1  # feature distances are ~0.6 between digits (squared, mean
 
 def measure(rounds: int = 5, n: int = 40) -> list[dict]:
     from mnist_gan.data import SAMPLE_DATA, load_mnist
-    from mnist_gan.generator import Generator, shipped_models
-    from mnist_gan.inversion import Inverter, Settings
-    from mnist_gan.metrics import Classifier
-    from mnist_gan.sampling import latents
+    from mnist_gan.images import latents
+    from mnist_gan.inside.inversion import Inverter, Settings
+    from mnist_gan.model.generator import Generator, shipped_models
+    from mnist_gan.quality.metrics import Classifier
 
     data, classifier = load_mnist(SAMPLE_DATA), Classifier.load()
     targets, truth = data.x_test[:n], data.y_test[:n]

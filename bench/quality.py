@@ -46,12 +46,12 @@ def _curve(name: str, train_chunk, evaluate, budget_s: float, eval_every_s: floa
 
 
 def _fast(config, data, evaluator) -> tuple:
-    from mnist_gan.trainer import STEPS_PER_CALL, Trainer
+    from mnist_gan.training.trainer import STEPS_PER_CALL, Trainer
 
     trainer = Trainer(config, data)
 
     def chunk() -> int:  # the trainer's own compiled multi-step call, as Trainer.run uses it
-        trainer.gan.iterate(*trainer._draw(STEPS_PER_CALL))
+        trainer.gan.iterate(*trainer.batches(STEPS_PER_CALL))
         return STEPS_PER_CALL
 
     chunk()  # trace and compile outside the clock: the plain loop below is warmed up the same way
@@ -60,9 +60,9 @@ def _fast(config, data, evaluator) -> tuple:
 
 def _plain(data, evaluator, seed: int = 0) -> tuple:
     from mnist_gan.config import GANConfig
-    from mnist_gan.gan import GAN
-    from mnist_gan.generator import Generator
-    from mnist_gan.recipe_loop import RecipeLoop
+    from mnist_gan.model.gan import GAN
+    from mnist_gan.model.generator import Generator
+    from mnist_gan.model.recipe_loop import RecipeLoop
 
     gan = GAN(GANConfig(seed=seed))
     loop, rng, b = RecipeLoop(gan), np.random.default_rng(seed), gan.config.batch_size
@@ -85,8 +85,8 @@ def measure(rounds: int = 1, budget_s: float = 600.0, plain_s: float = 300.0, ev
     """The curves (rows) of every contender, plus a summary row; draws them into `png`."""
     from mnist_gan.config import GANConfig, recipe
     from mnist_gan.data import load_mnist
-    from mnist_gan.generator import Generator, shipped_models
-    from mnist_gan.metrics import Classifier, Evaluator
+    from mnist_gan.model.generator import Generator, shipped_models
+    from mnist_gan.quality.metrics import Classifier, Evaluator
 
     data = load_mnist(data_path or os.environ.get("MNIST_GAN_DATA") or FULL_DATA)
     evaluator = Evaluator(Classifier.load(), n=n)
@@ -117,7 +117,7 @@ def draw(curves: dict[str, list[dict]], target: float, deadline_s: float, size=(
     """A PNG line chart of cFID (log scale) against wall time, with the target cFID and the 1/10 deadline."""
     from PIL import Image, ImageDraw
 
-    from mnist_gan.sampling import encode_png
+    from mnist_gan.images import encode_png
 
     width, height = size
     left, right, top, bottom = 70, 20, 20, 60

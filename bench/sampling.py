@@ -9,8 +9,8 @@ from testing.system import percentile
 
 
 def measure(rounds: int = 5, calls: int = 200, n: int = 64) -> list[dict]:
-    from mnist_gan.sampling import make_grid
-    from mnist_gan.generator import DEFAULT_MODEL, Generator, shipped_models
+    from mnist_gan.images import make_grid
+    from mnist_gan.model.generator import DEFAULT_MODEL, Generator, shipped_models
 
     rows = []
     for name, folder in shipped_models().items():

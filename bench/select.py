@@ -28,8 +28,8 @@ KEYS = ("cfid", "cfid_x_real", "recognisable", "class_min", "class_max", "nn_rat
 
 def candidates(run_dir: Path, min_step: int = 0) -> dict[str, Path]:
     """Label -> weights folder of every sampler the run kept (snapshots from `min_step` on, best, last)."""
-    from mnist_gan.trainer import BEST_DIR, SNAPSHOTS_DIR
-    from mnist_gan.generator import WEIGHTS_FILE
+    from mnist_gan.model.generator import WEIGHTS_FILE
+    from mnist_gan.training.trainer import BEST_DIR, SNAPSHOTS_DIR
 
     found = {f"step {int(p.name):,}": p for p in sorted((run_dir / SNAPSHOTS_DIR).glob("[0-9]*"))
              if (p / WEIGHTS_FILE).is_file() and int(p.name) >= min_step}
@@ -71,9 +71,9 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
-    from mnist_gan import metrics
     from mnist_gan.data import load_mnist
-    from mnist_gan.generator import Generator
+    from mnist_gan.model.generator import Generator
+    from mnist_gan.quality import metrics
 
     classifier = metrics.Classifier.load()
     data = load_mnist(args.data)

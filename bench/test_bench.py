@@ -1,11 +1,11 @@
 """The benchmarks' own helpers, and the fast paths they led to, checked against independent computations (run
 with the suite: pytest collects bench/ too; tests/ never imports bench)."""
 
+import io
 import os
 import subprocess
 import sys
 import time
-import io
 from io import BytesIO
 
 import numpy as np
@@ -13,11 +13,11 @@ import pytest
 from PIL import Image
 
 from bench.appserver import App
+from mnist_gan.atomic_files import atomic_write
+from mnist_gan.images import encode_png, make_grid, upscale
+from mnist_gan.model.generator import Generator, shipped_models
 from testing.app import GENERATE, AppError
 from testing.system import cpu_seconds, descendants, percentile, rss_mb, summary
-from mnist_gan.files import atomic_write
-from mnist_gan.sampling import encode_png, make_grid, upscale
-from mnist_gan.generator import Generator, shipped_models
 
 
 @pytest.mark.parametrize("shape, scale", [((5, 7), 3), ((4, 6, 9), 2), ((3, 3), 1)])

@@ -11,9 +11,9 @@ from bench.common import interleaved
 def measure(batch_sizes=(32, 256), rounds: int = 5, seconds: float = 2.0, architecture: str = "classic") -> list[dict]:
     from mnist_gan.config import GANConfig
     from mnist_gan.data import SAMPLE_DATA, load_mnist
-    from mnist_gan.gan import GAN
-    from mnist_gan.recipe_loop import RecipeLoop
-    from mnist_gan.trainer import STEPS_PER_CALL, Trainer
+    from mnist_gan.model.gan import GAN
+    from mnist_gan.model.recipe_loop import RecipeLoop
+    from mnist_gan.training.trainer import STEPS_PER_CALL, Trainer
 
     data = load_mnist(SAMPLE_DATA)  # pixel values do not change the cost; shapes do
     rows = []
@@ -24,7 +24,7 @@ def measure(batch_sizes=(32, 256), rounds: int = 5, seconds: float = 2.0, archit
         rng = np.random.default_rng(0)
 
         def fast():
-            trainer.gan.iterate(*trainer._draw(STEPS_PER_CALL))
+            trainer.gan.iterate(*trainer.batches(STEPS_PER_CALL))
 
         def plain():  # the recipe: random real batch, fresh noise, predict + 2 D steps + combined step
             idx = rng.integers(0, len(data.x_train), batch)
@@ -52,9 +52,10 @@ def tensorboard_cost(rounds: int = 5, seconds: float = 5.0, batch: int = 32) -> 
 
     from mnist_gan.config import GANConfig
     from mnist_gan.data import SAMPLE_DATA, load_mnist
-    from mnist_gan.events import StateChanged
-    from mnist_gan.tensorboard import TensorBoardLog, event_files
-    from mnist_gan.trainer import Trainer
+    from mnist_gan.run_folder import tensorboard_files
+    from mnist_gan.training.events import StateChanged
+    from mnist_gan.training.tensorboard import TensorBoardLog
+    from mnist_gan.training.trainer import Trainer
 
     data = load_mnist(SAMPLE_DATA)
     # the Train tab's cadence for a long run: a grid every 500 steps; checkpoints left out (the same for both)
@@ -97,7 +98,7 @@ def tensorboard_cost(rounds: int = 5, seconds: float = 5.0, batch: int = 32) -> 
             for with_log in (True, False):
                 samples[with_log].append(images_per_sec(with_log, seconds))
         log.close()
-        assert not log.failed and event_files(Path(tmp) / "run"), "the log wrote nothing"
+        assert not log.failed and tensorboard_files(Path(tmp) / "run"), "the log wrote nothing"
     with_tb, without = (statistics.median(ips for ips, _, _ in samples[k]) for k in (True, False))
     # over all rounds, not a median: a grid (one every 500 steps) is the log's main cost and falls in few rounds
     share = sum(inside for _, _, inside in samples[True]) / sum(seconds for _, seconds, _ in samples[True])

@@ -1,3 +1,5 @@
+"""`python -m mnist_gan`: the command line (cli.py)."""
+
 import os
 import sys
 

@@ -5,10 +5,22 @@ explore and watch. Off a Space, with $MNIST_GAN_ADMINS unset (a local run), ever
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
-from .errors import AccessDenied
+from mnist_gan.errors import AccessDenied
 
 ADMINS_ENV = "MNIST_GAN_ADMINS"
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """Who asks: their Hugging Face login on a Space (None when signed out or off Spaces) and its token."""
+
+    username: str | None = None
+    oauth_token: str | None = None
+
+
+ANONYMOUS = Visitor()
 
 
 def on_space(environ=os.environ) -> bool:
@@ -25,8 +37,9 @@ def admins() -> frozenset[str] | None:
     return frozenset(name.strip().lower() for name in value.split(",") if name.strip())
 
 
-def require_admin(username: str | None, action: str) -> None:
-    """Raise AccessDenied unless `username` (the Spaces OAuth login, None when logged out) may do `action`."""
+def require_admin(visitor: Visitor, action: str) -> None:
+    """Raise AccessDenied unless `visitor` (their Spaces OAuth login; none when logged out) may do `action`."""
+    username = visitor.username
     allowed = admins()
     if allowed is None:
         if on_space():  # fail closed: a public Space whose owner named no admin must not let visitors in

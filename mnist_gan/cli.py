@@ -40,7 +40,7 @@ def _config_from(args) -> GANConfig:
 
 
 def _weights_dir(name_or_path: str | None) -> Path:
-    from .generator import DEFAULT_MODEL, shipped_models
+    from mnist_gan.model.generator import DEFAULT_MODEL, shipped_models
 
     name_or_path = name_or_path or DEFAULT_MODEL
     shipped = shipped_models()
@@ -50,25 +50,22 @@ def _weights_dir(name_or_path: str | None) -> Path:
 def cmd_train(args) -> int:
     from tqdm import tqdm
 
-    from . import events
+    from mnist_gan.training import events
+    from mnist_gan.training.trainer import open_run
+
     from .data import load_mnist
     from .device import select_device
-    from .trainer import Trainer
 
     device = select_device(args.device)  # before TensorFlow starts: it fixes the devices it sees
     data = load_mnist(args.data)
     if args.resume:
         # flags given with --resume change the run from here on (e.g. --steps to train longer)
-        trainer = Trainer.resume_from(args.resume, data, changes=_changes(args))
         run_dir = Path(args.resume)
+        trainer = open_run(run_dir, data, changes=_changes(args))
     else:
         config = _config_from(args)
         run_dir = Path(args.run_dir or f"runs/{time.strftime('%Y%m%d-%H%M%S')}-{config.architecture}")
-        trainer = Trainer(config, data, run_dir)
-    if trainer.config.eval_every:  # quality rows during training; the best sampler by cFID goes to RUN_DIR/best
-        from .metrics import Evaluator
-
-        trainer.evaluator = Evaluator()
+        trainer = open_run(run_dir, data, config)
     trainer.notes["command"] = shlex.join(["python", "-m", "mnist_gan", *args.argv])
     bar = tqdm(total=trainer.config.steps, initial=trainer.step, unit="it", dynamic_ncols=True, disable=args.quiet)
 
@@ -97,8 +94,8 @@ def cmd_train(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from .sweep import load_spec
-    from .sweep_ray import INSTALL_HINT, ray_available, run_sweep
+    from mnist_gan.sweeps.spec import load_spec
+    from mnist_gan.sweeps.tune_runner import INSTALL_HINT, ray_available, run_sweep
 
     if not ray_available():
         raise InvalidInput(INSTALL_HINT)
@@ -122,8 +119,9 @@ def cmd_sweep(args) -> int:
 def cmd_sample(args) -> int:
     import numpy as np
 
-    from .generator import Generator
-    from .sampling import encode_png, grid_shape, make_grid
+    from mnist_gan.model.generator import Generator
+
+    from .images import encode_png, grid_shape, make_grid
 
     generator = Generator.load(_weights_dir(args.weights))
     labels = None
@@ -146,8 +144,9 @@ def cmd_sample(args) -> int:
 def cmd_interpolate(args) -> int:
     import numpy as np
 
-    from .generator import Generator
-    from .sampling import encode_gif, encode_png, interpolation, make_grid, to_uint8
+    from mnist_gan.model.generator import Generator
+
+    from .images import encode_gif, encode_png, interpolation, make_grid, to_uint8
 
     generator = Generator.load(_weights_dir(args.weights))
     z = interpolation(args.seed_a, args.seed_b, args.frames, generator.config.latent_dim)
@@ -162,10 +161,10 @@ def cmd_interpolate(args) -> int:
 
 
 def cmd_push(args) -> int:
-    from . import hub
+    from mnist_gan.hub import push_pull
 
     folder = _weights_dir(args.weights)
-    result = hub.push(folder, args.repo_id, hub.resolve_token(), private=args.private, tag=args.tag,
+    result = push_pull.push(folder, args.repo_id, push_pull.resolve_token(), private=args.private, tag=args.tag,
                       endpoint=args.endpoint)
     tagged = f" (tag {result.tag})" if result.tag else ""
     print(f"pushed {folder} to {result.repo_id} at {result.commit_sha}{tagged}")
@@ -174,10 +173,10 @@ def cmd_push(args) -> int:
 
 
 def cmd_pull(args) -> int:
-    from . import hub
-    from .generator import describe
+    from mnist_gan.hub import push_pull
+    from mnist_gan.model.generator import describe
 
-    result = hub.pull(args.repo_id, args.revision, token=hub.resolve_token(), endpoint=args.endpoint,
+    result = push_pull.pull(args.repo_id, args.revision, token=push_pull.resolve_token(), endpoint=args.endpoint,
                       cache_dir=args.cache_dir)
     print(f"pulled {result.repo_id} at {result.commit_sha}: a {describe(GANConfig.load(result.folder))}, "
           "every file checked")
@@ -187,9 +186,9 @@ def cmd_pull(args) -> int:
 
 
 def cmd_deploy_space(args) -> int:
-    from . import hub, space
+    from mnist_gan.hub import push_pull, space
 
-    result = space.deploy(args.repo_id, hub.resolve_token(), private=args.private, admins=args.admins,
+    result = space.deploy(args.repo_id, push_pull.resolve_token(), private=args.private, admins=args.admins,
                           hardware=args.hardware, endpoint=args.endpoint)
     print(f"deployed {result.uploaded} files to the Space {result.repo_id} at {result.commit_sha}"
           + (f"; removed {len(result.deleted)} that no longer exist" if result.deleted else ""))
@@ -205,10 +204,11 @@ def cmd_evaluate(args) -> int:
 
     import numpy as np
 
-    from . import metrics
+    from mnist_gan.model.generator import METRICS_FILE, Generator
+    from mnist_gan.quality import metrics
+
+    from .atomic_files import write_json
     from .data import load_mnist
-    from .files import write_json
-    from .generator import METRICS_FILE, Generator
 
     classifier = metrics.Classifier.load()
     labels = None
@@ -238,7 +238,7 @@ def cmd_evaluate(args) -> int:
     if args.coverage:
         if args.samples:
             raise InvalidInput("--coverage inverts test digits with a generator: use it with --weights")
-        from . import coverage
+        from mnist_gan.quality import coverage
 
         covered = coverage.run(str(_weights_dir(args.weights)), args.coverage, data_path,
                                log=lambda line: print(line, file=sys.stderr))
@@ -265,11 +265,12 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_coverage(args) -> int:
-    from . import coverage
-    from .figures import pairs
-    from .sampling import encode_png
-
     import os
+
+    from mnist_gan.inside.figures import pairs
+    from mnist_gan.quality import coverage
+
+    from .images import encode_png
 
     result = coverage.run(str(_weights_dir(args.weights)), args.n, args.data or os.environ.get("MNIST_GAN_DATA"),
                           args.restarts, log=lambda line: print(line, file=sys.stderr))
@@ -289,7 +290,7 @@ def _coverage_json(result: dict) -> dict:
 def _print_coverage(result: dict, as_json: bool) -> None:
     import json
 
-    from . import coverage
+    from mnist_gan.quality import coverage
 
     if as_json:
         print(json.dumps(_coverage_json(result), indent=2))
@@ -317,9 +318,10 @@ def _print_quality(rows: dict[str, dict]) -> None:
 
 
 def cmd_train_classifier(args) -> int:
-    from . import metrics
+    from mnist_gan.quality import metrics
+
+    from .atomic_files import write_json
     from .data import load_mnist
-    from .files import write_json
 
     data = load_mnist(args.data)
     if args.references_only:  # keep the trained judge; recompute the bank and the reference rows

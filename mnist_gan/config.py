@@ -10,6 +10,8 @@ from pathlib import Path
 from .errors import ConfigError, WeightsError, shown
 
 CONFIG_FILE = "gan_config.json"  # not config.json: that name belongs to Keras's own saved-model layout
+ARCHITECTURES = ("classic", "dcgan")  # what model/architectures.py builds (a test keeps the two in step)
+LOSSES = ("bce", "hinge")  # what model/losses.py computes (likewise)
 AUGMENTATIONS = ("translation", "cutout")  # GANConfig.augment's policies (mnist_gan/augment.py)
 LR_SCHEDULES = ("constant", "linear", "cosine")
 
@@ -50,9 +52,6 @@ class GANConfig:
     snapshot_every: int = 0  # also keep the sampler every K steps in RUN_DIR/snapshots/STEP, for choosing one later
 
     def __post_init__(self) -> None:
-        from .losses import LOSSES  # lazy: the registries import Keras
-        from .models import ARCHITECTURES
-
         _check_types(self)
         if self.architecture not in ARCHITECTURES:
             raise ConfigError("architecture",
@@ -121,7 +120,7 @@ class GANConfig:
         return cls(**data)
 
     def save(self, folder: str | Path) -> Path:
-        from .files import write_json
+        from .atomic_files import write_json
 
         path = Path(folder) / CONFIG_FILE
         write_json(path, self.to_dict())
@@ -130,7 +129,7 @@ class GANConfig:
     @classmethod
     def load(cls, folder: str | Path) -> GANConfig:
         """The config saved in a weights or run folder (read as untrusted: it may come from the Hub)."""
-        from .files import load_json
+        from .atomic_files import load_json
 
         folder = Path(folder)
         try:

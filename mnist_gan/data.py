@@ -77,3 +77,14 @@ def _load_keras() -> tuple[np.ndarray, ...]:
             "(keys x_train, y_train, x_test, y_test as keras.datasets.mnist.load_data() returns them)."
         ) from None
     return x_train, y_train, x_test, y_test
+
+
+def mnist_label(path: str | None) -> str:
+    """What a run trains on, in words (never a server path: visitors see it)."""
+    if path:
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                return f"MNIST, {len(npz['y_train']):,} images"
+        except Exception:  # the training process says what is wrong with the file; here it is only a label
+            return "MNIST"
+    return "MNIST, 60,000 images"

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -220,3 +221,22 @@ def wait_for_run(status, condition, timeout: float, what: str) -> dict:
 def wait_for(client, condition, timeout: float, what: str) -> dict:
     """wait_for_run over a gradio_client Client's train_status."""
     return wait_for_run(lambda: client.predict(api_name="/train_status"), condition, timeout, what)
+
+
+@contextmanager
+def served_app(folder: str | Path, env: dict[str, str] | None = None):
+    """The app in this process (app.build over a service of its own), launched on a free port of 127.0.0.1:
+    yields (demo, url); its runs and Hub cache go under `folder`. The service reads the environment plus `env`."""
+    import app
+    from mnist_gan.service import AppSettings, Service
+
+    folder = Path(folder)
+    environ = {key: value for key, value in os.environ.items() if key != "MNIST_GAN_REPO"}
+    environ |= {"MNIST_GAN_RUNS": str(folder / "runs"), "MNIST_GAN_HUB_CACHE": str(folder / "hub-cache"), **(env or {})}
+    demo = app.build(Service(AppSettings.from_env(environ)))
+    _, url, _ = app.launch(demo, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
+                           quiet=True)
+    try:
+        yield demo, url
+    finally:
+        app.close(demo)

@@ -34,3 +34,14 @@ def wait_for_text(page, selector: str, pattern: str, timeout: float = 60) -> str
 
     return wait_until(matched, timeout, f"{selector} to show {pattern!r}",
                       describe=lambda: f"it shows {page.locator(selector).inner_text()!r}")
+
+
+def box(page, selector: str) -> dict:
+    """The bounding box of the first element matching `selector`."""
+    return page.locator(selector).first.bounding_box()
+
+
+def label_clear_of_image(page, block: str) -> bool:
+    """The image's label sits above the image, not over it."""
+    return box(page, f"{block} label[data-testid=block-label]")["y"] + \
+        box(page, f"{block} label[data-testid=block-label]")["height"] <= box(page, f"{block} img")["y"] + 0.5

@@ -8,15 +8,10 @@ os.environ.pop("MNIST_GAN_DATA", None)  # tests choose their data explicitly
 for name in ("SPACE_ID", "SYSTEM", "MNIST_GAN_ADMINS"):  # tests that play a Space say so themselves
     os.environ.pop(name, None)
 
-from pathlib import Path  # noqa: E402
-
 import pytest  # noqa: E402
 
-from mnist_gan.data import SAMPLE_DATA  # noqa: E402
-from tests.app_server import app_server  # noqa: E402,F401  (session fixture: the launched app)
-
-ROOT = Path(__file__).resolve().parent.parent
-TINY = SAMPLE_DATA  # the bundled sample: real MNIST digits shipped with the package (mnist_gan/assets/README.md)
+from testing.app import served_app  # noqa: E402
+from testing.models import TINY  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +20,11 @@ def tiny_data():
     from mnist_gan.data import load_mnist
 
     return load_mnist(TINY)
+
+
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory):
+    """(the app's page: its service and files, its URL): the app launched in this process for one test file, so
+    that no file depends on what another left behind (runs, models, rounds)."""
+    with served_app(tmp_path_factory.mktemp("app")) as (demo, url):
+        yield demo.mnist_gan_page, url

@@ -3,7 +3,7 @@ test_app_security.py)."""
 
 import pytest
 
-from mnist_gan.access import ADMINS_ENV, AccessDenied, admins, require_admin
+from mnist_gan.access import ADMINS_ENV, AccessDenied, Visitor, admins, require_admin
 
 
 def test_unset_or_empty_allows_everyone_off_a_space(monkeypatch):
@@ -15,38 +15,38 @@ def test_unset_or_empty_allows_everyone_off_a_space(monkeypatch):
         else:
             monkeypatch.setenv(ADMINS_ENV, value)
         assert admins() is None
-        require_admin(None, "Starting a training run")
-        require_admin("anyone", "Pushing to the Hub")
+        require_admin(Visitor(None), "Starting a training run")
+        require_admin(Visitor("anyone"), "Pushing to the Hub")
 
 
 def test_only_the_named_users_are_allowed_whatever_the_case(monkeypatch):
     monkeypatch.setenv(ADMINS_ENV, " Alice, carol ,")
     assert admins() == {"alice", "carol"}
-    require_admin("alice", "Starting a training run")
-    require_admin("ALICE", "Starting a training run")
-    require_admin("Carol", "Pushing to the Hub")
+    require_admin(Visitor("alice"), "Starting a training run")
+    require_admin(Visitor("ALICE"), "Starting a training run")
+    require_admin(Visitor("Carol"), "Pushing to the Hub")
     with pytest.raises(AccessDenied, match="Stopping training is reserved to this Space's owners, and bob is not one "
                                            "of them. You can still generate, explore and watch the run."):
-        require_admin("bob", "Stopping training")
+        require_admin(Visitor("bob"), "Stopping training")
     with pytest.raises(AccessDenied, match="reserved to this Space's owners: sign in with Hugging Face"):
-        require_admin(None, "Stopping training")
+        require_admin(Visitor(None), "Stopping training")
     with pytest.raises(AccessDenied):
-        require_admin("alice2", "Stopping training")  # a name, not a prefix
+        require_admin(Visitor("alice2"), "Stopping training")  # a name, not a prefix
 
 
 def test_set_but_naming_nobody_closes_rather_than_opens(monkeypatch):
     monkeypatch.setenv(ADMINS_ENV, ", ,")
     assert admins() == frozenset()
     with pytest.raises(AccessDenied):
-        require_admin("alice", "Pushing to the Hub")
+        require_admin(Visitor("alice"), "Pushing to the Hub")
 
 
 def test_the_variable_is_read_at_call_time(monkeypatch):
     monkeypatch.setenv(ADMINS_ENV, "alice")
     with pytest.raises(AccessDenied):
-        require_admin("bob", "Pushing to the Hub")
+        require_admin(Visitor("bob"), "Pushing to the Hub")
     monkeypatch.delenv(ADMINS_ENV)
-    require_admin("bob", "Pushing to the Hub")
+    require_admin(Visitor("bob"), "Pushing to the Hub")
 
 
 def test_a_space_is_recognised_and_closed_without_admins(monkeypatch):
@@ -58,8 +58,8 @@ def test_a_space_is_recognised_and_closed_without_admins(monkeypatch):
     for user in (None, "alice"):
         with pytest.raises(AccessDenied, match="Pulling from the Hub is closed on this Space: it has no admins. Its "
                                                "owner can name them .* MNIST_GAN_ADMINS=their-hf-name"):
-            require_admin(user, "Pulling from the Hub")
+            require_admin(Visitor(user), "Pulling from the Hub")
     monkeypatch.setenv(ADMINS_ENV, "alice")
-    require_admin("alice", "Pulling from the Hub")  # named: open to them, and only to them
+    require_admin(Visitor("alice"), "Pulling from the Hub")  # named: open to them, and only to them
     with pytest.raises(AccessDenied, match="reserved to this Space's owners"):
-        require_admin(None, "Pulling from the Hub")
+        require_admin(Visitor(None), "Pulling from the Hub")

@@ -12,17 +12,17 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from mnist_gan import models
-from mnist_gan.checkpoint import CHECKPOINT_FILE, load_meta
 from mnist_gan.config import GANConfig
-from mnist_gan.directions import measure
-from mnist_gan.generator import DEFAULT_MODEL, Generator, save_models, shipped_models
-from mnist_gan.library import Library
-from mnist_gan.sampling import make_grid
-from mnist_gan.service import Service, Settings
+from mnist_gan.images import make_grid
+from mnist_gan.inside.directions import measure
+from mnist_gan.model import architectures
+from mnist_gan.model.generator import DEFAULT_MODEL, Generator, save_models, shipped_models
+from mnist_gan.service import AppSettings, Service
+from mnist_gan.serving.library import Library
+from mnist_gan.training.checkpoint import CHECKPOINT_FILE, load_meta
 from testing.app import wait_for
+from testing.hub_server import HubServer
 from testing.system import wait_until
-from tests.hub_server import HubServer
 
 TOKEN = "hf_appTestWrite5Jq8sT2vX9mN0pL6"
 PUBLIC = {"generate", "latent", "latent_directions", "interpolate", "models", "train_start", "train_pause",
@@ -87,7 +87,7 @@ def test_generate_is_deterministic_per_seed_and_temperature(client):
 def test_conditional_models_draw_the_chosen_digit_or_a_row_per_digit(client, app_server, tmp_path_factory):
     app, _ = app_server
     config = GANConfig(architecture="dcgan", conditional=True, latent_dim=32, seed=3)
-    folder = save_models(tmp_path_factory.mktemp("cond") / "cond", config, models.build(config)[0])
+    folder = save_models(tmp_path_factory.mktemp("cond") / "cond", config, architectures.build(config)[0])
     app.service.library.add("conditional-test", folder, "built by the tests")
     generator = Generator.load(folder)
 
@@ -215,6 +215,7 @@ def test_training_controls_say_plainly_what_cannot_be_done(client):
         client.predict(conditional=True, latent_code=10, data="sample", api_name="/train_start")
 
 
+@pytest.mark.slow
 def test_a_tiny_run_reports_both_accuracies_and_obeys_pause_resume_stop(client, app_server):
     app, _ = app_server
     started = client.predict(architecture="classic", batch_size=16, steps=2000, data="sample", latent_code=10,
@@ -239,13 +240,13 @@ def test_a_tiny_run_reports_both_accuracies_and_obeys_pause_resume_stop(client, 
     assert client.predict(api_name="/train_pause")["state"] in ("pausing", "paused")
     paused = wait_for(client, lambda s: s["state"] == "paused", 60, "the pause")
     assert paused["saved_step"] == paused["step"]  # a pause saves the run
-    run_dir = app.service.worker.runs_dir / run  # train_status shows visitors no server path
-    assert "run_dir" not in paused and load_meta(run_dir / CHECKPOINT_FILE)["step"] == paused["step"]
+    run_dir = app.service.training.worker.runs_dir / run  # train_status shows visitors no server path
+    assert "run_dir" not in paused and load_meta(run_dir / CHECKPOINT_FILE).step == paused["step"]
     still = client.predict(api_name="/train_status")  # (that the loop takes no step while paused: test_checkpoint)
     assert still["state"] == "paused" and still["step"] == paused["step"]
 
     assert client.predict(api_name="/train_resume")["state"] in ("resuming", "running")
-    evaluated = app.service.evaluate  # quality rows need the shipped classifier
+    evaluated = app.service.training.evaluate  # quality rows need the shipped classifier
     target = 260 if evaluated else paused["step"] + 20
     status = wait_for(client, lambda s: s["step"] >= target, 300, f"step {target}")
     assert status["state"] == "running"
@@ -303,7 +304,7 @@ def test_push_and_pull_through_a_local_hub(client, app_server, monkeypatch, tmp_
 
         # MNIST_GAN_REPO at start-up: the pulled model becomes the default, or a notice keeps the shipped one
         def started(**env) -> Service:
-            service = Service(Settings.from_env({"MNIST_GAN_RUNS": str(tmp_path / "runs"), **env}), Library())
+            service = Service(AppSettings.from_env({"MNIST_GAN_RUNS": str(tmp_path / "runs"), **env}), Library())
             service.start()
             return service
 

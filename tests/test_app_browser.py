@@ -7,9 +7,10 @@ from pathlib import Path
 import huggingface_hub
 import pytest
 
+from testing.browser import box, label_clear_of_image
 from testing.browser import browser as chromium
+from testing.hub_server import HubServer
 from testing.system import wait_until
-from tests.hub_server import HubServer
 
 pytestmark = pytest.mark.browser
 SHOTS = Path(__file__).resolve().parent / "screenshots"
@@ -43,16 +44,6 @@ def shot(page, name: str) -> None:
     page.evaluate("window.scrollTo(0, 0)")
     time.sleep(0.5)
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def box(page, selector: str) -> dict:
-    return page.locator(selector).first.bounding_box()
-
-
-def label_clear_of_image(page, block: str) -> bool:
-    """The image's label sits above the image, not over it."""
-    return box(page, f"{block} label[data-testid=block-label]")["y"] + \
-        box(page, f"{block} label[data-testid=block-label]")["height"] <= box(page, f"{block} img")["y"] + 0.5
 
 
 def src(page, selector: str) -> str | None:
@@ -122,12 +113,12 @@ def test_latent_slider_moves_the_image_while_dragging(page):
 
 def test_train_watch_reload_stop_and_use_the_model(page, browser, app_server):
     app, url = app_server
-    wait_until(lambda: not app.service.train_status().state.active, 120, "an earlier run")
+    wait_until(lambda: not app.service.training.status().state.active, 120, "an earlier run")
     page.get_by_role("tab", name="Train").click()
     page.locator("#data").get_by_text("bundled sample").click()
     page.locator("#steps input").fill("3000")
     page.locator("#batch-size input").fill("16")  # a quick run: the form's default (64) is sized for real training
-    previous = app.service.train_status().run  # an earlier test's run may still be on screen
+    previous = app.service.training.status().run  # an earlier test's run may still be on screen
     page.locator("#start").click()
 
     def new_run():

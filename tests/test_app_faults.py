@@ -18,12 +18,12 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from mnist_gan.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
-from mnist_gan.files import TMP_PREFIX
-from mnist_gan.generator import Generator
+from mnist_gan.atomic_files import TMP_PREFIX
+from mnist_gan.model.generator import Generator
+from mnist_gan.training.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from testing.app import AppProcess, wait_for
 from testing.browser import browser, wait_for_text
-from tests.hub_server import HubServer
+from testing.hub_server import HubServer
 
 TOKEN = "hf_faultsWrite3Kq9sT2vX9mN0pL6z"
 
@@ -52,6 +52,7 @@ def browser_page(url: str):
 
 # --- a killed training process, a killed app ----------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_killed_worker_or_app_leaves_a_run_that_resumes_from_its_checkpoint(tmp_path):
     app = AppProcess(tmp_path / "app")
     try:
@@ -71,7 +72,7 @@ def test_a_killed_worker_or_app_leaves_a_run_that_resumes_from_its_checkpoint(tm
         assert failed["resumable_runs"] == [failed["resumable"]]
         run_dir = app.runs / run
         _, meta = load_checkpoint(run_dir / CHECKPOINT_FILE)  # whole and readable
-        assert meta["step"] == saved and len(meta["history"]) == saved // 10
+        assert meta.step == saved and len(meta.history) == saved // 10
         assert "classic" in [m["name"] for m in client.predict(api_name="/models")]  # the app serves on
 
         resumed = client.predict(api_name="/train_resume_run")
@@ -85,9 +86,9 @@ def test_a_killed_worker_or_app_leaves_a_run_that_resumes_from_its_checkpoint(tm
         wait_for(client, lambda s: s["state"] == "running" and s["step"] > saved, 120, "the resumed run")
         app.kill()
         _, meta = load_checkpoint(run_dir / CHECKPOINT_FILE)
-        saved = meta["step"]
+        saved = meta.step
         assert saved >= failed["saved_step"]
-        assert [row["step"] for row in meta["history"]] == list(range(10, saved + 1, 10))
+        assert [row["step"] for row in meta.history] == list(range(10, saved + 1, 10))
         Generator.load(run_dir).generate(0, 2)  # the exported weights load as well
 
         # 3. The restarted app offers the run, and the Train tab's "Resume run" continues it
@@ -104,7 +105,7 @@ def test_a_killed_worker_or_app_leaves_a_run_that_resumes_from_its_checkpoint(tm
         client.predict(api_name="/train_stop")
         stopped = wait_for(client, lambda s: s["state"] == "stopped", 60, "the stop")
         assert stopped["saved_step"] == stopped["step"] > saved  # the resumed run checkpoints on
-        assert [row["step"] for row in load_checkpoint(run_dir / CHECKPOINT_FILE)[1]["history"]] == \
+        assert [row["step"] for row in load_checkpoint(run_dir / CHECKPOINT_FILE)[1].history] == \
             list(range(10, stopped["step"] + 1, 10))
         assert not list(run_dir.glob(TMP_PREFIX + "*"))
     finally:
@@ -113,6 +114,7 @@ def test_a_killed_worker_or_app_leaves_a_run_that_resumes_from_its_checkpoint(tm
 
 # --- divergence -------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_a_diverging_run_is_rolled_back_and_the_train_tab_says_so(app_server, tmp_path):
     """The fault: a NaN in the run's checkpoint, as a bad disk could leave it (the trainer never saves one). Resumed
     from it, every step's loss is NaN: the run rolls back to its checkpoint, and pauses after the third time."""
@@ -124,7 +126,7 @@ def test_a_diverging_run_is_rolled_back_and_the_train_tab_says_so(app_server, tm
         wait_for(client, lambda s: s["state"] == "running" and s["step"] >= 20, 120, "the run")
         client.predict(api_name="/train_stop")
         stopped = wait_for(client, lambda s: s["state"] == "stopped" and s["resumable"], 60, "the stop")
-        saved, path = stopped["saved_step"], app.service.worker.runs_dir / stopped["run"] / CHECKPOINT_FILE
+        saved, path = stopped["saved_step"], app.service.training.worker.runs_dir / stopped["run"] / CHECKPOINT_FILE
         arrays, meta = load_checkpoint(path)
         arrays["discriminator/0"] = np.full_like(arrays["discriminator/0"], np.nan)
         save_checkpoint(path, arrays, meta)
@@ -174,11 +176,12 @@ def _writable(folder: Path) -> bool:
     return True
 
 
+@pytest.mark.slow
 def test_an_unwritable_run_folder_gets_a_clear_message_and_the_app_keeps_serving(app_server, tmp_path):
     app, url = app_server
     client = connect(url, tmp_path)
     stop_run(client)
-    runs = app.service.worker.runs_dir
+    runs = app.service.training.worker.runs_dir
     runs.mkdir(parents=True, exist_ok=True)
     generate = dict(model="classic", seed=3, n=4, digit="all digits", temperature=1.0, api_name="/generate")
     with unwritable(runs):
@@ -207,7 +210,7 @@ def test_an_unwritable_run_folder_gets_a_clear_message_and_the_app_keeps_serving
             assert failed["resumable"]["step"] == paused["step"]
             assert Path(client.predict(**generate)).stat().st_size > 0
         # the last good checkpoint is whole, and offered for resuming (the resume itself: the test above)
-        assert load_checkpoint(run_dir / CHECKPOINT_FILE)[1]["step"] == paused["step"]
+        assert load_checkpoint(run_dir / CHECKPOINT_FILE)[1].step == paused["step"]
         assert client.predict(api_name="/train_status")["resumable"]["run"] == paused["run"]
     finally:
         stop_run(client)
@@ -215,6 +218,7 @@ def test_an_unwritable_run_folder_gets_a_clear_message_and_the_app_keeps_serving
 
 # --- the Hub lost mid-push --------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize("route, when", [("commit", "before"), ("commit", "after"), ("lfs_upload", "before")])
 def test_a_push_that_loses_the_hub_is_not_reported_as_pushed_and_a_retry_works(app_server, tmp_path, monkeypatch,
                                                                                route, when):

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from testing.app import rest_call
+from testing.hub_server import HubServer
 from testing.system import wait_until
-from tests.hub_server import HubServer
 
 # Each endpoint's parameters, with values that pass its checks: examples mix these with hostile values.
 ENDPOINTS = {
@@ -132,6 +132,7 @@ def test_the_examples_cover_every_public_endpoint_and_parameter(server):
     assert parameters == {name: len(values) for name, values in ENDPOINTS.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("endpoint", sorted(ENDPOINTS))
 def test_every_endpoint_answers_hostile_input_plainly(server, endpoint):
     url, http = server

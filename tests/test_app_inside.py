@@ -12,10 +12,10 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from mnist_gan.generator import Generator, shipped_models
-from mnist_gan.sampling import to_uint8
+from mnist_gan.images import to_uint8
+from mnist_gan.model.generator import Generator, shipped_models
 from testing.app import rest_call
-from tests.test_insight import WITH_D, png_bomb, without_d
+from testing.models import WITH_D, png_bomb, without_d
 
 INSIDE = {"discriminate", "invert", "d_pull", "z_pull", "style_grid", "morph", "spot_round", "spot_answer"}
 
@@ -66,17 +66,17 @@ def test_discriminate_scores_a_drawn_digit_and_shows_its_heatmap(client, app_ser
     report, heatmap, seen, histogram = client.predict(model=model, image=handle_file(str(files / "one.png")),
                                                       api_name="/discriminate")
     app, _ = app_server
-    expected = app.service.discriminate(model, str(files / "one.png"))  # the package's own numbers
+    expected = app.service.inside.discriminate(model, str(files / "one.png"))  # the package's own numbers
     assert report["score"] == pytest.approx(expected.report["score"], abs=1e-6)
     assert report["says_real"] == (report["score"] > report["threshold"])
     assert png(heatmap).shape == (338, 280, 3) and png(seen).shape == (280, 280)
     assert png(histogram).shape[1] == 360
-    if app.service.model_info(model)["conditional"]:
+    if app.service.library.info(model)["conditional"]:
         assert report["digit"] == 1 and "classifier" in report["digit_from"]
 
 
 def test_a_model_without_its_discriminator_says_so(client, app_server, files, tmp_path):
-    model = without_d(app_server[0].page.service.library, tmp_path)
+    model = without_d(app_server[0].service.library, tmp_path)
     with pytest.raises(AppError, match="saved without its discriminator"):
         client.predict(model=model, image=handle_file(str(files / "one.png")), api_name="/discriminate")
 
@@ -94,7 +94,7 @@ def test_invert_finds_a_photographed_digit_and_the_explorer_draws_the_same_z(cli
     drawn = to_uint8(generator.images(np.float32([report["z"]]), [7]))[0]
     np.testing.assert_array_equal(png(reconstruction)[::10, ::10], drawn)  # G(z) as the app draws it
     app, _ = app_server
-    explored = app.service.latent("mlp-cond", 0, "7", "raw", [], z=report["z"])  # "open in Latent explorer"
+    explored = app.service.drawing.latent("mlp-cond", 0, "7", "raw", [], z=report["z"])  # "open in Latent explorer"
     np.testing.assert_array_equal(explored, png(reconstruction))
 
 
@@ -143,7 +143,7 @@ def test_an_image_parameter_never_reads_a_server_file(app_server, image):
 
 def test_spot_the_fake_through_the_api(client, app_server):
     app, _ = app_server
-    before = app.service.spot_record("mlp-cond")["judgements"]
+    before = app.service.inside.spot_record("mlp-cond")["judgements"]
     round_id, gallery = client.predict(model="mlp-cond", api_name="/spot_round")
     assert len(gallery) == 16 and [item["caption"] for item in gallery] == [str(i) for i in range(1, 17)]
     answer = client.predict(round_id=round_id, marked=[1, 5, 9], api_name="/spot_answer")

@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from testing.browser import browser as chromium
-from testing.browser import wait_for_text
+from testing.browser import label_clear_of_image, wait_for_text
 from testing.system import wait_until
-from tests.test_app_browser import label_clear_of_image
 
 pytestmark = pytest.mark.browser
 SHOTS = Path(__file__).resolve().parent / "screenshots"

@@ -30,6 +30,7 @@ def stopped(client) -> dict:
     return wait_for(client, lambda s: s["state"] in ("idle", "stopped", "finished", "failed"), 120, "the stop")
 
 
+@pytest.mark.slow
 def test_steps_by_hand_live_edits_fork_compare_and_atlas(client):
     stopped(client)
     run = client.predict(**RUN, api_name="/train_start")["run"]

@@ -16,9 +16,9 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from testing.app import AppProcess, wait_for
-from testing.system import wait_until
 from testing.browser import browser, wait_for_text
-from tests.hub_server import HubServer
+from testing.hub_server import HubServer
+from testing.system import wait_until
 
 LOGIN = "hf_ownerLogin5Jq8sT2vX9mN0pL6zQa"  # the Space's HF_TOKEN: who the mocked login signs in as (alice)
 PUSH = "hf_pushSecret7Rk3wQ5zB1cD8eF2gHj"  # pasted into the push form
@@ -67,6 +67,7 @@ def sign_in(url: str) -> str:
         return f"session={match.group(1)}"
 
 
+@pytest.mark.slow
 def test_visitors_generate_explore_and_watch_but_may_not_train_or_push(space, hub, tmp_path):
     visitor = client(space.url, tmp_path)
     assert Path(call(visitor, "/generate", model="classic", seed=1, n=4, digit="all digits", temperature=1.0)).is_file()
@@ -82,6 +83,7 @@ def test_visitors_generate_explore_and_watch_but_may_not_train_or_push(space, hu
     assert "alice/visitor" not in hub.repos  # refused before any request to the Hub
 
 
+@pytest.mark.slow
 def test_a_signed_in_owner_trains_and_pushes_and_the_worker_never_holds_a_token(space, hub, tmp_path):
     owner = client(space.url, tmp_path, sign_in(space.url))
     visitor = client(space.url, tmp_path)
@@ -131,6 +133,7 @@ def test_the_push_form_in_the_browser_shows_no_token(space, hub):
         answers.append(page.locator("body").inner_text())  # everything the page shows
 
 
+@pytest.mark.slow
 def test_a_space_whose_owner_named_no_admin_is_closed(hub, tmp_path):
     """SPACE_ID set (as on every Space), the owner's HF_TOKEN a secret, MNIST_GAN_ADMINS unset: closed, not open."""
     env = {"SPACE_ID": "alice/mnist-gan", "HF_TOKEN": LOGIN, "HF_ENDPOINT": hub.url, "HF_HUB_DISABLE_XET": "1"}
@@ -148,6 +151,7 @@ def test_a_space_whose_owner_named_no_admin_is_closed(hub, tmp_path):
         assert visitor.predict(api_name="/train_status")["state"] == "idle"
 
 
+@pytest.mark.slow  # it searches what the slow tests above made the app say and write
 def test_no_token_in_output_logs_files_caches_or_answers(space, hub):
     """Run last in this module: it searches what the tests above made the app write and say."""
     assert len(answers) > 15, "the tests above did not run"

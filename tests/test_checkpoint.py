@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
 
-from mnist_gan import files as files_module
-from mnist_gan.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from mnist_gan import atomic_files
 from mnist_gan.config import GANConfig
 from mnist_gan.errors import CheckpointError
-from mnist_gan.events import Divergence, Samples, State, StateChanged, Step
-from mnist_gan.trainer import Trainer
+from mnist_gan.training.checkpoint import CHECKPOINT_FILE, RunMeta, load_checkpoint, save_checkpoint
+from mnist_gan.training.events import Divergence, Samples, State, StateChanged, Step
+from mnist_gan.training.trainer import Trainer
 
 CONFIG = GANConfig(batch_size=16, steps=40, sample_every=20, checkpoint_every=20, ema_decay=0.9, seed=3)
 
@@ -15,6 +15,7 @@ def _weights(trainer):
     return {k: v for k, v in trainer.gan.state_arrays().items()}
 
 
+@pytest.mark.slow
 def test_stopped_and_resumed_run_equals_an_uninterrupted_one(tiny_data, tmp_path):
     straight = Trainer(CONFIG, tiny_data, tmp_path / "straight")
     assert straight.run() == "finished" and straight.step == 40
@@ -49,6 +50,7 @@ def test_events_report_both_accuracies_and_samples(tiny_data, tmp_path):
     assert [e.state for e in events if isinstance(e, StateChanged)] == [State.RUNNING, State.FINISHED]
 
 
+@pytest.mark.slow
 def test_pause_and_resume_from_another_thread(tiny_data, tmp_path):
     """A paused run takes no step until it is resumed: no Step event comes between "paused" and "running", however
     long the test takes to look at the paused run, and the pause wrote a checkpoint of the paused step."""
@@ -72,7 +74,7 @@ def test_pause_and_resume_from_another_thread(tiny_data, tmp_path):
     thread.start()
     assert paused.wait(60)
     step_at_pause = trainer.step
-    assert load_checkpoint(tmp_path / CHECKPOINT_FILE)[1]["step"] == step_at_pause  # the pause saved the run
+    assert load_checkpoint(tmp_path / CHECKPOINT_FILE)[1].step == step_at_pause  # the pause saved the run
     assert thread.is_alive() and trainer.step == step_at_pause
     trainer.resume()
     assert moved_on.wait(60)
@@ -89,20 +91,21 @@ def test_pause_and_resume_from_another_thread(tiny_data, tmp_path):
 
 def test_a_write_killed_before_rename_leaves_the_last_checkpoint_intact(tmp_path, monkeypatch):
     path = tmp_path / CHECKPOINT_FILE
-    save_checkpoint(path, {"w": np.arange(3.0)}, {"step": 1})
+    save_checkpoint(path, {"w": np.arange(3.0)}, RunMeta(GANConfig(), 1))
 
     def killed(*args):
         raise KeyboardInterrupt("killed mid-write")
 
-    monkeypatch.setattr(files_module.os, "replace", killed)
+    monkeypatch.setattr(atomic_files.os, "replace", killed)
     with pytest.raises(KeyboardInterrupt):
-        save_checkpoint(path, {"w": np.arange(5.0)}, {"step": 2})
+        save_checkpoint(path, {"w": np.arange(5.0)}, RunMeta(GANConfig(), 2))
     monkeypatch.undo()
     arrays, meta = load_checkpoint(path)
-    assert meta["step"] == 1 and arrays["w"].tolist() == [0.0, 1.0, 2.0]
+    assert meta.step == 1 and arrays["w"].tolist() == [0.0, 1.0, 2.0]
     assert [p.name for p in tmp_path.iterdir()] == [CHECKPOINT_FILE]  # no temporary file left behind
 
 
+@pytest.mark.slow
 def test_corrupt_checkpoint_and_wrong_model(tiny_data, tmp_path):
     (tmp_path / CHECKPOINT_FILE).write_bytes(b"not a zip")
     with pytest.raises(CheckpointError, match="not a readable checkpoint"):
@@ -114,7 +117,7 @@ def test_corrupt_checkpoint_and_wrong_model(tiny_data, tmp_path):
 
 
 def test_divergence_watch():
-    from mnist_gan.trainer import DivergenceWatch
+    from mnist_gan.training.trainer import DivergenceWatch
 
     ok = {"d_loss_real": 0.6, "d_loss_fake": 0.6, "g_loss": 1.0, "d_acc_real": 0.7, "d_acc_fake": 0.6}
     watch = DivergenceWatch(patience=100)
@@ -127,6 +130,7 @@ def test_divergence_watch():
     assert reasons[:2] == [None, None] and "perfect on real and generated" in reasons[2]
 
 
+@pytest.mark.slow
 def test_a_nan_run_rolls_back_to_its_last_good_checkpoint(tiny_data, tmp_path):
     import tensorflow as tf
 
@@ -145,10 +149,11 @@ def test_a_nan_run_rolls_back_to_its_last_good_checkpoint(tiny_data, tmp_path):
     assert len(divergences) == 1 and divergences[0].action == "rolled back to step 20"
     assert "NaN" in divergences[0].reason
     arrays, meta = load_checkpoint(tmp_path / CHECKPOINT_FILE)
-    assert meta["step"] == 60 and all(np.isfinite(a).all() for a in arrays.values())
-    assert meta["incidents"][0]["step"] == 40 and trainer.record()["incidents"] == meta["incidents"]
+    assert meta.step == 60 and all(np.isfinite(a).all() for a in arrays.values())
+    assert meta.incidents[0]["step"] == 40 and trainer.record()["incidents"] == meta.incidents
 
 
+@pytest.mark.slow
 def test_a_nan_run_without_checkpoint_pauses_and_never_saves_nan(tiny_data, tmp_path):
     import threading
 

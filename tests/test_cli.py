@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
+from testing.models import TINY
 from testing.system import cli as run
-from tests.conftest import TINY
 
 
 @pytest.mark.parametrize("command", ["train", "sample", "interpolate"])
@@ -15,6 +15,7 @@ def test_help(command):
     assert out.returncode == 0 and "usage: python -m mnist_gan " + command in out.stdout
 
 
+@pytest.mark.slow
 def test_train_then_sample_then_interpolate(tmp_path):
     run_dir = tmp_path / "run"
     out = run("train", "--data", TINY, "--run-dir", run_dir, "--steps", 30, "--batch-size", 16,
@@ -53,6 +54,7 @@ def test_sample_from_the_shipped_default(tmp_path):
     assert np.load(tmp_path / "s.npz")["images"].shape == (10000, 28, 28)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, message", [
     (["train", "--data", "/nonexistent.npz"], "MNIST file not found"),
     (["train", "--data", TINY, "--batch-size", "0"], "batch_size: must be between"),

@@ -56,3 +56,11 @@ def test_load_rejects_unknown_fields_and_bad_json(tmp_path):
         GANConfig.load(tmp_path)
     with pytest.raises(WeightsError, match="not an mnist-gan weights folder"):
         GANConfig.load(tmp_path / "missing")
+
+
+def test_the_configs_choices_are_what_the_model_builds():
+    from mnist_gan import config
+    from mnist_gan.model.architectures import ARCHITECTURES
+    from mnist_gan.model.losses import LOSSES
+
+    assert set(config.ARCHITECTURES) == set(ARCHITECTURES) and set(config.LOSSES) == set(LOSSES)

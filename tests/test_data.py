@@ -3,7 +3,7 @@ import pytest
 
 from mnist_gan import data
 from mnist_gan.data import DataSourceError, load_mnist
-from tests.conftest import TINY
+from testing.models import TINY
 
 
 def test_tiny_set_is_in_unit_range_with_labels(tiny_data):

@@ -4,10 +4,10 @@ import pytest
 
 from mnist_gan.config import GANConfig
 from mnist_gan.device import DeviceError, current_device, select_device
-from mnist_gan.events import State, StateChanged
-from mnist_gan.trainer import Trainer
+from mnist_gan.training.events import State, StateChanged
+from mnist_gan.training.trainer import Trainer
+from testing.models import TINY
 from testing.system import cli
-from tests.conftest import TINY
 
 
 def _has_gpu() -> bool:
@@ -41,6 +41,7 @@ def test_gpu_without_one_is_one_clear_line_from_the_cli(tmp_path):
     assert not (tmp_path / "run").exists()  # refused before anything was written
 
 
+@pytest.mark.slow
 def test_cpu_forced_trains_on_the_cpu_and_says_so(tmp_path):
     out = cli("train", "--data", TINY, "--run-dir", tmp_path / "run", "--steps", 10, "--batch-size", 16,
               "--sample-every", 10, "--device", "cpu", "--quiet")

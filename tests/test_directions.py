@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 
-from mnist_gan import models
 from mnist_gan.config import GANConfig
-from mnist_gan.directions import MAX_DIRECTIONS, STYLE, find_directions, measure, move, raw_directions, regress
 from mnist_gan.errors import InvalidInput
-from mnist_gan.metrics import Classifier
-from mnist_gan.generator import Generator, shipped_models
+from mnist_gan.inside.directions import MAX_DIRECTIONS, STYLE, find_directions, measure, move, raw_directions, regress
+from mnist_gan.model import architectures
+from mnist_gan.model.generator import Generator, shipped_models
+from mnist_gan.quality.metrics import Classifier
 
 
 def canvas(*boxes) -> np.ndarray:
@@ -69,6 +69,7 @@ def test_move_adds_amounts_along_directions_and_refuses_bad_values():
         move(z, basis, [0, 0, 0, 0, 1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["classic", "mlp-uncond"])  # the default's digit follows its latent code
 def test_directions_of_the_shipped_models_do_what_they_say(name):
     generator = Generator.load(shipped_models()[name])
@@ -93,6 +94,6 @@ def test_directions_of_the_shipped_models_do_what_they_say(name):
 
 def test_conditional_models_get_style_directions_only():
     config = GANConfig(conditional=True, latent_dim=16)
-    generator = Generator(config, models.build(config)[0], "untrained")
+    generator = Generator(config, architectures.build(config)[0], "untrained")
     directions = find_directions(generator, seed=1, n=500, digit_scorer=lambda x: np.zeros((len(x), 10)))
     assert [d.label for d in directions] == list(STYLE) and all(d.vector.shape == (16,) for d in directions)

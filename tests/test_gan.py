@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from mnist_gan.config import GANConfig
-from mnist_gan.gan import GAN, METRICS
-from mnist_gan.recipe_loop import RecipeLoop
+from mnist_gan.model.gan import GAN, METRICS
+from mnist_gan.model.recipe_loop import RecipeLoop
 
 
 def _batches(tiny_data, n_steps, batch=32, latent_dim=100, seed=0):
@@ -83,6 +83,7 @@ def test_d_learns_in_its_step_and_stays_put_in_gs(tiny_data, config):
     assert _unchanged(gan.discriminator, d_before), "the G step changed D"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("architecture", ["classic", "dcgan"])
 @pytest.mark.parametrize("conditional", [False, True])
 def test_every_variant_trains_and_shapes_fit(tiny_data, architecture, conditional):
@@ -101,6 +102,7 @@ def test_every_variant_trains_and_shapes_fit(tiny_data, architecture, conditiona
     assert not _unchanged(gan.ema_generator, _snapshot(GAN(config).generator))  # the EMA copy follows G
 
 
+@pytest.mark.slow
 def test_the_latent_code_is_learned_without_labels(tiny_data):
     """InfoGAN: G sees the argmax of z's first entries as a one-hot, and D's code head learns to read it back from
     G's images. No real label reaches either model: the data's labels are scrambled and nothing changes."""
@@ -112,7 +114,7 @@ def test_the_latent_code_is_learned_without_labels(tiny_data):
     junk = rng.integers(0, 10, (k, b, 1)).astype(np.int32)
 
     def code_accuracy(gan, z, codes):
-        from mnist_gan.models import generator_inputs
+        from mnist_gan.model.architectures import generator_inputs
         _, logits = gan.discriminator(gan.generator(generator_inputs(config, z), training=False), training=False)
         return float(np.mean(np.argmax(np.asarray(logits), axis=-1) == codes))
 

@@ -1,14 +1,14 @@
 import numpy as np
 import pytest
 
-from mnist_gan import models
 from mnist_gan.config import GANConfig
 from mnist_gan.errors import InvalidInput, WeightsError
-from mnist_gan.generator import WEIGHTS_FILE, Generator, save_models, shipped_models
+from mnist_gan.model import architectures
+from mnist_gan.model.generator import WEIGHTS_FILE, Generator, save_models, shipped_models
 
 
 def _saved(tmp_path, config, name="m"):
-    generator, _ = models.build(config)
+    generator, _ = architectures.build(config)
     save_models(tmp_path / name, config, generator, {"steps": 0})
     return tmp_path / name, generator
 

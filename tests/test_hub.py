@@ -1,4 +1,4 @@
-"""Hub push and pull through the real huggingface_hub client, against the local Hub server in tests/hub_server.py."""
+"""Hub push and pull through the real huggingface_hub client, against the local Hub server in testing/hub_server.py."""
 
 import hashlib
 import json
@@ -15,15 +15,16 @@ import pytest
 from huggingface_hub import CommitOperationAdd, HfApi, ModelCard
 from huggingface_hub.errors import HfHubHTTPError
 
-from mnist_gan import hub, models
+from mnist_gan.atomic_files import write_json
 from mnist_gan.config import GANConfig
-from mnist_gan.files import write_json
-from mnist_gan.hub import HubError
-from mnist_gan.sampling import encode_png, grid_shape, make_grid
 from mnist_gan.errors import WeightsError
-from mnist_gan.generator import DEFAULT_MODEL, Generator, load_discriminator, save_models, shipped_models
+from mnist_gan.hub import push_pull
+from mnist_gan.hub.push_pull import HubError
+from mnist_gan.images import encode_png, grid_shape, make_grid
+from mnist_gan.model import architectures
+from mnist_gan.model.generator import DEFAULT_MODEL, Generator, load_discriminator, save_models, shipped_models
+from testing.hub_server import local_hub
 from testing.system import cli as run_cli
-from tests.hub_server import local_hub
 
 ALICE = "hf_aliceWrite4Jq8sT2vX9mN0pL6zQ"
 ALICE_READ = "hf_aliceRead7Rk3wQ5zB1cD8eF2gH"
@@ -40,7 +41,7 @@ def server(monkeypatch):
 
 
 def _folder(path, config: GANConfig, metrics: dict | None = None):
-    generator, _ = models.build(config)
+    generator, _ = architectures.build(config)
     save_models(path, config, generator, {"steps": 0, "note": "untrained, built for the tests"})
     if metrics:
         write_json(path / "metrics.json", metrics)
@@ -61,7 +62,7 @@ def plain(tmp_path_factory):
 
 
 def _pull(server, tmp_path, repo_id="alice/m", revision="main", cache="cache", **kwargs):
-    return hub.pull(repo_id, revision, endpoint=server.url, cache_dir=tmp_path / cache, **kwargs)
+    return push_pull.pull(repo_id, revision, endpoint=server.url, cache_dir=tmp_path / cache, **kwargs)
 
 
 def _downloads(server) -> set[str]:
@@ -72,7 +73,7 @@ def _downloads(server) -> set[str]:
 
 def test_push_then_pull_draws_the_same_digits(server, tmp_path):
     source = shipped_models()[DEFAULT_MODEL]
-    pushed = hub.push(source, "alice/mnist", ALICE, tag="v1", endpoint=server.url)
+    pushed = push_pull.push(source, "alice/mnist", ALICE, tag="v1", endpoint=server.url)
     assert re.fullmatch(r"[0-9a-f]{40}", pushed.commit_sha) and pushed.tag == "v1" and pushed.folder is None
     assert pushed.url == f"{server.url}/alice/mnist/tree/{pushed.commit_sha}"
 
@@ -106,7 +107,7 @@ def test_push_then_pull_draws_the_same_digits(server, tmp_path):
 
 def test_the_discriminator_travels_with_the_model(server, tmp_path, plain):
     source = shipped_models()["classic"]  # shipped with its discriminator
-    pushed = hub.push(source, "alice/with-d", ALICE, endpoint=server.url)
+    pushed = push_pull.push(source, "alice/with-d", ALICE, endpoint=server.url)
     manifest = json.loads(server.file("alice/with-d", "mnist_gan.json"))
     assert manifest["sha256"]["discriminator.weights.h5"] == hashlib.sha256(
         (source / "discriminator.weights.h5").read_bytes()).hexdigest()
@@ -114,7 +115,7 @@ def test_the_discriminator_travels_with_the_model(server, tmp_path, plain):
     images = np.random.default_rng(0).uniform(-1, 1, (4, 28, 28, 1)).astype(np.float32)
     np.testing.assert_array_equal(np.asarray(load_discriminator(folder)(images)),
                                   np.asarray(load_discriminator(source)(images)))
-    hub.push(plain, "alice/no-d", ALICE, endpoint=server.url)  # an older folder without D still pushes and pulls
+    push_pull.push(plain, "alice/no-d", ALICE, endpoint=server.url)  # an older folder without D still pushes and pulls
     folder = _pull(server, tmp_path, "alice/no-d").folder
     assert not (folder / "discriminator.weights.h5").exists()
     with pytest.raises(WeightsError, match="has no discriminator weights .*need a model saved with its discriminator"):
@@ -124,9 +125,10 @@ def test_the_discriminator_travels_with_the_model(server, tmp_path, plain):
         _pull(server, tmp_path, "alice/with-d", cache="other-cache")
 
 
+@pytest.mark.slow
 def test_keras_loads_the_pushed_repo_from_hf_url(server, tmp_path):
     source = shipped_models()[DEFAULT_MODEL]
-    hub.push(source, "alice/mnist", ALICE, endpoint=server.url)
+    push_pull.push(source, "alice/mnist", ALICE, endpoint=server.url)
     server.page_size = 4  # Keras lists the whole repo: make it follow the tree's Link header across pages
     server.requests.clear()
     generator = Generator.load(source)
@@ -151,7 +153,7 @@ def test_keras_loads_the_pushed_repo_from_hf_url(server, tmp_path):
 
 
 def test_conditional_round_trip_with_metrics_on_the_card(server, tmp_path, small):
-    pushed = hub.push(small, "alice/m", ALICE, endpoint=server.url)
+    pushed = push_pull.push(small, "alice/m", ALICE, endpoint=server.url)
     pulled = _pull(server, tmp_path, revision=pushed.commit_sha)
     original, copy = Generator.load(small), Generator.load(pulled.folder)
     labels = np.arange(20) % 10
@@ -179,11 +181,11 @@ def test_conditional_round_trip_with_metrics_on_the_card(server, tmp_path, small
 
 
 def test_a_new_push_replaces_the_model_and_tags_stay(server, tmp_path, small, plain):
-    first = hub.push(small, "alice/m", ALICE, tag="v1", endpoint=server.url)
+    first = push_pull.push(small, "alice/m", ALICE, tag="v1", endpoint=server.url)
     with pytest.raises(HubError, match="already has a tag 'v1'.*nothing was pushed"):
-        hub.push(plain, "alice/m", ALICE, tag="v1", endpoint=server.url)
+        push_pull.push(plain, "alice/m", ALICE, tag="v1", endpoint=server.url)
     assert HfApi(endpoint=server.url, token=False).model_info("alice/m").sha == first.commit_sha
-    second = hub.push(plain, "alice/m", ALICE, endpoint=server.url)
+    second = push_pull.push(plain, "alice/m", ALICE, endpoint=server.url)
     assert "metrics.json" not in HfApi(endpoint=server.url, token=False).list_repo_files("alice/m")  # stale: removed
     assert _pull(server, tmp_path).commit_sha == second.commit_sha
     assert Generator.load(_pull(server, tmp_path).folder).config == Generator.load(plain).config
@@ -194,7 +196,7 @@ def test_a_new_push_replaces_the_model_and_tags_stay(server, tmp_path, small, pl
 
 @pytest.mark.parametrize("name", ["generator.weights.h5", "gan_config.json", "config.json"])
 def test_a_file_altered_on_the_server_is_refused(server, tmp_path, plain, name):
-    hub.push(plain, "alice/m", ALICE, endpoint=server.url)
+    push_pull.push(plain, "alice/m", ALICE, endpoint=server.url)
     server.tamper("alice/m", name)
     with pytest.raises(HubError, match=rf"{re.escape(name)} of alice/m@[0-9a-f]{{12}} does not match the sha256 "
                                        r"recorded when it was pushed .* not loaded"):
@@ -202,7 +204,7 @@ def test_a_file_altered_on_the_server_is_refused(server, tmp_path, plain, name):
 
 
 def test_a_file_altered_in_the_local_cache_is_refused(server, tmp_path, plain):
-    pushed = hub.push(plain, "alice/m", ALICE, endpoint=server.url)
+    pushed = push_pull.push(plain, "alice/m", ALICE, endpoint=server.url)
     weights = (_pull(server, tmp_path, revision=pushed.commit_sha).folder / "generator.weights.h5").resolve()
     data = bytearray(weights.read_bytes())
     data[len(data) // 2] ^= 1
@@ -212,7 +214,7 @@ def test_a_file_altered_in_the_local_cache_is_refused(server, tmp_path, plain):
 
 
 def _publish(server, repo_id: str, files: dict[str, bytes], manifest: bool = True) -> None:
-    """A repo written by hand, not by hub.push, with a manifest that matches its files."""
+    """A repo written by hand, not by push_pull.push, with a manifest that matches its files."""
     if manifest:
         sha256 = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
         files = {**files, "mnist_gan.json": json.dumps({"format": "mnist-gan", "version": 1,
@@ -233,19 +235,19 @@ def _keras_config(model, tmp_path) -> bytes:
 def test_models_mnist_gan_does_not_build_are_refused(server, tmp_path, plain):
     import keras
 
-    hub.push(plain, "alice/m", ALICE, endpoint=server.url)
+    push_pull.push(plain, "alice/m", ALICE, endpoint=server.url)
     names = ("gan_config.json", "generator.weights.h5", "config.json", "training.json")
     good = {name: server.file("alice/m", name) for name in names}
     config = Generator.load(plain).config
 
-    built = models.ARCHITECTURES[config.architecture].generator(config)
+    built = architectures.ARCHITECTURES[config.architecture].generator(config)
     with_lambda = keras.Model(built.inputs, keras.layers.Lambda(lambda x: x * 0.5)(built.outputs[0]), name="lam")
     _publish(server, "alice/lambda", {**good, "config.json": _keras_config(with_lambda, tmp_path)})
     with pytest.raises(HubError, match="alice/lambda@.* is refused: its Keras model has a Lambda layer, which "
                                        "carries Python code"):
         _pull(server, tmp_path, "alice/lambda")
 
-    other = models.ARCHITECTURES["classic"].generator(config)  # same latent size, another network
+    other = architectures.ARCHITECTURES["classic"].generator(config)  # same latent size, another network
     _publish(server, "alice/other", {**good, "config.json": _keras_config(other, tmp_path)})
     with pytest.raises(HubError, match=r"is refused: its Keras model \(config.json\) is not the dcgan generator "
                                        r"\(latent_dim=8\) its gan_config.json describes"):
@@ -262,7 +264,7 @@ def test_models_mnist_gan_does_not_build_are_refused(server, tmp_path, plain):
     with pytest.raises(HubError, match="alice/keras is not an mnist-gan model: it has no mnist_gan.json"):
         _pull(server, tmp_path, "alice/keras")
     with pytest.raises(HubError, match="alice/keras already holds files that are not an mnist-gan model"):
-        hub.push(plain, "alice/keras", ALICE, endpoint=server.url)
+        push_pull.push(plain, "alice/keras", ALICE, endpoint=server.url)
 
     _publish(server, "alice/partial", {"gan_config.json": good["gan_config.json"], "config.json": good["config.json"]})
     with pytest.raises(HubError, match="not a complete mnist-gan model: mnist_gan.json lists no generator.weights.h5"):
@@ -273,29 +275,29 @@ def test_models_mnist_gan_does_not_build_are_refused(server, tmp_path, plain):
 
 def test_token_sources_in_order(monkeypatch):
     monkeypatch.setenv("HF_TOKEN", "hf_fromEnv")
-    assert hub.resolve_token("hf_fromField", "hf_fromOauth") == "hf_fromField"
-    assert hub.resolve_token("  ", "hf_fromOauth") == "hf_fromOauth"
-    assert hub.resolve_token(None, None) == "hf_fromEnv"
+    assert push_pull.resolve_token("hf_fromField", "hf_fromOauth") == "hf_fromField"
+    assert push_pull.resolve_token("  ", "hf_fromOauth") == "hf_fromOauth"
+    assert push_pull.resolve_token(None, None) == "hf_fromEnv"
     monkeypatch.delenv("HF_TOKEN")
-    assert hub.resolve_token() is None and hub.resolve_token("", "") is None
+    assert push_pull.resolve_token() is None and push_pull.resolve_token("", "") is None
     with pytest.raises(HubError, match="spaces or characters a token never has") as error:
-        hub.resolve_token("hf_half pasted")
+        push_pull.resolve_token("hf_half pasted")
     assert "hf_half" not in str(error.value)
 
 
 def test_endpoint_is_read_at_call_time(monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9/")
-    assert hub.endpoint() == "http://127.0.0.1:9"
+    assert push_pull.endpoint() == "http://127.0.0.1:9"
     monkeypatch.delenv("HF_ENDPOINT")
-    assert hub.endpoint() == "https://huggingface.co"
+    assert push_pull.endpoint() == "https://huggingface.co"
     for bad in ("ftp://127.0.0.1", "http://user:pw@127.0.0.1", "127.0.0.1:8000", "http://127.0.0.1/?x=1"):
         with pytest.raises(HubError, match="plain http"):
-            hub.pull("alice/m", endpoint=bad)
+            push_pull.pull("alice/m", endpoint=bad)
 
 
 @pytest.mark.parametrize("repo_id", ["alice/mnist-gan", "Org_1/m.v2", " alice/m "])
 def test_valid_repo_ids(repo_id):
-    assert hub.validate_repo_id(repo_id) == repo_id.strip()
+    assert push_pull.validate_repo_id(repo_id) == repo_id.strip()
 
 
 @pytest.mark.parametrize("repo_id", ["mnist", "alice/m/extra", "../etc/passwd", "alice/..", "alice/m?x=1",
@@ -303,19 +305,19 @@ def test_valid_repo_ids(repo_id):
                                      "alice/a--b", "alice/m\nx", "", None, "a" * 97 + "/m"])
 def test_invalid_repo_ids(repo_id):
     with pytest.raises(HubError, match="a repo id is owner/name"):
-        hub.validate_repo_id(repo_id)
+        push_pull.validate_repo_id(repo_id)
 
 
 @pytest.mark.parametrize("revision", ["main", "v1", "refs/pr/1", "release-2.0", "a" * 40])
 def test_valid_revisions(revision):
-    assert hub.validate_revision(revision) == revision
+    assert push_pull.validate_revision(revision) == revision
 
 
 @pytest.mark.parametrize("revision", ["", "../main", "main/../x", "a b", "x?y", "x#y", "/main", "main/", "a.lock",
                                       "%2e%2e", "-x", "x" * 129])
 def test_invalid_revisions(revision):
     with pytest.raises(HubError, match="a revision is a branch, a tag or a full 40-character commit sha"):
-        hub.validate_revision(revision)
+        push_pull.validate_revision(revision)
 
 
 def test_a_token_in_the_revision_field_is_not_sent(server, tmp_path):
@@ -341,19 +343,19 @@ def test_the_server_rejects_writes_without_a_valid_token(server):
 def test_clear_messages_for_each_failure(server, tmp_path, plain):
     for token in (None, "", "   "):
         with pytest.raises(HubError, match="pushing needs a Hugging Face token with write access"):
-            hub.push(plain, "alice/m", token, endpoint=server.url)
+            push_pull.push(plain, "alice/m", token, endpoint=server.url)
     with pytest.raises(HubError, match=r"the Hub refused the token \(401\): it is invalid or expired"):
-        hub.push(plain, "alice/m", WRONG, endpoint=server.url)
+        push_pull.push(plain, "alice/m", WRONG, endpoint=server.url)
     for token in (ALICE_READ, BOB):  # a read-only token; another user's namespace
         with pytest.raises(HubError, match=r"the token has no write access to alice/m \(403\)"):
-            hub.push(plain, "alice/m", token, endpoint=server.url)
+            push_pull.push(plain, "alice/m", token, endpoint=server.url)
     assert "alice/m" not in server.repos  # the refused pushes created nothing
 
-    hub.push(plain, "alice/m", ALICE, endpoint=server.url)
+    push_pull.push(plain, "alice/m", ALICE, endpoint=server.url)
     with pytest.raises(HubError, match=r"the Hub refused the token \(401\)"):
         _pull(server, tmp_path, token=WRONG)
     with pytest.raises(HubError, match=r"the token has no write access to alice/m \(403\)"):
-        hub.push(plain, "alice/m", ALICE_READ, endpoint=server.url)
+        push_pull.push(plain, "alice/m", ALICE_READ, endpoint=server.url)
     with pytest.raises(HubError, match=rf"repo alice/nope not found on {re.escape(server.url)}: check its name"):
         _pull(server, tmp_path, "alice/nope")
     with pytest.raises(HubError, match="revision 'v9' not found in alice/m: use a branch, a tag or a full"):
@@ -361,47 +363,47 @@ def test_clear_messages_for_each_failure(server, tmp_path, plain):
     with pytest.raises(HubError, match=f"revision '{'0' * 40}' not found in alice/m"):
         _pull(server, tmp_path, revision="0" * 40)
     with pytest.raises(HubError, match="cannot push .*nowhere: no gan_config.json"):
-        hub.push(tmp_path / "nowhere", "alice/m", ALICE, endpoint=server.url)
+        push_pull.push(tmp_path / "nowhere", "alice/m", ALICE, endpoint=server.url)
 
 
 def test_private_repos(server, tmp_path, plain):
-    pushed = hub.push(plain, "alice/secret", ALICE, private=True, endpoint=server.url)
+    pushed = push_pull.push(plain, "alice/secret", ALICE, private=True, endpoint=server.url)
     for token in (None, BOB):
         with pytest.raises(HubError, match="repo alice/secret not found .* a private repo also needs a token"):
             _pull(server, tmp_path, "alice/secret", token=token)
     assert _pull(server, tmp_path, "alice/secret", token=ALICE).commit_sha == pushed.commit_sha
 
-    hub.push(plain, "alice/public", ALICE, endpoint=server.url)
+    push_pull.push(plain, "alice/public", ALICE, endpoint=server.url)
     with pytest.raises(HubError, match="alice/public exists and is public, so pushing would publish the model"):
-        hub.push(plain, "alice/public", ALICE, private=True, endpoint=server.url)
+        push_pull.push(plain, "alice/public", ALICE, private=True, endpoint=server.url)
 
 
 def test_with_the_hub_down_only_a_cached_pinned_sha_loads(server, tmp_path, plain):
-    pushed = hub.push(plain, "alice/m", ALICE, tag="v1", endpoint=server.url)
+    pushed = push_pull.push(plain, "alice/m", ALICE, tag="v1", endpoint=server.url)
     url = server.url
     warm = _pull(server, tmp_path, revision=pushed.commit_sha)
     _pull(server, tmp_path, revision="v1")  # main and v1 are in the cache too now, as the same commit
     server.stop()
 
     started = time.monotonic()
-    offline = hub.pull("alice/m", pushed.commit_sha, endpoint=url, cache_dir=tmp_path / "cache")
+    offline = push_pull.pull("alice/m", pushed.commit_sha, endpoint=url, cache_dir=tmp_path / "cache")
     assert offline.folder == warm.folder and offline.commit_sha == pushed.commit_sha
     np.testing.assert_array_equal(Generator.load(offline.folder).generate(3, 8), Generator.load(plain).generate(3, 8))
     for revision in ("main", "v1", "f" * 40):
         with pytest.raises(HubError, match=rf"the Hub at {re.escape(url)} is unreachable; only a full commit sha "
                                            "pulled before can load without it"):
-            hub.pull("alice/m", revision, endpoint=url, cache_dir=tmp_path / "cache")
+            push_pull.pull("alice/m", revision, endpoint=url, cache_dir=tmp_path / "cache")
     with pytest.raises(HubError, match="is unreachable"):
-        hub.push(plain, "alice/m", ALICE, endpoint=url)
+        push_pull.push(plain, "alice/m", ALICE, endpoint=url)
     assert time.monotonic() - started < 20  # refused connections fail at once, without the client's retry waits
 
 
 def test_tokens_never_reach_output_errors_or_files(server, tmp_path, plain, capfd, caplog):
     caplog.set_level(logging.DEBUG)
-    hub.push(plain, "alice/m", ALICE, endpoint=server.url)
+    push_pull.push(plain, "alice/m", ALICE, endpoint=server.url)
     _pull(server, tmp_path, token=ALICE)
-    failures = [lambda: hub.push(plain, "alice/m", WRONG, endpoint=server.url),
-                lambda: hub.push(plain, "alice/m", ALICE_READ, endpoint=server.url),
+    failures = [lambda: push_pull.push(plain, "alice/m", WRONG, endpoint=server.url),
+                lambda: push_pull.push(plain, "alice/m", ALICE_READ, endpoint=server.url),
                 lambda: _pull(server, tmp_path, revision="v9", token=ALICE),
                 lambda: _pull(server, tmp_path, "alice/none", token=WRONG)]
     reports = []
@@ -421,6 +423,7 @@ def test_tokens_never_reach_output_errors_or_files(server, tmp_path, plain, capf
 
 # --- CLI ----------------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_cli_push_and_pull(server, tmp_path, plain):
     def cli(*args, token=None):
         env = {**os.environ, "HF_ENDPOINT": server.url, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_DISABLE_XET": "1"}
@@ -453,10 +456,10 @@ def test_cli_push_and_pull(server, tmp_path, plain):
                     reason="round trip against the real Hub: set HF_TOKEN and MNIST_GAN_LIVE_HUB=1 "
                            "(and MNIST_GAN_LIVE_REPO=owner/name to choose the private test repo)")
 def test_live_hub_round_trip(tmp_path, plain):
-    token = hub.resolve_token()
+    token = push_pull.resolve_token()
     repo_id = os.environ.get("MNIST_GAN_LIVE_REPO") or (
-        HfApi(endpoint=hub.endpoint(), token=token).whoami()["name"] + "/mnist-gan-test")
-    pushed = hub.push(plain, repo_id, token, private=True)
-    pulled = hub.pull(repo_id, pushed.commit_sha, token=token, cache_dir=tmp_path)
+        HfApi(endpoint=push_pull.endpoint(), token=token).whoami()["name"] + "/mnist-gan-test")
+    pushed = push_pull.push(plain, repo_id, token, private=True)
+    pulled = push_pull.pull(repo_id, pushed.commit_sha, token=token, cache_dir=tmp_path)
     assert pulled.commit_sha == pushed.commit_sha
     np.testing.assert_array_equal(Generator.load(pulled.folder).generate(4, 8), Generator.load(plain).generate(4, 8))

@@ -12,13 +12,14 @@ import numpy as np
 import pytest
 from huggingface_hub import HfApi
 
-from mnist_gan import hub, models
 from mnist_gan.config import GANConfig
-from mnist_gan.events import Step
-from mnist_gan.generator import Generator, save_models, shipped_models
-from mnist_gan.model_card import keras_snippet
-from mnist_gan.tensorboard import TensorBoardLog
-from tests.hub_server import local_hub
+from mnist_gan.hub import push_pull
+from mnist_gan.hub.model_card import keras_snippet
+from mnist_gan.model import architectures
+from mnist_gan.model.generator import Generator, save_models, shipped_models
+from mnist_gan.training.events import Step
+from mnist_gan.training.tensorboard import TensorBoardLog
+from testing.hub_server import local_hub
 
 ALICE = "hf_aliceWrite4Jq8sT2vX9mN0pL6zQ"
 CONFIG = GANConfig(architecture="dcgan", latent_dim=8, seed=1)
@@ -32,7 +33,7 @@ def server(monkeypatch):
 
 def _run(folder, steps=(10, 20)):
     """A weights folder that is also a run folder: it holds TensorBoard event files."""
-    generator, _ = models.build(CONFIG)
+    generator, _ = architectures.build(CONFIG)
     save_models(folder, CONFIG, generator, {"steps": steps[-1]})
     log = TensorBoardLog(folder, CONFIG)
     for step in steps:
@@ -47,7 +48,7 @@ def _files(server, repo_id):
 
 def test_a_run_pushes_its_tensorboard_files_and_a_pull_skips_them(server, tmp_path):
     run = _run(tmp_path / "20261129-120000-dcgan")
-    hub.push(run, "alice/run", ALICE, endpoint=server.url)
+    push_pull.push(run, "alice/run", ALICE, endpoint=server.url)
     events = {name for name in _files(server, "alice/run") if name.startswith("runs/")}
     [name] = events
     assert name.startswith("runs/20261129-120000-dcgan/events.out.tfevents.")
@@ -58,18 +59,18 @@ def test_a_run_pushes_its_tensorboard_files_and_a_pull_skips_them(server, tmp_pa
     assert "## Training metrics" in card and "`runs/20261129-120000-dcgan/`" in card and f"| `{name}` |" in card
 
     server.requests.clear()
-    pulled = hub.pull("alice/run", endpoint=server.url, cache_dir=tmp_path / "cache")
+    pulled = push_pull.pull("alice/run", endpoint=server.url, cache_dir=tmp_path / "cache")
     assert not any("/runs/" in path for _, path in server.requests)  # a pull needs none of them
     assert not (pulled.folder / "runs").exists()
 
     best = _run(tmp_path / "other-run", steps=(10,))  # a run's best/ takes its run's files along
-    generator, _ = models.build(CONFIG)
+    generator, _ = architectures.build(CONFIG)
     save_models(best / "best", CONFIG, generator, {"steps": 10})
-    hub.push(best / "best", "alice/run", ALICE, endpoint=server.url)
+    push_pull.push(best / "best", "alice/run", ALICE, endpoint=server.url)
     assert {n for n in _files(server, "alice/run") if n.startswith("runs/")} == {
         f"runs/other-run/{p.name}" for p in best.glob("events.out.tfevents.*")}  # the earlier run's are gone
 
-    hub.push(shipped_models()["classic"], "alice/run", ALICE, endpoint=server.url)  # no run: no metrics tab
+    push_pull.push(shipped_models()["classic"], "alice/run", ALICE, endpoint=server.url)  # no run: no metrics tab
     assert not any(n.startswith("runs/") for n in _files(server, "alice/run"))
     assert "Training metrics" not in server.file("alice/run", "README.md").decode()
 
@@ -93,7 +94,7 @@ def test_every_shipped_model_draws_the_same_pixels_on_another_backend(server, tm
         pytest.skip(f"{backend} is not installed (requirements-dev.txt installs jax; see README for torch)")
     jobs, expected = [], {}
     for name, folder in shipped_models().items():  # classic, mlp-cond, mlp-uncond
-        hub.push(folder, f"alice/{name}", ALICE, endpoint=server.url)
+        push_pull.push(folder, f"alice/{name}", ALICE, endpoint=server.url)
         generator = Generator.load(folder)
         snippet = keras_snippet(f"alice/{name}", generator.config, backend)
         assert snippet in server.file(f"alice/{name}", "README.md").decode()

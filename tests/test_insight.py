@@ -5,43 +5,30 @@ gets its D later is covered without changing this file."""
 import io
 import json
 import multiprocessing
-import shutil
-import struct
 import time
 import tracemalloc
-import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_gan import spot
-from mnist_gan.coverage import coverage, half_pixel_error
 from mnist_gan.data import SAMPLE_DATA, load_mnist
-from mnist_gan.digit_image import BadImage, read_image, to_mnist
 from mnist_gan.errors import InvalidInput, MnistGanError, WeightsError
-from mnist_gan.generator import DISCRIMINATOR_FILE, shipped_models
-from mnist_gan.insight import SoftGenerator, keep_code, one_hot
-from mnist_gan.inversion import Settings, rms_error
-from mnist_gan.sampling import latents, to_uint8
-from mnist_gan.service import Service, Settings as ServiceSettings
+from mnist_gan.images import latents, to_uint8
+from mnist_gan.inside import spot
+from mnist_gan.inside.critic import SoftGenerator, keep_code, one_hot
+from mnist_gan.inside.inversion import Search, rms_error
+from mnist_gan.inside.pictures import BadImage, read_image, to_mnist
+from mnist_gan.model.generator import shipped_models
+from mnist_gan.quality.coverage import coverage, half_pixel_error
+from mnist_gan.service import AppSettings, Service
+from testing.models import WITH_D, png_bomb, without_d
 from testing.system import cli
-
-WITH_D = [name for name, folder in shipped_models().items() if (folder / DISCRIMINATOR_FILE).is_file()]
-
-
-def without_d(library, tmp_path: Path) -> str:
-    """An older folder saved without its discriminator, added to `library`: a shipped model's folder minus D."""
-    folder = tmp_path / "without-d"
-    shutil.copytree(shipped_models()[WITH_D[0]], folder, ignore=shutil.ignore_patterns(DISCRIMINATOR_FILE))
-    library.add("without-d", folder, "trained")
-    return "without-d"
 
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    service = Service(ServiceSettings(runs_dir=tmp_path_factory.mktemp("runs")))
+    service = Service(AppSettings(runs_dir=tmp_path_factory.mktemp("runs")))
     yield service
     service.close()
 
@@ -55,17 +42,6 @@ def png_bytes(array: np.ndarray, **options) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(array).save(buffer, format="PNG", **options)
     return buffer.getvalue()
-
-
-def png_bomb(width: int, height: int) -> bytes:
-    """A valid 1-bit PNG of width x height, all zeros: kilobytes on disk, width*height/8 bytes once decoded."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    row = b"\x00" * (1 + (width + 7) // 8)
-    packer = zlib.compressobj(9)
-    body = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0))
-            + chunk(b"IDAT", body) + chunk(b"IEND", b""))
 
 
 # --- MNIST's preprocessing ------------------------------------------------------------------------------------
@@ -161,7 +137,7 @@ def test_d_scores_held_out_digits_above_noise_and_its_heatmap_fits_the_image(ser
     real = critic.scores(sample.x_test, labels)
     noise = critic.scores(np.random.default_rng(0).uniform(-1, 1, sample.x_test.shape), labels)
     assert auc(real, noise) > 0.95
-    report = service.discriminate(model, service.inside_digit(model, "test", index=5))
+    report = service.inside.discriminate(model, service.inside.digit(model, "test", index=5))
     logit, gradient = critic.saliency(sample.x_test[5], int(sample.y_test[5]) if critic.conditional else None)
     assert gradient.shape == (28, 28) and np.abs(gradient).max() > 0
     assert report.images["heatmap"].shape[:2] == (28 * 10 + 58, 28 * 10)  # 10x the image, then its legend
@@ -177,7 +153,7 @@ def test_d_scores_held_out_digits_above_noise_and_its_heatmap_fits_the_image(ser
 def test_gradient_ascent_on_pixels_raises_d_score(service, model):
     rises = []
     for index in range(10):
-        pulled = service.d_pull(model, service.inside_digit(model, "test", index=index), steps=8)
+        pulled = service.inside.d_pull(model, service.inside.digit(model, "test", index=index), steps=8)
         scores = pulled.report["scores"]
         rises.append(scores[-1] - scores[0])
         assert pulled.images["frames"].shape == (9, 28, 28)
@@ -186,14 +162,14 @@ def test_gradient_ascent_on_pixels_raises_d_score(service, model):
 
 @pytest.mark.parametrize("model", WITH_D)
 def test_following_d_in_z_raises_d_score(service, model):
-    scores = [service.z_pull(model, seed=seed, steps=8).report["scores"] for seed in range(6)]
+    scores = [service.inside.z_pull(model, seed=seed, steps=8).report["scores"] for seed in range(6)]
     assert np.mean([s[-1] - s[0] for s in scores]) > 0
 
 
 def test_models_without_their_discriminator_say_so_plainly(service, tmp_path):
     model = without_d(service.library, tmp_path)
     with pytest.raises(WeightsError, match=f"{model} was saved without its discriminator.*Models that have theirs"):
-        service.discriminate(model, service.inside_digit(model, "test", index=0))
+        service.inside.discriminate(model, service.inside.digit(model, "test", index=0))
 
 
 # --- finding digits in latent space ---------------------------------------------------------------------------
@@ -205,35 +181,36 @@ def test_inverting_a_models_own_samples_recovers_their_pixels(service, model):
     labels = np.arange(8) % 10 if generator.config.conditional else None
     own = generator.images(latents(2024, 8, generator.config.latent_dim), labels)
     found = inverter.invert(own, labels)
-    assert found.errors.max() < 0.03  # RMS on 0-1 pixels; real digits' median is 0.07-0.10 (README)
+    assert found.errors.max() < 0.03  # RMS on 0-1 pixels; real digits' median is 0.07-0.10 (bench/README.md)
     np.testing.assert_allclose(found.images, generator.images(found.z, found.labels if labels is not None else None),
                                atol=1e-5)  # the z found draws the reconstruction, as the explorer will draw it
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", list(shipped_models()))
 def test_held_out_digits_are_reconstructed_as_the_right_digit(service, sample, model):
-    # README: 97.4-99.5% of 1,000 held-out digits read as the true digit; here 40 of them, at least 90%
+    # bench/README.md, Coverage: 97.4-99.5% of 1,000 held-out digits read as the true digit; here 40 of them, at least 90%
     found = service.inside.inverter(model).invert(sample.x_test[:40])
-    reads = service._classifier_model().predict(found.images)[0].argmax(axis=1)
+    reads = service.inside.classifier().predict(found.images)[0].argmax(axis=1)
     assert np.mean(reads == sample.y_test[:40]) >= 0.9
 
 
 def test_an_inversion_report_and_the_explorer_continuing_from_it(service):
-    found = service.invert("mlp-cond", service.inside_digit("mlp-cond", "test", index=3))
+    found = service.inside.invert("mlp-cond", service.inside.digit("mlp-cond", "test", index=3))
     report = found.report
     assert len(report["z"]) == 100 and report["digit"] == 4 and report["error"] < 0.15
     assert report["nearest_training"]["index"] >= 0 and report["d_score"] is not None
-    assert found.images["path"].shape == (Settings().frames, 28, 28)
-    drawn = service.latent("mlp-cond", 0, str(report["digit"]), "raw", [], z=report["z"])
+    assert found.images["path"].shape == (Search().frames, 28, 28)
+    drawn = service.drawing.latent("mlp-cond", 0, str(report["digit"]), "raw", [], z=report["z"])
     np.testing.assert_array_equal(drawn, found.images["reconstruction"])  # the same G(z), 10x
-    moved = service.latent("mlp-cond", 0, "4", "raw", [1.0], z=report["z"])
+    moved = service.drawing.latent("mlp-cond", 0, "4", "raw", [1.0], z=report["z"])
     assert not np.array_equal(moved, drawn)
     with pytest.raises(InvalidInput, match="z must be a list of 100 numbers"):
-        service.latent("mlp-cond", 0, "4", "raw", [], z=[0.0] * 3)
+        service.drawing.latent("mlp-cond", 0, "4", "raw", [], z=[0.0] * 3)
 
 
 def test_soft_labels_reach_the_models_own_layers_and_codes_stay_put():
-    from mnist_gan.generator import Generator
+    from mnist_gan.model.generator import Generator
 
     generator = Generator.load(shipped_models()["mlp-cond"])
     z, labels = latents(1, 10, 100), np.arange(10)
@@ -244,14 +221,14 @@ def test_soft_labels_reach_the_models_own_layers_and_codes_stay_put():
 
 
 def test_style_grid_and_class_morph(service):
-    grid = service.style_grid("mlp-cond", seed=3)
-    strip, frames = service.morph("mlp-cond", 3, 8, seed=3, frames=6)
+    grid = service.inside.style_grid("mlp-cond", seed=3)
+    strip, frames = service.inside.morph("mlp-cond", 3, 8, seed=3, frames=6)
     generator = service.library.get("mlp-cond")
     z = latents(3, 1, 100).repeat(2, axis=0)
     np.testing.assert_array_equal(frames[[0, -1]], to_uint8(generator.images(z, [3, 8])))  # the ends: plain labels
     assert grid.shape == (3 * 32, 3 * (10 * 30 + 2)) and strip.shape == (3 * 32, 3 * (6 * 30 + 2))
     with pytest.raises(InvalidInput, match="unconditional"):
-        service.style_grid("classic", 3)
+        service.inside.style_grid("classic", 3)
 
 
 def test_coverage_rows_and_the_half_pixel_bar(service, sample):
@@ -260,21 +237,21 @@ def test_coverage_rows_and_the_half_pixel_bar(service, sample):
     # right: two columns of 0.5 differences; down: only the top pixel differs (by 0.5)
     assert half_pixel_error(line)[0] == pytest.approx((np.sqrt(56 * 0.25 / 784) + np.sqrt(0.25 / 784)) / 2)
     result = coverage(service.inside.inverter("mlp-cond"), sample.x_test[:20], sample.y_test[:20], sample.x_train,
-                      service._classifier_model(), Settings(restarts=2))
+                      service.inside.classifier(), Search(restarts=2))
     overall = result["rows"][-1]
     assert overall["digit"] == "all" and overall["n"] == 20 and 0 <= overall["well"] <= 1
     assert overall["read_as_true"] >= 0.9 and len(result["reconstructions"]) == 20
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda s: s.invert("classic", None), "no image"),
-    (lambda s: s.invert("classic", np.zeros((10, 10), np.uint8), restarts=17), "restarts must be a whole number"),
-    (lambda s: s.d_pull("classic", np.zeros((9, 9), np.uint8)), "empty"),
-    (lambda s: s.inside_digit("classic", "test", index=1000), "test digit index must be a whole number from 0"),
-    (lambda s: s.inside_digit("classic", "webcam"), "source must be"),
-    (lambda s: s.discriminate("mlp-cond", np.eye(20, dtype=np.uint8) * 255, digit="12"), "digit must be one of"),
-    (lambda s: s.morph("mlp-cond", 3, 8, frames=99), "frames must be a whole number from 2 to 16"),
-    (lambda s: s.spot_answer("no-such-round", []), "expired or was answered"),
+    (lambda s: s.inside.invert("classic", None), "no image"),
+    (lambda s: s.inside.invert("classic", np.zeros((10, 10), np.uint8), restarts=17), "restarts must be a whole number"),
+    (lambda s: s.inside.d_pull("classic", np.zeros((9, 9), np.uint8)), "empty"),
+    (lambda s: s.inside.digit("classic", "test", index=1000), "test digit index must be a whole number from 0"),
+    (lambda s: s.inside.digit("classic", "webcam"), "source must be"),
+    (lambda s: s.inside.discriminate("mlp-cond", np.eye(20, dtype=np.uint8) * 255, digit="12"), "digit must be one of"),
+    (lambda s: s.inside.morph("mlp-cond", 3, 8, frames=99), "frames must be a whole number from 2 to 16"),
+    (lambda s: s.inside.spot_answer("no-such-round", []), "expired or was answered"),
 ])
 def test_bad_values_are_refused_plainly(service, call, message):
     with pytest.raises(MnistGanError, match=message):
@@ -296,13 +273,13 @@ def test_wilson_interval_and_judging_match_hand_computed_values():
 
 
 def test_a_round_keeps_its_answer_and_is_answered_once(service):
-    round_id, images = service.spot_round("classic")
+    round_id, images = service.inside.spot_round("classic")
     assert images.shape == (16, 28, 28) and images.dtype == np.uint8 and len(round_id) >= 20
-    answer = service.spot_answer(round_id, [1, 2, 3])
+    answer = service.inside.spot_answer(round_id, [1, 2, 3])
     assert len(answer["fake"]) == 8 and answer["right"] == 16 - len(set(answer["fake"]) ^ {1, 2, 3})
     assert answer["fooled"] == 8 - len(set(answer["fake"]) & {1, 2, 3})
     with pytest.raises(spot.RoundGone):
-        service.spot_answer(round_id, [])
+        service.inside.spot_answer(round_id, [])
     clock = [0.0]
     rounds = spot.Rounds(max_rounds=3, max_age_s=10, clock=lambda: clock[0])
     ids = [rounds.add("classic", spot.layout(np.random.default_rng(i))) for i in range(4)]
@@ -320,6 +297,7 @@ def _append(path: str, model: str, times: int) -> None:
         tally.add(model, {"fakes": 8, "fooled": 3, "reals": 8, "false_alarms": 1})
 
 
+@pytest.mark.slow
 def test_the_tally_is_exact_across_processes_restarts_and_compaction(tmp_path):
     path = str(tmp_path / "spot.jsonl")
     context = multiprocessing.get_context("spawn")
@@ -341,6 +319,7 @@ def test_the_tally_is_exact_across_processes_restarts_and_compaction(tmp_path):
     assert json.loads((tmp_path / "spot.jsonl").read_text().splitlines()[0])["model"] in ("a", "b")
 
 
+@pytest.mark.slow
 def test_the_coverage_command_prints_its_table_and_the_worst_digits(tmp_path):
     done = cli("coverage", "--weights", "classic", "--n", "12", "--restarts", "1", "--out", tmp_path / "worst.png")
     assert done.returncode == 0, done.stderr[-2000:]

@@ -8,15 +8,18 @@ import threading
 import numpy as np
 import pytest
 
-from mnist_gan import alarms, atlas, lab
-from mnist_gan.checkpoint import CHECKPOINT_FILE, load_checkpoint, step_checkpoints
+from mnist_gan.access import ANONYMOUS
 from mnist_gan.config import GANConfig, cadence, live_edit, recipe
 from mnist_gan.data import SAMPLE_DATA
 from mnist_gan.errors import ConfigError, InvalidInput
-from mnist_gan.events import AtlasDrawn, Edited, Inspected, State, Step
-from mnist_gan.laboratory import Laboratory, evidence_picture
-from mnist_gan.trainer import Trainer
-from mnist_gan.worker import TrainingWorker
+from mnist_gan.quality.metrics import near_duplicates
+from mnist_gan.sweeps.spec import sweep_runs
+from mnist_gan.training import alarms, atlas, manual_steps
+from mnist_gan.training.checkpoint import CHECKPOINT_FILE, load_checkpoint, step_checkpoints
+from mnist_gan.training.events import AtlasDrawn, Edited, Inspected, State, Step
+from mnist_gan.training.laboratory import Laboratory, evidence_picture
+from mnist_gan.training.process import TrainingWorker
+from mnist_gan.training.trainer import Trainer
 from testing.system import wait_until
 
 QUICK = GANConfig(batch_size=32, steps=10_000, sample_every=10, checkpoint_every=10, seed=5)
@@ -40,7 +43,7 @@ def trained(tiny_data):
     trainer = Trainer(QUICK, tiny_data)
     events = []
     trainer.subscribe(events.append)
-    trainer.gan.iterate(*trainer._draw(10))
+    trainer.gan.iterate(*trainer.batches(10))
     return trainer, events
 
 
@@ -51,7 +54,7 @@ def test_a_d_step_raises_ds_accuracy_on_its_batch_and_leaves_g_alone(tiny_data):
     g_before = weights(trainer.gan.generator) + weights(trainer.gan.ema_generator or trainer.gan.generator)
     gains, separations = [], []
     for _ in range(6):
-        lab.take(trainer, "d")
+        trainer.step_by_hand("d")
         d = [e for e in events if isinstance(e, Inspected)][-1].summary["d"]
         gains.append(np.mean([d["accuracy_real"][1] - d["accuracy_real"][0],
                               d["accuracy_fake"][1] - d["accuracy_fake"][0]]))
@@ -68,7 +71,7 @@ def test_a_g_step_raises_ds_score_of_the_same_images_and_leaves_d_alone(trained)
     trainer, events = trained
     d_before = weights(trainer.gan.discriminator)
     for _ in range(3):
-        lab.take(trainer, "g")
+        trainer.step_by_hand("g")
         g = [e for e in events if isinstance(e, Inspected)][-1].summary["g"]
         assert g["score"][1] > g["score"][0] and g["pixel_change"] > 0  # D finds the same z's images more real
         assert set(g["gradient_norms"]) == trainable_layers(trainer.gan.generator)
@@ -79,18 +82,19 @@ def test_an_iteration_and_ten_by_hand_are_real_steps_with_their_evidence(tiny_da
     trainer = Trainer(QUICK.replace(steps=100), tiny_data, tmp_path)
     events = []
     trainer.subscribe(events.append)
-    lab.take(trainer, "10")
-    lab.take(trainer, "iteration")
+    trainer.step_by_hand("10")
+    trainer.step_by_hand("iteration")
     inspected = [e for e in events if isinstance(e, Inspected)]
     assert [(e.kind, e.step) for e in inspected] == [("10", 10), ("iteration", 11)]
     assert set(inspected[1].summary) == {"d", "g"} and inspected[1].summary["d"]["loss_real"] > 0
     assert inspected[0].summary["score_after"] != inspected[0].summary["score_before"]
-    picture = evidence_picture(lab.load(inspected[1].path))
+    picture = evidence_picture(manual_steps.load(inspected[1].path))
     assert picture.dtype == np.uint8 and picture.shape[0] == 5 * 30 * 3 + 2 * 3  # real, fake, G before/after/change
-    assert load_checkpoint(tmp_path / CHECKPOINT_FILE)[1]["step"] == 11  # saved: a resume or fork includes them
+    assert load_checkpoint(tmp_path / CHECKPOINT_FILE)[1].step == 11  # saved: a resume or fork includes them
     assert (tmp_path / "samples" / "0000010.png").is_file()  # the cadence holds for steps by hand too
 
 
+@pytest.mark.slow
 def test_live_edits_take_effect_at_the_stated_step_and_survive_a_resume(tiny_data, tmp_path):
     trainer = Trainer(QUICK.replace(steps=400, ema_decay=0.99), tiny_data, tmp_path)
     seen = []  # (step, lr_d, ema decay, d_steps) as each compiled call finished: what it trained with
@@ -135,7 +139,7 @@ def test_what_cannot_change_live_is_refused_by_name():
 
 def test_more_d_updates_per_g_update_train_and_draw_their_own_batches(tiny_data):
     trainer = Trainer(QUICK.replace(d_steps=3), tiny_data)
-    real, real_labels, z_fake, fake_labels, z_gen, gen_labels = trainer._draw(2)
+    real, real_labels, z_fake, fake_labels, z_gen, gen_labels = trainer.batches(2)
     assert real.shape == (2, 3, 32, 28, 28, 1) and z_fake.shape == (2, 3, 32, 100) and z_gen.shape == (2, 32, 100)
     assert not np.array_equal(real[0, 0], real[0, 1])
     values = trainer.gan.iterate(real, real_labels, z_fake, fake_labels, z_gen, gen_labels)
@@ -161,6 +165,7 @@ def test_the_atlas_is_drawn_at_each_sample_step_on_a_fixed_slice(tiny_data, tmp_
     assert np.all((realness >= 0) & (realness <= 1))
 
 
+@pytest.mark.slow
 def test_a_fork_with_nothing_changed_continues_its_parent_exactly(tmp_path):
     """Parent: 40 steps with checkpoints kept at 20 and 40. Fork at 20 with no change, trained to 40: the same
     weights, BatchNorm statistics, EMA and optimizer moments as the parent's at 40, bit for bit."""
@@ -175,10 +180,10 @@ def test_a_fork_with_nothing_changed_continues_its_parent_exactly(tmp_path):
         assert sorted(step_checkpoints(parent_dir)) == [20, 40]
         assert [r["fork_steps"] for r in lab_.runs()] == [[20, 40]]
         with pytest.raises(InvalidInput, match="has no checkpoint at step 30; it can be forked at steps 20, 40"):
-            lab_.fork(None, parent, 30, {})
+            lab_.fork(ANONYMOUS, parent, 30, {})
         with pytest.raises(InvalidInput, match="a fork keeps its parent's models"):
-            lab_.fork(None, parent, 20, {"conditional": True})
-        fork = lab_.fork(None, parent, 20, {})
+            lab_.fork(ANONYMOUS, parent, 20, {"conditional": True})
+        fork = lab_.fork(ANONYMOUS, parent, 20, {})
         assert fork.step == 20 and fork.origin == {"run": parent, "step": 20, "changes": {}}
         assert [row["step"] for row in fork.history] == [10, 20]  # the parent's history up to the fork
         wait_until(lambda: worker.status().state.done, 300, "the fork")
@@ -190,12 +195,12 @@ def test_a_fork_with_nothing_changed_continues_its_parent_exactly(tmp_path):
             np.testing.assert_array_equal(theirs[key], ours[key], err_msg=key)
         rows, picture = lab_.compare([parent, fork.run], step=30)
         assert [r["grid_step"] for r in rows] == [30, 30] and picture.dtype == np.uint8
-        changed = lab_.fork(None, parent, 20, {"lr_g": 1e-4, "steps": 60})
+        changed = lab_.fork(ANONYMOUS, parent, 20, {"lr_g": 1e-4, "steps": 60})
         assert changed.config["lr_g"] == 1e-4 and changed.config["steps"] == 60 and changed.origin["step"] == 20
         worker.stop()
         # a sweep's trial (its folder as a sweep lays it out) can be compared, though not forked
         shutil.copytree(parent_dir, tmp_path / "sweep-a" / "runs" / "t0")
-        with_sweep = Laboratory(worker, sweeps=(str(tmp_path / "sweep-a"),))
+        with_sweep = Laboratory(worker, lambda: sweep_runs((str(tmp_path / "sweep-a"),)))
         assert {r["run"]: r["fork_steps"] for r in with_sweep.runs()}["sweep-a/t0"] == []
         rows, _ = with_sweep.compare(["sweep-a/t0", fork.run], step=40)
         assert [r["grid_step"] for r in rows] == [40, 40] and rows[0]["step"] == rows[1]["step"] == 40
@@ -217,13 +222,13 @@ def test_the_alarm_rules_on_their_own_numbers():
     duplicated = {"step": 2000, "class_histogram": [0.1] * 10, "duplicates": 0.3}
     assert alarms.check(healthy, [diverse, duplicated], QUICK).kind == "mode_collapse"
     assert alarms.check(healthy, [{**duplicated, "step": 250}], QUICK) is None
-    rate, pairs = alarms.near_duplicates(np.array([[0, 0], [0, 0.01], [5, 5], [9, 9]], float), threshold=0.1)
+    rate, pairs = near_duplicates(np.array([[0, 0], [0, 0.01], [5, 5], [9, 9]], float), threshold=0.1)
     assert rate == 0.5 and pairs[0] == [0, 1]
 
 
 @pytest.mark.slow
 def test_the_alarm_fires_on_a_provoked_collapse_and_not_on_a_healthy_start(tiny_data, tmp_path):
-    from mnist_gan.metrics import Evaluator
+    from mnist_gan.quality.metrics import Evaluator
 
     evaluator = Evaluator(n=2000)
     raised = {}

@@ -5,12 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from mnist_gan import metrics
 from mnist_gan.config import GANConfig
 from mnist_gan.errors import InvalidInput
-from mnist_gan.events import Quality
-from mnist_gan.sampling import to_uint8
-from mnist_gan.trainer import BEST_DIR, Trainer
+from mnist_gan.images import to_uint8
+from mnist_gan.quality import metrics
+from mnist_gan.training.events import Quality
+from mnist_gan.training.trainer import BEST_DIR, Trainer
 from testing.system import cli
 
 # --- Frechet distance --------------------------------------------------------------------------------------
@@ -261,6 +261,7 @@ def test_trainer_emits_quality_events_and_keeps_the_best_sampler(judge, tiny_dat
     assert record["best"]["step"] == best.step and record["best"]["cfid"] == pytest.approx(best.metrics["cfid"])
 
 
+@pytest.mark.slow
 def test_evaluate_samples_file_prints_json_and_a_table(tiny_data, tmp_path):
     npz = tmp_path / "real.npz"
     np.savez(npz, images=to_uint8(tiny_data.x_test), labels=tiny_data.y_test)

@@ -1,16 +1,16 @@
 """GET /png: the Generate grid at a permanent URL, from the launched app (a plain route beside gradio)."""
 
+import io
 import re
 
 import httpx
 import numpy as np
 import pytest
 from PIL import Image
-import io
 
-from mnist_gan import permalink
 from mnist_gan.errors import InvalidInput
-from mnist_gan.service import ALL_DIGITS
+from mnist_gan.serving import permalink
+from mnist_gan.serving.drawing import ALL_DIGITS
 from testing.app import rest_call
 
 

@@ -6,11 +6,13 @@ import signal
 import subprocess
 import time
 
-from mnist_gan.checkpoint import CHECKPOINT_FILE, load_checkpoint
-from mnist_gan.files import TMP_PREFIX
-from mnist_gan.generator import Generator
+import pytest
+
+from mnist_gan.atomic_files import TMP_PREFIX
+from mnist_gan.model.generator import Generator
+from mnist_gan.training.checkpoint import CHECKPOINT_FILE, load_checkpoint
+from testing.models import TINY
 from testing.system import cli_process, wait_until
-from tests.conftest import TINY
 
 EVERY = 10
 
@@ -23,9 +25,10 @@ def _start(run_dir, resume: bool):
 
 def _saved(run_dir) -> int:
     """The step of the run's checkpoint, -1 before the first."""
-    return load_checkpoint(run_dir / CHECKPOINT_FILE)[1]["step"] if (run_dir / CHECKPOINT_FILE).exists() else -1
+    return load_checkpoint(run_dir / CHECKPOINT_FILE)[1].step if (run_dir / CHECKPOINT_FILE).exists() else -1
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_never_leaves_a_half_written_checkpoint(tmp_path):
     rng = random.Random(1234)
     run_dir = tmp_path / "run"
@@ -40,14 +43,14 @@ def test_sigkill_at_random_moments_never_leaves_a_half_written_checkpoint(tmp_pa
         process.wait(30)
 
         arrays, meta = load_checkpoint(run_dir / CHECKPOINT_FILE)  # always a whole, readable checkpoint
-        assert meta["step"] % EVERY == 0 and meta["step"] > last_step  # progress kept, at a checkpoint boundary
-        assert len(meta["history"]) == meta["step"] // EVERY
+        assert meta.step % EVERY == 0 and meta.step > last_step  # progress kept, at a checkpoint boundary
+        assert len(meta.history) == meta.step // EVERY
         Generator.load(run_dir).generate(0, 4)  # and the exported weights load too
-        last_step = meta["step"]
+        last_step = meta.step
 
     process = _start(run_dir, resume=True)  # the next start sweeps the partial files a kill can leave behind
     wait_until(lambda: _saved(run_dir) > last_step, 90, "a checkpoint of the resumed run")
     process.send_signal(signal.SIGINT)  # Ctrl-C: the CLI saves and exits cleanly
     assert process.wait(60) == 0
-    assert load_checkpoint(run_dir / CHECKPOINT_FILE)[1]["step"] > last_step
+    assert load_checkpoint(run_dir / CHECKPOINT_FILE)[1].step > last_step
     assert not list(run_dir.glob(TMP_PREFIX + "*"))

@@ -5,8 +5,17 @@ import pytest
 from PIL import Image
 
 from mnist_gan.errors import InvalidInput
-from mnist_gan.sampling import (check_seed, encode_gif, encode_png, grid_shape, interpolation, latents, make_grid,
-                                slerp, to_uint8)
+from mnist_gan.images import (
+    check_seed,
+    encode_gif,
+    encode_png,
+    grid_shape,
+    interpolation,
+    latents,
+    make_grid,
+    slerp,
+    to_uint8,
+)
 
 
 def test_same_seed_same_latents_and_prefix_property():

@@ -15,15 +15,17 @@ import numpy as np
 import pytest
 from huggingface_hub import CommitOperationAdd, HfApi
 
-from mnist_gan import cache, hub, service as service_module
+from mnist_gan.access import ANONYMOUS, Visitor
 from mnist_gan.config import GANConfig
 from mnist_gan.errors import AccessDenied, Busy, HubError
-from mnist_gan.generator import shipped_models
-from mnist_gan.service import ANONYMOUS, Service, Settings, Visitor
-from mnist_gan.trainer import Trainer
-from mnist_gan.worker import TrainingWorker, find_resumable, prune_runs
+from mnist_gan.hub import push_pull
+from mnist_gan.model.generator import shipped_models
+from mnist_gan.service import AppSettings, Service
+from mnist_gan.serving import drawing, served_files
+from mnist_gan.training.process import TrainingWorker, find_resumable, prune_runs
+from mnist_gan.training.trainer import Trainer
+from testing.hub_server import local_hub
 from testing.system import ROOT, folder_mib, rss_mb
-from tests.hub_server import local_hub
 
 OWNER = "hf_ownerSpaceToken5Jq8sT2vX9mN0pL6"  # the Space's HF_TOKEN secret (alice's)
 VISITOR = "hf_visitorToken7Rk3wQ5zB1cD8eF2gHjK"  # a visitor's own token (mallory's)
@@ -41,7 +43,7 @@ def server(monkeypatch):
 def staged(tmp_path_factory):
     """The files of a valid pushed repo (the shipped classic model, with its discriminator), by name."""
     folder = tmp_path_factory.mktemp("staged")
-    hub._stage(shipped_models()["classic"], folder, "alice/classic")
+    push_pull._stage(shipped_models()["classic"], folder, "alice/classic")
     return {p.name: p.read_bytes() for p in folder.iterdir()}
 
 
@@ -65,7 +67,7 @@ def space(tmp_path, monkeypatch, admins: str | None = None, **settings) -> Servi
     monkeypatch.setenv("HF_TOKEN", OWNER)
     if admins is not None:
         monkeypatch.setenv("MNIST_GAN_ADMINS", admins)
-    return Service(Settings.from_env({"SPACE_ID": "alice/mnist-gan", "MNIST_GAN_RUNS": str(tmp_path / "runs"),
+    return Service(AppSettings.from_env({"SPACE_ID": "alice/mnist-gan", "MNIST_GAN_RUNS": str(tmp_path / "runs"),
                                       "MNIST_GAN_HUB_CACHE": str(tmp_path / "hub-cache"), **settings}))
 
 
@@ -87,12 +89,12 @@ def test_a_weights_bomb_repo_is_refused_without_taking_memory(server, staged, tm
 import json, resource, sys
 sys.path.insert(0, {str(ROOT)!r})
 import keras
-from mnist_gan import hub
+from mnist_gan.hub import push_pull
 from mnist_gan.errors import HubError
 keras.ops.ones(1)  # TensorFlow's own start-up memory is not the bomb's
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 try:
-    hub.pull("mallory/bomb", cache_dir={str(tmp_path / "cache")!r})
+    push_pull.pull("mallory/bomb", cache_dir={str(tmp_path / "cache")!r})
     outcome = "loaded"
 except HubError as e:
     outcome = str(e)
@@ -111,7 +113,7 @@ def test_sizes_are_checked_before_anything_is_downloaded(server, staged, tmp_pat
     publish(server, "mallory/big", {**staged, "samples.png": b"\0" * (5 * 2**20)})
     server.requests.clear()
     with pytest.raises(HubError, match=r"is refused: its samples.png is 5,242,880 bytes, more than the 4,194,304"):
-        hub.pull("mallory/big", cache_dir=tmp_path)
+        push_pull.pull("mallory/big", cache_dir=tmp_path)
     assert not any("/resolve/" in path and path.endswith("samples.png") for _, path in server.requests)
 
 
@@ -121,17 +123,17 @@ def test_a_space_without_admins_is_closed_to_every_change(server, staged, tmp_pa
     service = space(tmp_path, monkeypatch)  # SPACE_ID set, MNIST_GAN_ADMINS unset
     publish(server, "alice/public", staged)
     server.requests.clear()
-    for action in (lambda: service.train_start(ANONYMOUS, data="sample"), service.train_stop,
-                   lambda: service.push(ANONYMOUS, "classic", "alice/new", ""),
-                   lambda: service.pull(ANONYMOUS, "alice/public"),
-                   lambda: service.pull(Visitor("alice"), "alice/public")):  # even the owner, until named
+    for action in (lambda: service.training.start(ANONYMOUS, data="sample"), service.training.stop,
+                   lambda: service.hub.push(ANONYMOUS, "classic", "alice/new", ""),
+                   lambda: service.hub.pull(ANONYMOUS, "alice/public"),
+                   lambda: service.hub.pull(Visitor("alice"), "alice/public")):  # even the owner, until named
         with pytest.raises(AccessDenied, match="closed on this Space: it has no admins.*MNIST_GAN_ADMINS"):
             action()
-    assert server.requests == [] and service.train_status().run is None
+    assert server.requests == [] and service.training.status().run is None
     monkeypatch.setenv("MNIST_GAN_ADMINS", "  ")  # whitespace names nobody: still closed
     with pytest.raises(AccessDenied, match="closed on this Space"):
-        service.pull(ANONYMOUS, "alice/public")
-    assert service.generate("classic", 1, 4).dtype == np.uint8  # what visitors are meant to do stays open
+        service.hub.pull(ANONYMOUS, "alice/public")
+    assert service.drawing.generate("classic", 1, 4).dtype == np.uint8  # what visitors are meant to do stays open
 
 
 def test_a_visitors_pull_never_spends_the_spaces_token(server, staged, tmp_path, monkeypatch):
@@ -140,30 +142,31 @@ def test_a_visitors_pull_never_spends_the_spaces_token(server, staged, tmp_path,
     server.requests.clear()
     server.authorizations.clear()
     with pytest.raises(AccessDenied, match="reserved to this Space's owners"):
-        service.pull(ANONYMOUS, "alice/private")  # refused before any request
+        service.hub.pull(ANONYMOUS, "alice/private")  # refused before any request
     assert server.requests == []
     # alice, signed in, but without a token of her own in the field or her login: $HF_TOKEN is not hers to spend
     with pytest.raises(HubError, match="repo alice/private not found .* a private repo also needs a token"):
-        service.pull(Visitor("alice"), "alice/private")
+        service.hub.pull(Visitor("alice"), "alice/private")
     assert server.authorizations and not any(server.authorizations)  # every request went anonymous
-    assert "alice/private" not in " ".join(m["name"] for m in service.models())
-    assert service.pull(Visitor("alice", OWNER), "alice/private")["repo_id"] == "alice/private"  # her own login
-    assert hub.resolve_token() == OWNER  # the owner's own start-up setting still uses it
+    assert "alice/private" not in " ".join(m["name"] for m in service.library.catalog())
+    assert service.hub.pull(Visitor("alice", OWNER), "alice/private")["repo_id"] == "alice/private"  # her own login
+    assert push_pull.resolve_token() == OWNER  # the owner's own start-up setting still uses it
 
 
 # --- Medium 4: bounded growth -------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_fifty_pulls_keep_memory_models_and_the_cache_bounded(server, staged, tmp_path):
     """Without the bound every pulled model stayed loaded and cached: ~12 MB of memory per pull (measured)."""
-    service = Service(Settings(runs_dir=tmp_path / "runs", hub_cache=str(tmp_path / "hub-cache"), max_models=3))
+    service = Service(AppSettings(runs_dir=tmp_path / "runs", hub_cache=str(tmp_path / "hub-cache"), max_models=3))
     shipped = set(service.library.names())
     # 50 commits, each with a file of its own (its training record); published first, so only pulls are measured
     shas = [publish(server, "alice/many", {**staged, "training.json": json.dumps({"steps": i}).encode()})
             for i in range(50)]
     rss = []
     for i, sha in enumerate(shas):
-        service.pull(ANONYMOUS, "alice/many", sha)
-        service.generate(f"alice/many@{sha[:7]}", i, 4)  # each one used
+        service.hub.pull(ANONYMOUS, "alice/many", sha)
+        service.drawing.generate(f"alice/many@{sha[:7]}", i, 4)  # each one used
         rss.append(rss_mb(os.getpid())[0])
     names = set(service.library.names())
     assert len(names - shipped) == 3 and f"alice/many@{shas[-1][:7]}" in names
@@ -189,6 +192,7 @@ def test_runs_beyond_the_count_are_pruned_but_never_the_newest_resumable(tmp_pat
     assert prune_runs(runs, keep={"run-0"}, max_runs=10, max_bytes=int(size * 1.5)) == ["run-4"]  # the disk budget
 
 
+@pytest.mark.slow
 def test_every_unfinished_run_is_offered_and_any_can_be_resumed(tmp_path, tiny_data):
     runs = tmp_path / "runs"
     for i, steps in enumerate((100, 100, 10)):
@@ -219,20 +223,20 @@ def test_every_unfinished_run_is_offered_and_any_can_be_resumed(tmp_path, tiny_d
     ("gan_config.json", json.dumps({**GANConfig().to_dict(), "latent_dim": 10**9}).encode(), "latent_dim: must be"),
 ])
 def test_crafted_json_is_refused_and_the_app_keeps_answering(server, staged, tmp_path, name, content, message):
-    service = Service(Settings(runs_dir=tmp_path / "runs", hub_cache=str(tmp_path / "hub-cache")))
+    service = Service(AppSettings(runs_dir=tmp_path / "runs", hub_cache=str(tmp_path / "hub-cache")))
     publish(server, "mallory/crafted", {**staged, name: content})
     with pytest.raises(HubError, match=message) as error:
-        service.pull(ANONYMOUS, "mallory/crafted")
+        service.hub.pull(ANONYMOUS, "mallory/crafted")
     assert str(tmp_path) not in str(error.value) and len(str(error.value)) < 400  # no server path, short
-    assert "mallory" not in " ".join(m["name"] for m in service.models())
-    assert [m["name"] for m in service.models()][0] == "mlp-uncond"  # /models answers as before
+    assert "mallory" not in " ".join(m["name"] for m in service.library.catalog())
+    assert [m["name"] for m in service.library.catalog()][0] == "mlp-uncond"  # /models answers as before
 
     # the same repo as the start-up model: the app starts on the shipped one, with a notice
-    service = Service(Settings(runs_dir=tmp_path / "runs", hub_cache=str(tmp_path / "hub-cache"),
+    service = Service(AppSettings(runs_dir=tmp_path / "runs", hub_cache=str(tmp_path / "hub-cache"),
                                startup_repo="mallory/crafted"))
     service.start()
     assert service.notice.startswith("Could not load mallory/crafted@main from the Hub")
-    assert service.library.default == "mlp-uncond" and service.models()[0]["name"] == "mlp-uncond"
+    assert service.library.default == "mlp-uncond" and service.library.catalog()[0]["name"] == "mlp-uncond"
 
 
 def test_any_failure_inside_a_pull_is_a_plain_hub_error(server, staged, tmp_path, monkeypatch):
@@ -241,18 +245,18 @@ def test_any_failure_inside_a_pull_is_a_plain_hub_error(server, staged, tmp_path
     def broken(*args, **kwargs):
         raise RecursionError("maximum recursion depth exceeded")
 
-    monkeypatch.setattr(hub, "_check_model", broken)
+    monkeypatch.setattr(push_pull, "_check_model", broken)
     with pytest.raises(HubError, match=r"alice/fine@'main' could not be read \(RecursionError\); nothing of it"):
-        hub.pull("alice/fine", cache_dir=tmp_path)
+        push_pull.pull("alice/fine", cache_dir=tmp_path)
 
 
 # --- Medium 6: one slow computation per model, one at a time ------------------------------------------------------
 
 def test_concurrent_first_calls_for_a_models_directions_compute_once(tmp_path, monkeypatch):
-    service = Service(Settings(runs_dir=tmp_path / "runs"))
+    service = Service(AppSettings(runs_dir=tmp_path / "runs"))
     calls, running, most = [], [0], [0]
     lock = threading.Lock()
-    real = service_module.find_directions
+    real = drawing.find_directions
 
     def counted(generator, **kwargs):
         with lock:
@@ -265,15 +269,15 @@ def test_concurrent_first_calls_for_a_models_directions_compute_once(tmp_path, m
             with lock:
                 running[0] -= 1
 
-    monkeypatch.setattr(service_module, "find_directions", counted)
-    threads = [threading.Thread(target=service.latent_directions, args=(model,))
+    monkeypatch.setattr(drawing, "find_directions", counted)
+    threads = [threading.Thread(target=service.drawing.latent_directions, args=(model,))
                for model in ("classic", "mlp-cond") for _ in range(6)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(120)
     assert sorted(calls) == ["classic", "mlp-cond"] and most[0] == 1  # once per model, one at a time
-    assert len(service.latent_directions("classic")) == 16 and len(calls) == 2  # and then from memory
+    assert len(service.drawing.latent_directions("classic")) == 16 and len(calls) == 2  # and then from memory
 
 
 # --- Low 7: tokens never in a message -----------------------------------------------------------------------------
@@ -284,9 +288,9 @@ def test_a_hub_that_echoes_credentials_gets_none_into_a_message(server, staged, 
     server.echo = {route: 400}
     with pytest.raises(HubError) as error:
         if route == "preupload":
-            hub.push(shipped_models()["classic"], "alice/echo", OWNER)
+            push_pull.push(shipped_models()["classic"], "alice/echo", OWNER)
         else:
-            hub.pull("alice/echo", token=OWNER, cache_dir=tmp_path)
+            push_pull.pull("alice/echo", token=OWNER, cache_dir=tmp_path)
     message = str(error.value)
     assert "the Hub answered 400" in message and "***" in message
     for needle in (OWNER, OWNER[3:], OWNER[-12:], OWNER.upper()[-12:], "%68%66%5F"):
@@ -297,19 +301,19 @@ def test_a_token_in_the_repo_id_field_is_refused_before_any_request(server):
     server.requests.clear()
     for repo_id in (f"alice/{OWNER}", f"{OWNER}/model"):
         with pytest.raises(HubError, match="that looks like an access token, not a repo id"):
-            hub.pull(repo_id)
+            push_pull.pull(repo_id)
     with pytest.raises(HubError, match="looks like an access token, not a revision"):
-        hub.pull("alice/m", OWNER)
+        push_pull.pull("alice/m", OWNER)
     assert server.requests == []
-    assert hub.validate_repo_id("alice/hf_demo") == "alice/hf_demo"  # a name that merely starts so is fine
+    assert push_pull.validate_repo_id("alice/hf_demo") == "alice/hf_demo"  # a name that merely starts so is fine
 
 
 # --- Low 8: no server path reaches a visitor ----------------------------------------------------------------------
 
 def test_models_and_status_show_no_server_path(tmp_path):
-    service = Service(Settings(runs_dir=tmp_path / "runs"))
-    text = json.dumps([service.models(), service.train_status().to_json()])
-    assert str(tmp_path) not in text and str(ROOT) not in text and "folder" not in service.models()[0]
+    service = Service(AppSettings(runs_dir=tmp_path / "runs"))
+    text = json.dumps([service.library.catalog(), service.training.status().to_json()])
+    assert str(tmp_path) not in text and str(ROOT) not in text and "folder" not in service.library.catalog()[0]
 
 
 # --- Low 10: uploads cannot push out other visitors' results ------------------------------------------------------
@@ -323,8 +327,8 @@ def test_uploads_and_results_have_budgets_of_their_own(tmp_path):
     for i in range(20):
         (served / f"upload{i}").mkdir()
         (served / f"upload{i}" / "image.png").write_bytes(b"u" * 1000)
-    removed = cache.trim(served, 5000, skip=results, min_age_s=0)
+    removed = served_files.trim(served, 5000, skip=results, min_age_s=0)
     assert len(removed) == 15 and all(results not in path.parents for path in removed)
     assert len(list(results.iterdir())) == 4  # the results are untouched by the uploads' cap
-    assert len(cache.trim(results, 2000, min_age_s=0)) == 2  # and have a cap of their own
+    assert len(served_files.trim(results, 2000, min_age_s=0)) == 2  # and have a cap of their own
     shutil.rmtree(served)

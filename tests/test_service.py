@@ -5,32 +5,36 @@ import threading
 import numpy as np
 import pytest
 
+from mnist_gan.access import ANONYMOUS, Visitor
+from mnist_gan.checks import whole
 from mnist_gan.config import GANConfig, recipe
+from mnist_gan.data import mnist_label
 from mnist_gan.errors import AccessDenied, ConfigError, InvalidInput, UnknownModel
-from mnist_gan.generator import DEFAULT_MODEL, Generator, shipped_models
-from mnist_gan.sampling import make_grid
-from mnist_gan.service import (ANONYMOUS, OncePerKey, Service, Settings, Visitor, count, display_scale, grid_labels,
-                               mnist_label)
+from mnist_gan.images import make_grid
+from mnist_gan.model.generator import DEFAULT_MODEL, Generator, shipped_models
+from mnist_gan.once import OncePerKey
+from mnist_gan.service import AppSettings, Service
+from mnist_gan.serving.drawing import display_scale, grid_labels
 
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
-    service = Service(Settings(runs_dir=tmp_path_factory.mktemp("runs")))
+    service = Service(AppSettings(runs_dir=tmp_path_factory.mktemp("runs")))
     yield service
     service.close()
 
 
 def test_building_a_service_starts_nothing(tmp_path):
     before = threading.active_count()
-    service = Service(Settings(runs_dir=tmp_path / "runs"))
+    service = Service(AppSettings(runs_dir=tmp_path / "runs"))
     assert threading.active_count() == before and service.notice == ""
-    assert service.train_status().run is None and not (tmp_path / "runs").exists()
+    assert service.training.status().run is None and not (tmp_path / "runs").exists()
     service.start()  # no MNIST_GAN_REPO: nothing to pull
     assert service.notice == ""
 
 
 def test_settings_come_from_the_environment(tmp_path):
-    settings = Settings.from_env({"MNIST_GAN_RUNS": str(tmp_path), "MNIST_GAN_DATA": "/d.npz", "SYSTEM": "spaces",
+    settings = AppSettings.from_env({"MNIST_GAN_RUNS": str(tmp_path), "MNIST_GAN_DATA": "/d.npz", "SYSTEM": "spaces",
                                   "MNIST_GAN_REPO": "a/b"})
     assert settings.runs_dir == tmp_path and settings.data == "/d.npz" and settings.on_space
     assert settings.startup_repo == "a/b" and settings.startup_revision == "main"
@@ -38,9 +42,9 @@ def test_settings_come_from_the_environment(tmp_path):
 
 def test_generate_draws_the_packages_pixels(service):
     classic = Generator.load(shipped_models()["classic"])
-    grid = service.generate("classic", 11, 16)
+    grid = service.drawing.generate("classic", 11, 16)
     np.testing.assert_array_equal(grid, make_grid(classic.generate(11, 16), 4, 4, scale=display_scale(4)))
-    assert service.models()[0]["name"] == DEFAULT_MODEL
+    assert service.library.catalog()[0]["name"] == DEFAULT_MODEL
 
 
 @pytest.mark.parametrize("args, error, message", [
@@ -52,7 +56,7 @@ def test_generate_draws_the_packages_pixels(service):
 ])
 def test_bad_values_are_refused_by_name(service, args, error, message):
     with pytest.raises(error, match=message):
-        service.generate(*args)
+        service.drawing.generate(*args)
 
 
 def test_grid_policy_for_conditional_models():
@@ -64,24 +68,24 @@ def test_grid_policy_for_conditional_models():
     assert labels.tolist() == [3] * 4 and (rows, cols) == (2, 2)
     with pytest.raises(InvalidInput, match="digit must be one of 0-9"):
         grid_labels(generator, "x" * 10_000, 4)
-    assert count(3.0, "n", 1, 5) == 3
+    assert whole(3.0, "n", 1, 5) == 3
     for bad in (True, 2.5, float("nan"), "3", 6):
         with pytest.raises(InvalidInput, match="n must be a whole number from 1 to 5"):
-            count(bad, "n", 1, 5)
+            whole(bad, "n", 1, 5)
 
 
 def test_latent_and_interpolation(service):
-    directions = service.latent_directions("classic", "raw")
+    directions = service.drawing.latent_directions("classic", "raw")
     assert [d["label"] for d in directions] == [f"z[{i}]" for i in range(16)]
-    base = service.latent("classic", 7, "0", "raw", [])
+    base = service.drawing.latent("classic", 7, "0", "raw", [])
     assert base.shape == (280, 280) and base.dtype == np.uint8
-    assert not np.array_equal(base, service.latent("classic", 7, "0", "raw", [3.0]))
-    strip, frames = service.interpolate("classic", 1, 2, 5, "0")
+    assert not np.array_equal(base, service.drawing.latent("classic", 7, "0", "raw", [3.0]))
+    strip, frames = service.drawing.interpolate("classic", 1, 2, 5, "0")
     classic = Generator.load(shipped_models()["classic"])
     np.testing.assert_array_equal(frames[0], classic.generate(1, 1)[0])
     assert strip.shape == (2 * 32, 2 * (5 * 30 + 2))
     with pytest.raises(InvalidInput, match="slider values must lie within"):
-        service.latent("classic", 7, "0", "raw", [41])
+        service.drawing.latent("classic", 7, "0", "raw", [41])
 
 
 def test_a_slow_result_is_computed_once_for_callers_that_ask_together():
@@ -92,17 +96,17 @@ def test_a_slow_result_is_computed_once_for_callers_that_ask_together():
         gate.wait(10)
         return key * 2
 
-    once = OncePerKey(compute, size=2)
+    once = OncePerKey(size=2)
     results = []
-    threads = [threading.Thread(target=lambda: results.append(once("a"))) for _ in range(6)]
+    threads = [threading.Thread(target=lambda: results.append(once.get("a", lambda: compute("a")))) for _ in range(6)]
     for thread in threads:
         thread.start()
     gate.set()
     for thread in threads:
         thread.join(10)
     assert results == ["aa"] * 6 and calls == ["a"]
-    once("b"), once("c")  # the oldest is forgotten beyond `size`
-    once("a")
+    once.get("b", lambda: compute("b")), once.get("c", lambda: compute("c"))  # the oldest is forgotten beyond `size`
+    once.get("a", lambda: compute("a"))
     assert calls == ["a", "b", "c", "a"]
 
 
@@ -115,8 +119,8 @@ def test_train_start_refuses_before_starting_anything(service):
         ({"data": "sample", "recipe_name": "fancy"}, ConfigError, "recipe: unknown 'fancy'"),
     ]:
         with pytest.raises(error, match=message):
-            service.train_start(ANONYMOUS, **settings)
-    assert service.train_status().run is None
+            service.training.start(ANONYMOUS, **settings)
+    assert service.training.status().run is None
 
 
 def test_recipes_and_their_one_rule():
@@ -134,13 +138,13 @@ def test_recipes_and_their_one_rule():
 
 def test_admins_only_on_a_space_with_admins(service, monkeypatch):
     monkeypatch.setenv("MNIST_GAN_ADMINS", "alice")
-    for action in (service.train_pause, service.train_stop, service.train_resume_run):
+    for action in (service.training.pause, service.training.stop, service.training.resume_run):
         with pytest.raises(AccessDenied, match="reserved to this Space's owners"):
             action(Visitor("bob"))
     with pytest.raises(AccessDenied):
-        service.train_start(ANONYMOUS, data="sample")
+        service.training.start(ANONYMOUS, data="sample")
     with pytest.raises(AccessDenied):
-        service.push(Visitor("bob"), "classic", "bob/x", "hf_token")
+        service.hub.push(Visitor("bob"), "classic", "bob/x", "hf_token")
 
 
 def test_what_a_run_trains_on_is_said_in_words(tmp_path):

@@ -7,10 +7,10 @@ import shutil
 import pytest
 from huggingface_hub import HfApi
 
-from mnist_gan import space
 from mnist_gan.errors import HubError
+from mnist_gan.hub import space
+from testing.hub_server import local_hub
 from testing.system import ROOT, cli
-from tests.hub_server import local_hub
 
 ALICE = "hf_aliceWrite4Jq8sT2vX9mN0pL6zQ"
 
@@ -45,10 +45,12 @@ def test_deploy_uploads_what_the_space_runs_and_sets_its_admins(server, tmp_path
     assert repo.variables["MNIST_GAN_ADMINS"]["value"] == "alice,bob"
     files = set(HfApi(endpoint=server.url, token=False).list_repo_files("alice/demo", repo_type="space"))
     assert files == set(space.space_files())
-    assert {"app.py", "README.md", "requirements.txt", ".gitattributes", "ui/generate.py", "mnist_gan/hub.py",
+    assert {"app.py", "README.md", "requirements.txt", ".gitattributes", "ui/generate.py", "mnist_gan/hub/push_pull.py",
             "mnist_gan/assets/mnist_sample.npz", "weights/mlp-uncond/generator.weights.h5",
             "weights/classifier/reference.npz"} <= files
-    assert not [f for f in files if re.match(r"(tests|testing|bench|runs|\.git)/", f) or "__pycache__" in f]
+    assert {"docs/architecture.md", "bench/README.md", "bench/zoo.md"} <= files  # README's links work on the Space
+    assert not [f for f in files if re.match(r"(tests|testing|runs|\.git)/", f) or "__pycache__" in f]
+    assert not [f for f in files if f.startswith("bench/") and not f.endswith((".md", ".png"))]  # no bench code
     for name in files:
         assert server.file("spaces/alice/demo", name) == (ROOT / name).read_bytes(), name
     assert server.file("spaces/alice/demo", "README.md").startswith(b"---\ntitle: mnist-gan\n")

@@ -17,16 +17,23 @@ import numpy as np
 import pytest
 
 from mnist_gan import cli as cli_module
-from mnist_gan import sweep_ray
-from mnist_gan.checkpoint import CHECKPOINT_FILE, load_meta
-from mnist_gan.sweep import (RESULTS_FILE, RESULTS_TABLE, RUNS_DIR, STARTS_FILE, TRIAL_FILE, SweepError, parse_spec,
-                             sweep_models)
-from mnist_gan.tensorboard import event_files
+from mnist_gan.run_folder import STARTS_FILE, TRIAL_FILE, tensorboard_files
+from mnist_gan.sweeps import tune_runner
+from mnist_gan.sweeps.spec import (
+    RESULTS_FILE,
+    RESULTS_TABLE,
+    RUNS_DIR,
+    STOPPED_EARLY,
+    SweepError,
+    parse_spec,
+    sweep_models,
+)
+from mnist_gan.training.checkpoint import CHECKPOINT_FILE, load_meta
+from testing.models import TINY
 from testing.system import cli, cli_process, descendants, free_port, wait_until
-from tests.conftest import TINY
 
-pytestmark = pytest.mark.skipif(not sweep_ray.ray_available(), reason="Ray Tune is not installed")
-LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}  # see sweep_ray.LOOPBACK_ONLY
+pytestmark = pytest.mark.skipif(not tune_runner.ray_available(), reason="Ray Tune is not installed")
+LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}  # see tune_runner.LOOPBACK_ONLY
 SMALL = {"batch_size": 32, "steps": 200, "eval_every": 100, "sample_every": 50, "checkpoint_every": 50}
 ROW_KEYS = {"trial", "config", "seed", "status", "steps", "cfid", "best"}
 
@@ -126,15 +133,15 @@ def test_the_cli_refuses_a_bad_spec_in_one_line_before_ray_starts(tmp_path):
 
 
 def test_without_ray_the_sweep_command_says_how_to_install_it(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(sweep_ray, "ray_available", lambda: False)
+    monkeypatch.setattr(tune_runner, "ray_available", lambda: False)
     assert cli_module.main(["sweep", str(_spec(tmp_path)), "--out", str(tmp_path / "sweep")]) == 2
-    assert capsys.readouterr().err == f"error: {sweep_ray.INSTALL_HINT}\n"
-    assert "pip install -r requirements-ray.txt" in sweep_ray.INSTALL_HINT
+    assert capsys.readouterr().err == f"error: {tune_runner.INSTALL_HINT}\n"
+    assert "pip install -r requirements-ray.txt" in tune_runner.INSTALL_HINT
 
 
 def test_the_app_offers_each_ended_trials_best_weights_as_models(tmp_path):
-    from mnist_gan.generator import shipped_models
-    from mnist_gan.service import Service, Settings
+    from mnist_gan.model.generator import shipped_models
+    from mnist_gan.service import AppSettings, Service
 
     sweep = tmp_path / "lr"
     best = sweep / RUNS_DIR / "t000-seed=0" / "best"
@@ -144,17 +151,17 @@ def test_the_app_offers_each_ended_trials_best_weights_as_models(tmp_path):
             {"trial": "t002-seed=2", "status": "stopped early", "best": "runs/gone/best"}]
     (sweep / RESULTS_FILE).write_text(json.dumps({"trials": rows}))
     assert sweep_models(sweep, tmp_path / "no-sweep-here") == {"lr/t000-seed=0": best}
-    settings = Settings.from_env({"MNIST_GAN_RUNS": str(tmp_path / "runs"), "MNIST_GAN_SWEEPS": f"{sweep}, "})
+    settings = AppSettings.from_env({"MNIST_GAN_RUNS": str(tmp_path / "runs"), "MNIST_GAN_SWEEPS": f"{sweep}, "})
     assert settings.sweeps == (str(sweep),)
     service = Service(settings)
-    assert "lr/t000-seed=0" in [m["name"] for m in service.models()]
-    np.testing.assert_array_equal(service.generate("lr/t000-seed=0", 7, 4), service.generate("classic", 7, 4))
+    assert "lr/t000-seed=0" in [m["name"] for m in service.library.catalog()]
+    np.testing.assert_array_equal(service.drawing.generate("lr/t000-seed=0", 7, 4), service.drawing.generate("classic", 7, 4))
 
 
 def test_a_trial_that_diverges_is_stopped_and_recorded_diverged_without_ray(tmp_path, monkeypatch):
     """The trial function's training part with a stand-in for tune.report: each cFID is reported once best/ holds
     its weights, the first divergence stops the run, and the run folder says so."""
-    from mnist_gan import trainer as trainer_module
+    from mnist_gan.training import trainer as trainer_module
 
     monkeypatch.setattr(trainer_module.DivergenceWatch, "check",
                         lambda self, row: "a loss became NaN or infinite" if row["step"] >= 60 else None)
@@ -164,7 +171,7 @@ def test_a_trial_that_diverges_is_stopped_and_recorded_diverged_without_ray(tmp_
     reports = []
     params = {"trial": {"name": trial.name, "config": trial.config.to_dict()}, "out": str(tmp_path),
               "data": str(TINY), "device": "auto"}
-    sweep_ray._train(params, run_dir, "CPU: test", lambda m: reports.append((m, (run_dir / "best").is_dir())))
+    tune_runner._train(params, run_dir, "CPU: test", lambda m: reports.append((m, (run_dir / "best").is_dir())))
     record = json.loads((run_dir / TRIAL_FILE).read_text())
     assert record["status"] == "diverged" and record["divergence"]["step"] == 60
     assert record["steps"] == 50 and record["cfid"] == reports[0][0]["cfid"]  # rolled back to its checkpoint
@@ -201,7 +208,7 @@ def test_a_sweep_runs_writes_its_results_and_resumes_after_its_driver_is_killed(
             driver.wait(timeout=30)
             _end(leftovers)
     finished = [n for n in names if _status(out, n) == "finished"]
-    partial = {n: load_meta(out / RUNS_DIR / n / CHECKPOINT_FILE)["step"] for n in names
+    partial = {n: load_meta(out / RUNS_DIR / n / CHECKPOINT_FILE).step for n in names
                if _status(out, n) is None and (out / RUNS_DIR / n / CHECKPOINT_FILE).is_file()}
     assert finished and partial and all(step > 0 for step in partial.values())
     kept = {n: (out / RUNS_DIR / n / CHECKPOINT_FILE).stat().st_mtime_ns for n in finished}
@@ -230,7 +237,7 @@ def test_a_sweep_runs_writes_its_results_and_resumes_after_its_driver_is_killed(
         assert tags["loss/g"][-1] == 200 and sorted(set(tags["samples"])) == [50, 100, 150, 200], row["trial"]
         assert tags["quality/cfid"] == [100, 200], row["trial"]
     for name in partial:  # a resumed trial: a file per start
-        assert len(event_files(out / RUNS_DIR / name)) == 2, name
+        assert len(tensorboard_files(out / RUNS_DIR / name)) == 2, name
     table = (out / RESULTS_TABLE).read_text()
     assert "| lr_d=0.0002 | 2 |" in table and "| lr_d=0.0004 | 2 |" in table and "2 finished" in table
     assert len(sweep_models(out)) == 4  # every trial's best weights, as the app finds them
@@ -277,3 +284,25 @@ def test_asha_stops_a_bad_trial_on_a_ray_cluster_given_by_address(tmp_path):
             pass
         _end(pids)
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_the_live_table_shows_each_trial_and_what_tune_alone_knows(tmp_path):
+    from types import SimpleNamespace
+
+    from mnist_gan.sweeps.progress import progress_table
+
+    def trial(name: str, status: str, result: dict | None):
+        return SimpleNamespace(status=status, last_result=result,
+                               config={"trial": {"name": name, "config": {"steps": 400}}})
+
+    (tmp_path / RUNS_DIR / "t001").mkdir(parents=True)
+    (tmp_path / RUNS_DIR / "t001" / TRIAL_FILE).write_text(json.dumps({"status": STOPPED_EARLY}))
+    table = progress_table(tmp_path, [trial("t000", "RUNNING", {"step": 200, "cfid": 1.234, "best_cfid": 1.0,
+                                                               "images_per_sec": 1500.0}),
+                                      trial("t001", "TERMINATED", {"step": 100, "cfid": float("nan")}),
+                                      trial("t002", "PENDING", None)], elapsed=75)
+    first, *rows = table.splitlines()
+    assert first == "[sweep 1:15] 1 pending, 1 running, 1 stopped early"
+    assert rows[0].split() == ["t000", "running", "200/400", "cFID", "1.23", "(best", "1)", "1,500", "img/s"]
+    assert rows[1].split() == ["t001", "stopped", "early", "100/400", "cFID", "-", "(best", "-)", "0", "img/s"]
+    assert rows[2].split()[:3] == ["t002", "pending", "0/400"]

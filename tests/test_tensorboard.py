@@ -4,14 +4,16 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
+import pytest
 from PIL import Image
 from tensorboard.backend.event_processing.plugin_event_accumulator import EventAccumulator
 from tensorboard.util import tensor_util
 
 from mnist_gan.config import GANConfig
-from mnist_gan.events import Quality, Samples, Step
-from mnist_gan.tensorboard import STEP_TAGS, TensorBoardLog, event_files
-from mnist_gan.trainer import Trainer
+from mnist_gan.run_folder import tensorboard_files
+from mnist_gan.training.events import Quality, Samples, Step
+from mnist_gan.training.tensorboard import STEP_TAGS, TensorBoardLog
+from mnist_gan.training.trainer import Trainer
 
 CONFIG = GANConfig(batch_size=16, steps=60, sample_every=20, checkpoint_every=30, eval_every=30, seed=5)
 QUALITY = {"n": 100, "cfid": 2.5, "recognisable": 0.75, "class_histogram": [0.1] * 10, "seed": 0}
@@ -32,7 +34,7 @@ def test_a_run_writes_its_scalars_grids_and_config(tiny_data, tmp_path):
     trainer = Trainer(CONFIG, tiny_data, tmp_path / "run", evaluator=lambda sampler: dict(QUALITY))
     trainer.subscribe(events.append)
     assert trainer.run() == "finished"
-    assert len(event_files(tmp_path / "run")) == 1
+    assert len(tensorboard_files(tmp_path / "run")) == 1
     tb = _read(tmp_path / "run")
     tags = set(tb.Tags()["tensors"])
     assert set(STEP_TAGS.values()) | {"quality/cfid", "quality/recognisable", "samples", "config"} <= tags
@@ -58,12 +60,13 @@ def test_a_run_writes_its_scalars_grids_and_config(tiny_data, tmp_path):
     assert "| batch_size | 16 |" in config and "| seed | 5 |" in config
 
 
+@pytest.mark.slow
 def test_a_resumed_run_adds_a_file_and_goes_on(tiny_data, tmp_path):
     first = Trainer(CONFIG.replace(eval_every=0), tiny_data, tmp_path)
     first.subscribe(lambda e: first.stop() if isinstance(e, Step) and e.step >= 30 else None)
     assert first.run() == "stopped"
     assert Trainer.resume_from(tmp_path, tiny_data).run() == "finished"
-    assert len(event_files(tmp_path)) == 2
+    assert len(tensorboard_files(tmp_path)) == 2
     assert sorted(_values(_read(tmp_path), "loss/g")) == list(range(10, 61, 10))
 
 

@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from mnist_gan import augment
 from mnist_gan.config import ConfigError, GANConfig
 from mnist_gan.errors import CheckpointError
-from mnist_gan.events import Step
-from mnist_gan.gan import GAN, METRICS
-from mnist_gan.generator import Generator, load_discriminator
-from mnist_gan.trainer import SNAPSHOTS_DIR, Trainer
+from mnist_gan.model import augment
+from mnist_gan.model.gan import GAN, METRICS
+from mnist_gan.model.generator import Generator, load_discriminator
+from mnist_gan.training.events import Step
+from mnist_gan.training.trainer import SNAPSHOTS_DIR, Trainer
 
 SMALL = GANConfig(batch_size=16, steps=20, sample_every=10, checkpoint_every=10, latent_code=10, loss="hinge",
                   ema_decay=0.999)
@@ -96,6 +96,7 @@ def _factor(kind: str, progress: float) -> float:
     return 1 - progress if kind == "linear" else 0.5 * (1 + np.cos(np.pi * progress))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["linear", "cosine"])
 def test_learning_rates_decay_to_zero_at_the_last_step(tiny_data, kind):
     config = SMALL.replace(steps=40, lr_schedule=kind, lr_decay_start=0.5)
@@ -108,6 +109,7 @@ def test_learning_rates_decay_to_zero_at_the_last_step(tiny_data, kind):
     assert float(trainer.gan.d_optimizer.learning_rate) == pytest.approx(config.lr_d * factor, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_a_live_edit_of_a_rate_moves_the_whole_schedule(tiny_data):
     config = SMALL.replace(steps=40, lr_schedule="linear")
     trainer = Trainer(config, tiny_data)
@@ -126,6 +128,7 @@ def test_a_live_edit_of_a_rate_moves_the_whole_schedule(tiny_data):
                                                                          rel=1e-5)
 
 
+@pytest.mark.slow
 def test_the_ema_copies_g_until_ema_start(tiny_data):
     trainer = Trainer(SMALL.replace(ema_start=10), tiny_data)
     trainer.config = trainer.config.replace(steps=10)
@@ -138,6 +141,7 @@ def test_the_ema_copies_g_until_ema_start(tiny_data):
                for e, w in zip(trainer.gan.ema_generator.weights, trainer.gan.generator.weights))
 
 
+@pytest.mark.slow
 def test_spectral_norm_keeps_ds_layers_near_norm_one_and_a_look_leaves_d_alone(tiny_data):
     trainer = Trainer(SMALL.replace(spectral_norm=True), tiny_data)
     trainer.run()
@@ -154,6 +158,7 @@ def test_spectral_norm_keeps_ds_layers_near_norm_one_and_a_look_leaves_d_alone(t
 # --- every variant trains (compiled with XLA, as the CLI runs), keeps snapshots, and resumes exactly ----------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", [dict(augment="translation,cutout"), dict(r1_gamma=1.0), dict(spectral_norm=True),
                                      dict(lr_schedule="linear"), dict(ema_start=5),
                                      dict(augment="translation", r1_gamma=1.0, d_steps=2)],
@@ -175,6 +180,7 @@ def test_snapshots_are_weights_folders(tiny_data, tmp_path):
     assert load_discriminator(tmp_path / SNAPSHOTS_DIR / "0000020") is not None
 
 
+@pytest.mark.slow
 def test_a_run_with_every_variant_resumes_exactly(tiny_data, tmp_path):
     config = SMALL.replace(steps=40, augment="translation,cutout", r1_gamma=0.5, lr_schedule="cosine",
                            lr_decay_start=0.25, d_steps=2, ema_start=5, spectral_norm=True)

@@ -10,9 +10,9 @@ import h5py
 import numpy as np
 import pytest
 
-from mnist_gan import weights_file
 from mnist_gan.errors import WeightsError
-from mnist_gan.generator import DISCRIMINATOR_FILE, WEIGHTS_FILE, Generator, load_discriminator, shipped_models
+from mnist_gan.model import h5_guard
+from mnist_gan.model.generator import DISCRIMINATOR_FILE, WEIGHTS_FILE, Generator, load_discriminator, shipped_models
 from testing.system import ROOT
 
 GIB = 2**30
@@ -68,11 +68,12 @@ def test_extra_datasets_links_and_big_attributes_are_refused(classic):
             damage(f)
         with pytest.raises(WeightsError, match=messages[case]):
             load_discriminator(classic)
-    path.write_bytes(original + b"\0" * (2 * weights_file.METADATA_BYTES))  # padding beyond what the data needs
+    path.write_bytes(original + b"\0" * (2 * h5_guard.METADATA_BYTES))  # padding beyond what the data needs
     with pytest.raises(WeightsError, match="this model's weights need"):
         load_discriminator(classic)
 
 
+@pytest.mark.slow
 def test_refusing_a_bomb_costs_no_memory(classic):
     """In a fresh process (the peak RSS of this one says nothing): the bomb's load grows RSS by less than 100 MB.
     Without the inspection Keras reads the declared gibibyte before comparing shapes (several GB, measured)."""
@@ -80,7 +81,7 @@ def test_refusing_a_bomb_costs_no_memory(classic):
     code = f"""
 import json, resource, sys
 sys.path.insert(0, {str(ROOT)!r})
-from mnist_gan.generator import Generator
+from mnist_gan.model.generator import Generator
 from mnist_gan.errors import WeightsError
 import keras
 keras.ops.ones(1)  # TensorFlow's own start-up memory is not the bomb's

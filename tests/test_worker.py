@@ -6,11 +6,20 @@ import pytest
 from mnist_gan.config import GANConfig, cadence
 from mnist_gan.data import SAMPLE_DATA
 from mnist_gan.errors import Busy
-from mnist_gan.events import (Checkpoint, Divergence, Quality, Samples, State, StateChanged, Step, from_json,
-                              to_json)
-from mnist_gan.generator import Generator
-from mnist_gan.run_state import RunStatus, RunView, downsample
-from mnist_gan.worker import TrainingWorker
+from mnist_gan.model.generator import Generator
+from mnist_gan.training.events import (
+    Checkpoint,
+    Divergence,
+    Quality,
+    Samples,
+    State,
+    StateChanged,
+    Step,
+    from_json,
+    to_json,
+)
+from mnist_gan.training.process import TrainingWorker
+from mnist_gan.training.run_state import RunStatus, RunView, downsample
 from testing.system import wait_until
 
 

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 import gradio as gr
 
-from mnist_gan.cache import ResultFiles
+from mnist_gan.access import Visitor
 from mnist_gan.errors import MnistGanError, internal_error
-from mnist_gan.sampling import MAX_SEED
-from mnist_gan.service import Service, Visitor
+from mnist_gan.images import MAX_SEED
+from mnist_gan.service import Service
+from mnist_gan.serving.served_files import ResultFiles
 
 PRIVATE = {"api_visibility": "private", "api_name": "ui"}  # UI-only events: named ui, ui_1...
 # No progress shown, and none tracked: on every event the page re-renders the loading status of each component
@@ -25,7 +26,7 @@ RAW = {"preprocess": False}
 PIXELS, LABELLED = "pixels", "labelled"
 
 
-def shown(fn):
+def plain_errors(fn):
     """Package errors become a plain message on the page; anything else is a bug, logged with its traceback."""
 
     @functools.wraps(fn)

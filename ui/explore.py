@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import gradio as gr
 
-from mnist_gan.directions import MAX_DIRECTIONS
-from mnist_gan.service import DIGITS, MAX_FRAMES, SLIDER_RANGE
+from mnist_gan.inside.directions import MAX_DIRECTIONS
+from mnist_gan.serving.drawing import DIGITS, MAX_FRAMES, SLIDER_RANGE
 
-from .common import FAST, LABELLED, PIXELS, PRIVATE, RAW, Page, new_seed, shown
+from .common import FAST, LABELLED, PIXELS, PRIVATE, RAW, Page, new_seed, plain_errors
+from .gradio_glue import endpoint
 
 MODES = [("meaningful directions", "directions"), ("raw dimensions", "raw")]  # (what the page shows, the value)
 
@@ -17,36 +18,36 @@ class ExplorerTab:
     def __init__(self, page: Page):
         self.page = page
 
-    @shown
+    @plain_errors
     def latent_directions(self, model: str, mode: str = "directions") -> list[dict]:
         """The sliders of the latent explorer for `model`: what each moves, and how linear it is (R^2)."""
-        return self.page.service.latent_directions(model, mode)
+        return self.page.service.drawing.latent_directions(model, mode)
 
-    @shown
+    @plain_errors
     def latent(self, model: str, seed: float, digit: str, mode: str, amounts: list) -> str:
         """One digit: `seed`'s latent moved amounts[i] units along slider i (see latent_directions).
 
         digit: the digit a class-conditional model draws (unconditional models ignore it).
         """
-        return self.page.files.png(self.page.service.latent(model, seed, digit, mode, amounts))
+        return self.page.files.png(self.page.service.drawing.latent(model, seed, digit, mode, amounts))
 
-    @shown
+    @plain_errors
     def interpolate(self, model: str, seed_a: float, seed_b: float, frames: float, digit: str) -> tuple[str, str]:
         """A frame strip (PNG) and a looping GIF of the spherical path from seed_a's latent to seed_b's."""
-        strip, images = self.page.service.interpolate(model, seed_a, seed_b, frames, digit)
+        strip, images = self.page.service.drawing.interpolate(model, seed_a, seed_b, frames, digit)
         return self.page.files.png(strip), self.page.files.gif(images)
 
-    @shown
+    @plain_errors
     def sliders_for(self, model: str, mode: str) -> list:
         """The sliders' labels for a model (all back at 0); the unused ones hidden."""
-        basis = self.page.service.basis(model, mode)
+        basis = self.page.service.drawing.basis(model, mode)
         return [gr.update(label=d.label, value=0, visible=True) if i < len(basis) else
                 gr.update(value=0, visible=False) for i, d in enumerate(basis + [None] * (MAX_DIRECTIONS - len(basis)))]
 
-    @shown
+    @plain_errors
     def draw(self, model, seed, digit, mode, start, *amounts):
         """The page's digit: the sliders over the seed's latent, or over `start` (a latent found elsewhere)."""
-        return self.page.files.png(self.page.service.latent(model, seed, digit, mode, list(amounts), start))
+        return self.page.files.png(self.page.service.drawing.latent(model, seed, digit, mode, list(amounts), start))
 
     def build(self) -> None:
         gr.Markdown("One latent vector, moved by sliders. Each direction was found from the model itself: an image "
@@ -85,7 +86,6 @@ class ExplorerTab:
             self.gif = gr.Image(label="Animated GIF", type="filepath", interactive=False, buttons=["download"],
                                 elem_classes=[PIXELS, LABELLED], elem_id="gif", scale=1)
         amounts = gr.JSON(visible=False)  # the API's slider values (the UI sends the sliders themselves)
-        latent_api = gr.Button(visible=False)
         self.seed = seed
         self.start = gr.State(None)  # a latent to start from instead of the seed's ("Open in Latent explorer")
 
@@ -96,11 +96,11 @@ class ExplorerTab:
         # worker thread per input (20) on every slider move
         gr.on([s.input for s in self.sliders] + [self.digit.input], self.draw, self.inputs,
               self.image, trigger_mode="always_last", **PRIVATE, **FAST, **RAW)
-        latent_api.click(self.latent, [model, seed, self.digit, self.mode, amounts], self.image, api_name="latent",
-                         concurrency_limit=None, **RAW)  # gradio's default of 1 queued every caller behind one
+        endpoint(self.latent, "latent", [model, seed, self.digit, self.mode, amounts], self.image,
+                 concurrency_limit=None, **RAW)  # gradio's default of 1 queued every caller behind one
         leave = {"fn": lambda: (None, gr.update(visible=False)), "outputs": [self.start, self.start_note], **PRIVATE,
                  **FAST}  # a new seed: back to the seed's own latent
-        gr.api(self.latent_directions, api_name="latent_directions", concurrency_limit=None)
+        endpoint(self.latent_directions, "latent_directions", concurrency_limit=None)
         on_sliders = {"fn": self.sliders_for, "inputs": [model, self.mode], "outputs": self.sliders, **PRIVATE, **FAST}
         redraw = {"fn": self.draw, "inputs": self.inputs, "outputs": self.image, **PRIVATE, **FAST, **RAW}
         seed.submit(**leave).then(**redraw)

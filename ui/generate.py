@@ -6,21 +6,21 @@ import html
 
 import gradio as gr
 
-from mnist_gan import permalink
-from mnist_gan.service import ALL_DIGITS, DIGITS, MAX_IMAGES, MAX_TEMPERATURE
+from mnist_gan.serving import permalink
+from mnist_gan.serving.drawing import ALL_DIGITS, DIGITS, MAX_IMAGES, MAX_TEMPERATURE
 
-from .common import FAST, LABELLED, PIXELS, PRIVATE, RAW, Page, new_seed, shown
+from .common import FAST, LABELLED, PIXELS, PRIVATE, RAW, Page, new_seed, plain_errors
 
 
 class GenerateTab:
     def __init__(self, page: Page):
         self.page = page
 
-    @shown
+    @plain_errors
     def generate(self, model: str, seed: float, n: float, digit: str, temperature: float) -> str:
         """A PNG grid of n digits (1-100) drawn by `model` from `seed`; same arguments, same pixels.
         digit: "all digits", or 0-9 for class-conditional models (then one row per digit)."""
-        return self.page.files.png(self.page.service.generate(model, seed, n, digit, temperature))
+        return self.page.files.png(self.page.service.drawing.generate(model, seed, n, digit, temperature))
 
     @staticmethod
     def link(model: str, seed: float, n: float, digit: str, temperature: float) -> str:

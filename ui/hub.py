@@ -4,24 +4,25 @@ from __future__ import annotations
 
 import gradio as gr
 
-from .common import PRIVATE, Page, shown, visitor
+from .common import PRIVATE, Page, plain_errors, visitor
+from .gradio_glue import endpoint
 
 
 class HubTab:
     def __init__(self, page: Page):
         self.page = page
 
-    @shown
+    @plain_errors
     def push(self, model: str, repo_id: str, token: str = "", private: bool = False, tag: str = "",
              oauth_token: gr.OAuthToken | None = None, profile: gr.OAuthProfile | None = None) -> dict:
         """Push a model's weights folder to a Hub repo (created if needed); returns the commit sha and its URL."""
-        return self.page.service.push(visitor(profile, oauth_token), model, repo_id, token, private, tag)
+        return self.page.service.hub.push(visitor(profile, oauth_token), model, repo_id, token, private, tag)
 
-    @shown
+    @plain_errors
     def pull(self, repo_id: str, revision: str = "main", token: str = "",
              oauth_token: gr.OAuthToken | None = None, profile: gr.OAuthProfile | None = None) -> dict:
         """Pull a pushed model (checked against its recorded sha256) and add it to the models as repo@sha."""
-        return self.page.service.pull(visitor(profile, oauth_token), repo_id, revision, token)
+        return self.page.service.hub.pull(visitor(profile, oauth_token), repo_id, revision, token)
 
     def _push_ui(self, model, repo_id, token, private, tag, oauth_token: gr.OAuthToken | None = None,
                  profile: gr.OAuthProfile | None = None):
@@ -64,5 +65,5 @@ class HubTab:
         details = gr.JSON(label="Details", elem_id="hub-json")
         push.click(self._push_ui, [self.model, repo, token, private, tag], [result, details], **PRIVATE)
         pull.click(self._pull_ui, [pull_repo, revision, pull_token], [result, details, self.page.model], **PRIVATE)
-        gr.api(self.push, api_name="push")
-        gr.api(self.pull, api_name="pull")
+        endpoint(self.push, "push")
+        endpoint(self.pull, "pull")

@@ -17,16 +17,18 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from mnist_gan.errors import internal_error
 from mnist_gan.config import DEFAULT_RECIPE, RECIPES, TRAINING_SETTINGS, field_type, recipe
-from mnist_gan.losses import LOSSES
-from mnist_gan.models import ARCHITECTURES, NUM_CLASSES
-from mnist_gan.events import State
-from mnist_gan.run_state import RunStatus
-from mnist_gan.service import DIGITS, enlarged
+from mnist_gan.errors import internal_error
+from mnist_gan.images import upscale
+from mnist_gan.model.architectures import ARCHITECTURES, NUM_CLASSES
+from mnist_gan.model.losses import LOSSES
+from mnist_gan.serving.drawing import DIGITS
+from mnist_gan.training.events import State
+from mnist_gan.training.run_state import RunStatus
 
-from .common import FAST, LABELLED, PIXELS, PRIVATE, STEP_AXIS, VALUE_AXIS, Page, shown, visitor
-from .lab import LabPanel
+from .common import FAST, LABELLED, PIXELS, PRIVATE, STEP_AXIS, VALUE_AXIS, Page, plain_errors, visitor
+from .gradio_glue import endpoint, with_signature
+from .laboratory import LabPanel
 
 DATA_SOURCES = [("MNIST", "mnist"), ("bundled sample (2,000 images)", "sample")]
 FORM_DEFAULTS = recipe(DEFAULT_RECIPE)  # the form starts where train_start does
@@ -68,50 +70,47 @@ class TrainTab:
         def train_start(*args, **kwargs) -> dict:
             values = TRAIN_START.bind(*args, **kwargs).arguments
             caller, data, name = visitor(values.pop("profile", None)), values.pop("data"), values.pop("recipe")
-            return service.train_start(caller, data, name, **values).to_json()
+            return service.training.start(caller, data, name, **values).to_json()
 
-        train_start.__signature__ = TRAIN_START
-        train_start.__annotations__ = {p.name: p.annotation for p in TRAIN_START.parameters.values()} | {
-            "return": dict}
-        train_start.__doc__ = f"""Start a training run (one at a time); returns its status.
+        self.train_start = plain_errors(with_signature(train_start, TRAIN_START, f"""Start a training run (one at a
+        time); returns its status.
 
         Settings left out (None) come from `recipe`: {', '.join(map(repr, RECIPES))} (the Train tab's starting
         point is {DEFAULT_RECIPE!r}; 'classic' is the Keras GAN recipe). data: "mnist" or "sample" (2,000 bundled
         images). seed: None draws one (recorded in the run's config). latent_code: categories of an InfoGAN code
-        for unconditional models (10: how the shipped mlp-uncond was trained; 0: none)."""
-        self.train_start = shown(train_start)
+        for unconditional models (10: how the shipped mlp-uncond was trained; 0: none)."""))
 
-    @shown
+    @plain_errors
     def train_pause(self, profile: gr.OAuthProfile | None = None) -> dict:
         """Pause the run (it saves a checkpoint and its weights first)."""
-        return self.page.service.train_pause(visitor(profile)).to_json()
+        return self.page.service.training.pause(visitor(profile)).to_json()
 
-    @shown
+    @plain_errors
     def train_resume(self, profile: gr.OAuthProfile | None = None) -> dict:
         """Resume a paused run."""
-        return self.page.service.train_resume(visitor(profile)).to_json()
+        return self.page.service.training.resume(visitor(profile)).to_json()
 
-    @shown
+    @plain_errors
     def train_stop(self, profile: gr.OAuthProfile | None = None) -> dict:
         """Stop the run; it saves its weights, and the model becomes usable under the run's name."""
-        return self.page.service.train_stop(visitor(profile)).to_json()
+        return self.page.service.training.stop(visitor(profile)).to_json()
 
-    @shown
+    @plain_errors
     def train_resume_run(self, run: str | None = None, profile: gr.OAuthProfile | None = None) -> dict:
         """Continue an unfinished run (killed, failed or stopped) from its latest checkpoint: `run`, one of
         train_status's resumable_runs, or (None) the newest."""
-        return self.page.service.train_resume_run(visitor(profile), run or None).to_json()
+        return self.page.service.training.resume_run(visitor(profile), run or None).to_json()
 
-    @shown
+    @plain_errors
     def train_status(self) -> dict:
         """The run's state: step, accuracies, losses, images/s, ETA, history (at most ~300 rows), quality rows,
         and `resumable` (the unfinished run train_resume_run would continue, or null)."""
-        return self.page.service.train_status().to_json()
+        return self.page.service.training.status().to_json()
 
-    @shown
+    @plain_errors
     def train_gif(self) -> str:
         """An animated GIF of the run's sample grids, from the first to the latest."""
-        return self.page.files.gif(self.page.service.train_frames(), frame_ms=150, scale=2, bounce=False)
+        return self.page.files.gif(self.page.service.training.frames(), frame_ms=150, scale=2, bounce=False)
 
     # --- what every open tab shows, polled ------------------------------------------------------------------------
 
@@ -121,7 +120,7 @@ class TrainTab:
         session = request.session_hash if request else None
         try:
             while True:
-                version = (self.page.service.worker.version, tuple(self.page.service.library.names()))
+                version = (self.page.service.training.version, tuple(self.page.service.library.names()))
                 now = time.monotonic()
                 if (version != seen and now - sent >= UPDATE_S) or now - sent >= HEARTBEAT_S:
                     seen, sent = version, now
@@ -140,7 +139,7 @@ class TrainTab:
     def tick(self, view: dict, scrub: float | None):
         """Everything the Train tab shows, sent only where it changed since this page's last update."""
         service = self.page.service
-        s = service.train_status()
+        s = service.training.status()
         view = dict(view or {})
         out = {}
         resumable = tuple((r["run"], r["step"]) for r in s.resumable_runs)
@@ -167,7 +166,7 @@ class TrainTab:
         if view.get("grids") != grid_key:
             following = scrub is None or scrub >= view.get("count", 0) - 1
             index = count - 1 if following else int(scrub)
-            shown_grid = service.train_grid(index) if count else None
+            shown_grid = service.training.grid(index) if count else None
             out["grid"] = self.page.files.png(enlarged(shown_grid[1])) if shown_grid else None
             out["scrub"] = gr.update(maximum=max(1, count - 1), value=index if count else 0, interactive=count > 1,
                                      label=f"Sample grid at step {shown_grid[0]:,}" if shown_grid else "Sample grids")
@@ -183,7 +182,7 @@ class TrainTab:
 
     def controls(self):
         """The run's buttons and the model pickers, sent when the tick's `controls` key changes."""
-        s, names = self.page.service.train_status(), self.page.service.library.names()
+        s, names = self.page.service.training.status(), self.page.service.library.names()
         runs = [r["run"] for r in s.resumable_runs]
         return (gr.update(interactive=not s.state.active), gr.update(interactive=s.state.can_pause),
                 gr.update(interactive=s.state.can_resume), gr.update(interactive=s.state.active),
@@ -194,21 +193,21 @@ class TrainTab:
     def show_grid(self, index: float, request: gr.Request):
         if request is not None:  # this page follows the latest grid again once it scrubs to the end
             self._scrubbed[request.session_hash] = index
-        shown_grid = self.page.service.train_grid(int(index))
+        shown_grid = self.page.service.training.grid(int(index))
         if shown_grid is None:
             return gr.skip(), gr.skip()
         return self.page.files.png(enlarged(shown_grid[1])), gr.update(label=f"Sample grid at step {shown_grid[0]:,}")
 
     def form_of_run(self):
         """After a reload, the form shows the settings of the run on screen."""
-        config = self.page.service.train_status().config
+        config = self.page.service.training.status().config
         if config is None:
             return [gr.skip()] * len(TRAINING_SETTINGS)
         return [config[s.name] for s in TRAINING_SETTINGS]
 
     def use_run(self):
         service = self.page.service
-        s = service.train_status()
+        s = service.training.status()
         if s.run not in service.library.names():
             raise gr.Error("no finished run with saved weights yet: start a run, then stop it or let it finish")
         gr.Info(f"{s.run} is now the model for Generate and Latent explorer.")
@@ -225,7 +224,7 @@ class TrainTab:
                         for setting in row:
                             self.form[setting.name] = setting_widget(setting)
                 data = gr.Radio(DATA_SOURCES, label="Training data", elem_id="data",
-                                value=self.page.service.default_data())
+                                value=self.page.service.training.default_data())
                 with gr.Row():
                     start = gr.Button("Start", variant="primary", elem_id="start")
                     pause = gr.Button("Pause", elem_id="pause", interactive=False)
@@ -278,7 +277,7 @@ class TrainTab:
             button.click(action, inputs, last_action, **PRIVATE).then(
                 self.tick, [gr.State({}), scrub], tick_outputs, **PRIVATE, **FAST)
         for name in ("train_start", "train_pause", "train_resume", "train_stop", "train_resume_run", "train_status"):
-            gr.api(getattr(self, name), api_name=name, concurrency_limit=None)
+            endpoint(getattr(self, name), name, concurrency_limit=None)
         # one stream per page, no concurrency limit: it holds no thread while it waits
         self.page_load = [(self.stream, None, tick_outputs), (self.form_of_run, None, settings)]
         scrub.input(self.show_grid, scrub, [train_grid, scrub], trigger_mode="always_last", **PRIVATE, **FAST)
@@ -292,6 +291,11 @@ class TrainTab:
             demo.load(fn, inputs, outputs, **PRIVATE, **FAST)
         self._controls.change(self.controls, None, [*self.buttons, *pickers], **PRIVATE, **FAST)
         self.use.click(self.use_run, None, self.page.model, **PRIVATE)
+
+
+def enlarged(grid: np.ndarray) -> np.ndarray:
+    """A run's sample grid as the tab shows it: twice the size, the strokes are what matters."""
+    return upscale(grid, 2)
 
 
 def form_rows(settings) -> list[list]:

@@ -1,0 +1,1 @@
+"""The GAN itself: architectures, losses, augmentation, the compiled step, generators and their weights files."""

@@ -1,0 +1,1 @@
+"""Quality measured by the project's own MNIST classifier: cFID, recognisability, memorisation, precision/recall, coverage."""

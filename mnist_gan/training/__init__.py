@@ -1,0 +1,1 @@
+"""A training run: the trainer, its events and status, checkpoints, TensorBoard, the app's training process and its laboratory."""
