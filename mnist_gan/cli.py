@@ -1,4 +1,4 @@
-"""Command line: python -m mnist_gan train | sweep | sample | interpolate ..."""
+"""Command line: python -m mnist_gan train | sweep | sample | interpolate | export ..."""
 
 from __future__ import annotations
 
@@ -157,6 +157,17 @@ def cmd_interpolate(args) -> int:
     if args.gif:
         Path(args.gif).write_bytes(encode_gif(frames))
         print(f"wrote {args.gif}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from mnist_gan.model.onnx_export import ONNX_FILE, ONNX_INFO, export_folder
+
+    folder = _weights_dir(args.weights)
+    info = export_folder(folder, args.out)
+    inputs = ", ".join(f"{spec['name']} {spec['dtype']} {spec['shape']}" for spec in info["inputs"])
+    print(f"wrote {Path(args.out) / ONNX_FILE} ({info['bytes']:,} bytes, sha256 {info['sha256'][:12]}…) and "
+          f"{ONNX_INFO}: {info['generator']}; inputs {inputs}; output image [-1, 1]")
     return 0
 
 
@@ -401,6 +412,12 @@ def build_parser() -> argparse.ArgumentParser:
     interp.add_argument("--out", default="interpolation.png", help="frame strip PNG")
     interp.add_argument("--gif", help="also write an animated GIF here")
     interp.set_defaults(func=cmd_interpolate)
+
+    export = sub.add_parser("export", help="write the generator as ONNX (generator.onnx) with a JSON that describes "
+                                           "it: what the page runs in the browser")
+    export.add_argument("--weights", help="shipped model name or weights folder (default: the default model)")
+    export.add_argument("--out", required=True, help="folder for generator.onnx and generator.onnx.json")
+    export.set_defaults(func=cmd_export)
 
     hub_help = "Hub URL (default $HF_ENDPOINT or https://huggingface.co)"
     push = sub.add_parser("push", help="publish a weights folder to the Hugging Face Hub (token: $HF_TOKEN)")

@@ -55,6 +55,10 @@ class CheckpointError(MnistGanError):
     """A checkpoint is missing, unreadable, or belongs to another model."""
 
 
+class ExportError(MnistGanError):
+    """A generator could not be exported to ONNX (the converter is missing, or it failed)."""
+
+
 class HubError(MnistGanError):
     """A push or pull failed; the message is for a person and never contains a token."""
 
