@@ -31,7 +31,8 @@ ALICE_READ = "hf_aliceRead7Rk3wQ5zB1cD8eF2gH"
 BOB = "hf_bobWrite2Hn6yU4iO0pA9sD3fG5j"
 WRONG = "hf_notAToken9Zx8Cv7Bn6Mm5Ll4Kk3"
 TOKENS = {ALICE: ("alice", True), ALICE_READ: ("alice", False), BOB: ("bob", True)}
-PULLED = {"mnist_gan.json", "gan_config.json", "generator.weights.h5", "config.json", "training.json", "samples.png"}
+PULLED = {"mnist_gan.json", "gan_config.json", "generator.weights.h5", "config.json", "training.json", "samples.png",
+          "generator.onnx", "generator.onnx.json"}
 
 
 @pytest.fixture
@@ -85,6 +86,7 @@ def test_push_then_pull_draws_the_same_digits(server, tmp_path):
     for name, digest in manifest["sha256"].items():
         assert hashlib.sha256(server.file("alice/mnist", name)).hexdigest() == digest, name
 
+    assert server.file("alice/mnist", "generator.onnx") == (source / "generator.onnx").read_bytes()  # current: as is
     original = Generator.load(source)
     # samples.png is what `python -m mnist_gan sample --seed 0 --n 64` draws from these weights
     assert server.file("alice/mnist", "samples.png") == encode_png(make_grid(original.generate(0, 64),
@@ -194,7 +196,7 @@ def test_a_new_push_replaces_the_model_and_tags_stay(server, tmp_path, small, pl
 
 # --- integrity and safe loading -------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", ["generator.weights.h5", "gan_config.json", "config.json"])
+@pytest.mark.parametrize("name", ["generator.weights.h5", "gan_config.json", "config.json", "generator.onnx"])
 def test_a_file_altered_on_the_server_is_refused(server, tmp_path, plain, name):
     push_pull.push(plain, "alice/m", ALICE, endpoint=server.url)
     server.tamper("alice/m", name)
@@ -265,6 +267,13 @@ def test_models_mnist_gan_does_not_build_are_refused(server, tmp_path, plain):
         _pull(server, tmp_path, "alice/keras")
     with pytest.raises(HubError, match="alice/keras already holds files that are not an mnist-gan model"):
         push_pull.push(plain, "alice/keras", ALICE, endpoint=server.url)
+
+    shipped = shipped_models()["classic"]  # an ONNX file exported from other weights
+    _publish(server, "alice/onnx", {**good, **{name: (shipped / name).read_bytes()
+                                               for name in ("generator.onnx", "generator.onnx.json")}})
+    with pytest.raises(HubError, match="alice/onnx@.* is refused: its generator.onnx is not described by its "
+                                       "generator.onnx.json or was not exported from its generator weights"):
+        _pull(server, tmp_path, "alice/onnx")
 
     _publish(server, "alice/partial", {"gan_config.json": good["gan_config.json"], "config.json": good["config.json"]})
     with pytest.raises(HubError, match="not a complete mnist-gan model: mnist_gan.json lists no generator.weights.h5"):

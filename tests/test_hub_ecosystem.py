@@ -1,5 +1,6 @@
-"""What a pushed repo offers beyond mnist-gan: the run's TensorBoard files for the Hub's "Training metrics" tab, and
-a Keras layout that loads with the same pixels on every Keras backend (each through the card's own snippet)."""
+"""What a pushed repo offers beyond mnist-gan: the run's TensorBoard files for the Hub's "Training metrics" tab, a
+Keras layout that loads with the same pixels on every Keras backend, and an ONNX file that draws them under
+onnxruntime (each through the card's own snippet)."""
 
 import hashlib
 import importlib.util
@@ -14,7 +15,7 @@ from huggingface_hub import HfApi
 
 from mnist_gan.config import GANConfig
 from mnist_gan.hub import push_pull
-from mnist_gan.hub.model_card import keras_snippet
+from mnist_gan.hub.model_card import keras_snippet, onnx_snippet
 from mnist_gan.model import architectures
 from mnist_gan.model.generator import Generator, save_models, shipped_models
 from mnist_gan.training.events import Step
@@ -76,13 +77,14 @@ def test_a_run_pushes_its_tensorboard_files_and_a_pull_skips_them(server, tmp_pa
 
 
 BACKENDS = ["jax", "torch"]
-LOAD = """import json, sys
+RUN = """import json, sys
 import numpy as np
 for job in json.loads(sys.argv[1]):
     scope = {}
     exec(job["code"], scope)  # the card's snippet, as a person pastes it
     np.save(job["out"], np.asarray(scope["images"]))
-import keras
+"""
+LOAD = RUN + """import keras
 print("backend", keras.backend.backend())
 """
 
@@ -109,6 +111,30 @@ def test_every_shipped_model_draws_the_same_pixels_on_another_backend(server, tm
                          timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert f"backend {backend}" in out.stdout
+    for name, want in expected.items():
+        got = np.load(tmp_path / f"{name}.npy")
+        assert got.shape == (16, 28, 28, 1)
+        np.testing.assert_allclose(got, want, atol=1e-4, rtol=0, err_msg=name)
+
+
+@pytest.mark.slow
+def test_every_shipped_models_onnx_snippet_draws_the_keras_pixels(server, tmp_path):
+    """The card's onnxruntime snippet, pasted into a fresh process, on each shipped model pushed."""
+    jobs, expected = [], {}
+    for name, folder in shipped_models().items():
+        push_pull.push(folder, f"alice/{name}", ALICE, endpoint=server.url)
+        generator = Generator.load(folder)
+        snippet = onnx_snippet(f"alice/{name}", generator.config)
+        assert snippet in server.file(f"alice/{name}", "README.md").decode()
+        assert len(snippet.strip().splitlines()) <= 7  # three imports, then the file, the latents, the images
+        jobs.append({"code": snippet, "out": str(tmp_path / f"{name}.npy")})
+        z = np.random.default_rng(0).standard_normal((16, generator.config.latent_dim)).astype("float32")
+        expected[name] = generator.images(z, np.arange(16) % 10 if generator.config.conditional else None)
+    env = {**os.environ, "HF_ENDPOINT": server.url, "HF_HOME": str(tmp_path / "hf"), "HF_HUB_DISABLE_TELEMETRY": "1"}
+    env.pop("HF_TOKEN", None)
+    out = subprocess.run([sys.executable, "-c", RUN, json.dumps(jobs)], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
     for name, want in expected.items():
         got = np.load(tmp_path / f"{name}.npy")
         assert got.shape == (16, 28, 28, 1)

@@ -8,6 +8,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 from mnist_gan.config import GANConfig
 from mnist_gan.model.generator import DISCRIMINATOR_FILE, SAMPLES_FILE, describe
+from mnist_gan.model.onnx_export import ONNX_FILE, ONNX_INFO
 
 MANIFEST = "mnist_gan.json"
 SAMPLE_SEED, SAMPLE_COUNT, SAMPLE_SCALE = 0, 64, 2  # samples.png: `python -m mnist_gan sample` with its defaults
@@ -79,7 +80,7 @@ from gradio_client import Client
 client = Client("http://127.0.0.1:7860/")
 client.view_api()  # the app's endpoints and their parameters
 ```
-
+{onnx_section(repo_id, config) if ONNX_FILE in sha256 else ""}
 ## Quality
 
 {quality}
@@ -130,6 +131,45 @@ import numpy as np
 generator = keras.saving.load_model("hf://{repo_id}")
 z = np.random.default_rng(0).standard_normal((16, {config.latent_dim})).astype("float32")
 {second}images = generator.predict({inputs}, verbose=0)  # (16, 28, 28, 1) in [-1, 1]
+"""
+
+
+def onnx_snippet(repo_id: str, config: GANConfig) -> str:
+    """Python that runs the pushed generator.onnx with onnxruntime and draws 16 digits."""
+    if config.conditional:
+        extra = ', "label": (np.arange(16) % 10).astype("int32")[:, None]'  # the digit each image shows
+    elif config.latent_code:
+        extra = f', "code": z[:, :{config.latent_code}].argmax(1).astype("int32")[:, None]'  # z's latent code
+    else:
+        extra = ""
+    return f"""import numpy as np
+import onnxruntime as ort
+from huggingface_hub import hf_hub_download
+
+session = ort.InferenceSession(hf_hub_download("{repo_id}", "{ONNX_FILE}"))
+z = np.random.default_rng(0).standard_normal((16, {config.latent_dim})).astype("float32")
+images = session.run(None, {{"z": z{extra}}})[0]  # (16, 28, 28, 1), in [-1, 1]
+"""
+
+
+def onnx_section(repo_id: str, config: GANConfig) -> str:
+    """The card's ONNX part: what the file takes, and the snippet."""
+    if config.conditional:
+        takes = "`z` and `label` (the digit, int32 (batch, 1))"
+    elif config.latent_code:
+        takes = (f"`z` and `code` (int32 (batch, 1): the argmax of z's first {config.latent_code} entries, "
+                 "computed outside the model)")
+    else:
+        takes = "`z`"
+    return f"""
+### ONNX (onnxruntime, or onnxruntime-web in a browser)
+
+`{ONNX_FILE}` is this generator exported from these weights: it takes {takes} and gives `image` in [-1, 1];
+`{ONNX_INFO}` describes it (inputs, shapes, the uint8 conversion: `round((clip(x, -1, 1) + 1) * 127.5)`).
+`pip install onnxruntime`:
+
+```python
+{onnx_snippet(repo_id, config)}```
 """
 
 

@@ -2,7 +2,8 @@
 
 A pushed repo holds, in one commit: Keras's own layout of the generator (config.json, metadata.json,
 model.weights.h5), so anyone can `keras.saving.load_model("hf://owner/name")`; the weights folder this package
-loads (gan_config.json, generator.weights.h5, training.json, metrics.json); samples.png; the model card
+loads (gan_config.json, generator.weights.h5, training.json, metrics.json); the generator as ONNX
+(generator.onnx and the JSON that describes it, exported from these weights); samples.png; the model card
 (README.md); the run's TensorBoard event files under runs/ when the model came from a run that wrote them; and
 mnist_gan.json, which records the sha256 of every other file.
 
@@ -51,6 +52,7 @@ from mnist_gan.model.generator import (
     load_discriminator,
     load_generator,
 )
+from mnist_gan.model.onnx_export import ONNX_FILE, ONNX_INFO, current_info, export
 from mnist_gan.run_folder import run_of, tensorboard_files
 
 from .model_card import MANIFEST, SAMPLE_COUNT, SAMPLE_SCALE, SAMPLE_SEED, model_card
@@ -61,10 +63,11 @@ KERAS_CONFIG = "config.json"
 KERAS_FILES = (KERAS_CONFIG, "metadata.json", "model.weights.h5")  # Keras's own unzipped saved-model layout
 RUNS = "runs"  # the run's TensorBoard event files go under runs/RUN_NAME/: the Hub's "Training metrics" tab
 NEEDED = (CONFIG_FILE, WEIGHTS_FILE, KERAS_CONFIG)  # what a pull must get to build, check and load the generator
-OPTIONAL = (DISCRIMINATOR_FILE, RECORD_FILE, METRICS_FILE, SAMPLES_FILE)
+OPTIONAL = (DISCRIMINATOR_FILE, RECORD_FILE, METRICS_FILE, SAMPLES_FILE, ONNX_FILE, ONNX_INFO)
 # The most a pull downloads of each file, checked from the Hub's metadata first: weights files are then inspected
-# against the model itself (a pushed generator or discriminator is 1-10 MB); samples.png is ~40 kB.
-MAX_BYTES = {WEIGHTS_FILE: 64 << 20, DISCRIMINATOR_FILE: 64 << 20, SAMPLES_FILE: 4 << 20}
+# against the model itself (a pushed generator or discriminator is 1-10 MB, its ONNX file as large as its
+# weights); samples.png is ~40 kB.
+MAX_BYTES = {WEIGHTS_FILE: 64 << 20, DISCRIMINATOR_FILE: 64 << 20, ONNX_FILE: 64 << 20, SAMPLES_FILE: 4 << 20}
 MAX_MANIFEST_BYTES = 64 << 10
 EMPTY_REPO_FILES = {".gitattributes", "README.md"}  # what a freshly created repo may already hold
 
@@ -182,6 +185,14 @@ def _stage(folder: Path, staging: Path, repo_id: str) -> GANConfig:
     for name in (CONFIG_FILE, WEIGHTS_FILE, DISCRIMINATOR_FILE, RECORD_FILE, METRICS_FILE):
         if (folder / name).is_file():
             shutil.copyfile(folder / name, staging / name)
+    if current_info(folder) is not None:  # exported from these very weights (the shipped models')
+        for name in (ONNX_FILE, ONNX_INFO):
+            shutil.copyfile(folder / name, staging / name)
+    else:
+        try:
+            export(generator, staging)
+        except MnistGanError as e:
+            raise HubError(f"cannot push {folder.name}: {e}") from None
     keras_dir = staging / "keras"  # Keras also writes an empty assets/ folder, which the repo does not need
     keras.saving.save_model(generator.model, keras_dir, zipped=False)
     for name in KERAS_FILES:
@@ -313,9 +324,12 @@ def _wanted(sha256: dict[str, str]) -> list[str]:
 def _check_model(folder: Path, where: str) -> None:
     """Refuse what this package does not build itself; the weights only ever go into code-built models."""
     keras_config = _json(folder / KERAS_CONFIG, where)
-    for name in (RECORD_FILE, METRICS_FILE):  # shown on the page and in /models: objects, or nothing at all
+    for name in (RECORD_FILE, METRICS_FILE, ONNX_INFO):  # shown on the page and in /models: objects, or nothing
         if (folder / name).is_file():
             _json(folder / name, where)
+    if (folder / ONNX_FILE).is_file() and current_info(folder) is None:
+        raise HubError(f"{where} is refused: its {ONNX_FILE} is not described by its {ONNX_INFO} or was not "
+                       "exported from its generator weights")
     classes = set(_class_names(keras_config))
     if "Lambda" in classes:
         raise HubError(f"{where} is refused: its Keras model has a Lambda layer, which carries Python code; "
