@@ -32,9 +32,10 @@ from ui.explore import ExplorerTab  # noqa: E402
 from ui.generate import GenerateTab  # noqa: E402
 from ui.gradio_glue import cache_folder, endpoint, forget_served  # noqa: E402
 from ui.hub import HubTab  # noqa: E402
+from ui.in_browser import WebAssets, style  # noqa: E402
 from ui.inside import InsideTab  # noqa: E402
 from ui.limits import RequestLimits  # noqa: E402
-from ui.routes import png_route  # noqa: E402
+from ui.routes import assets_route, drawing_routes, png_route  # noqa: E402
 from ui.train import TrainTab  # noqa: E402
 
 # Gradio deletes its cached files by age only; under a crowd, the size caps keep the disk from filling first: one
@@ -73,11 +74,11 @@ CSS = """
 /* A phone: the picture before the controls that make it (the explorer's digit above its seed; its sliders follow);
    a run's status and plots before the form that starts one (most visitors watch) */
 @media (max-width: 640px) {
-  #grid-column, #latent, #train-watch { order: -1; }
+  #grid-column, #latent, #latent-panel, #train-watch { order: -1; }
   #tabs [role="tab"] { padding-left: var(--size-2); padding-right: var(--size-2); }  /* all four on one line */
   div:has(> #model) { min-width: 100% !important; }  /* the picker on its own line, the description below */
 }
-"""
+""" + style()
 LAUNCH = {"css": CSS, "theme": gr.themes.Soft(), "run_history": False, "footer_links": ["api"],
           # Each API call without a session is a new session, and gradio keeps ~0.3 MB per session, 10,000 by
           # default: 3 GB under a scripted crowd (measured). 200 bounds it; an evicted page only re-draws more.
@@ -114,7 +115,7 @@ def build(service: Service) -> gr.Blocks:
         gr.Markdown("# mnist-gan\nWatch a GAN learn to write digits, and play with what it learned. Every image is "
                     "reproducible: same model, seed and settings, same pixels.")
         notice = gr.Markdown(visible=False, elem_id="notice")
-        page = Page(service, ResultFiles(cache_folder(demo) / "mnist-gan", CACHE_BYTES))
+        page = Page(service, ResultFiles(cache_folder(demo) / "mnist-gan", CACHE_BYTES), WebAssets.from_env())
         with gr.Row(equal_height=True):
             page.model = gr.Dropdown(service.library.names(), value=service.library.default, label="Model",
                                      allow_custom_value=True, scale=1, elem_id="model")
@@ -130,12 +131,17 @@ def build(service: Service) -> gr.Blocks:
                 with gr.Tab(name, id=key):
                     tab.build()
 
-        # A model change (picker, "Use this model", a pull) or a new page refreshes both drawing tabs
+        # A model change (picker, "Use this model", a pull) or a new page refreshes both drawing tabs: the grid and
+        # the interpolation at once (they need nothing of the model's info), the explorer's digit once its sliders
+        # are the model's
         model_changed = {"fn": on_model, "inputs": [page.model, explorer.mode], **PRIVATE, **FAST,
                          "outputs": [page.model_info, generator.digit, explorer.digit, *explorer.sliders]}
-        for changed in (page.model.change(**model_changed),
-                        demo.load(page_opened, None, [notice, page.model], **PRIVATE, **FAST).then(**model_changed)):
-            explorer.redraw(generator.redraw(changed))
+        opened = demo.load(page_opened, None, [notice, page.model], **PRIVATE, **FAST)
+        for when in (page.model.change, opened.then):
+            when(**generator.draw)
+            when(**explorer.interpolating)
+            changed = when(**model_changed)
+            explorer.redraw(changed)
             changed.then(**inside.on_model)
         trainer.wire(demo, pickers=[page.model, hub.model])
         endpoint(models, "models")
@@ -149,7 +155,9 @@ def launch(demo: gr.Blocks, **options):
     page = demo.mnist_gan_page
     page.service.start()
     page.files.start(cache_folder(demo), UPLOADS_BYTES, on_removed=lambda removed: forget_served(demo, removed))
-    launch_options = {**LAUNCH, "app_kwargs": {**LAUNCH["app_kwargs"], "routes": [png_route(page.service.drawing)]}}
+    drawing = page.service.drawing
+    routes = [png_route(drawing), *drawing_routes(drawing), assets_route(page.assets, drawing)]
+    launch_options = {**LAUNCH, "app_kwargs": {**LAUNCH["app_kwargs"], "routes": routes}}
     return demo.launch(**{"server_name": os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), **launch_options,
                           **options})
 

@@ -52,6 +52,7 @@ class AppSettings:
     max_runs: int = MAX_RUNS  # run folders kept ($MNIST_GAN_MAX_RUNS)
     max_runs_bytes: int = MAX_RUNS_BYTES  # and their disk budget ($MNIST_GAN_RUNS_MB)
     sweeps: tuple[str, ...] = ()  # sweep folders whose trials' best weights join the models ($MNIST_GAN_SWEEPS)
+    onnx_cache: Path | None = None  # the app's own ONNX exports ($MNIST_GAN_ONNX_CACHE; None: beside runs_dir)
 
     @classmethod
     def from_env(cls, environ=os.environ) -> AppSettings:
@@ -69,7 +70,13 @@ class AppSettings:
                    on_space=access.on_space(environ), max_models=int(number("MNIST_GAN_MAX_MODELS", MAX_ADDED)),
                    max_runs=int(number("MNIST_GAN_MAX_RUNS", MAX_RUNS)),
                    max_runs_bytes=int(number("MNIST_GAN_RUNS_MB", MAX_RUNS_BYTES / 2**20) * 2**20),
-                   sweeps=sweep_folders(environ))
+                   sweeps=sweep_folders(environ),
+                   onnx_cache=Path(environ["MNIST_GAN_ONNX_CACHE"]) if environ.get("MNIST_GAN_ONNX_CACHE") else None)
+
+    @property
+    def exports(self) -> Path:
+        """Where the app writes the ONNX files it exports (a sibling of runs_dir: pruning runs never reaches it)."""
+        return self.onnx_cache or self.runs_dir.with_name(self.runs_dir.name + "-onnx")
 
 
 class Service:
@@ -85,7 +92,7 @@ class Service:
         on_done, on_pruned = joins_library(self.library)
         worker = TrainingWorker(settings.runs_dir, on_done=on_done, on_pruned=on_pruned, max_runs=settings.max_runs,
                                 max_bytes=settings.max_runs_bytes)
-        self.drawing = Drawing(self.library, classifier)
+        self.drawing = Drawing(self.library, classifier, settings.exports)
         self.inside = Inside(self.library, classifier, settings.data, tally_path(settings.runs_dir))
         self.training = Training(worker, settings.data, settings.on_space,
                                  evaluate=(CLASSIFIER_DIR / CLASSIFIER_WEIGHTS).is_file())  # the curves need it

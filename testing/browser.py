@@ -1,4 +1,5 @@
-"""Headless Debian Chromium driven by Playwright (never a downloaded browser)."""
+"""Headless Debian Chromium driven by Playwright (never a downloaded browser), and what the tests read from the page:
+the pictures it draws itself, in canvases."""
 
 from __future__ import annotations
 
@@ -45,3 +46,64 @@ def label_clear_of_image(page, block: str) -> bool:
     """The image's label sits above the image, not over it."""
     return box(page, f"{block} label[data-testid=block-label]")["y"] + \
         box(page, f"{block} label[data-testid=block-label]")["height"] <= box(page, f"{block} img")["y"] + 0.5
+
+
+# --- the pictures the page draws itself (ui/in_browser.py, ui/static/mnist-draw.js) ---------------------------------
+
+DRAWN = "#grid-panel .mg-panel[data-drawn=browser], #grid img"  # the first grid, drawn in the browser or the server
+_STATE = """(name) => { const p = window.mnistGan && window.mnistGan.panels[name];
+  return p ? {done: p.done, drawn: p.drawn, busy: p.busy || p.pending !== null, last: p.last} : null; }"""
+_GREY = """(selector) => { const c = document.querySelector(selector);
+  const rgba = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let text = '';
+  for (let i = 0; i < rgba.length; i += 4) text += String.fromCharCode(rgba[i]);
+  return [c.width, c.height, btoa(text)]; }"""
+
+
+def wait_for_grid(page, timeout: float = 60) -> None:
+    """Until the Generate tab shows its first grid (drawn in the browser, or by the server)."""
+    page.wait_for_selector(DRAWN, timeout=timeout * 1000)
+
+
+def panel_state(page, name: str) -> dict | None:
+    """A panel's counts (requests done, pictures drawn in the browser), whether it is busy, and where and how its
+    last picture was drawn: {"mode": "browser" | "server", "reason", "ms"}."""
+    return page.evaluate(_STATE, name)
+
+
+def wait_for_panel(page, name: str, since: int = 0, timeout: float = 60) -> dict:
+    """A panel's state once it has answered a request after the `since`-th and has nothing left to do."""
+    from .system import wait_until
+
+    def answered():
+        state = panel_state(page, name)
+        return state if state and state["done"] > since and not state["busy"] else None
+
+    return wait_until(answered, timeout, f"the {name} picture", every=0.05,
+                      describe=lambda: f"its state: {panel_state(page, name)}")
+
+
+def canvas_grey(page, selector: str):
+    """The grey levels (uint8 (H, W)) of a canvas the page drew."""
+    import base64
+
+    import numpy as np
+
+    width, height, text = page.evaluate(_GREY, selector)
+    return np.frombuffer(base64.b64decode(text), np.uint8).reshape(height, width)
+
+
+def image_grey(page, selector: str):
+    """The pixels (uint8) of the image an <img> shows, fetched as the page fetched it."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    src = page.locator(f"{selector} img").first.get_attribute("src")
+    return np.asarray(Image.open(io.BytesIO(page.request.get(src).body())))
+
+
+def label_clear_of_canvas(page, panel: str) -> bool:
+    """A panel's label sits above its canvas, not over it."""
+    label = box(page, f"{panel} .mg-label")
+    return label["y"] + label["height"] <= box(page, f"{panel} canvas")["y"] + 0.5

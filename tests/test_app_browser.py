@@ -1,13 +1,16 @@
 """The app as a person uses it: headless Chromium (Debian's) driven by Playwright. Screenshots: tests/screenshots/."""
 
+import io
 import re
 import time
 from pathlib import Path
 
 import huggingface_hub
+import numpy as np
 import pytest
+from PIL import Image
 
-from testing.browser import box, label_clear_of_image
+from testing.browser import box, canvas_grey, label_clear_of_canvas, panel_state, wait_for_grid, wait_for_panel
 from testing.browser import browser as chromium
 from testing.hub_server import HubServer
 from testing.system import wait_until
@@ -29,7 +32,7 @@ def page(browser, app_server):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.goto(url)
-    page.wait_for_selector("#grid img", timeout=60_000)
+    wait_for_grid(page)
     yield page
     context.close()
 
@@ -46,69 +49,86 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
-def src(page, selector: str) -> str | None:
-    return page.locator(f"{selector} img").first.get_attribute("src")
-
-
 def step_shown(page) -> int:
     match = re.search(r"step ([\d,]+) of", page.locator("#status").inner_text())
     return int(match.group(1).replace(",", "")) if match else -1
 
 
-def test_generate_a_new_seed_and_resample(page):
-    first = src(page, "#grid")
+def _done(page, name: str) -> int:
+    return (panel_state(page, name) or {"done": 0})["done"]
+
+
+def test_generate_a_new_seed_and_resample(page, app_server):
+    drawing = app_server[0].service.drawing
+    wait_for_panel(page, "grid")
+    first = canvas_grey(page, "#grid-panel canvas")
+    done = _done(page, "grid")
     page.locator("#seed input").fill("5")
     page.locator("#seed input").press("Enter")
-    second = wait_until(lambda: (s := src(page, "#grid")) != first and s, 20, "a new grid for seed 5")
+    assert wait_for_panel(page, "grid", done)["last"]["mode"] == "browser"
+    second = canvas_grey(page, "#grid-panel canvas")
+    assert np.abs(second.astype(int) - drawing.generate("mlp-uncond", 5, 64)).max() <= 1
+    done = _done(page, "grid")
     page.locator("#resample").click()
     wait_until(lambda: page.locator("#seed input").input_value() != "5", 20, "a new seed")
-    wait_until(lambda: src(page, "#grid") not in (first, second), 20, "a resampled grid")
+    wait_for_panel(page, "grid", done)
     seed = page.locator("#seed input").input_value()
     assert seed.isdigit() and 0 <= int(seed) < 2**32  # shown, so the grid can be drawn again
-    # the link to this grid: the same PNG, at a permanent URL
+    resampled = canvas_grey(page, "#grid-panel canvas")
+    assert not np.array_equal(resampled, second) and not np.array_equal(resampled, first)
+    assert np.abs(resampled.astype(int) - drawing.generate("mlp-uncond", int(seed), 64)).max() <= 1
+    # the link to this grid: the same picture, as a PNG at a permanent URL
     wait_until(lambda: f"seed={seed}" in (page.locator("#grid-link a").get_attribute("href") or ""), 20, "the link")
     href = page.locator("#grid-link a").get_attribute("href")
     assert href.startswith("png?model=mlp-uncond&") and "/" not in href.split("?")[0]
     linked = page.request.get(page.url.split("?")[0].rstrip("/") + "/" + href)
     assert linked.headers["content-type"] == "image/png"
-    assert linked.body() == page.request.get(src(page, "#grid")).body()
-    assert label_clear_of_image(page, "#grid")
+    assert np.abs(np.asarray(Image.open(io.BytesIO(linked.body()))).astype(int) - resampled).max() <= 1
+    assert "drawn in your browser" in page.locator("#grid-panel .mg-where").inner_text()
+    assert label_clear_of_canvas(page, "#grid-panel")
     shot(page, "1-generate")
 
 
 def test_latent_slider_moves_the_image_while_dragging(page):
     page.get_by_role("tab", name="Latent explorer").click()
-    page.wait_for_selector("#latent img", timeout=30_000)
+    wait_for_panel(page, "latent")
     assert page.locator("#slider-0").get_by_text("thicker strokes").is_visible()
     # the default model is unconditional: 6 style directions, then "more like a k" for every digit
     assert sum(page.locator(f"#slider-{i}").is_visible() for i in range(16)) == 16
     assert page.locator("#slider-15").get_by_text("more like a 9").is_visible()
-    before = src(page, "#latent")
-    box = page.locator("#slider-0 input[type=range]").bounding_box()
-    y = box["y"] + box["height"] / 2
-    page.mouse.move(box["x"] + box["width"] / 2, y)
+    before = canvas_grey(page, "#latent-panel canvas")
+    slider = page.locator("#slider-0 input[type=range]").bounding_box()
+    y = slider["y"] + slider["height"] / 2
+    page.mouse.move(slider["x"] + slider["width"] / 2, y)
     page.mouse.down()
-    seen = set()
+    seen = []
     for i in range(1, 11):  # drag right in small moves, looking at the image before letting go
-        page.mouse.move(box["x"] + box["width"] * (0.5 + 0.045 * i), y)
+        page.mouse.move(slider["x"] + slider["width"] * (0.5 + 0.045 * i), y)
         time.sleep(0.25)
-        seen.add(src(page, "#latent"))
+        seen.append(canvas_grey(page, "#latent-panel canvas").tobytes())
     page.mouse.up()
-    seen.discard(before)
-    assert len(seen) >= 2, "the image did not follow the slider during the drag"
+    assert len(set(seen) - {before.tobytes()}) >= 2, "the image did not follow the slider during the drag"
     assert float(page.locator("#slider-0 input[type=number]").input_value()) > 1.5
+    assert label_clear_of_canvas(page, "#latent-panel")
     shot(page, "2-latent-explorer")
 
     page.locator("#reset").click()
     wait_until(lambda: page.locator("#slider-0 input[type=number]").input_value() == "0", 20, "the reset")
-    wait_until(lambda: src(page, "#latent") == before, 20, "the seed's own digit after reset")
+    wait_until(lambda: np.array_equal(canvas_grey(page, "#latent-panel canvas"), before), 20,
+               "the seed's own digit after reset")
 
-    strip = src(page, "#strip")
+    strip = canvas_grey(page, "#strip-panel canvas.mg-canvas")
+    done = _done(page, "strip")
     page.locator("#seed-b input").fill("9")
     page.locator("#interpolate-btn").click()
-    wait_until(lambda: src(page, "#strip") != strip, 20, "a new interpolation strip")
-    assert src(page, "#gif").endswith(".gif")
-    assert label_clear_of_image(page, "#strip")  # it used to cover the first frames
+    wait_for_panel(page, "strip", done)
+    assert not np.array_equal(canvas_grey(page, "#strip-panel canvas.mg-canvas"), strip)
+    frames = set()
+    for _ in range(6):  # the animation plays (80 ms a frame)
+        frames.add(canvas_grey(page, "#strip-panel canvas.mg-moving").tobytes())
+        time.sleep(0.1)
+    assert len(frames) >= 2
+    assert label_clear_of_canvas(page, "#strip-panel")  # it used to cover the first frames
 
 
 def test_train_watch_reload_stop_and_use_the_model(page, browser, app_server):
@@ -190,24 +210,27 @@ def test_every_tab_on_a_phone(browser, app_server):
     page = context.new_page()
     try:
         page.goto(url)
-        page.wait_for_selector("#grid img", timeout=60_000)
+        wait_for_grid(page)
+        wait_for_panel(page, "grid")
         for name in TABS:  # every tab in view, none behind a "..." menu
             assert page.get_by_role("tab", name=name).is_visible(), name
         tabs = [box(page, f"[role=tab][data-tab-id={key}]") for key in ("generate", "latent", "inside", "train", "hub")]
         assert max(t["x"] + t["width"] for t in tabs) <= PHONE["width"]
         # the picture first, the controls that make it below; its label above it, not over its first digits
-        assert box(page, "#grid img")["y"] < box(page, "#seed")["y"]
-        assert box(page, "#grid img")["y"] < PHONE["height"]
-        assert label_clear_of_image(page, "#grid")
+        assert box(page, "#grid-panel canvas")["y"] < box(page, "#seed")["y"]
+        assert box(page, "#grid-panel canvas")["y"] < PHONE["height"]
+        assert box(page, "#grid-panel canvas")["width"] <= PHONE["width"]  # shrunk to fit, never cut off
+        assert label_clear_of_canvas(page, "#grid-panel")
         shot(page, "phone-1-generate")
-        for number, (name, ready) in enumerate(zip(TABS[1:], ("#latent img", "#inside-pad canvas", "#status",
-                                                                          "#push-btn")), start=2):
+        for number, (name, ready) in enumerate(zip(TABS[1:], ("#latent-panel canvas", "#inside-pad canvas",
+                                                                          "#status", "#push-btn")), start=2):
             page.get_by_role("tab", name=name).click()
             page.wait_for_selector(ready, timeout=30_000)
             time.sleep(1)
             if name == "Latent explorer":  # the digit above its controls
-                assert box(page, "#latent img")["y"] < box(page, "#randomize")["y"]
-                assert label_clear_of_image(page, "#latent")
+                wait_for_panel(page, "latent")
+                assert box(page, "#latent-panel canvas")["y"] < box(page, "#randomize")["y"]
+                assert label_clear_of_canvas(page, "#latent-panel")
             if name == "Train":  # what a visitor watches first, the form that starts a run below
                 assert box(page, "#status")["y"] < box(page, "#start")["y"]
             shot(page, f"phone-{number}-{name.split()[0].lower()}")

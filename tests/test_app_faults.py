@@ -22,7 +22,7 @@ from mnist_gan.atomic_files import TMP_PREFIX
 from mnist_gan.model.generator import Generator
 from mnist_gan.training.checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from testing.app import AppProcess, wait_for
-from testing.browser import browser, wait_for_text
+from testing.browser import browser, wait_for_grid, wait_for_text
 from testing.hub_server import HubServer
 
 TOKEN = "hf_faultsWrite3Kq9sT2vX9mN0pL6z"
@@ -45,7 +45,7 @@ def browser_page(url: str):
     with browser() as chromium:
         page = chromium.new_page(viewport={"width": 1280, "height": 900})
         page.goto(url)
-        page.wait_for_selector("#grid img", timeout=60_000)
+        wait_for_grid(page)
         page.get_by_role("tab", name="Train").click()
         yield page
 

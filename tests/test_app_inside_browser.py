@@ -5,10 +5,12 @@ heatmap and the digit found in latent space, open it in the Latent explorer, and
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from testing.browser import browser as chromium
-from testing.browser import label_clear_of_image, wait_for_text
+from testing.browser import (canvas_grey, label_clear_of_image, panel_state, wait_for_grid, wait_for_panel,
+                             wait_for_text)
 from testing.system import wait_until
 
 pytestmark = pytest.mark.browser
@@ -51,7 +53,7 @@ def open_tab(browser, url: str, width: int, height: int, model: str):
     context.add_init_script(f"({RECORD})()")
     page = context.new_page()
     page.goto(url)
-    page.wait_for_selector("#grid img", timeout=60_000)
+    wait_for_grid(page)
     page.locator("#model input").click()
     page.get_by_role("option", name=model, exact=True).click()
     info = page.locator("#model-info")  # "NAME: what it is": "classic" alone also stands in mlp-uncond's text
@@ -110,9 +112,14 @@ def test_draw_a_digit_see_what_d_sees_and_find_it(browser, app_server):
         assert label_clear_of_image(page, figure), figure
     shot(page, "6-inside-desktop")
 
+    done = (panel_state(page, "latent") or {"done": 0})["done"]
     page.locator("#inside-open").click()
     wait_until(lambda: page.locator("#latent-start").is_visible(), 30, "the explorer on the found latent")
-    wait_until(lambda: page.locator("#latent img").count(), 30, "the explorer's digit")
+    state = wait_for_panel(page, "latent", done)
+    model, seed, digit, mode, start, *amounts = page.evaluate("window.mnistGan.panels.latent.values")
+    assert state["last"]["mode"] == "browser" and len(start) == 100  # the found latent, drawn in the browser
+    drawn = app_server[0].service.drawing.latent(model, seed, digit, mode, amounts, z=start)
+    assert np.abs(canvas_grey(page, "#latent-panel canvas").astype(int) - drawn).max() <= 1
     assert not [url for status, url in statuses if "/upload" in url or status >= 400], statuses
     context.close()
 

@@ -10,7 +10,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from testing.app import wait_for
-from testing.browser import browser, wait_for_text
+from testing.browser import browser, wait_for_grid, wait_for_text
 from testing.system import wait_until
 
 SHOTS = Path(__file__).resolve().parent / "screenshots"
@@ -109,7 +109,7 @@ def test_the_laboratory_in_the_browser(app_server, client):
     with browser() as chromium:
         page = chromium.new_page(viewport={"width": 1280, "height": 900})
         page.goto(url)
-        page.wait_for_selector("#grid img", timeout=60_000)
+        wait_for_grid(page)
         page.get_by_role("tab", name="Train").click()
         page.locator("#data").get_by_text("bundled sample").click()
         page.locator("#steps input").fill("4000")

@@ -16,7 +16,7 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 from testing.app import AppProcess, wait_for
-from testing.browser import browser, wait_for_text
+from testing.browser import browser, wait_for_grid, wait_for_text
 from testing.hub_server import HubServer
 from testing.system import wait_until
 
@@ -123,7 +123,7 @@ def test_the_push_form_in_the_browser_shows_no_token(space, hub):
     with browser() as chromium:
         page = chromium.new_page(viewport={"width": 1280, "height": 900})
         page.goto(space.url + "login/huggingface")  # signs in and lands on the app
-        page.wait_for_selector("#grid img", timeout=60_000)
+        wait_for_grid(page)
         page.get_by_role("tab", name="Hub").click()
         page.locator("#push-repo textarea, #push-repo input").first.fill("alice/from-the-page")
         page.locator("#push-token input").fill(PUSH)

@@ -14,6 +14,8 @@ from mnist_gan.images import MAX_SEED
 from mnist_gan.service import Service
 from mnist_gan.serving.served_files import ResultFiles
 
+from .in_browser import WebAssets
+
 PRIVATE = {"api_visibility": "private", "api_name": "ui"}  # UI-only events: named ui, ui_1...
 # No progress shown, and none tracked: on every event the page re-renders the loading status of each component
 # any event has ever tracked (a tree walk and a state copy each); untracked, a slider move costs ~30 ms less.
@@ -54,10 +56,12 @@ def new_seed() -> int:
 
 @dataclass
 class Page:
-    """What every tab reaches: the service, the result files, and the header's model picker."""
+    """What every tab reaches: the service, the result files, the files the page loads to draw in the browser,
+    and the header's model picker."""
 
     service: Service
     files: ResultFiles
+    assets: WebAssets
     model: gr.Dropdown | None = None
     model_info: gr.Markdown | None = None
 

@@ -1,15 +1,17 @@
 """The Latent explorer tab: one latent vector moved by sliders along directions found from the model, and
-spherical interpolation between two seeds."""
+spherical interpolation between two seeds; both drawn in the visitor's browser (ui/in_browser.py), or by the
+server when the browser cannot."""
 
 from __future__ import annotations
 
 import gradio as gr
 
 from mnist_gan.inside.directions import MAX_DIRECTIONS
-from mnist_gan.serving.drawing import DIGITS, MAX_FRAMES, SLIDER_RANGE
+from mnist_gan.serving.drawing import DIGIT_SCALE, DIGITS, MAX_FRAMES, SLIDER_RANGE
 
 from .common import FAST, LABELLED, PIXELS, PRIVATE, RAW, Page, new_seed, plain_errors
 from .gradio_glue import endpoint
+from .in_browser import in_browser, panel, server_draw
 
 MODES = [("meaningful directions", "directions"), ("raw dimensions", "raw")]  # (what the page shows, the value)
 
@@ -65,6 +67,9 @@ class ExplorerTab:
                 self.image = gr.Image(label="Digit", format="png", type="numpy", interactive=False,
                                       buttons=["download"],
                                       elem_classes=[PIXELS, LABELLED], elem_id="latent", height=300)
+                assets = self.page.assets
+                self.panel = panel("latent", "Digit", assets.runtime, assets.engine, "latent-panel",
+                                   scale=DIGIT_SCALE, file="digit.png")
             with gr.Column(scale=2):
                 self.sliders = []
                 with gr.Row():
@@ -79,39 +84,49 @@ class ExplorerTab:
             seed_b = gr.Number(value=1, label="To seed", elem_id="seed-b")
             frames = gr.Slider(2, MAX_FRAMES, value=12, step=1, label="Frames", elem_id="frames")
             button = gr.Button("Interpolate", variant="primary", elem_id="interpolate-btn")
-        with gr.Row():
+        with gr.Row(elem_id="strip-row"):
             self.strip = gr.Image(label="Frames (spherical interpolation)", format="png", type="numpy",
                                   interactive=False, buttons=["download"],
                                   elem_classes=[PIXELS, LABELLED], elem_id="strip", scale=3)
             self.gif = gr.Image(label="Animated GIF", type="filepath", interactive=False, buttons=["download"],
                                 elem_classes=[PIXELS, LABELLED], elem_id="gif", scale=1)
+        self.strip_panel = panel("strip", "Frames (spherical interpolation)", assets.runtime, assets.engine,
+                                 "strip-panel", file="frames.png", moving=True)
         amounts = gr.JSON(visible=False)  # the API's slider values (the UI sends the sliders themselves)
         self.seed = seed
-        self.start = gr.State(None)  # a latent to start from instead of the seed's ("Open in Latent explorer")
+        # a latent to start from instead of the seed's ("Open in Latent explorer"): in the page, so that the
+        # browser can draw it too
+        self.start = gr.JSON(None, visible="hidden", elem_id="latent-start-z")
 
         model = self.page.model
         self.inputs = [model, seed, self.digit, self.mode, self.start, *self.sliders]
         self.interpolate_inputs = [model, seed_a, seed_b, frames, self.digit]
+        # Every control hands its values to the page's generator: it draws in the browser, or asks the server
+        # (server_draw) and says why. Only the newest of a drag's moves is drawn (the others are skipped).
+        self.explore = {"fn": None, "inputs": self.inputs, "js": in_browser("explore")}
+        self.interpolating = {"fn": None, "inputs": self.interpolate_inputs, "js": in_browser("interpolate")}
+        gr.on([s.input for s in self.sliders] + [self.digit.input], **self.explore)
         # the UI sends its sliders, the API a list (same function underneath); RAW also spares gradio a hop to a
         # worker thread per input (20) on every slider move
-        gr.on([s.input for s in self.sliders] + [self.digit.input], self.draw, self.inputs,
-              self.image, trigger_mode="always_last", **PRIVATE, **FAST, **RAW)
+        server_draw(self.panel)(self.draw, self.inputs, self.image, trigger_mode="always_last", **PRIVATE, **FAST,
+                                **RAW)
         endpoint(self.latent, "latent", [model, seed, self.digit, self.mode, amounts], self.image,
                  concurrency_limit=None, **RAW)  # gradio's default of 1 queued every caller behind one
-        leave = {"fn": lambda: (None, gr.update(visible=False)), "outputs": [self.start, self.start_note], **PRIVATE,
-                 **FAST}  # a new seed: back to the seed's own latent
+        self.leave = {"fn": lambda: (None, gr.update(visible=False)), "outputs": [self.start, self.start_note],
+                      **PRIVATE, **FAST}  # a new seed: back to the seed's own latent
         endpoint(self.latent_directions, "latent_directions", concurrency_limit=None)
         on_sliders = {"fn": self.sliders_for, "inputs": [model, self.mode], "outputs": self.sliders, **PRIVATE, **FAST}
-        redraw = {"fn": self.draw, "inputs": self.inputs, "outputs": self.image, **PRIVATE, **FAST, **RAW}
-        seed.submit(**leave).then(**redraw)
-        reset.click(**on_sliders).then(**redraw)
-        randomize.click(new_seed, None, seed, **PRIVATE, **FAST).then(**leave).then(**on_sliders).then(**redraw)
-        self.mode.input(**on_sliders).then(**redraw)
-        button.click(self.interpolate, self.interpolate_inputs, [self.strip, self.gif], api_name="interpolate",
-                     concurrency_limit=None, **RAW)
+        seed.submit(**self.leave).then(**self.explore)
+        reset.click(**on_sliders).then(**self.explore)
+        randomize.click(new_seed, None, seed, **PRIVATE, **FAST).then(**self.leave).then(**on_sliders).then(
+            **self.explore)
+        self.mode.input(**on_sliders).then(**self.explore)
+        button.click(**self.interpolating)
+        server_draw(self.strip_panel)(self.interpolate, self.interpolate_inputs, [self.strip, self.gif],
+                                      trigger_mode="always_last", **PRIVATE, **FAST, **RAW)
+        endpoint(self.interpolate, "interpolate", self.interpolate_inputs, [self.strip, self.gif],
+                 concurrency_limit=None, **RAW)
 
     def redraw(self, event):
-        """After `event` (a new model, whose sliders it set): the digit and the interpolation again."""
-        return event.then(lambda: (None, gr.update(visible=False)), None, [self.start, self.start_note], **PRIVATE,
-                          **FAST).then(self.draw, self.inputs, self.image, **PRIVATE, **FAST, **RAW).then(
-            self.interpolate, self.interpolate_inputs, [self.strip, self.gif], **PRIVATE, **FAST, **RAW)
+        """After `event` (a new model, whose sliders it set): the digit again, from the seed's own latent."""
+        return event.then(**self.leave).then(**self.explore)

@@ -1,15 +1,15 @@
-"""The Generate tab: a grid of digits from a model and a seed."""
+"""The Generate tab: a grid of digits from a model and a seed, drawn in the visitor's browser (ui/in_browser.py),
+or by the server when the browser cannot."""
 
 from __future__ import annotations
 
-import html
-
 import gradio as gr
 
-from mnist_gan.serving import permalink
 from mnist_gan.serving.drawing import ALL_DIGITS, DIGITS, MAX_IMAGES, MAX_TEMPERATURE
 
-from .common import FAST, LABELLED, PIXELS, PRIVATE, RAW, Page, new_seed, plain_errors
+from .common import FAST, LABELLED, PIXELS, PRIVATE, RAW, Page, plain_errors
+from .gradio_glue import endpoint
+from .in_browser import NEXT_SEED, in_browser, panel, server_draw
 
 
 class GenerateTab:
@@ -21,12 +21,6 @@ class GenerateTab:
         """A PNG grid of n digits (1-100) drawn by `model` from `seed`; same arguments, same pixels.
         digit: "all digits", or 0-9 for class-conditional models (then one row per digit)."""
         return self.page.files.png(self.page.service.drawing.generate(model, seed, n, digit, temperature))
-
-    @staticmethod
-    def link(model: str, seed: float, n: float, digit: str, temperature: float) -> str:
-        """A link to the PNG of these settings (GET /png), relative so it works under any root path."""
-        href = html.escape(permalink.link(model, seed, n, digit, temperature))
-        return f'<a href="{href}" target="_blank" rel="noopener">link to this grid</a> (a plain PNG: embed it anywhere)'
 
     def build(self) -> None:
         with gr.Row(elem_id="generate-row"):
@@ -43,17 +37,16 @@ class GenerateTab:
             with gr.Column(scale=2, elem_id="grid-column"):
                 self.grid = gr.Image(label="Generated digits", format="png", type="numpy", interactive=False,
                                      buttons=["download"], elem_classes=[PIXELS, LABELLED], elem_id="grid")
-                self.permalink = gr.HTML(elem_id="grid-link")
-        self.inputs = [self.page.model, self.seed, count, self.digit, temperature]
-        linked = {"fn": self.link, "inputs": self.inputs, "outputs": self.permalink, **PRIVATE, **FAST}
-        # one public endpoint, fired by every control of the tab; then the link to what it drew
-        resample.click(new_seed, None, self.seed, **PRIVATE, **FAST).then(
-            self.generate, self.inputs, self.grid, **PRIVATE, **FAST, **RAW).success(**linked)
-        gr.on([button.click, self.seed.submit, count.release, self.digit.input, temperature.release], self.generate,
-              self.inputs, self.grid, api_name="generate", concurrency_limit=None, **RAW).success(**linked)
-
-    def redraw(self, event):
-        """After `event` (a new model): the grid again, and its link."""
-        drawn = event.then(self.generate, self.inputs, self.grid, **PRIVATE, **FAST, **RAW)
-        drawn.success(self.link, self.inputs, self.permalink, **PRIVATE, **FAST)
-        return drawn
+                assets = self.page.assets
+                self.panel = panel("grid", "Generated digits", assets.runtime, assets.engine, "grid-panel",
+                                   link=True)
+        model = self.page.model
+        self.inputs = [model, self.seed, count, self.digit, temperature]
+        # Every control hands its values to the page's generator, which draws the grid in the browser, or asks
+        # for the server's (server_draw) and says why; the link to the grid's PNG is made there too.
+        self.draw = {"fn": None, "inputs": self.inputs, "js": in_browser("generate")}
+        resample.click(None, [model, count, self.digit, temperature], self.seed, js=NEXT_SEED).then(**self.draw)
+        gr.on([button.click, self.seed.submit, count.release, self.digit.input, temperature.release], **self.draw)
+        server_draw(self.panel)(self.generate, self.inputs, self.grid, trigger_mode="always_last", **PRIVATE,
+                                **FAST, **RAW)
+        endpoint(self.generate, "generate", self.inputs, self.grid, concurrency_limit=None, **RAW)

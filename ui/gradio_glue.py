@@ -72,6 +72,15 @@ def with_signature(fn: Callable, signature: inspect.Signature, doc: str) -> Call
     return fn
 
 
+def html_event(component: gr.HTML, name: str):
+    """The listener of a custom event that a gr.HTML's own JavaScript fires with `trigger(name)` (e.g.
+    `html_event(panel, "server_draw")(fn, inputs, outputs)`). Gradio finds such events by looking for the name,
+    in quotes, in the component's js_on_load (gr.HTML.__getattr__): the name must appear there just so."""
+    if f"'{name}'" not in (component.js_on_load or "") and f'"{name}"' not in (component.js_on_load or ""):
+        raise ValueError(f"{name!r} is not triggered by this component's js_on_load")
+    return getattr(component, name)
+
+
 def forget_served(demo: gr.Blocks, removed: list[Path]) -> None:
     """Tell gradio that files the app deleted from its cache are gone: it remembers every file it served in
     `demo.temp_file_sets` (sets of paths) and would keep them for ever."""

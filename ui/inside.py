@@ -380,7 +380,7 @@ class InsideTab:
                    [reconstruction, path_gif, nearest, find_text, found, open_explorer], **PRIVATE, **HEAVY, **RAW)
         open_explorer.click(self._open_in_explorer, found,
                             [e.start, e.digit, self.tabs, e.start_note, *e.sliders], **PRIVATE, **FAST).then(
-            e.draw, e.inputs, e.image, **PRIVATE, **FAST, **RAW)
+            **e.explore)
         style.click(self._style, [model, seen, digit_a, digit_b, frames], [style_img, morph_strip, morph_gif],
                     **PRIVATE, **LIGHT, **RAW)
         # The marks are cleared by the event that shows the round: a later reset could wipe the first clicks.

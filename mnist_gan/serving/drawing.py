@@ -1,9 +1,14 @@
 """What the Generate tab and the Latent explorer draw: grids from a seed, one latent moved along sliders, and the
 spherical path between two seeds. The service's drawing section; every value a visitor sends is checked here.
 
+The page draws these in the visitor's browser when it can (the model's ONNX file under onnxruntime-web): then the
+server only hands out what the browser cannot compute the same way itself: a seed's latents (numpy's generator),
+the slerp between two seeds (numpy's trigonometry), a model's slider directions, and the model's file. The browser
+converts and lays out the pixels exactly as `images.to_uint8` and `images.make_grid` do.
+
 A model's latent directions take ~4.5 CPU-seconds to find: they are found once per model (concurrent first callers
-wait for the one computation) and never more than SLOW_AT_ONCE at a time, so many models' first calls cannot starve
-every other request of CPU.
+wait for the one computation) and never more than SLOW_AT_ONCE at a time (with the app's own ONNX exports), so many
+models' first calls cannot starve every other request of CPU.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -23,11 +29,13 @@ from mnist_gan.model.architectures import NUM_CLASSES
 from mnist_gan.model.generator import Generator
 from mnist_gan.once import OncePerKey
 
+from .browser_models import BrowserModels
 from .library import Library
 
 MAX_IMAGES, MAX_FRAMES = 100, 32
 MAX_TEMPERATURE = 2.0
 MAX_SCALE = 8  # a permalink's enlargement: 8x a 100-digit grid is ~2,400 px square
+DIGIT_SCALE, STRIP_SCALE = 10, 2  # the explorer's digit (280x280) and the interpolation strip
 SLIDER_RANGE = 4.0  # latent units: a direction's coordinate is N(0, 1), so +-4 reaches far past typical digits
 ALL_DIGITS = "all digits"
 DIGITS = [str(k) for k in range(NUM_CLASSES)]
@@ -53,11 +61,13 @@ class GridRequest:
 class Drawing:
     """Grids, the explorer's digit and interpolations from the models of a library."""
 
-    def __init__(self, library: Library, classifier: Callable):
-        """classifier: () -> the shipped Classifier (its digit scores find the "more like a 5" directions)."""
+    def __init__(self, library: Library, classifier: Callable, exports: Path | None = None):
+        """classifier: () -> the shipped Classifier (its digit scores find the "more like a 5" directions);
+        exports: the folder for the ONNX files the app exports itself (None: only shipped models draw in browsers)."""
         self.library, self.classifier = library, classifier
         self._directions = OncePerKey(DIRECTION_CACHE)
         self._slow = threading.BoundedSemaphore(SLOW_AT_ONCE)
+        self.browser = BrowserModels(library, exports, self._slow)
 
     # --- Generate ---------------------------------------------------------------------------------------------
 
@@ -83,6 +93,11 @@ class Drawing:
         labels, rows, cols = grid_labels(generator, digit, n)
         scale = display_scale(cols) if scale is None else checks.whole(scale, "scale", 1, MAX_SCALE)
         return GridRequest(generator, seed, n, labels, rows, cols, float(temperature), scale)
+
+    def grid_latents(self, grid: GridRequest) -> np.ndarray:
+        """The float32 latents a checked grid draws (one per label for conditional models' rows of digits)."""
+        count = len(grid.labels) if grid.labels is not None else grid.n
+        return latents(grid.seed, count, grid.generator.config.latent_dim, grid.temperature)
 
     # --- Latent explorer --------------------------------------------------------------------------------------
 
@@ -111,7 +126,7 @@ class Drawing:
         generator = self.library.get(model)
         z = self.explorer_latent(model, seed, mode, amounts, z)
         image = to_uint8(generator.images(z[None], one_digit(generator, digit, 1)))
-        return make_grid(image, 1, 1, pad=0, scale=10)
+        return make_grid(image, 1, 1, pad=0, scale=DIGIT_SCALE)
 
     def explorer_latent(self, model: str, seed, mode: str, amounts, z=None) -> np.ndarray:
         """The explorer's latent: `seed`'s (or `z`) moved amounts[i] units along slider i."""
@@ -131,10 +146,27 @@ class Drawing:
     def interpolate(self, model: str, seed_a, seed_b, frames, digit) -> tuple[np.ndarray, np.ndarray]:
         """(a frame strip, the frames) of the spherical path from seed_a's latent to seed_b's."""
         generator = self.library.get(model)
+        z = self.interpolation_latents(model, seed_a, seed_b, frames)
+        images = to_uint8(generator.images(z, one_digit(generator, digit, len(z))))
+        return make_grid(images, 1, len(z), scale=STRIP_SCALE), images
+
+    def interpolation_latents(self, model: str, seed_a, seed_b, frames) -> np.ndarray:
+        """The float32 latents of `frames` points on the great circle from seed_a's latent to seed_b's."""
+        generator = self.library.get(model)
         frames = checks.whole(frames, "frames", 2, MAX_FRAMES)
-        z = interpolation(check_seed(seed_a), check_seed(seed_b), frames, generator.config.latent_dim)
-        images = to_uint8(generator.images(z, one_digit(generator, digit, frames)))
-        return make_grid(images, 1, frames, scale=2), images
+        return interpolation(check_seed(seed_a), check_seed(seed_b), frames, generator.config.latent_dim)
+
+    # --- in the visitor's browser -----------------------------------------------------------------------------
+
+    def browser_model(self, model: str) -> dict:
+        """What the page needs to draw `model` itself: its inputs, and its ONNX file (its sha256 and size), or
+        why the server draws it for now."""
+        info = self.library.info(model)
+        config = self.library.get(model).config
+        found, reason = self.browser.file(model)
+        return {"model": model, "latent_dim": config.latent_dim, "conditional": config.conditional,
+                "latent_code": config.latent_code, "description": info["description"],
+                "onnx": {"sha256": found.sha256, "bytes": found.size} if found else None, "reason": reason}
 
 
 # --- grid policy (pure) -------------------------------------------------------------------------------------------

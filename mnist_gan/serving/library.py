@@ -106,6 +106,12 @@ class Library:
             self._check(name)
             return self._folders[name]
 
+    def source(self, name: str) -> str:
+        """Where `name` came from: "shipped", or what trained or pulled it."""
+        with self._lock:
+            self._check(name)
+            return self._sources[name]
+
     def catalog(self) -> list[dict]:
         """Every model the app can use (shipped, trained here, pulled), described by info(), the default first."""
         names = self.names()
