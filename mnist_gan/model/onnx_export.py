@@ -151,12 +151,17 @@ def read_info(folder: str | Path) -> dict | None:
 
 
 def current_info(folder: str | Path, weights_sha256: str | None = None) -> dict | None:
-    """read_info, when the ONNX file was exported from the folder's generator weights as they are now."""
+    """read_info, when the ONNX file was exported from the generator weights whose sha256 is given (by default,
+    the folder's own weights as they are now)."""
     folder = Path(folder)
     info = read_info(folder)
-    if info is None or not (folder / WEIGHTS_FILE).is_file():
+    if info is None:
         return None
-    return info if info["weights_sha256"] == (weights_sha256 or file_sha256(folder / WEIGHTS_FILE)) else None
+    if weights_sha256 is None:
+        if not (folder / WEIGHTS_FILE).is_file():
+            return None
+        weights_sha256 = file_sha256(folder / WEIGHTS_FILE)
+    return info if info["weights_sha256"] == weights_sha256 else None
 
 
 def export_folder(folder: str | Path, out_dir: str | Path | None = None) -> dict:

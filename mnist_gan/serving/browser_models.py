@@ -66,8 +66,8 @@ class BrowserModels:
                 return None, self._failed[weights]
             if weights not in self._exporting:
                 self._exporting.add(weights)
-                threading.Thread(target=self._export, args=(folder, weights), daemon=True,
-                                 name=f"onnx-export-{weights[:8]}").start()
+                # not a daemon: TensorFlow aborts the process when it is stopped mid-export at exit
+                threading.Thread(target=self._export, args=(folder, weights), name=f"onnx-export-{weights[:8]}").start()
         return None, "this model's browser file is being made"
 
     def path(self, digest: str) -> BrowserFile | None:

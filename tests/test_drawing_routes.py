@@ -1,0 +1,181 @@
+"""What the page's in-browser generator gets from the launched app (GET /draw/* and /web-assets/*): the exact
+latents, paths and directions the server draws with, enough to reproduce its pixels; the models' ONNX files and the
+page's script at content-hash URLs; and onnxruntime-web, the local copy or the pinned CDN's."""
+
+import base64
+import hashlib
+import json
+import re
+import shutil
+
+import httpx
+import numpy as np
+import onnxruntime
+import pytest
+
+from mnist_gan.images import interpolation, latents, make_grid, to_uint8
+from mnist_gan.model.generator import shipped_models
+from mnist_gan.model.onnx_export import ONNX_FILE, ONNX_INFO, feeds
+from mnist_gan.serving.drawing import ALL_DIGITS
+from testing.system import wait_until
+from ui.in_browser import ORT_CDN, ORT_DIST, ORT_FILES, ORT_SRI, WebAssets, sri
+
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+@pytest.fixture(scope="module")
+def web(app_server):
+    app, url = app_server
+    with httpx.Client(base_url=url, timeout=60) as client:
+        yield app, client
+
+
+def floats(text: str, shape) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(text), "<f4").reshape(shape)
+
+
+@pytest.mark.parametrize("query, args", [
+    ("seed=7&n=64", ("mlp-uncond", 7, 64, ALL_DIGITS, 1.0)),
+    ("model=mlp-cond&seed=3&n=64", ("mlp-cond", 3, 64, ALL_DIGITS, 1.0)),  # a row per digit: 70 latents
+    ("model=mlp-cond&seed=3&n=20&digit=4&temperature=0.7", ("mlp-cond", 3, 20, "4", 0.7)),
+    ("model=classic&seed=1&n=1&temperature=2", ("classic", 1, 1, ALL_DIGITS, 2.0)),
+])
+def test_latents_reproduce_the_servers_grid(web, query, args):
+    app, client = web
+    answer = client.get(f"draw/latents?{query}")
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["cache-control"] == "public, max-age=86400"
+    q = answer.json()
+    drawing = app.service.drawing
+    grid = drawing.grid_request(*args)
+    z = floats(q["z"], (q["count"], q["latent_dim"]))
+    np.testing.assert_array_equal(z, latents(grid.seed, q["count"], 100, grid.temperature))  # bit for bit
+    assert (q["rows"], q["cols"], q["scale"], q["pad"]) == (grid.rows, grid.cols, grid.scale, 2)
+    labels = None if q["labels"] is None else np.asarray(q["labels"])
+    generator = app.service.library.get(args[0])
+    # what the page does with them: the model's pixels, converted and laid out as the server does
+    images = to_uint8(generator.images(z, labels))
+    np.testing.assert_array_equal(make_grid(images, q["rows"], q["cols"], pad=q["pad"], scale=q["scale"]),
+                                  drawing.generate(*args))
+
+
+def test_etag_and_304(web):
+    _, client = web
+    first = client.get("draw/latents?seed=7&n=64")
+    tag = first.headers["etag"]
+    assert re.fullmatch(r'"[0-9a-f]{32}"', tag)
+    assert client.get("draw/latents?n=64&seed=7").headers["etag"] == tag
+    again = client.get("draw/latents?seed=7&n=64", headers={"If-None-Match": tag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == tag
+    assert client.get("draw/latents?seed=8&n=64", headers={"If-None-Match": tag}).status_code == 200
+
+
+def test_the_interpolation_path_reproduces_the_servers_strip(web):
+    app, client = web
+    q = client.get("draw/interpolation?model=mlp-cond&seed_a=2&seed_b=9&frames=7").json()
+    z = floats(q["z"], (q["frames"], q["latent_dim"]))
+    np.testing.assert_array_equal(z, interpolation(2, 9, 7, 100))
+    images = to_uint8(app.service.library.get("mlp-cond").images(z, np.full(7, 3)))
+    strip, _ = app.service.drawing.interpolate("mlp-cond", 2, 9, 7, "3")
+    np.testing.assert_array_equal(make_grid(images, 1, q["frames"], pad=q["pad"], scale=q["scale"]), strip)
+
+
+@pytest.mark.parametrize("mode", ["directions", "raw"])
+def test_directions_are_the_sliders_own(web, mode):
+    app, client = web
+    answer = client.get(f"draw/directions?model=classic&mode={mode}")
+    assert answer.headers["cache-control"] == "no-cache" and answer.headers["etag"]
+    q = answer.json()
+    basis = app.service.drawing.basis("classic", mode)
+    assert q["labels"] == [d.label for d in basis] and q["count"] == len(basis)
+    np.testing.assert_array_equal(floats(q["vectors"], (q["count"], q["latent_dim"])),
+                                  np.stack([d.vector for d in basis]))
+
+
+@pytest.mark.parametrize("name", list(shipped_models()))
+def test_each_shipped_model_is_served_by_its_content(web, name):
+    _, client = web
+    q = client.get(f"draw/model?model={name}").json()
+    folder = shipped_models()[name]
+    info = json.loads((folder / ONNX_INFO).read_text())
+    assert q["onnx"]["sha256"] == info["sha256"] and q["reason"] is None
+    assert q["onnx"]["url"] == f"web-assets/{info['sha256'][:16]}/generator.onnx"
+    assert (q["latent_dim"], q["conditional"], bool(q["latent_code"])) == \
+        (100, name == "mlp-cond", name == "mlp-uncond")
+    served = client.get(q["onnx"]["url"])
+    assert served.headers["cache-control"] == IMMUTABLE
+    assert hashlib.sha256(served.content).hexdigest() == info["sha256"]
+    assert client.get(f"web-assets/{'0' * 16}/generator.onnx").status_code == 404
+
+
+def test_refusals_say_what_is_wrong(web):
+    _, client = web
+    for path, status, message in [
+        ("draw/latents?seed=-1", 400, "seed must be between 0 and"),
+        ("draw/latents?model=nope", 404, "unknown model 'nope'"),
+        ("draw/latents?seed=1&colour=red", 400, "unknown parameter 'colour'"),
+        ("draw/latents?model=mlp-uncond&digit=3", 400, "unconditional"),
+        ("draw/interpolation?frames=1", 400, "frames"),
+        ("draw/interpolation?seed_a=1&seed_a=2", 400, "more than once"),
+        ("draw/directions?mode=sideways", 400, "mode must be"),
+        ("draw/model?model=nope", 404, "unknown model"),
+    ]:
+        answer = client.get(path)
+        assert answer.status_code == status and message in answer.json()["error"], (path, answer.text)
+
+
+def test_the_pages_script_and_the_runtime_are_immutable(web):
+    app, client = web
+    assets = app.assets
+    script = client.get(assets.engine, headers={"Accept-Encoding": "gzip"})
+    assert script.status_code == 200 and "window.mnistGan" in script.text
+    assert script.headers["cache-control"] == IMMUTABLE and script.headers["content-type"].startswith("text/javascript")
+    runtime = assets.runtime
+    if runtime["source"] == "cdn":
+        assert runtime["base"] == ORT_CDN and runtime["integrity"] == ORT_SRI
+        pytest.skip("no local copy of onnxruntime-web (npm ci): the page uses the CDN")
+    for key, name in ORT_FILES.items():
+        packed = client.get(runtime["base"] + name, headers={"Accept-Encoding": "gzip"})
+        assert packed.headers["content-encoding"] == "gzip" and packed.headers["cache-control"] == IMMUTABLE
+        digest = "sha384-" + base64.b64encode(hashlib.sha384(packed.content).digest()).decode()  # httpx unpacked it
+        assert digest == ORT_SRI[key], name
+    assert client.get(runtime["base"] + ORT_FILES["wasm"]).headers["content-type"] == "application/wasm"
+
+
+def test_the_runtime_is_the_local_copy_only_when_it_is_exactly_the_pinned_one(tmp_path):
+    assert WebAssets(None).runtime["source"] == "cdn"
+    if not ORT_DIST.is_dir():
+        pytest.skip("no local copy of onnxruntime-web (npm ci)")
+    assert {key: sri(ORT_DIST / name) for key, name in ORT_FILES.items()} == ORT_SRI  # the CDN serves npm's files
+    assert WebAssets(ORT_DIST).runtime["source"] == "local"
+    for name in ORT_FILES.values():
+        shutil.copyfile(ORT_DIST / name, tmp_path / name)
+    assert WebAssets(tmp_path).runtime["source"] == "local"
+    (tmp_path / ORT_FILES["mjs"]).write_text("// another version")
+    assert WebAssets(tmp_path).runtime["source"] == "cdn"
+
+
+@pytest.mark.slow
+def test_a_model_the_app_did_not_ship_gets_its_own_export_once(web, tmp_path):
+    """A pulled model's ONNX file is not trusted (it was checked against the uploader's manifest, not against its
+    weights): the app exports the weights it loaded, in the background, and serves that."""
+    app, client = web
+    folder = tmp_path / "pulled"
+    shutil.copytree(shipped_models()["mlp-cond"], folder)
+    for name in (ONNX_FILE, ONNX_INFO):  # another model's file, described as if it were this one's
+        shutil.copyfile(shipped_models()["classic"] / name, folder / name)
+    app.service.library.add("alice/digits@0123abc", folder, "from the Hub (test)")
+    first = client.get("draw/model", params={"model": "alice/digits@0123abc"}).json()
+    assert first["onnx"] is None and first["reason"] == "this model's browser file is being made"
+    ready = wait_until(lambda: client.get("draw/model", params={"model": "alice/digits@0123abc"}).json()["onnx"],
+                       120, "the export")
+    served = client.get(ready["url"]).content
+    assert hashlib.sha256(served).hexdigest() == ready["sha256"] != json.loads((folder / ONNX_INFO).read_text())[
+        "sha256"]
+    session = onnxruntime.InferenceSession(served, providers=["CPUExecutionProvider"])
+    z, labels = latents(5, 10, 100), np.arange(10)
+    images = session.run(None, feeds(app.service.library.get("alice/digits@0123abc").config, z, labels))[0]
+    assert np.abs(images - app.service.library.get("alice/digits@0123abc").images(z, labels)).max() <= 1e-4
+    exports = app.service.settings.exports
+    assert [p.name for p in exports.iterdir()] == [app.service.drawing.browser.file("alice/digits@0123abc")[0]
+                                                   .path.parent.name]  # one export, keyed by the weights' sha256
