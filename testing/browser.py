@@ -52,7 +52,8 @@ def label_clear_of_image(page, block: str) -> bool:
 
 DRAWN = "#grid-panel .mg-panel[data-drawn=browser], #grid img"  # the first grid, drawn in the browser or the server
 _STATE = """(name) => { const p = window.mnistGan && window.mnistGan.panels[name];
-  return p ? {done: p.done, drawn: p.drawn, busy: p.busy || p.pending !== null, last: p.last} : null; }"""
+  return p ? {done: p.done, drawn: p.drawn, busy: p.busy || p.pending !== null, last: p.last,
+              values: p.values} : null; }"""
 _GREY = """(selector) => { const c = document.querySelector(selector);
   const rgba = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; let text = '';
   for (let i = 0; i < rgba.length; i += 4) text += String.fromCharCode(rgba[i]);
@@ -65,18 +66,22 @@ def wait_for_grid(page, timeout: float = 60) -> None:
 
 
 def panel_state(page, name: str) -> dict | None:
-    """A panel's counts (requests done, pictures drawn in the browser), whether it is busy, and where and how its
-    last picture was drawn: {"mode": "browser" | "server", "reason", "ms"}."""
+    """A panel's counts (requests done, pictures drawn in the browser), whether it is busy, the settings it was
+    last asked for (`values`: the tab's inputs, in order), and where and how its last picture was drawn:
+    `last` = {"mode": "browser" | "server", "reason", "ms"}."""
     return page.evaluate(_STATE, name)
 
 
-def wait_for_panel(page, name: str, since: int = 0, timeout: float = 60) -> dict:
-    """A panel's state once it has answered a request after the `since`-th and has nothing left to do."""
+def wait_for_panel(page, name: str, since: int = 0, timeout: float = 60, model: str | None = None) -> dict:
+    """A panel's state once it has answered a request after the `since`-th (for `model`, when given) and has
+    nothing left to do."""
     from .system import wait_until
 
     def answered():
         state = panel_state(page, name)
-        return state if state and state["done"] > since and not state["busy"] else None
+        if not state or state["done"] <= since or state["busy"]:
+            return None
+        return state if model is None or state["values"][0] == model else None
 
     return wait_until(answered, timeout, f"the {name} picture", every=0.05,
                       describe=lambda: f"its state: {panel_state(page, name)}")

@@ -26,6 +26,7 @@ from .library import Library
 
 MAX_EXPORTS = 16  # exported files kept (~6 MB each), the oldest deleted first
 MAX_SERVED = 64  # files the app answers for by hash (every model's current one, and a few it replaced)
+MAKING = "this model's browser file is being made"
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class BrowserModels:
                 self._exporting.add(weights)
                 # not a daemon: TensorFlow aborts the process when it is stopped mid-export at exit
                 threading.Thread(target=self._export, args=(folder, weights), name=f"onnx-export-{weights[:8]}").start()
-        return None, "this model's browser file is being made"
+        return None, MAKING
 
     def path(self, digest: str) -> BrowserFile | None:
         """The file handed out whose sha256 starts with `digest` (16 hex digits or more)."""

@@ -29,7 +29,7 @@ from mnist_gan.model.architectures import NUM_CLASSES
 from mnist_gan.model.generator import Generator
 from mnist_gan.once import OncePerKey
 
-from .browser_models import BrowserModels
+from .browser_models import MAKING, BrowserModels
 from .library import Library
 
 MAX_IMAGES, MAX_FRAMES = 100, 32
@@ -166,7 +166,8 @@ class Drawing:
         found, reason = self.browser.file(model)
         return {"model": model, "latent_dim": config.latent_dim, "conditional": config.conditional,
                 "latent_code": config.latent_code, "description": info["description"],
-                "onnx": {"sha256": found.sha256, "bytes": found.size} if found else None, "reason": reason}
+                "onnx": {"sha256": found.sha256, "bytes": found.size} if found else None, "reason": reason,
+                "pending": reason == MAKING}  # then ask again in a few seconds
 
 
 # --- grid policy (pure) -------------------------------------------------------------------------------------------

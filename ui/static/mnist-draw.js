@@ -15,6 +15,7 @@
 
   const LOADING_GRACE_MS = 8000;  // a slow first visit: the server draws until the runtime is ready
   const MODEL_RECHECK_MS = 4000;  // a model whose browser file is being made: asked for again after this
+  const MAX_RETRIES = 30;  // of one picture, while its model's file is being made (2 minutes)
   const KEPT = 64;  // latents and paths kept per page (a 100-digit grid's are 40 kB)
   const ALL_DIGITS = 'all digits';
   const PANEL_OF = {generate: 'grid', explore: 'latent', interpolate: 'strip'};
@@ -22,8 +23,14 @@
   const SIMD = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 4, 1, 96, 0, 0, 3, 2, 1, 0, 10, 30, 1, 28, 0, 65, 0,
     253, 15, 253, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 253, 186, 1, 26, 11]);
 
-  /** A reason to draw on the server, in a few words for the line under the picture. */
-  class Refusal extends Error {}
+  /** A reason to draw on the server, in a few words for the line under the picture; `when`: a promise after
+   *  which the browser may be able to draw it after all (the runtime has loaded, the model's file is made). */
+  class Refusal extends Error {
+    constructor(message, when = null) {
+      super(message);
+      this.when = when;
+    }
+  }
 
   // --- the package's pixel path (mnist_gan/images.py), bit for bit ------------------------------------------------
 
@@ -153,9 +160,9 @@
     });
   }
 
-  async function checkedFetch(url, integrity) {
-    const answer = await fetch(url, {integrity, mode: 'cors', credentials: 'omit'});
-    if (!answer.ok) throw new Refusal('the in-browser runtime did not load');
+  async function checkedFetch(url, integrity) {  // a file that is not npm's is refused (a network error)
+    const answer = await fetch(url, {integrity, mode: 'cors', credentials: 'omit'}).catch(() => null);
+    if (!answer || !answer.ok) throw new Refusal('the in-browser runtime did not load');
     return answer;
   }
 
@@ -229,7 +236,9 @@
   async function browserModel(name) {
     if (runtime.state === 'failed') throw new Refusal(runtime.reason);
     const info = await modelInfo(name);
-    if (!info.onnx) throw new Refusal(info.reason || 'this model has no browser file');
+    if (!info.onnx) {
+      throw new Refusal(info.reason || 'this model has no browser file', info.pending ? after(MODEL_RECHECK_MS) : null);
+    }
     const made = session(info.onnx.url);
     const late = Symbol('late');
     let got;
@@ -238,7 +247,7 @@
     } catch (e) {
       throw runtime.state === 'failed' ? new Refusal(runtime.reason) : new Refusal("this model's file did not load");
     }
-    if (got === late) throw new Refusal('the in-browser generator is still loading');
+    if (got === late) throw new Refusal('the in-browser generator is still loading', made);
     return {info, session: got};
   }
 
@@ -361,6 +370,7 @@
       this.serverDraw = serverDraw;
       this.pending = null;
       this.busy = false;
+      this.retries = 0;  // of a picture the server drew while the browser could not yet
       this.drawn = 0;  // pictures drawn here
       this.done = 0;  // requests answered, here or by asking the server
       this.timer = null;
@@ -392,12 +402,18 @@
     async run(job) {
       try {
         await DRAW[this.name](this, job.values);
+        this.retries = 0;
         this.shown('browser', null, performance.now() - job.t0);
       } catch (e) {
         if (!(e instanceof Refusal)) console.error('mnist-gan: the in-browser generator failed', e);
         if (!this.pending) {  // else a newer request says for itself where it is drawn
           this.shown('server', e instanceof Refusal ? e.message : 'the in-browser generator failed', null);
           this.serverDraw();
+          if (e.when && this.retries < MAX_RETRIES) {  // then the same picture again, here, if nothing newer came
+            this.retries += 1;
+            const values = job.values;
+            e.when.then(() => { if (this.values === values && !this.busy) this.request(values); }, () => {});
+          }
         }
       } finally {
         this.done += 1;
@@ -467,16 +483,17 @@
     drain();
   }
 
-  // Requests wait in window.mnistGanQueue until their panel is there; the newest for a panel wins.
+  // Requests wait in window.mnistGanQueue until their panel is there (gradio builds a tab's components when it
+  // is first shown); the newest for a panel wins.
   function drain() {
     const queue = window.mnistGanQueue || [];
-    const waiting = [];
+    const waiting = new Map();
     for (const [action, values] of queue.splice(0)) {
       const panel = panels[PANEL_OF[action]];
       if (panel) panel.request(values);
-      else waiting.push([action, values]);
+      else waiting.set(action, values);
     }
-    queue.push(...waiting);
+    queue.push(...waiting.entries());
   }
 
   function request(action, values) {
