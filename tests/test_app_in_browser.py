@@ -17,7 +17,9 @@ from testing.app import served_app
 from testing.browser import browser as chromium
 from testing.browser import canvas_grey, image_grey, panel_state, wait_for_grid, wait_for_panel
 from testing.system import wait_until
-from ui.in_browser import ORT_CDN, ORT_DIST, ORT_DIST_ENV, ORT_FILES
+from mnist_gan.serving.web_runtime import CDN as ORT_CDN
+from mnist_gan.serving.web_runtime import FILES as ORT_FILES
+from ui.in_browser import ORT_DIST, ORT_DIST_ENV
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(not ORT_DIST.is_dir(), reason=(
     "no local copy of onnxruntime-web: run `npm ci` (.ci/run does); the tests never fetch it from a CDN"))]

@@ -18,7 +18,11 @@ from mnist_gan.model.generator import shipped_models
 from mnist_gan.model.onnx_export import ONNX_FILE, ONNX_INFO, feeds
 from mnist_gan.serving.drawing import ALL_DIGITS
 from testing.system import wait_until
-from ui.in_browser import ORT_CDN, ORT_DIST, ORT_FILES, ORT_SRI, WebAssets, sri
+from mnist_gan.serving.web_runtime import CDN as ORT_CDN
+from mnist_gan.serving.web_runtime import FILES as ORT_FILES
+from mnist_gan.serving.web_runtime import SRI as ORT_SRI
+from mnist_gan.serving.web_runtime import sri
+from ui.in_browser import ORT_DIST, WebAssets
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 

@@ -9,6 +9,7 @@ from huggingface_hub import HfApi
 
 from mnist_gan.errors import HubError
 from mnist_gan.hub import space
+from mnist_gan.serving import web_runtime
 from testing.hub_server import local_hub
 from testing.system import ROOT, cli
 
@@ -51,6 +52,9 @@ def test_deploy_uploads_what_the_space_runs_and_sets_its_admins(server, tmp_path
     assert {"docs/architecture.md", "bench/README.md", "bench/zoo.md"} <= files  # README's links work on the Space
     assert not [f for f in files if re.match(r"(tests|testing|runs|\.git)/", f) or "__pycache__" in f]
     assert not [f for f in files if f.startswith("bench/") and not f.endswith((".md", ".png"))]  # no bench code
+    runtime = {f"node_modules/onnxruntime-web/dist/{name}" for name in web_runtime.FILES.values()}
+    if web_runtime.is_pinned_copy(ROOT / web_runtime.DIST):  # npm ci's copy: the Space serves it itself
+        assert runtime <= files and not [f for f in files if f.startswith("node_modules/") and f not in runtime]
     for name in files:
         assert server.file("spaces/alice/demo", name) == (ROOT / name).read_bytes(), name
     assert server.file("spaces/alice/demo", "README.md").startswith(b"---\ntitle: mnist-gan\n")
@@ -61,6 +65,8 @@ def test_deploy_uploads_what_the_space_runs_and_sets_its_admins(server, tmp_path
 def test_a_second_deploy_replaces_the_files_in_one_commit(server, tmp_path):
     root = tmp_path / "app"
     for name in space.space_files():
+        if name.startswith("node_modules/"):  # a checkout without npm ci's copy of the runtime
+            continue
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(ROOT / name, root / name)
     first = space.deploy("alice/demo", ALICE, endpoint=server.url, root=root)
@@ -74,6 +80,7 @@ def test_a_second_deploy_replaces_the_files_in_one_commit(server, tmp_path):
     files = set(HfApi(endpoint=server.url, token=False).list_repo_files("alice/demo", repo_type="space"))
     assert files == set(space.space_files(root)) and "ui/extra.py" in files
     assert server.file("spaces/alice/demo", "app.py").endswith(b"# changed\n")
+    assert not [f for f in files if f.startswith("node_modules/")]  # no copy of the runtime: the Space uses the CDN
     assert second.admins is None and server.repos["spaces/alice/demo"].variables == {}  # left alone
 
     (root / "ui" / "leak.py").write_text(f'TOKEN = "{ALICE}"\n')

@@ -1,15 +1,13 @@
 """The page's drawing in the visitor's browser: the canvas panels of the Generate and Latent explorer tabs, the
 JS-only events that feed them, and the files the page loads for it (ui/static/, and onnxruntime-web).
 
-onnxruntime-web comes from the local copy `npm ci` installs (package.json pins 1.30.0; node_modules/ is not in
-git), served by the app itself under content-hash URLs cached for a year; without it, from jsDelivr at the same
-pinned version, every file checked against npm's own by Subresource Integrity (ORT_SRI). The app serves the local
-copy only when its files are exactly those (a different version would need other hashes).
+onnxruntime-web comes from the local copy `npm ci` installs (mnist_gan/serving/web_runtime.py), served by the app
+itself under content-hash URLs cached for a year; without it, from jsDelivr at the same pinned version, every file
+checked against npm's own by Subresource Integrity.
 """
 
 from __future__ import annotations
 
-import base64
 import gzip
 import hashlib
 import html
@@ -19,35 +17,22 @@ from pathlib import Path
 
 import gradio as gr
 
+from mnist_gan.serving import web_runtime
+
 from .gradio_glue import html_event
 
-ROOT = Path(__file__).resolve().parent.parent
 STATIC = Path(__file__).resolve().parent / "static"
 ENGINE, STYLE = "mnist-draw.js", "mnist-draw.css"
-ORT_VERSION = "1.30.0"  # package.json pins the same
-# Only the WebAssembly build: ort.min.js (368 kB) is the WebGPU/WebNN build, whose .wasm is 28 MB
-ORT_FILES = {"js": "ort.wasm.min.js", "mjs": "ort-wasm-simd-threaded.mjs", "wasm": "ort-wasm-simd-threaded.wasm"}
-ORT_SRI = {  # sha384 of each file as the npm package onnxruntime-web@1.30.0 ships it
-    "js": "sha384-Bw6URI+Gvoadw0do7/QrSHUC9D1vCYYK5OSqChFyhyV5mzPL4oe2rOAFljAnS8Sq",
-    "mjs": "sha384-XcXA/MtAf0WpB8e023xQH9CM7RIjiugakT7x99DIwpFf7k56BIFFcAPerIF7FDad",
-    "wasm": "sha384-vjBJ1z7qrhkTyYsNqKeF6c7N+nOJSU94czEo+tvZcu8G75JparGq9kB+kTnEUNVM",
-}
-ORT_CDN = f"https://cdn.jsdelivr.net/npm/onnxruntime-web@{ORT_VERSION}/dist/"
-ORT_DIST = ROOT / "node_modules" / "onnxruntime-web" / "dist"
+ORT_DIST = web_runtime.ROOT / web_runtime.DIST
 ORT_DIST_ENV = "MNIST_GAN_ORT_DIST"  # another folder holding the three files; empty: always the CDN
 PREFIX = "web-assets"  # not a prefix gradio serves (/static, /assets, /gradio_api and /file= are its own)
 IMMUTABLE = "public, max-age=31536000, immutable"  # the URL changes whenever the bytes do
 TYPES = {".js": "text/javascript", ".mjs": "text/javascript", ".wasm": "application/wasm",
          ".onnx": "application/octet-stream"}
-PACKED = (".js", ".mjs", ".wasm")
+PACKED = (".js", ".mjs", ".wasm")  # gzip saves 74% of the .wasm; an .onnx file's float weights, 7%
 DOWNLOAD_ICON = ('<svg width="14" height="14" viewBox="0 0 24 24" fill="none" stroke="currentColor" stroke-width="2" '
                  'stroke-linecap="round" stroke-linejoin="round"><path d="M21 15v4a2 2 0 0 1-2 2H5a2 2 0 0 1-2-2v-4"/>'
-                 '<polyline points="7 10 12 15 17 10"/><line x1="12" y1="15" x2="12" y2="3"/></svg>')  # gzip saves 74% of the .wasm; an .onnx file's float weights, 7%
-
-
-def sri(path: Path) -> str:
-    """The Subresource Integrity hash of a file (sha384)."""
-    return "sha384-" + base64.b64encode(hashlib.sha384(path.read_bytes()).digest()).decode()
+                 '<polyline points="7 10 12 15 17 10"/><line x1="12" y1="15" x2="12" y2="3"/></svg>')
 
 
 def onnx_url(sha256: str) -> str:
@@ -81,16 +66,12 @@ class WebAssets:
 
     def _runtime(self, dist: Path | None) -> dict:
         """The local copy when it is there and is exactly the pinned version, else the CDN (checked by SRI)."""
-        found = dist is not None and all((dist / name).is_file() and sri(dist / name) == ORT_SRI[key]
-                                         for key, name in ORT_FILES.items())
-        if found:
-            base = self._add([dist / name for name in ORT_FILES.values()])[0].rsplit("/", 1)[0] + "/"
-            return {"source": "local", "base": base, "files": ORT_FILES, "integrity": None, "version": ORT_VERSION}
-        return {"source": "cdn", "base": ORT_CDN, "files": ORT_FILES, "integrity": ORT_SRI, "version": ORT_VERSION}
-
-    def local_files(self) -> list[Path]:
-        """The files of onnxruntime-web this app serves itself (none when the page uses the CDN)."""
-        return [path for path in self._files.values() if path.name in ORT_FILES.values()]
+        files, version = web_runtime.FILES, web_runtime.VERSION
+        if web_runtime.is_pinned_copy(dist):
+            base = self._add([dist / name for name in files.values()])[0].rsplit("/", 1)[0] + "/"
+            return {"source": "local", "base": base, "files": files, "integrity": None, "version": version}
+        return {"source": "cdn", "base": web_runtime.CDN, "files": files, "integrity": web_runtime.SRI,
+                "version": version}
 
     def get(self, path: str, gzip_ok: bool) -> tuple[bytes, str, bool] | None:
         """(bytes, content type, gzipped) for a URL path, or None; gzip is made once per file, on first demand."""

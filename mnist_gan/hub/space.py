@@ -2,7 +2,8 @@
 
 A plain `git push` of this repo is refused by the Hub (its binary files are not tracked as large files), and it
 would carry the tests, the benchmarks and whatever lies in the work tree. This uploads exactly what the Space runs
-(SPACE_FILES below) with huggingface_hub, in one commit that also deletes what an earlier deploy left and this one
+(SPACE_FILES below, and the local copy of onnxruntime-web's three files when `npm ci` installed it: then the
+Space serves the page's runtime itself instead of sending visitors to jsDelivr) with huggingface_hub, in one commit that also deletes what an earlier deploy left and this one
 no longer has, then sets the Space's MNIST_GAN_ADMINS variable (who may train, push and pull there) and, when asked,
 its hardware. The token only ever travels in the request headers: every file is checked for it (and for anything
 shaped like an access token) before anything is sent.
@@ -17,6 +18,7 @@ from pathlib import Path
 from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 
 from mnist_gan.errors import HubError, shown
+from mnist_gan.serving import web_runtime
 
 from .push_pull import _TOKEN, _check_token, _endpoint, _explained, validate_repo_id
 
@@ -51,6 +53,8 @@ def space_files(root: Path = ROOT) -> list[str]:
             if path.is_file() and not path.is_symlink() and not any(part in relative for part in SKIPPED) \
                     and not any(part.startswith(".") for part in path.relative_to(root).parts):
                 found.append(relative)
+    if web_runtime.is_pinned_copy(root / web_runtime.DIST):
+        found += [(web_runtime.DIST / name).as_posix() for name in web_runtime.FILES.values()]
     missing = [name for name in ("app.py", "README.md", "requirements.txt") if name not in found]
     if missing:
         raise HubError(f"{root.name} is not an mnist-gan checkout: it has no {', '.join(missing)}")
