@@ -371,6 +371,7 @@
       this.pending = null;
       this.busy = false;
       this.retries = 0;  // of a picture the server drew while the browser could not yet
+      this.moved = null;  // the explorer: the settings of the last slider move seen in the page itself
       this.drawn = 0;  // pictures drawn here
       this.done = 0;  // requests answered, here or by asking the server
       this.timer = null;
@@ -484,17 +485,31 @@
   }
 
   // Requests wait in window.mnistGanQueue until their panel is there (gradio builds a tab's components when it
-  // is first shown); the newest for a panel wins.
+  // is first shown); the newest for a panel wins. A slider's move that arrives again through gradio's event, with
+  // the values it was already drawn with (see below), is not drawn twice.
   function drain() {
     const queue = window.mnistGanQueue || [];
     const waiting = new Map();
     for (const [action, values] of queue.splice(0)) {
       const panel = panels[PANEL_OF[action]];
-      if (panel) panel.request(values);
-      else waiting.set(action, values);
+      if (!panel) waiting.set(action, values);
+      else if (!(action === 'explore' && panel.moved === JSON.stringify(values))) panel.request(values);
     }
     queue.push(...waiting.entries());
   }
+
+  // A slider's move reaches the explorer straight from its <input type=range> (gradio renders each slider as one,
+  // inside the element of its elem_id, slider-N): gradio's own `input` event comes a frame later (17 ms median,
+  // measured), and is then recognised as the same request. The other settings are the last gradio sent.
+  document.addEventListener('input', event => {
+    const slider = event.target.closest && event.target.type === 'range' && event.target.closest('[id^="slider-"]');
+    const panel = panels.latent;
+    if (!slider || !panel || !panel.values || !/^slider-\d+$/.test(slider.id)) return;
+    const values = panel.values.slice();
+    values[5 + Number(slider.id.slice(7))] = Number(event.target.value);  // after model, seed, digit, mode, start
+    panel.moved = JSON.stringify(values);
+    panel.request(values);
+  }, true);
 
   function request(action, values) {
     (window.mnistGanQueue = window.mnistGanQueue || []).push([action, values]);
