@@ -26,11 +26,12 @@ def moves(chromium, url: str, server: bool, count: int, warmup: int) -> dict:
                 sliders.append(i)
             page.keyboard.press("ArrowRight")
 
-        times, missed = timed(page, move, count, warmup)
+        times, missed, drawing = timed(page, move, count, warmup)
     finally:
         page.close()
     where = "server (runtime blocked)" if server else "browser"
-    return row(f"slider moved -> new digit shown, drawn in the {where}", times, missed, 100 if server else 20)
+    return row(f"slider moved -> new digit shown, drawn in the {where}", times, missed, 100 if server else 20,
+               drawing)
 
 
 def measure(rounds: int = 5, count: int = 60, warmup: int = 5) -> list[dict]:

@@ -1,8 +1,12 @@
 """Every place the app leans on Gradio beyond its documented API, and the one way endpoints are declared.
 
 Each helper says what it works around. Checked with gradio 6.31.0: after an upgrade, run the API and browser tests
-(tests/test_app_api.py, tests/test_app_inside.py, tests/test_app_browser.py), which fail if one of these stops
-working.
+(tests/test_app_api.py, tests/test_app_inside.py, tests/test_app_browser.py, tests/test_app_in_browser.py), which
+fail if one of these stops working.
+
+Two more live in the page's own script (ui/static/mnist-draw.js), where the browser needs them: a slider is read
+straight from the <input type=range> gradio renders inside the element of its elem_id (gradio's own input event
+comes a frame later), and a tab's components exist only once the tab has been shown (requests for them wait).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from pathlib import Path
 from mnist_gan.atomic_files import file_sha256
 from mnist_gan.errors import MnistGanError, log
 from mnist_gan.model.generator import WEIGHTS_FILE
-from mnist_gan.model.onnx_export import ONNX_FILE, current_info, export_folder
+from mnist_gan.model.onnx_export import ONNX_FILE, ONNX_INFO, current_info, export_folder
 
 from .library import Library
 
@@ -55,12 +55,12 @@ class BrowserModels:
         """(the model's ONNX file, None), or (None, why the page must draw it on the server for now)."""
         folder = self.library.folder(model)
         weights = _digest(folder / WEIGHTS_FILE)
-        if self.library.source(model) == "shipped" and current_info(folder, weights):
+        if self.library.source(model) == "shipped" and _current(folder, weights):
             return self._serve(folder / ONNX_FILE), None
         if self.cache_dir is None:
             return None, "this model has no browser file"
         exported = self.cache_dir / weights
-        if current_info(exported, weights) is not None:
+        if _current(exported, weights):
             return self._serve(exported / ONNX_FILE), None
         with self._lock:
             if weights in self._failed:
@@ -118,6 +118,21 @@ class BrowserModels:
                          key=lambda p: p.stat().st_mtime)
         for old in folders[:max(0, len(folders) - self.max_exports)]:
             shutil.rmtree(old, ignore_errors=True)
+
+
+def _current(folder: Path, weights: str) -> bool:
+    """Whether folder's ONNX file was exported from the weights whose sha256 is `weights` (read once per version of
+    the two files: hashing a 6 MB file on every page's question would cost ~10 ms each)."""
+    try:
+        stats = tuple((s.st_size, s.st_mtime_ns) for s in ((folder / ONNX_FILE).stat(), (folder / ONNX_INFO).stat()))
+    except OSError:
+        return False
+    return _current_of(str(folder), weights, stats)
+
+
+@functools.lru_cache(maxsize=128)
+def _current_of(folder: str, weights: str, stats: tuple) -> bool:
+    return current_info(folder, weights) is not None
 
 
 def _digest(path: Path) -> str:
