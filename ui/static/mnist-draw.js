@@ -447,6 +447,7 @@
 
     shown(mode, reason, ms) {
       this.last = {mode, reason, ms};
+      if (mode === 'server') clearInterval(this.timer);  // its canvas is hidden: the server's GIF plays
       this.root.dataset.drawn = mode;
       this.where.textContent = mode === 'browser' ? 'drawn in your browser' : `drawn on the server: ${reason}`;
       if (mode === 'browser') {
