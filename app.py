@@ -30,10 +30,10 @@ from mnist_gan.serving.served_files import ResultFiles  # noqa: E402
 from ui.common import FAST, PRIVATE, Page, plain_errors  # noqa: E402
 from ui.explore import ExplorerTab  # noqa: E402
 from ui.generate import GenerateTab  # noqa: E402
-from ui.gradio_glue import cache_folder, endpoint, forget_served  # noqa: E402
+from ui.gradio_glue import cache_folder, endpoint, forget_served, guard_queue, keep_thread_pool  # noqa: E402
 from ui.hub import HubTab  # noqa: E402
 from ui.inside import InsideTab  # noqa: E402
-from ui.limits import RequestLimits  # noqa: E402
+from ui.limits import Limits, QueueLimits, RequestLimits, request_client  # noqa: E402
 from ui.routes import png_route  # noqa: E402
 from ui.train import TrainTab  # noqa: E402
 
@@ -82,8 +82,7 @@ LAUNCH = {"css": CSS, "theme": gr.themes.Soft(), "run_history": False, "footer_l
           # Each API call without a session is a new session, and gradio keeps ~0.3 MB per session, 10,000 by
           # default: 3 GB under a scripted crowd (measured). 200 bounds it; an evicted page only re-draws more.
           "state_session_capacity": 200,
-          "max_file_size": "1mb",  # gradio's upload route is open to anyone: see also RequestLimits
-          "app_kwargs": {"middleware": [Middleware(RequestLimits)]}}
+          "max_file_size": "1mb"}  # gradio's upload route is open to anyone: see also ui/limits.py
 
 
 def build(service: Service) -> gr.Blocks:
@@ -114,7 +113,7 @@ def build(service: Service) -> gr.Blocks:
         gr.Markdown("# mnist-gan\nWatch a GAN learn to write digits, and play with what it learned. Every image is "
                     "reproducible: same model, seed and settings, same pixels.")
         notice = gr.Markdown(visible=False, elem_id="notice")
-        page = Page(service, ResultFiles(cache_folder(demo) / "mnist-gan", CACHE_BYTES))
+        page = Page(service, ResultFiles(cache_folder(demo) / "mnist-gan", CACHE_BYTES), Limits.from_env())
         with gr.Row(equal_height=True):
             page.model = gr.Dropdown(service.library.names(), value=service.library.default, label="Model",
                                      allow_custom_value=True, scale=1, elem_id="model")
@@ -139,6 +138,9 @@ def build(service: Service) -> gr.Blocks:
             changed.then(**inside.on_model)
         trainer.wire(demo, pickers=[page.model, hub.model])
         endpoint(models, "models")
+    limits = page.limits
+    guard_queue(demo, QueueLimits(limits).refusal, lambda request: request_client(request, limits.proxy_hops))
+    keep_thread_pool(demo)
     demo.mnist_gan_page = page  # what launch() and close() start and stop
     return demo
 
@@ -149,7 +151,11 @@ def launch(demo: gr.Blocks, **options):
     page = demo.mnist_gan_page
     page.service.start()
     page.files.start(cache_folder(demo), UPLOADS_BYTES, on_removed=lambda removed: forget_served(demo, removed))
-    launch_options = {**LAUNCH, "app_kwargs": {**LAUNCH["app_kwargs"], "routes": [png_route(page.service.drawing)]}}
+    limits = page.limits
+    # Gradio's 40 running slots for events, plus one for each Train-tab stream allowed (an open page holds one)
+    launch_options = {**LAUNCH, "max_threads": 40 + limits.max_streams,
+                      "app_kwargs": {"middleware": [Middleware(RequestLimits, limits=limits)],
+                                     "routes": [png_route(page.service.drawing, limits)]}}
     return demo.launch(**{"server_name": os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), **launch_options,
                           **options})
 

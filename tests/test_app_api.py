@@ -317,8 +317,8 @@ def test_push_and_pull_through_a_local_hub(client, app_server, monkeypatch, tmp_
 
 
 def test_requests_beyond_the_limits_are_refused_before_they_are_read(app_server):
-    """A 1 MB value is refused from its Content-Length (gradio would parse it, then echo it whole in its error);
-    uploads are limited per client and minute; the app answers on."""
+    """A 1 MB value is refused from its Content-Length (gradio would parse it, then echo it whole in its error); the
+    app answers on. (Uploads per client and minute, and bodies whose headers lie: tests/test_app_limits.py.)"""
     _, url = app_server
     with httpx.Client(timeout=60) as http:
         big = '{"data": ["classic", 0, 4, "%s", 1.0]}' % ("x" * 2**20)
@@ -327,12 +327,6 @@ def test_requests_beyond_the_limits_are_refused_before_they_are_read(app_server)
         answer = http.post(url + "gradio_api/queue/join", content='{"data": ["%s"]}' % ("x" * 2**20),
                            headers={"content-type": "application/json"})
         assert answer.status_code == 413
-        codes = [http.post(url + "gradio_api/upload", files={"files": ("a.png", b"x" * 100, "image/png")},
-                           headers={"x-forwarded-for": "203.0.113.7"}).status_code for _ in range(32)]
-        assert codes[:30] == [200] * 30 and codes[30:] == [429, 429]
-        other = http.post(url + "gradio_api/upload", files={"files": ("a.png", b"x", "image/png")},
-                          headers={"x-forwarded-for": "203.0.113.8"})
-        assert other.status_code == 200  # another visitor is not held back
     assert client_models(url)[0]["name"] == DEFAULT_MODEL
 
 

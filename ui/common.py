@@ -14,6 +14,8 @@ from mnist_gan.images import MAX_SEED
 from mnist_gan.service import Service
 from mnist_gan.serving.served_files import ResultFiles
 
+from .limits import Limits
+
 PRIVATE = {"api_visibility": "private", "api_name": "ui"}  # UI-only events: named ui, ui_1...
 # No progress shown, and none tracked: on every event the page re-renders the loading status of each component
 # any event has ever tracked (a tree walk and a state copy each); untracked, a slider move costs ~30 ms less.
@@ -58,6 +60,7 @@ class Page:
 
     service: Service
     files: ResultFiles
+    limits: Limits
     model: gr.Dropdown | None = None
     model_info: gr.Markdown | None = None
 

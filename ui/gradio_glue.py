@@ -72,6 +72,51 @@ def with_signature(fn: Callable, signature: inspect.Signature, doc: str) -> Call
     return fn
 
 
+def guard_queue(demo: gr.Blocks, refusal: Callable, client: Callable) -> None:
+    """Ask `refusal(request, concurrency_group, held)` before any event joins the queue; a message refuses it
+    (the caller reads it as the call's error). held: (client, group) of every event waiting or running, from the
+    queue's own record, so nothing leaks when an event ends, however it ends; client(request) names a request's
+    client. Gradio 6.31 has no per-client limit of its own: this wraps its queue's `push` (demo._queue, made with
+    the Blocks) and reads its waiting lists and running slots."""
+    from gradio import route_utils
+
+    queue = demo._queue
+    push = queue.push
+
+    def held():
+        waiting = [event for q in queue.event_queue_per_concurrency_id.values() for event in q.queue]
+        running = [event for job in queue.active_jobs if job for event in job]
+        return [(client(event.request) if event.request is not None else "?", event.concurrency_id)
+                for event in waiting + running]
+
+    async def guarded(body, request, username):
+        try:
+            fn = route_utils.get_fn(demo, None, body)
+        except Exception:  # a bad fn_index: gradio answers it itself
+            return await push(body, request, username)
+        message = refusal(request, fn.concurrency_id, held())
+        if message:
+            return False, message, "error"
+        return await push(body, request, username)
+
+    queue.push = guarded
+
+
+def keep_thread_pool(demo: gr.Blocks) -> None:
+    """launch(max_threads=N) sets the queue's running slots to N (each open page's stream holds one) and also
+    widens the thread pool of every synchronous handler to N; this keeps that pool at anyio's default of 40, so
+    more slots for streams never mean more threads competing for 2 cores (measured: 125 threads at 200 pages)."""
+    demo.create_limiter = lambda: setattr(demo, "limiter", None)
+
+
+def unread_messages(demo: gr.Blocks, session: str | None) -> int | None:
+    """Messages Gradio holds for a page that the page has not read yet; None once Gradio dropped the page's queue
+    (closed, or pushed out). A page that reads drains each update at once; one that left never does, and its
+    stream would hold a slot for ever (Gradio notices a closed connection, not a page that stops reading)."""
+    pending = demo._queue.pending_messages_per_session.get(session) if session else None
+    return None if pending is None else pending.qsize()
+
+
 def forget_served(demo: gr.Blocks, removed: list[Path]) -> None:
     """Tell gradio that files the app deleted from its cache are gone: it remembers every file it served in
     `demo.temp_file_sets` (sets of paths) and would keep them for ever."""

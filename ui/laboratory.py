@@ -19,6 +19,7 @@ from .common import FAST, LABELLED, PIXELS, PRIVATE, RAW, STEP_AXIS, VALUE_AXIS,
 from .gradio_glue import endpoint, with_signature
 
 STEP_BUTTONS = {"d": "D step", "g": "G step", "iteration": "One iteration", "10": "10 iterations"}
+HEAVY = {"concurrency_id": "lab-heavy", "concurrency_limit": 2}  # seconds of CPU each (an atlas GIF: ~5 s)
 LIVE_LABELS = {"lr_g": "G learning rate", "lr_d": "D learning rate", "d_steps": "D steps per G step",
                "ema_decay": "EMA decay"}
 
@@ -219,14 +220,14 @@ class LabPanel:
         self.fork_button.click(self.train_fork, [self.fork_run, fork_step, *settings], last, **PRIVATE)
         self.remedy.click(self._fork_remedy, None, last, **PRIVATE)
         compare.click(self._compare_ui, [self.compared, compare_step],
-                      [compared_grids, compared_acc, compared_loss, compared_cfid], **PRIVATE)
+                      [compared_grids, compared_acc, compared_loss, compared_cfid], **PRIVATE, **HEAVY)
         self.atlas_scrub.input(self._atlas_at, self.atlas_scrub, [self.atlas_image, self.atlas_scrub],
                                trigger_mode="always_last", **PRIVATE, **FAST, **RAW)
-        export.click(self.atlas_gif, gr.State(None), atlas_file, **PRIVATE)
+        export.click(self.atlas_gif, gr.State(None), atlas_file, **PRIVATE, **HEAVY)
         for name in ("train_step_once", "train_set", "train_fork", "train_inspection", "runs_list", "runs_compare",
                      "atlas", "atlas_gif"):  # comparing and animating cost CPU: a few at a time
             endpoint(getattr(self, name), name,
-                     concurrency_limit=2 if name in ("runs_compare", "atlas_gif") else None)
+                     **(HEAVY if name in ("runs_compare", "atlas_gif") else {"concurrency_limit": None}))
 
     # --- private handlers -----------------------------------------------------------------------------------------
 

@@ -5,6 +5,9 @@ everyone as generate is."""
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -14,13 +17,18 @@ from mnist_gan.serving import permalink
 from mnist_gan.serving.drawing import Drawing
 from mnist_gan.serving.served_files import png_bytes
 
+from .limits import Limits, request_client
+
 # The same URL is the same picture for as long as the model's weights are: browsers and CDNs may keep it a day,
 # then ask again with If-None-Match (a 304 costs no drawing).
 CACHE_CONTROL = "public, max-age=86400"
 
 
-def png_route(drawing: Drawing) -> Route:
-    """The /png route over the service's drawing section."""
+def png_route(drawing: Drawing, limits: Limits) -> Route:
+    """The /png route over the service's drawing section; a client draws at most limits.png_per_client new grids
+    at a time (a revalidation costs nothing and is never refused)."""
+    drawing_now: Counter = Counter()  # client -> grids being drawn for it
+    lock = threading.Lock()
 
     def png(request: Request) -> Response:
         try:
@@ -30,7 +38,19 @@ def png_route(drawing: Drawing) -> Route:
             headers = {"ETag": tag, "Cache-Control": CACHE_CONTROL}
             if permalink.matches(request.headers.get("if-none-match"), tag):
                 return Response(status_code=304, headers=headers)
-            return Response(png_bytes(drawing.draw(grid)), media_type="image/png", headers=headers)
+            client = request_client(request, limits.proxy_hops)
+            with lock:
+                if limits.png_per_client and drawing_now[client] >= limits.png_per_client:
+                    return JSONResponse({"error": f"at most {limits.png_per_client} new grids at a time: wait "
+                                                  "for the last ones"}, status_code=429, headers={"Retry-After": "1"})
+                drawing_now[client] += 1
+            try:
+                return Response(png_bytes(drawing.draw(grid)), media_type="image/png", headers=headers)
+            finally:
+                with lock:
+                    drawing_now[client] -= 1
+                    if not drawing_now[client]:
+                        del drawing_now[client]
         except UnknownModel as e:
             return JSONResponse({"error": str(e)}, status_code=404)
         except MnistGanError as e:

@@ -2,7 +2,9 @@
 
 Each open page gets the run's changes pushed to it by one stream (an async generator that wakes twice a second,
 looks at the run's version, and yields only when something changed, or every HEARTBEAT_S so that a closed page's
-stream ends): no per-page polling event, and no thread held per page.
+stream ends): no per-page polling event, and no thread held per page. A stream holds one of the queue's running
+slots for as long as its page is open, so app.py launches with a slot per allowed stream beside Gradio's usual 40
+(ui/limits.py caps the streams, per client and in all), and a stream whose page stopped reading ends.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from mnist_gan.training.events import State
 from mnist_gan.training.run_state import RunStatus
 
 from .common import FAST, LABELLED, PIXELS, PRIVATE, STEP_AXIS, VALUE_AXIS, Page, plain_errors, visitor
-from .gradio_glue import endpoint, with_signature
+from .gradio_glue import endpoint, unread_messages, with_signature
 from .laboratory import LabPanel
+from .limits import STREAM_GROUP
 
 DATA_SOURCES = [("MNIST", "mnist"), ("bundled sample (2,000 images)", "sample")]
 FORM_DEFAULTS = recipe(DEFAULT_RECIPE)  # the form starts where train_start does
@@ -41,6 +44,7 @@ QUALITY = {"cfid": "cFID (lower is better)"}
 # (~60 ms). So a page is sent what changed at most every UPDATE_S, and while a run trains its plots redraw when it
 # has grown by a quarter, else at most every 10 s.
 UPDATE_S, LOOK_S, HEARTBEAT_S = 2.0, 0.5, 15.0
+UNREAD_UPDATES = 3  # updates a page left unread in a row: it is gone (a page that reads drains each one at once)
 PLOT_EVERY_S, PLOT_GROWTH = 10.0, 1.25
 QUALITY_TITLE = "Quality (classifier judge)"
 
@@ -116,13 +120,17 @@ class TrainTab:
 
     async def stream(self, request: gr.Request):
         """What every open page shows, pushed to it when the run changes (see the module's docstring)."""
-        view, seen, sent = {}, None, 0.0
+        view, seen, sent, unread = {}, None, 0.0, 0
         session = request.session_hash if request else None
         try:
             while True:
                 version = (self.page.service.training.version, tuple(self.page.service.library.names()))
                 now = time.monotonic()
                 if (version != seen and now - sent >= UPDATE_S) or now - sent >= HEARTBEAT_S:
+                    backlog = unread_messages(self.demo, session)
+                    unread = unread + 1 if backlog else 0
+                    if backlog is None or unread > UNREAD_UPDATES:
+                        return  # nobody reads this page any more: free its slot, and pile up no more updates
                     seen, sent = version, now
                     try:
                         outputs = self.tick(view, self._scrubbed.get(session))
@@ -278,17 +286,19 @@ class TrainTab:
                 self.tick, [gr.State({}), scrub], tick_outputs, **PRIVATE, **FAST)
         for name in ("train_start", "train_pause", "train_resume", "train_stop", "train_resume_run", "train_status"):
             endpoint(getattr(self, name), name, concurrency_limit=None)
-        # one stream per page, no concurrency limit: it holds no thread while it waits
-        self.page_load = [(self.stream, None, tick_outputs), (self.form_of_run, None, settings)]
+        # one stream per page, no concurrency limit: it holds no thread while it waits (a queue slot, though)
+        self.page_load = [(self.stream, None, tick_outputs, {"concurrency_id": STREAM_GROUP}),
+                          (self.form_of_run, None, settings, {})]
         scrub.input(self.show_grid, scrub, [train_grid, scrub], trigger_mode="always_last", **PRIVATE, **FAST)
-        export.click(self.train_gif, None, run_gif, api_name="train_gif")
+        export.click(self.train_gif, None, run_gif, api_name="train_gif", concurrency_id="lab-heavy",
+                     concurrency_limit=2)  # up to 100 grids into a GIF: seconds of CPU
         self.use = use
 
     def wire(self, demo: gr.Blocks, pickers: list) -> None:
         """Connect what lives outside the tab: page loads, and the model pickers the run's weights join."""
-        self.pickers = pickers
-        for fn, inputs, outputs in self.page_load:
-            demo.load(fn, inputs, outputs, **PRIVATE, **FAST)
+        self.pickers, self.demo = pickers, demo
+        for fn, inputs, outputs, options in self.page_load:
+            demo.load(fn, inputs, outputs, **PRIVATE, **FAST, **options)
         self._controls.change(self.controls, None, [*self.buttons, *pickers], **PRIVATE, **FAST)
         self.use.click(self.use_run, None, self.page.model, **PRIVATE)
 
