@@ -18,6 +18,7 @@ class Visitor:
 
     username: str | None = None
     oauth_token: str | None = None
+    client: str = ""  # the address a request came from (ui/limits.py: one the visitor cannot choose)
 
 
 ANONYMOUS = Visitor()

@@ -139,10 +139,10 @@ class InsideTab:
         return self._png(strip), self.page.files.gif(images)
 
     @plain_errors
-    def spot_round(self, model: str) -> tuple[str, list]:
+    def spot_round(self, model: str, request: gr.Request = None) -> tuple[str, list]:
         """A spot-the-fake round: its id and 16 images, half real MNIST test digits, half the model's. Which is
         which stays on the server until spot_answer."""
-        round_id, images = self.page.service.inside.spot_round(model)
+        round_id, images = self.page.service.inside.spot_round(model, self.page.visitor(request=request))
         return round_id, self._gallery(images)
 
     @plain_errors
@@ -154,9 +154,10 @@ class InsideTab:
     def _png(self, image: np.ndarray) -> str:
         return self.page.files.png(image)
 
-    def _gallery(self, images: np.ndarray, captions: list[str] | None = None) -> list:
-        return [(self._png(upscale(image, 4)), captions[i] if captions else str(i + 1))
-                for i, image in enumerate(images)]
+    def _gallery(self, images: np.ndarray) -> list:
+        """A round's images, numbered, each under a random name (a name from its content would tell a real digit
+        that came back)."""
+        return [(self.page.files.png_once(upscale(image, 4)), str(i + 1)) for i, image in enumerate(images)]
 
     # --- the page's events ------------------------------------------------------------------------------------
 
@@ -239,8 +240,8 @@ class InsideTab:
         return self._style(model, seen, digit_a, digit_b, frames)
 
     @plain_errors
-    def _new_round(self, model):
-        round_id, images = self.page.service.inside.spot_round(model)
+    def _new_round(self, model, request: gr.Request = None):
+        round_id, images = self.page.service.inside.spot_round(model, self.page.visitor(request=request))
         gallery = self._gallery(images)
         return {"id": round_id, "files": [path for path, _ in gallery]}, gallery, gr.update(value=[]), [], "", \
             self._record_text(model), gr.update(interactive=True)
@@ -254,7 +255,8 @@ class InsideTab:
         captions = [f"{'✓' if ok else '✗'} {'fake' if i + 1 in r['fake'] else 'real'}" for i, ok in enumerate(right)]
         text = (f"You got **{r['right']} of {r['of']}** right: {r['fooled']} of the {r['fakes']} fakes fooled you, "
                 f"and you called {r['false_alarms']} real digit{'s' if r['false_alarms'] != 1 else ''} fake. "
-                "✓ marks the ones you judged right.")
+                "✓ marks the ones you judged right."
+                + ("" if r["counted"] else f" (Not added to the model's fooled-rate: {r['not_counted']}.)"))
         return None, list(zip(current["files"], captions)), text, self._record_text(r["model"]), \
             gr.update(interactive=False)
 
