@@ -23,6 +23,7 @@ from mnist_gan.model.generator import Generator, shipped_models
 from mnist_gan.quality.coverage import coverage, half_pixel_error
 from mnist_gan.service import AppSettings, Service
 from testing.models import WITH_D, png_bomb, without_d
+from testing.pictures import KINDS, decode_peak_mb
 from testing.stats import held_out_accuracy, pixel_statistics
 from testing.system import cli
 
@@ -92,6 +93,14 @@ def test_mnist_digits_come_back_as_they_are(sample):
 def test_bad_pictures_get_a_plain_message(data, message):
     with pytest.raises(BadImage, match=message):
         to_mnist(read_image(data))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_picture_at_the_size_limit_decodes_in_bounded_memory(kind):
+    """The worst formats at 4096 x 4096 (a 35 kB lossless WEBP of transparent pixels once took 806 MB: its float
+    copies); what is decoded is a digit like any other."""
+    measured = decode_peak_mb(kind)
+    assert measured["peak_mb"] < 200 and 0.01 < measured["ink"] < 0.1, measured
 
 
 def test_huge_and_animated_images_are_refused_before_decoding():
