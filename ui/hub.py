@@ -34,8 +34,12 @@ class HubTab:
                  profile: gr.OAuthProfile | None = None):
         r = self.pull(repo_id, revision, token, oauth_token, profile)
         return (f"Pulled [{r['repo_id']}]({r['url']}) at commit `{r['commit_sha']}`: it is now the model "
-                f"**{r['model']}** for Generate and Latent explorer.", r,
-                gr.update(choices=self.page.service.library.names(), value=r["model"]))
+                f"**{r['model']}** for Generate and Latent explorer.", r)
+
+    def _use_pulled(self, details):
+        """After a pull that worked: the header's picker shows the pulled model (a failed pull leaves it alone, its
+        message beside the Pull button)."""
+        return gr.update(choices=self.page.service.library.names(), value=details["model"])
 
     def build(self) -> None:
         library = self.page.service.library
@@ -64,6 +68,7 @@ class HubTab:
         result = gr.Markdown(elem_id="hub-result")
         details = gr.JSON(label="Details", elem_id="hub-json")
         push.click(self._push_ui, [self.model, repo, token, private, tag], [result, details], **PRIVATE)
-        pull.click(self._pull_ui, [pull_repo, revision, pull_token], [result, details, self.page.model], **PRIVATE)
+        pull.click(self._pull_ui, [pull_repo, revision, pull_token], [result, details], **PRIVATE).success(
+            self._use_pulled, details, self.page.model, **PRIVATE)
         endpoint(self.push, "push")
         endpoint(self.pull, "pull")

@@ -224,10 +224,16 @@ class LabPanel:
         self.atlas_scrub.input(self._atlas_at, self.atlas_scrub, [self.atlas_image, self.atlas_scrub],
                                trigger_mode="always_last", **PRIVATE, **FAST, **RAW)
         export.click(self.atlas_gif, gr.State(None), atlas_file, **PRIVATE, **HEAVY)
-        for name in ("train_step_once", "train_set", "train_fork", "train_inspection", "runs_list", "runs_compare",
-                     "atlas", "atlas_gif"):  # comparing and animating cost CPU: a few at a time
-            endpoint(getattr(self, name), name,
-                     **(HEAVY if name in ("runs_compare", "atlas_gif") else {"concurrency_limit": None}))
+        for name in ("train_step_once", "train_set", "train_fork", "runs_list"):
+            endpoint(getattr(self, name), name, concurrency_limit=None)
+        # the ones that answer with pictures: files a remote client downloads (gr.api would send a server path)
+        report, picture, gif = gr.JSON(visible=False), gr.Image(type="filepath", format="png", visible=False), \
+            gr.File(visible=False)
+        run, step, runs = gr.Textbox(visible=False), gr.Number(visible=False), gr.JSON(visible=False)
+        endpoint(self.train_inspection, "train_inspection", [], [report, picture], concurrency_limit=None)
+        endpoint(self.atlas, "atlas", [run, step], [report, picture], concurrency_limit=None, **RAW)
+        endpoint(self.runs_compare, "runs_compare", [runs, step], [report, picture], **HEAVY, **RAW)
+        endpoint(self.atlas_gif, "atlas_gif", [run], gif, **HEAVY, **RAW)  # comparing and animating: CPU
 
     # --- private handlers -----------------------------------------------------------------------------------------
 
