@@ -238,7 +238,7 @@ def test_a_tiny_run_reports_both_accuracies_and_obeys_pause_resume_stop(client, 
     assert [row["step"] for row in status["history"]] == sorted({row["step"] for row in status["history"]})
 
     assert client.predict(api_name="/train_pause")["state"] in ("pausing", "paused")
-    paused = wait_for(client, lambda s: s["state"] == "paused", 60, "the pause")
+    paused = wait_for(client, lambda s: s["state"] == "paused", 600, "the pause")
     assert paused["saved_step"] == paused["step"]  # a pause saves the run
     run_dir = app.service.training.worker.runs_dir / run  # train_status shows visitors no server path
     assert "run_dir" not in paused and load_meta(run_dir / CHECKPOINT_FILE).step == paused["step"]
@@ -258,7 +258,7 @@ def test_a_tiny_run_reports_both_accuracies_and_obeys_pause_resume_stop(client, 
         assert status["quality"] == [] and status["class_histogram"] is None
 
     assert client.predict(api_name="/train_stop")["state"] in ("stopping", "stopped")
-    stopped = wait_for(client, lambda s: s["state"] == "stopped", 60, "the stop")
+    stopped = wait_for(client, lambda s: s["state"] == "stopped", 600, "the stop")
     assert stopped["saved_step"] == stopped["step"] < 2000
     with pytest.raises(AppError, match="cannot stop: the run is stopped"):
         client.predict(api_name="/train_stop")

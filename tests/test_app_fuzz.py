@@ -107,7 +107,7 @@ def settle(http: httpx.Client, url: str) -> None:
             rest_call(http, url, "train_stop", [])
         return state in ("idle", "stopped", "finished", "failed")
 
-    wait_until(ended, 120, "the run to stop", every=0.3)
+    wait_until(ended, 600, "the run to stop", every=0.3)
 
 
 def check(http: httpx.Client, url: str, endpoint: str, args: list) -> None:

@@ -40,7 +40,7 @@ def test_sigkill_at_random_moments_never_leaves_a_half_written_checkpoint(tmp_pa
     for attempt in range(4):
         process = _start(run_dir, resume=attempt > 0 and (run_dir / CHECKPOINT_FILE).exists())
         # wait until this process has written at least one checkpoint of its own, then kill it at a random moment
-        wait_until(lambda: process.poll() is not None or _saved(run_dir) > last_step, 90, "a checkpoint")
+        wait_until(lambda: process.poll() is not None or _saved(run_dir) > last_step, 600, "a checkpoint")
         assert process.poll() is None, process.stderr.read().decode()[-2000:]
         time.sleep(rng.uniform(0.0, 1.5))
         os.kill(process.pid, signal.SIGKILL)
@@ -54,7 +54,7 @@ def test_sigkill_at_random_moments_never_leaves_a_half_written_checkpoint(tmp_pa
 
     for attempt in range(3):  # Ctrl-C at a random moment of a resumed run: it stops, saved, and exits cleanly
         process = _start(run_dir, resume=True)  # a start sweeps the partial files a kill can leave behind
-        wait_until(lambda: process.poll() is not None or _saved(run_dir) > last_step, 90,
+        wait_until(lambda: process.poll() is not None or _saved(run_dir) > last_step, 600,
                    "a checkpoint of the resumed run")
         time.sleep(rng.uniform(0.0, 1.5))
         process.send_signal(signal.SIGINT)
