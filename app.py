@@ -30,7 +30,14 @@ from mnist_gan.serving.served_files import ResultFiles  # noqa: E402
 from ui.common import FAST, PRIVATE, Page, plain_errors  # noqa: E402
 from ui.explore import ExplorerTab  # noqa: E402
 from ui.generate import GenerateTab  # noqa: E402
-from ui.gradio_glue import cache_folder, endpoint, forget_served, guard_queue, keep_thread_pool  # noqa: E402
+from ui.gradio_glue import (  # noqa: E402
+    cache_folder,
+    endpoint,
+    forget_served,
+    guard_queue,
+    keep_thread_pool,
+    lazy_session_state,
+)
 from ui.hub import HubTab  # noqa: E402
 from ui.inside import InsideTab  # noqa: E402
 from ui.limits import Limits, QueueLimits, RequestLimits, request_client  # noqa: E402
@@ -141,6 +148,7 @@ def build(service: Service) -> gr.Blocks:
     limits = page.limits
     guard_queue(demo, QueueLimits(limits).refusal, lambda request: request_client(request, limits.proxy_hops))
     keep_thread_pool(demo)
+    lazy_session_state()
     demo.mnist_gan_page = page  # what launch() and close() start and stop
     return demo
 

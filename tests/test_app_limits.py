@@ -238,3 +238,18 @@ def _digit_png() -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(digit).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def test_a_call_without_a_session_builds_no_configs_it_does_not_use(tmp_path):
+    """Every call without a session_hash is a new session; Gradio 6.31 would compute every block's config for each
+    (~51 ms of CPU, most of a generate's cost). The app computes them on demand, and a page still gets them all."""
+    from gradio.state_holder import SessionState
+
+    with served_app(tmp_path) as (demo, url):
+        session = SessionState(demo)
+        assert dict.__len__(session.config_values) == 0  # none computed yet (Gradio's own: all 374 of them)
+        assert session.config_values[next(iter(demo.blocks))]  # one, when asked for
+        assert dict.__len__(session.config_values) == 1
+        assert len(list(session.components)) == len(demo.blocks)  # and all of them for a deep link
+        with httpx.Client(timeout=60) as http:
+            assert all(rest_call(http, url, "generate", GENERATE)[0] == "complete" for _ in range(5))

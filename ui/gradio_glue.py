@@ -102,6 +102,51 @@ def guard_queue(demo: gr.Blocks, refusal: Callable, client: Callable) -> None:
     queue.push = guarded
 
 
+class _ConfigsOnDemand(dict):
+    """A session's per-block configs, each computed when first asked for (see lazy_session_state)."""
+
+    def __init__(self, blocks_config, keys: set):
+        super().__init__()
+        self._blocks_config, self._keys = blocks_config, keys
+
+    def __missing__(self, key):
+        value = self[key] = self._blocks_config.config_for_block(key, [], self._blocks_config.blocks[key])
+        return value
+
+    def __contains__(self, key) -> bool:
+        return dict.__contains__(self, key) or key in self._keys
+
+    def items(self):
+        for key in self._keys:
+            self[key]  # noqa: B018  (computes the ones not asked for yet: a deep link wants them all)
+        return super().items()
+
+
+def lazy_session_state() -> None:
+    """A new session costs what it uses: Gradio 6.31 computes the config of every block (374 here) for each new
+    session, ~51 ms of CPU, though only a deep link reads them all; every API call without a session_hash (a
+    script, a curl) is a new session, so that was most of the work of a `generate` (profiled under load: 66% of the
+    server's CPU). Here a session computes a block's config when it is first asked for. This is SessionState's own
+    __init__ (gradio/state_holder.py, 6.31.0) with its configs on demand; other versions are left alone."""
+    import os
+    from copy import copy
+
+    from gradio import state_holder
+
+    if gr.__version__ != GRADIO_CHECKED or getattr(state_holder.SessionState, "_configs_on_demand", False):
+        return
+
+    def __init__(self, blocks):
+        self.blocks_config = copy(blocks.default_config)
+        self.config_values = _ConfigsOnDemand(self.blocks_config, {k for k in self.blocks_config.blocks
+                                                                   if k in blocks.blocks})
+        self.state_data, self._state_ttl, self.is_closed = {}, {}, False
+        self.STATE_TTL_WHEN_CLOSED = 1 if os.getenv("GRADIO_IS_E2E_TEST", None) else 3600
+
+    state_holder.SessionState.__init__ = __init__
+    state_holder.SessionState._configs_on_demand = True
+
+
 def keep_thread_pool(demo: gr.Blocks) -> None:
     """launch(max_threads=N) sets the queue's running slots to N (each open page's stream holds one) and also
     widens the thread pool of every synchronous handler to N; this keeps that pool at anyio's default of 40, so
