@@ -27,10 +27,11 @@ from starlette.middleware import Middleware  # noqa: E402
 
 from mnist_gan.service import Service  # noqa: E402
 from mnist_gan.serving.served_files import ResultFiles  # noqa: E402
+from ui.agents import McpRefusals, declare_resources, serve_mcp  # noqa: E402
 from ui.common import FAST, PRIVATE, Page, plain_errors  # noqa: E402
 from ui.explore import ExplorerTab  # noqa: E402
 from ui.generate import GenerateTab  # noqa: E402
-from ui.gradio_glue import cache_folder, endpoint, forget_served  # noqa: E402
+from ui.gradio_glue import cache_folder, endpoint, forget_served, hide_gradio_events, open_choices  # noqa: E402
 from ui.hub import HubTab  # noqa: E402
 from ui.inside import InsideTab  # noqa: E402
 from ui.limits import RequestLimits  # noqa: E402
@@ -91,7 +92,13 @@ def build(service: Service) -> gr.Blocks:
 
     @plain_errors
     def models() -> list[dict]:
-        """Every model the app can use (shipped, trained here, pulled), the default first."""
+        """Every GAN the app can draw with (shipped, trained here, pulled from the Hub), the default first: the
+        names the other tools take as `model`.
+
+        Returns:
+            a JSON list: name, source, description, architecture, latent_dim, steps (training steps)
+            conditional: true when the model draws the digit it is asked for
+        """
         return service.library.catalog()
 
     @plain_errors
@@ -116,8 +123,8 @@ def build(service: Service) -> gr.Blocks:
         notice = gr.Markdown(visible=False, elem_id="notice")
         page = Page(service, ResultFiles(cache_folder(demo) / "mnist-gan", CACHE_BYTES))
         with gr.Row(equal_height=True):
-            page.model = gr.Dropdown(service.library.names(), value=service.library.default, label="Model",
-                                     allow_custom_value=True, scale=1, elem_id="model")
+            page.model = open_choices(gr.Dropdown(service.library.names(), value=service.library.default,
+                                                  label="Model", allow_custom_value=True, scale=1, elem_id="model"))
             page.model_info = gr.Markdown(elem_id="model-info")
         generator, explorer, trainer, hub = GenerateTab(page), ExplorerTab(page), TrainTab(page), HubTab(page)
         # on a phone, tabs that do not fit wrap ("menu", the default, hid three of the four behind "...");
@@ -139,6 +146,8 @@ def build(service: Service) -> gr.Blocks:
             changed.then(**inside.on_model)
         trainer.wire(demo, pickers=[page.model, hub.model])
         endpoint(models, "models")
+        declare_resources(page)
+    hide_gradio_events(demo)
     demo.mnist_gan_page = page  # what launch() and close() start and stop
     return demo
 
@@ -149,7 +158,11 @@ def launch(demo: gr.Blocks, **options):
     page = demo.mnist_gan_page
     page.service.start()
     page.files.start(cache_folder(demo), UPLOADS_BYTES, on_removed=lambda removed: forget_served(demo, removed))
-    launch_options = {**LAUNCH, "app_kwargs": {**LAUNCH["app_kwargs"], "routes": [png_route(page.service.drawing)]}}
+    mcp = serve_mcp()  # the MCP server at /gradio_api/mcp/, unless MNIST_GAN_MCP=0
+    # an MCP client reads a refusal of the request limits only as a JSON-RPC error: McpRefusals wraps them
+    middleware = ([Middleware(McpRefusals)] if mcp else []) + LAUNCH["app_kwargs"]["middleware"]
+    launch_options = {**LAUNCH, "mcp_server": mcp, "app_kwargs": {**LAUNCH["app_kwargs"], "middleware": middleware,
+                                                                  "routes": [png_route(page.service.drawing)]}}
     return demo.launch(**{"server_name": os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), **launch_options,
                           **options})
 

@@ -78,3 +78,223 @@ def forget_served(demo: gr.Blocks, removed: list[Path]) -> None:
     removed = {str(path) for path in removed}
     for tracked in demo.temp_file_sets:
         tracked.difference_update(removed)
+
+
+# --- the app as an MCP server (gradio.mcp.GradioMCPServer, gradio[mcp] 6.31.0 with mcp 1.30.0) -------------------
+
+# What the tool descriptions say about image parameters, instead of gradio's sentence (which points agents at a
+# separate upload tool and "the returned path": a path is refused here, see mcp_image below)
+MCP_IMAGE_HINT = (" Images go in as data URLs (data:image/png;base64,..., under about 180 kB: the request is capped at"
+                  " 256 kB), such as an image a tool of this server returned, or as the URL of a file uploaded to"
+                  " this app (gradio's upload_file_to_gradio tool gives one).")
+
+
+def open_choices(dropdown: gr.Dropdown) -> gr.Dropdown:
+    """A dropdown whose API parameter is any string, not the choices it had at launch: gradio describes a dropdown
+    as an enum of its choices (even with allow_custom_value), and an MCP server checks arguments against that schema
+    before the app sees them, so a model trained or pulled after launch would be refused. The app checks the value
+    itself. (`api_info` on the instance, as file_parameter does.)"""
+    dropdown.api_info = lambda: {"type": "string"}
+    return dropdown
+
+
+def list_parameter(item_type: str) -> gr.JSON:
+    """A hidden JSON API parameter described as a list of `item_type` ("number", "integer"): gradio describes a
+    gr.JSON as {"type": {}}, which is not valid JSON Schema, so an MCP server refuses every call of a tool that has
+    one."""
+    parameter = gr.JSON(visible=False)
+    parameter.api_info = lambda: {"type": "array", "items": {"type": item_type}}
+    return parameter
+
+
+def not_a_tool(fn: Callable) -> Callable:
+    """Leave an endpoint out of the MCP tool list (it stays in the REST API): gradio skips a function whose
+    `_mcp_type` is not "tool" when it lists tools (a tool called by name still runs, as through REST)."""
+    getattr(fn, "__func__", fn)._mcp_type = "not a tool"
+    return fn
+
+
+def mcp_resource(fn: Callable, uri: str) -> Callable:
+    """`fn` served as the MCP resource `uri` (a template when it has {name} parts: each becomes an argument), once
+    declared as an endpoint: gradio's decorator only marks the function, and lists it among the resources."""
+    return gr.mcp.resource(uri, mime_type="text/plain")(fn)
+
+
+def hide_gradio_events(demo: gr.Blocks) -> None:
+    """Endpoints gradio adds by itself serve the page, not callers: the login button's check at each page load
+    (public, as `_check_login_status`, so an MCP tool on a Space) becomes undocumented, which the page still calls."""
+    for fn in demo.fns.values():
+        if fn.api_visibility == "public" and (fn.api_name or "").startswith("_"):
+            fn.api_visibility = "undocumented"
+
+
+def mend_mcp_server() -> None:
+    """Mend gradio's MCP server where it serves this app badly. Class attributes of GradioMCPServer, replaced once
+    per process; tests/test_mcp.py fails if one stops working after an upgrade."""
+    from gradio.mcp import GradioMCPServer as Server
+
+    if getattr(Server, "_mnist_gan_mended", False):
+        return
+    # A tool with several outputs (discriminate: a report and three images) came back as ONE text, the repr of the
+    # tuple, unless the client sent a progress token; with a token, each output was its own content, but every call
+    # took 0.5 s longer (gradio reads the job's updates until a 0.5 s wait for more times out). Both paths now take
+    # the job's result, one value per output; progress notifications are still sent while the call waits.
+    Server._execute_tool_without_progress = _tool_result
+    Server._execute_tool_with_progress = _tool_result_with_progress
+    # Answers: images as image content of the served file's own bytes (gradio re-encoded them with PIL, keeping one
+    # frame of an animated GIF, and added an "Image URL" text that names the file's server path); dicts and lists
+    # as JSON (gradio wrote Python's repr: True, None, single quotes); no output, nothing.
+    Server.postprocess_output_data = _answer
+    # Image parameters: gradio saved a data URL to a file and uploaded it to the app again through its loopback
+    # client, from 127.0.0.1, so every MCP caller shared one bucket of the per-client upload limit (ui/limits.py);
+    # an http(s) URL was fetched by the server. Now a data URL is written straight into gradio's upload folder (the
+    # MCP request that carried it is under the request size limit, as the drawing pad's picture is), the URL of a
+    # file uploaded to this app names that file, and anything else is refused with a plain message.
+    Server.convert_strings_to_filedata = _image_inputs
+    Server._file_data_tool_description = property(lambda self: MCP_IMAGE_HINT)
+    simplify = Server.simplify_filedata_schema  # and the parameter says so: gradio's "format" spoke of http(s) URLs
+    Server.simplify_filedata_schema = lambda self, schema: _as_uri(simplify(self, schema))
+    Server._mnist_gan_mended = True
+
+
+def _as_uri(simplified: tuple) -> tuple:
+    """gradio's (schema, file positions), each file parameter a string of format "uri" (a data URL is one)."""
+    def reformat(node):
+        if isinstance(node, dict):
+            return {key: "uri" if key == "format" and str(value).startswith("Gradio File Input") else reformat(value)
+                    for key, value in node.items()}
+        return [reformat(item) for item in node] if isinstance(node, list) else node
+
+    schema, positions = simplified
+    return reformat(schema), positions
+
+
+def _outputs(result) -> list:
+    """The loopback client's result as one value per output: a tuple when the endpoint has several."""
+    return list(result) if isinstance(result, tuple) else [result]
+
+
+async def _tool_result(self, job) -> list:
+    from anyio.to_thread import run_sync
+
+    return _outputs(await run_sync(job.result))
+
+
+async def _tool_result_with_progress(self, job, progress_token) -> list:
+    import asyncio
+
+    from anyio.to_thread import run_sync
+
+    context = self.mcp_server.request_context
+
+    async def notify():  # gradio_client's updates iterator; only the notifications, never the result, come from it
+        step = 0
+        async for update in job:
+            if update.type == "status":
+                await context.session.send_progress_notification(
+                    progress_token=progress_token, progress=step, message=self._format_progress_message(update),
+                    related_request_id=str(context.request_id))
+                step += 1
+
+    notifier = asyncio.ensure_future(notify())
+    try:
+        return _outputs(await run_sync(job.result))
+    finally:
+        notifier.cancel()
+
+
+MCP_IMAGE_BYTES = 2 * 2**20  # as an upload (ui/limits.py)
+IMAGE_TYPES = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+               ".webp": "image/webp"}
+
+
+def _answer(self, data, root_url) -> list:
+    """A tool's outputs as MCP content: text (JSON for dicts and lists), then images; files never by path."""
+    import base64
+    import json
+
+    from gradio_client.utils import is_file_obj_with_meta
+    from mcp import types
+
+    images: list = []
+
+    def unfile(value):  # files (top level or inside a gallery's list) become images, referred to by number
+        if is_file_obj_with_meta(value):
+            path = Path(value.get("path") or "")
+            kind = IMAGE_TYPES.get(path.suffix.lower())
+            if kind is None:
+                return "(a file that is not an image)"
+            if not path.is_file():
+                return "(an image the server no longer has)"
+            images.append(types.ImageContent(type="image", data=base64.b64encode(path.read_bytes()).decode(),
+                                             mimeType=kind))
+            return f"(image {len(images)})"
+        if isinstance(value, dict):
+            return {key: unfile(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [unfile(item) for item in value]
+        return value
+
+    texts = []
+    for value in data:
+        if value is None:
+            continue
+        shown = unfile(value)
+        if isinstance(shown, (dict, list)):
+            texts.append(json.dumps(shown))
+        elif not (is_file_obj_with_meta(value) and shown.startswith("(image ")):
+            texts.append(str(shown))
+    return [types.TextContent(type="text", text=text) for text in texts] + images
+
+
+def _image_inputs(self, value, filedata_positions):
+    """Each image parameter's string as a file in gradio's upload folder ({"path": ...}, which the app's
+    uploaded_path accepts, and the loopback client passes on as it is)."""
+
+    def convert(node, at: list):
+        if isinstance(node, dict):
+            return {key: convert(item, at + [key]) for key, item in node.items()}
+        if isinstance(node, list):
+            return [convert(item, at + [i]) for i, item in enumerate(node)]
+        if isinstance(node, str) and at in filedata_positions:
+            return {"path": mcp_image(node)}
+        return node
+
+    return convert(value, [])
+
+
+def mcp_image(text: str) -> str:
+    """The path in gradio's upload folder of an MCP image argument: a data URL (written there, named by its
+    content) or the URL of a file uploaded to this app (…/gradio_api/file=PATH); ValueError otherwise."""
+    import base64
+    import binascii
+    import hashlib
+    import re
+    from urllib.parse import unquote
+
+    from gradio.utils import get_upload_folder, is_in_or_equal
+
+    from mnist_gan.atomic_files import atomic_write
+
+    folder = Path(get_upload_folder())
+    data = re.match(r"data:image/(png|jpeg|jpg|gif|webp);base64,", text)
+    if data:
+        if len(text) - data.end() > MCP_IMAGE_BYTES * 4 // 3 + 4:  # the request limit is lower: a second fence
+            raise ValueError(f"an image may be at most {MCP_IMAGE_BYTES // 2**20} MB")
+        try:
+            content = base64.b64decode(text[data.end():], validate=True)
+        except binascii.Error:
+            raise ValueError("the image's data URL is not valid base64") from None
+        path = folder / "mcp" / f"{hashlib.sha256(content).hexdigest()[:32]}.{data.group(1)}"
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, content, sync=False)
+        return str(path)
+    uploaded = re.match(r"https?://[^/]+(?:/[^?#]*)?/gradio_api/file=([^?#]+)$", text)
+    if uploaded:
+        path = Path(unquote(uploaded.group(1))).resolve()
+        if is_in_or_equal(path, folder) and path.is_file():
+            return str(path)
+        raise ValueError("that URL is not a file uploaded to this app")
+    raise ValueError("an image must be a data URL (data:image/png;base64,...) or the URL of a file uploaded to "
+                     "this app")
