@@ -70,12 +70,15 @@ class McpClient:
     def tools(self) -> list:
         return self.run(self.session.list_tools()).tools
 
-    def call(self, name: str, arguments: dict | None = None, progress: bool = False):
-        """A tool call's CallToolResult; progress: send a progress token (and drop the notifications)."""
-        async def dropped(*_):
-            pass
+    def call(self, name: str, arguments: dict | None = None, progress: bool | list = False):
+        """A tool call's CallToolResult. progress: send a progress token; a list collects the notifications'
+        messages."""
+        async def noted(_progress, _total, message):
+            if isinstance(progress, list):
+                progress.append(message)
 
-        return self.run(self.session.call_tool(name, arguments or {}, progress_callback=dropped if progress else None))
+        return self.run(self.session.call_tool(name, arguments or {},
+                                               progress_callback=noted if progress is not False else None))
 
     def read(self, uri: str) -> str:
         """A text resource's text."""

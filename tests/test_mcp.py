@@ -46,7 +46,7 @@ def app(app_server):
         yield page, url, mcp
 
 
-def call(mcp: McpClient, name: str, arguments: dict | None = None, progress: bool = False):
+def call(mcp: McpClient, name: str, arguments: dict | None = None, progress: bool | list = False):
     result = mcp.call(name, arguments, progress)
     answers.extend(texts(result))
     return result
@@ -128,11 +128,12 @@ def test_discriminate_judges_a_held_out_digit_and_noise_as_the_package_does(app,
 
 def test_several_outputs_come_apart_with_or_without_a_progress_token(app, held_out):
     _, _, mcp = app
-    arguments = {"model": "classic", "image": data_url(held_out[1])}
-    plain, tracked = call(mcp, "discriminate", arguments), call(mcp, "discriminate", arguments, progress=True)
+    arguments, news = {"model": "classic", "image": data_url(held_out[1])}, []
+    plain, tracked = call(mcp, "discriminate", arguments), call(mcp, "discriminate", arguments, progress=news)
     for result in (plain, tracked):
         assert [c.type for c in result.content] == ["text", "image", "image", "image"]
     assert report(plain) == report(tracked)
+    assert "Processing." in news  # the queue's news, as progress notifications
 
 
 def test_invert_finds_a_held_out_digit_and_its_path_stays_animated(app, held_out):
