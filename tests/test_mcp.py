@@ -5,6 +5,8 @@ server path), the resources, the request limits, and a Space's rules for anonymo
 import dataclasses
 import io
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -18,7 +20,7 @@ from mnist_gan.data import load_mnist
 from mnist_gan.images import to_uint8
 from mnist_gan.training.events import State
 from mnist_gan.training.run_state import RunStatus
-from testing.app import AppProcess, rest_call, served_app
+from testing.app import ROOT, AppProcess, rest_call, served_app
 from testing.mcp import McpClient, data_url, images, pixels, report, texts
 from testing.models import TINY, WITH_D, without_d
 from ui.agents import MODEL_URI, RUN_URI, serve_mcp, status_text
@@ -228,6 +230,16 @@ def test_no_answer_names_a_server_path(app, held_out):
     folders = {str(page.files.folder), str(page.service.settings.runs_dir), "/tmp/", "gradio_api/file="}
     for text in answers:  # this test's, and every other answer this module got
         assert not any(folder in text for folder in folders), text[:300]
+
+
+@pytest.mark.slow
+def test_the_readme_example_conversation_runs(app, tmp_path):
+    _, url, _ = app
+    done = subprocess.run([sys.executable, str(ROOT / "docs" / "mcp_example.py"), url, "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "discriminate: D's score" in done.stdout and "invert: found as a" in done.stdout
+    assert {path.name for path in tmp_path.iterdir()} == {"drawn.png", "reconstruction.png", "path.gif", "nearest.png"}
 
 
 def test_mcp_off_serves_no_mcp(app, tmp_path, monkeypatch):

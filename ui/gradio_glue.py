@@ -1,8 +1,8 @@
 """Every place the app leans on Gradio beyond its documented API, and the one way endpoints are declared.
 
-Each helper says what it works around. Checked with gradio 6.31.0: after an upgrade, run the API and browser tests
-(tests/test_app_api.py, tests/test_app_inside.py, tests/test_app_browser.py), which fail if one of these stops
-working.
+Each helper says what it works around. Checked with gradio 6.31.0 (and mcp 1.30.0 for its MCP server): after an
+upgrade, run the API, MCP and browser tests (tests/test_app_api.py, tests/test_app_inside.py, tests/test_mcp.py,
+tests/test_app_browser.py), which fail if one of these stops working.
 """
 
 from __future__ import annotations
