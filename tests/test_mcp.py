@@ -2,6 +2,7 @@
 typed like the API), their answers (the REST path's pixels, the package's numbers, images as image content, never a
 server path), the resources, the request limits, and a Space's rules for anonymous callers."""
 
+import asyncio
 import dataclasses
 import io
 import re
@@ -126,6 +127,19 @@ def test_discriminate_judges_a_held_out_digit_and_noise_as_the_package_does(app,
         assert [kind for kind, _ in shown] == ["image/png"] * 3 and all(pixels(png).size for _, png in shown)
         scores[name] = got["score"]
     assert scores["held-out"] > scores["noise"]  # a real digit looks realer to D than noise does
+
+
+def test_calls_at_once_each_get_their_own_answer(app):
+    page, _, mcp = app
+    seeds = range(100, 108)
+
+    async def at_once():
+        return await asyncio.gather(*[mcp.session.call_tool("generate", {"model": "classic", "seed": seed, "n": 4})
+                                      for seed in seeds])
+
+    for seed, result in zip(seeds, mcp.run(at_once())):
+        [(_, png)] = images(result)
+        np.testing.assert_array_equal(pixels(png), page.service.drawing.generate("classic", seed, 4))
 
 
 def test_several_outputs_come_apart_with_or_without_a_progress_token(app, held_out):
