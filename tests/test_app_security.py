@@ -18,7 +18,6 @@ from gradio_client.exceptions import AppError
 from testing.app import AppProcess, wait_for
 from testing.browser import browser, wait_for_text
 from testing.hub_server import HubServer
-from testing.mcp import McpClient, texts
 from testing.system import wait_until
 
 LOGIN = "hf_ownerLogin5Jq8sT2vX9mN0pL6zQa"  # the Space's HF_TOKEN: who the mocked login signs in as (alice)
@@ -122,6 +121,8 @@ def test_a_signed_in_owner_trains_and_pushes_and_the_worker_never_holds_a_token(
 @pytest.mark.slow
 def test_over_mcp_a_caller_is_who_its_cookie_says(space):
     """An MCP client sending the page's session cookie is that signed-in user; without one, anonymous."""
+    from testing.mcp import McpClient, texts  # the mcp package: only this test needs it
+
     with McpClient(space.url, headers={"Cookie": sign_in(space.url)}) as owner, McpClient(space.url) as visitor:
         refused, answered = visitor.call("train_pause"), owner.call("train_pause")
     answers.extend(texts(refused) + texts(answered))

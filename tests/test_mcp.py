@@ -4,6 +4,7 @@ server path), the resources, the request limits, and a Space's rules for anonymo
 
 import asyncio
 import dataclasses
+import importlib.util
 import io
 import re
 import subprocess
@@ -70,8 +71,10 @@ def rest_png(url: str, endpoint: str, data: list) -> np.ndarray:
         return pixels(http.get(value[0]["url"]).content)
 
 
-def test_mcp_is_on_unless_the_environment_says_0():
+def test_mcp_is_on_unless_the_environment_says_0_or_its_package_is_missing(monkeypatch):
     assert serve_mcp({}) and serve_mcp({"MNIST_GAN_MCP": "1"}) and not serve_mcp({"MNIST_GAN_MCP": "0"})
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None)
+    assert not serve_mcp({})  # an environment installed before the pin: the app still starts, without MCP
 
 
 def test_every_tool_is_listed_described_and_typed_like_the_api(app):

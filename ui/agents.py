@@ -6,7 +6,9 @@ The tools are the app's public endpoints, described by their docstrings; ui/grad
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import logging
 import os
 import re
 from urllib.parse import unquote
@@ -17,6 +19,7 @@ from mnist_gan.training.run_state import RunStatus
 from .common import Page, plain_errors
 from .gradio_glue import endpoint, mcp_resource, mend_mcp_server
 
+log = logging.getLogger(__name__)
 MCP_ENV = "MNIST_GAN_MCP"
 MODEL_URI, RUN_URI = "mnist-gan://models/{name}", "mnist-gan://training/status"
 # The numbers of a model's metrics.json a card shows, in words (`python -m mnist_gan evaluate --write` writes them)
@@ -59,11 +62,15 @@ def setting_args(names, indent: str = " " * 12) -> str:
 
 
 def serve_mcp(environ=os.environ) -> bool:
-    """Whether the app serves MCP (on unless MNIST_GAN_MCP=0); when it does, gradio's server is mended first."""
-    on = environ.get(MCP_ENV, "1").strip() != "0"
-    if on:
-        mend_mcp_server()
-    return on
+    """Whether the app serves MCP (on unless MNIST_GAN_MCP=0, and off, saying so, without the `mcp` package that
+    requirements.txt pins); when it does, gradio's server is mended first."""
+    if environ.get(MCP_ENV, "1").strip() == "0":
+        return False
+    if importlib.util.find_spec("mcp") is None:
+        log.warning("the MCP server is off: the mcp package is missing (pip install -r requirements.txt)")
+        return False
+    mend_mcp_server()
+    return True
 
 
 def declare_resources(page: Page) -> None:
