@@ -27,6 +27,7 @@ from starlette.middleware import Middleware  # noqa: E402
 
 from mnist_gan.service import Service  # noqa: E402
 from mnist_gan.serving.served_files import ResultFiles  # noqa: E402
+from ui.agents import McpRefusals, declare_resources, serve_mcp  # noqa: E402
 from ui.common import FAST, PRIVATE, Page, plain_errors  # noqa: E402
 from ui.explore import ExplorerTab  # noqa: E402
 from ui.generate import GenerateTab  # noqa: E402
@@ -35,8 +36,10 @@ from ui.gradio_glue import (  # noqa: E402
     endpoint,
     forget_served,
     guard_queue,
+    hide_gradio_events,
     keep_thread_pool,
     lazy_session_state,
+    open_choices,
 )
 from ui.hub import HubTab  # noqa: E402
 from ui.inside import InsideTab  # noqa: E402
@@ -97,7 +100,13 @@ def build(service: Service) -> gr.Blocks:
 
     @plain_errors
     def models() -> list[dict]:
-        """Every model the app can use (shipped, trained here, pulled), the default first."""
+        """Every GAN the app can draw with (shipped, trained here, pulled from the Hub), the default first: the
+        names the other tools take as `model`.
+
+        Returns:
+            a JSON list: name, source, description, architecture, latent_dim, steps (training steps)
+            conditional: true when the model draws the digit it is asked for
+        """
         return service.library.catalog()
 
     @plain_errors
@@ -122,8 +131,8 @@ def build(service: Service) -> gr.Blocks:
         notice = gr.Markdown(visible=False, elem_id="notice")
         page = Page(service, ResultFiles(cache_folder(demo) / "mnist-gan", CACHE_BYTES), Limits.from_env())
         with gr.Row(equal_height=True):
-            page.model = gr.Dropdown(service.library.names(), value=service.library.default, label="Model",
-                                     allow_custom_value=True, scale=1, elem_id="model")
+            page.model = open_choices(gr.Dropdown(service.library.names(), value=service.library.default,
+                                                  label="Model", allow_custom_value=True, scale=1, elem_id="model"))
             page.model_info = gr.Markdown(elem_id="model-info")
         generator, explorer, trainer, hub = GenerateTab(page), ExplorerTab(page), TrainTab(page), HubTab(page)
         # on a phone, tabs that do not fit wrap ("menu", the default, hid three of the four behind "...");
@@ -145,6 +154,8 @@ def build(service: Service) -> gr.Blocks:
             changed.then(**inside.on_model)
         trainer.wire(demo, pickers=[page.model, hub.model])
         endpoint(models, "models")
+        declare_resources(page)
+    hide_gradio_events(demo)
     limits = page.limits
     guard_queue(demo, QueueLimits(limits).refusal, lambda request: request_client(request, limits.proxy_hops))
     keep_thread_pool(demo)
@@ -160,10 +171,12 @@ def launch(demo: gr.Blocks, **options):
     page.service.start()
     page.files.start(cache_folder(demo), UPLOADS_BYTES, on_removed=lambda removed: forget_served(demo, removed))
     limits = page.limits
+    mcp = serve_mcp()  # the MCP server at /gradio_api/mcp/, unless MNIST_GAN_MCP=0
+    # an MCP client reads a refusal of the request limits only as a JSON-RPC error: McpRefusals wraps them
+    middleware = ([Middleware(McpRefusals)] if mcp else []) + [Middleware(RequestLimits, limits=limits)]
     # Gradio's 40 running slots for events, plus one for each Train-tab stream allowed (an open page holds one)
-    launch_options = {**LAUNCH, "max_threads": 40 + limits.max_streams,
-                      "app_kwargs": {"middleware": [Middleware(RequestLimits, limits=limits)],
-                                     "routes": [png_route(page.service.drawing, limits)]}}
+    launch_options = {**LAUNCH, "mcp_server": mcp, "max_threads": 40 + limits.max_streams,
+                      "app_kwargs": {"middleware": middleware, "routes": [png_route(page.service.drawing, limits)]}}
     return demo.launch(**{"server_name": os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), **launch_options,
                           **options})
 

@@ -28,7 +28,8 @@ TOKEN = "hf_appTestWrite5Jq8sT2vX9mN0pL6"
 PUBLIC = {"generate", "latent", "latent_directions", "interpolate", "models", "train_start", "train_pause",
           "train_resume", "train_stop", "train_resume_run", "train_status", "train_gif", "push", "pull",
           "train_step_once", "train_set", "train_fork", "train_inspection", "runs_list", "runs_compare", "atlas",
-          "atlas_gif", "discriminate", "invert", "d_pull", "z_pull", "style_grid", "morph", "spot_round", "spot_answer"}
+          "atlas_gif", "discriminate", "invert", "d_pull", "z_pull", "style_grid", "morph", "spot_round", "spot_answer",
+          "model_card", "run_status"}
 
 
 @pytest.fixture(scope="module")

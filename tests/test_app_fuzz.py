@@ -49,6 +49,8 @@ ENDPOINTS = {
     "morph": ["mlp-cond", "3", "8", 0, 4],
     "spot_round": ["classic"],
     "spot_answer": ["not-a-round", [1, 2]],
+    "model_card": ["classic"],
+    "run_status": [],
 }
 RUN_STARTERS = ("train_start", "train_resume_run", "train_fork")  # a valid call starts a real run: stopped at once
 BIG = 10**30

@@ -118,6 +118,18 @@ def test_a_signed_in_owner_trains_and_pushes_and_the_worker_never_holds_a_token(
         call(owner, "/push", model="classic", repo_id="bob/model", token=PUSH)
 
 
+@pytest.mark.slow
+def test_over_mcp_a_caller_is_who_its_cookie_says(space):
+    """An MCP client sending the page's session cookie is that signed-in user; without one, anonymous."""
+    from testing.mcp import McpClient, texts  # the mcp package: only this test needs it
+
+    with McpClient(space.url, headers={"Cookie": sign_in(space.url)}) as owner, McpClient(space.url) as visitor:
+        refused, answered = visitor.call("train_pause"), owner.call("train_pause")
+    answers.extend(texts(refused) + texts(answered))
+    assert refused.isError and OWNER_ONLY in texts(refused)[0]
+    assert not any(OWNER_ONLY in text for text in texts(answered))
+
+
 @pytest.mark.browser
 def test_the_push_form_in_the_browser_shows_no_token(space, hub):
     with browser() as chromium:

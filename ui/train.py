@@ -28,6 +28,7 @@ from mnist_gan.serving.drawing import DIGITS
 from mnist_gan.training.events import State
 from mnist_gan.training.run_state import RunStatus
 
+from .agents import setting_args
 from .common import FAST, LABELLED, PIXELS, PRIVATE, STEP_AXIS, VALUE_AXIS, Page, plain_errors, visitor
 from .gradio_glue import endpoint, unread_messages, with_signature
 from .laboratory import LabPanel
@@ -76,44 +77,76 @@ class TrainTab:
             caller, data, name = visitor(values.pop("profile", None)), values.pop("data"), values.pop("recipe")
             return service.training.start(caller, data, name, **values).to_json()
 
-        self.train_start = plain_errors(with_signature(train_start, TRAIN_START, f"""Start a training run (one at a
-        time); returns its status.
+        self.train_start = plain_errors(with_signature(train_start, TRAIN_START, f"""Start training a GAN on
+        MNIST digits, in the background on the server (one run at a time; train_status and the run_status resource
+        follow it). A stopped or finished run becomes a model named after the run, usable by every drawing tool.
 
-        Settings left out (None) come from `recipe`: {', '.join(map(repr, RECIPES))} (the Train tab's starting
-        point is {DEFAULT_RECIPE!r}; 'classic' is the Keras GAN recipe). data: "mnist" or "sample" (2,000 bundled
-        images). seed: None draws one (recorded in the run's config). latent_code: categories of an InfoGAN code
-        for unconditional models (10: how the shipped mlp-uncond was trained; 0: none)."""))
+        Settings left out (None) come from `recipe`; no seed draws a random one, recorded in the run's config.
+
+        Args:
+{setting_args(p.name for p in _SETTINGS)}
+            data: "mnist" (60,000 training digits) or "sample" (the bundled 2,000: quick to try)
+            recipe: where settings left out come from: {' or '.join(map(repr, RECIPES))} ('classic': the Keras recipe)
+        Returns:
+            the run's status as JSON (run, state, step, steps...)
+        """))
 
     @plain_errors
     def train_pause(self, profile: gr.OAuthProfile | None = None) -> dict:
-        """Pause the run (it saves a checkpoint and its weights first)."""
+        """Pause the training run; it saves a checkpoint and its weights first. train_resume continues it.
+
+        Returns:
+            the run's status as JSON
+        """
         return self.page.service.training.pause(visitor(profile)).to_json()
 
     @plain_errors
     def train_resume(self, profile: gr.OAuthProfile | None = None) -> dict:
-        """Resume a paused run."""
+        """Resume the paused training run.
+
+        Returns:
+            the run's status as JSON
+        """
         return self.page.service.training.resume(visitor(profile)).to_json()
 
     @plain_errors
     def train_stop(self, profile: gr.OAuthProfile | None = None) -> dict:
-        """Stop the run; it saves its weights, and the model becomes usable under the run's name."""
+        """Stop the training run; it saves its weights, and they become a model named after the run.
+
+        Returns:
+            the run's status as JSON
+        """
         return self.page.service.training.stop(visitor(profile)).to_json()
 
     @plain_errors
     def train_resume_run(self, run: str | None = None, profile: gr.OAuthProfile | None = None) -> dict:
-        """Continue an unfinished run (killed, failed or stopped) from its latest checkpoint: `run`, one of
-        train_status's resumable_runs, or (None) the newest."""
+        """Continue an unfinished training run (killed, failed or stopped) from its latest checkpoint.
+
+        Args:
+            run: one of train_status's resumable_runs (its "run"), or None for the newest
+        Returns:
+            the run's status as JSON
+        """
         return self.page.service.training.resume_run(visitor(profile), run or None).to_json()
 
     @plain_errors
     def train_status(self) -> dict:
-        """The run's state: step, accuracies, losses, images/s, ETA, history (at most ~300 rows), quality rows,
-        and `resumable` (the unfinished run train_resume_run would continue, or null)."""
+        """The training run's status (the run_status resource says it in a few lines of text).
+
+        Returns:
+            JSON: run, state (idle, running, paused, stopped, finished, failed...), step, steps, message
+            d_acc_real and d_acc_fake: D's accuracy on real and on generated digits (0.5: it cannot tell them apart)
+            d_loss, g_loss, images_per_sec, eta_s, history (up to ~300 rows), quality (cFID rows), resumable_runs
+        """
         return self.page.service.training.status().to_json()
 
     @plain_errors
     def train_gif(self) -> str:
-        """An animated GIF of the run's sample grids, from the first to the latest."""
+        """The training run's sample grids (fixed noise) as an animated GIF, first to latest: watch G learn.
+
+        Returns:
+            an animated GIF
+        """
         return self.page.files.gif(self.page.service.training.frames(), frame_ms=150, scale=2, bounce=False)
 
     # --- what every open tab shows, polled ------------------------------------------------------------------------
