@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import importlib.util
 import io
+import os
 import re
 import subprocess
 import sys
@@ -26,7 +27,6 @@ from testing.app import ROOT, AppProcess, rest_call, served_app
 from testing.mcp import McpClient, data_url, images, pixels, report, texts
 from testing.models import TINY, WITH_D, without_d
 from ui.agents import MODEL_URI, RUN_URI, serve_mcp, status_text
-from ui.limits import UPLOADS_PER_MINUTE
 
 TOOLS = {"generate", "latent", "latent_directions", "interpolate", "models", "discriminate", "invert", "d_pull",
          "z_pull", "style_grid", "morph", "train_start", "train_pause", "train_resume", "train_stop",
@@ -38,12 +38,21 @@ CHANGING = {"train_start": {"data": "sample", "steps": 100}, "train_pause": {}, 
             "train_stop": {}, "train_resume_run": {}, "train_step_once": {"kind": "d"}, "train_set": {"lr_g": 1e-4},
             "train_fork": {"run": "any"}, "push": {"model": "classic", "repo_id": "alice/mcp", "token": "hf_x" * 8},
             "pull": {"repo_id": "alice/mcp"}}
+UPLOADS_PER_MINUTE = 30  # a Space's own limit (ui/limits.py), set for this module's app
 OWNER_ONLY = "is reserved to this Space's owners: sign in with Hugging Face"
 answers: list[str] = []  # every text any tool gave in this module, searched for server paths at the end
 
 
 @pytest.fixture(scope="module")
-def app(app_server):
+def uploads_limited():
+    """This module's app limits uploads per client as a Space does (a local app does not unless told to)."""
+    os.environ["MNIST_GAN_UPLOADS_PER_MINUTE"] = str(UPLOADS_PER_MINUTE)
+    yield
+    os.environ.pop("MNIST_GAN_UPLOADS_PER_MINUTE", None)
+
+
+@pytest.fixture(scope="module")
+def app(uploads_limited, app_server):
     """(the page, its URL, an MCP session to it)."""
     page, url = app_server
     with McpClient(url) as mcp:
