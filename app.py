@@ -27,14 +27,24 @@ from starlette.middleware import Middleware  # noqa: E402
 
 from mnist_gan.service import Service  # noqa: E402
 from mnist_gan.serving.served_files import ResultFiles  # noqa: E402
+from ui.agents import McpRefusals, declare_resources, serve_mcp  # noqa: E402
 from ui.common import FAST, PRIVATE, Page, plain_errors  # noqa: E402
 from ui.explore import ExplorerTab  # noqa: E402
 from ui.generate import GenerateTab  # noqa: E402
-from ui.gradio_glue import cache_folder, endpoint, forget_served  # noqa: E402
+from ui.gradio_glue import (  # noqa: E402
+    cache_folder,
+    endpoint,
+    forget_served,
+    guard_queue,
+    hide_gradio_events,
+    keep_thread_pool,
+    lazy_session_state,
+    open_choices,
+)
 from ui.hub import HubTab  # noqa: E402
 from ui.in_browser import WebAssets, style  # noqa: E402
 from ui.inside import InsideTab  # noqa: E402
-from ui.limits import RequestLimits  # noqa: E402
+from ui.limits import Limits, QueueLimits, RequestLimits, request_client  # noqa: E402
 from ui.routes import assets_route, drawing_routes, png_route  # noqa: E402
 from ui.train import TrainTab  # noqa: E402
 
@@ -83,8 +93,7 @@ LAUNCH = {"css": CSS, "theme": gr.themes.Soft(), "run_history": False, "footer_l
           # Each API call without a session is a new session, and gradio keeps ~0.3 MB per session, 10,000 by
           # default: 3 GB under a scripted crowd (measured). 200 bounds it; an evicted page only re-draws more.
           "state_session_capacity": 200,
-          "max_file_size": "1mb",  # gradio's upload route is open to anyone: see also RequestLimits
-          "app_kwargs": {"middleware": [Middleware(RequestLimits)]}}
+          "max_file_size": "1mb"}  # gradio's upload route is open to anyone: see also ui/limits.py
 
 
 def build(service: Service) -> gr.Blocks:
@@ -92,7 +101,13 @@ def build(service: Service) -> gr.Blocks:
 
     @plain_errors
     def models() -> list[dict]:
-        """Every model the app can use (shipped, trained here, pulled), the default first."""
+        """Every GAN the app can draw with (shipped, trained here, pulled from the Hub), the default first: the
+        names the other tools take as `model`.
+
+        Returns:
+            a JSON list: name, source, description, architecture, latent_dim, steps (training steps)
+            conditional: true when the model draws the digit it is asked for
+        """
         return service.library.catalog()
 
     @plain_errors
@@ -115,10 +130,11 @@ def build(service: Service) -> gr.Blocks:
         gr.Markdown("# mnist-gan\nWatch a GAN learn to write digits, and play with what it learned. Every image is "
                     "reproducible: same model, seed and settings, same pixels.")
         notice = gr.Markdown(visible=False, elem_id="notice")
-        page = Page(service, ResultFiles(cache_folder(demo) / "mnist-gan", CACHE_BYTES), WebAssets.from_env())
+        page = Page(service, ResultFiles(cache_folder(demo) / "mnist-gan", CACHE_BYTES), Limits.from_env(),
+                    WebAssets.from_env())
         with gr.Row(equal_height=True):
-            page.model = gr.Dropdown(service.library.names(), value=service.library.default, label="Model",
-                                     allow_custom_value=True, scale=1, elem_id="model")
+            page.model = open_choices(gr.Dropdown(service.library.names(), value=service.library.default,
+                                                  label="Model", allow_custom_value=True, scale=1, elem_id="model"))
             page.model_info = gr.Markdown(elem_id="model-info")
         generator, explorer, trainer, hub = GenerateTab(page), ExplorerTab(page), TrainTab(page), HubTab(page)
         # on a phone, tabs that do not fit wrap ("menu", the default, hid three of the four behind "...");
@@ -145,6 +161,12 @@ def build(service: Service) -> gr.Blocks:
             changed.then(**inside.on_model)
         trainer.wire(demo, pickers=[page.model, hub.model])
         endpoint(models, "models")
+        declare_resources(page)
+    hide_gradio_events(demo)
+    limits = page.limits
+    guard_queue(demo, QueueLimits(limits).refusal, lambda request: request_client(request, limits.proxy_hops))
+    keep_thread_pool(demo)
+    lazy_session_state()
     demo.mnist_gan_page = page  # what launch() and close() start and stop
     return demo
 
@@ -155,9 +177,14 @@ def launch(demo: gr.Blocks, **options):
     page = demo.mnist_gan_page
     page.service.start()
     page.files.start(cache_folder(demo), UPLOADS_BYTES, on_removed=lambda removed: forget_served(demo, removed))
-    drawing = page.service.drawing
-    routes = [png_route(drawing), *drawing_routes(drawing), assets_route(page.assets, drawing)]
-    launch_options = {**LAUNCH, "app_kwargs": {**LAUNCH["app_kwargs"], "routes": routes}}
+    limits, drawing = page.limits, page.service.drawing
+    mcp = serve_mcp()  # the MCP server at /gradio_api/mcp/, unless MNIST_GAN_MCP=0
+    # an MCP client reads a refusal of the request limits only as a JSON-RPC error: McpRefusals wraps them
+    middleware = ([Middleware(McpRefusals)] if mcp else []) + [Middleware(RequestLimits, limits=limits)]
+    routes = [png_route(drawing, limits), *drawing_routes(drawing), assets_route(page.assets, drawing)]
+    # Gradio's 40 running slots for events, plus one for each Train-tab stream allowed (an open page holds one)
+    launch_options = {**LAUNCH, "mcp_server": mcp, "max_threads": 40 + limits.max_streams,
+                      "app_kwargs": {"middleware": middleware, "routes": routes}}
     return demo.launch(**{"server_name": os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), **launch_options,
                           **options})
 

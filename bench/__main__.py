@@ -16,6 +16,7 @@ BENCHMARKS = {
     "load": ("bench.load", "20 scripted visitors for 60 s (generate, latent) while a run trains: calls/s, p50/p99, memory"),
     "api": ("bench.api", "generate (64 images) through the raw REST path: idle, while training, and the ratio"),
     "permalink": ("bench.permalink", "GET /png (64 images, kept-alive) beside the Gradio REST path, same run"),
+    "mcp": ("bench.mcp", "an MCP tool call to generate (64 images) beside the REST path, interleaved, and the ratio"),
     "slider": ("bench.slider", "latent slider moved to new image shown, in headless Chromium: drawn in the browser, and by the server"),
     "browser": ("bench.in_browser", "Resample to a 64-digit grid shown, in the browser and by the server; a first visit's bytes and time to the first grid"),
     "watching": ("bench.watching", "training images/s with three browser tabs polling the Train tab, over none"),

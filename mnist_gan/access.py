@@ -18,6 +18,7 @@ class Visitor:
 
     username: str | None = None
     oauth_token: str | None = None
+    client: str = ""  # the address a request came from (ui/limits.py: one the visitor cannot choose)
 
 
 ANONYMOUS = Visitor()
@@ -48,8 +49,9 @@ def require_admin(visitor: Visitor, action: str) -> None:
                                "for several). You can still generate, explore and watch.")
         return
     if not username:
-        raise AccessDenied(f"{action} is reserved to this Space's owners: sign in with Hugging Face (Hub tab) "
-                           "if you are one. You can still generate, explore and watch the run.")
+        raise AccessDenied(f"{action} is reserved to this Space's owners: sign in with Hugging Face (the page's "
+                           "Hub tab) if you are one; an API or MCP call without that sign-in is anonymous. You can "
+                           "still generate, explore and watch the run.")
     if username.strip().lower() not in allowed:
         raise AccessDenied(f"{action} is reserved to this Space's owners, and {username} is not one of them. "
                            "You can still generate, explore and watch the run.")

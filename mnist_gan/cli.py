@@ -51,7 +51,7 @@ def cmd_train(args) -> int:
     from tqdm import tqdm
 
     from mnist_gan.training import events
-    from mnist_gan.training.trainer import open_run
+    from mnist_gan.training.trainer import interrupts_stop, open_run
 
     from .data import load_mnist
     from .device import select_device
@@ -82,12 +82,14 @@ def cmd_train(args) -> int:
                 bar.write(event.message)
 
     trainer.subscribe(show)
-    print(f"training on {device}", flush=True)
+    print(f"training on {device} (Ctrl-C stops it, saved)", flush=True)
     try:
-        state = trainer.run()
-    except KeyboardInterrupt:
-        trainer.save()
-        state = "stopped"
+        with interrupts_stop(trainer):
+            state = trainer.run()
+    except KeyboardInterrupt:  # a second Ctrl-C: out now, with the last checkpoint kept
+        bar.close()
+        print(f"interrupted; the run folder {run_dir} keeps its last checkpoint (resume with --resume {run_dir})")
+        return 130
     bar.close()
     print(f"{state} at step {trainer.step}; run folder {run_dir} (resume with --resume {run_dir})")
     return 0

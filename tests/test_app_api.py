@@ -28,7 +28,8 @@ TOKEN = "hf_appTestWrite5Jq8sT2vX9mN0pL6"
 PUBLIC = {"generate", "latent", "latent_directions", "interpolate", "models", "train_start", "train_pause",
           "train_resume", "train_stop", "train_resume_run", "train_status", "train_gif", "push", "pull",
           "train_step_once", "train_set", "train_fork", "train_inspection", "runs_list", "runs_compare", "atlas",
-          "atlas_gif", "discriminate", "invert", "d_pull", "z_pull", "style_grid", "morph", "spot_round", "spot_answer"}
+          "atlas_gif", "discriminate", "invert", "d_pull", "z_pull", "style_grid", "morph", "spot_round", "spot_answer",
+          "model_card", "run_status"}
 
 
 @pytest.fixture(scope="module")
@@ -238,7 +239,7 @@ def test_a_tiny_run_reports_both_accuracies_and_obeys_pause_resume_stop(client, 
     assert [row["step"] for row in status["history"]] == sorted({row["step"] for row in status["history"]})
 
     assert client.predict(api_name="/train_pause")["state"] in ("pausing", "paused")
-    paused = wait_for(client, lambda s: s["state"] == "paused", 60, "the pause")
+    paused = wait_for(client, lambda s: s["state"] == "paused", 600, "the pause")
     assert paused["saved_step"] == paused["step"]  # a pause saves the run
     run_dir = app.service.training.worker.runs_dir / run  # train_status shows visitors no server path
     assert "run_dir" not in paused and load_meta(run_dir / CHECKPOINT_FILE).step == paused["step"]
@@ -258,7 +259,7 @@ def test_a_tiny_run_reports_both_accuracies_and_obeys_pause_resume_stop(client, 
         assert status["quality"] == [] and status["class_histogram"] is None
 
     assert client.predict(api_name="/train_stop")["state"] in ("stopping", "stopped")
-    stopped = wait_for(client, lambda s: s["state"] == "stopped", 60, "the stop")
+    stopped = wait_for(client, lambda s: s["state"] == "stopped", 600, "the stop")
     assert stopped["saved_step"] == stopped["step"] < 2000
     with pytest.raises(AppError, match="cannot stop: the run is stopped"):
         client.predict(api_name="/train_stop")
@@ -317,8 +318,8 @@ def test_push_and_pull_through_a_local_hub(client, app_server, monkeypatch, tmp_
 
 
 def test_requests_beyond_the_limits_are_refused_before_they_are_read(app_server):
-    """A 1 MB value is refused from its Content-Length (gradio would parse it, then echo it whole in its error);
-    uploads are limited per client and minute; the app answers on."""
+    """A 1 MB value is refused from its Content-Length (gradio would parse it, then echo it whole in its error); the
+    app answers on. (Uploads per client and minute, and bodies whose headers lie: tests/test_app_limits.py.)"""
     _, url = app_server
     with httpx.Client(timeout=60) as http:
         big = '{"data": ["classic", 0, 4, "%s", 1.0]}' % ("x" * 2**20)
@@ -327,12 +328,6 @@ def test_requests_beyond_the_limits_are_refused_before_they_are_read(app_server)
         answer = http.post(url + "gradio_api/queue/join", content='{"data": ["%s"]}' % ("x" * 2**20),
                            headers={"content-type": "application/json"})
         assert answer.status_code == 413
-        codes = [http.post(url + "gradio_api/upload", files={"files": ("a.png", b"x" * 100, "image/png")},
-                           headers={"x-forwarded-for": "203.0.113.7"}).status_code for _ in range(32)]
-        assert codes[:30] == [200] * 30 and codes[30:] == [429, 429]
-        other = http.post(url + "gradio_api/upload", files={"files": ("a.png", b"x", "image/png")},
-                          headers={"x-forwarded-for": "203.0.113.8"})
-        assert other.status_code == 200  # another visitor is not held back
     assert client_models(url)[0]["name"] == DEFAULT_MODEL
 
 

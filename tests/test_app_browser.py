@@ -133,7 +133,7 @@ def test_latent_slider_moves_the_image_while_dragging(page):
 
 def test_train_watch_reload_stop_and_use_the_model(page, browser, app_server):
     app, url = app_server
-    wait_until(lambda: not app.service.training.status().state.active, 120, "an earlier run")
+    wait_until(lambda: not app.service.training.status().state.active, 600, "an earlier run")
     page.get_by_role("tab", name="Train").click()
     page.locator("#data").get_by_text("bundled sample").click()
     page.locator("#steps input").fill("3000")
@@ -145,10 +145,10 @@ def test_train_watch_reload_stop_and_use_the_model(page, browser, app_server):
         match = re.search(r"\d{8}-\d{6}-classic\S*", page.locator("#status").inner_text())
         return match and match.group(0) != previous and step_shown(page) >= 40 and match.group(0)
 
-    run = wait_until(new_run, 120, "the first steps of a new run")
+    run = wait_until(new_run, 600, "the first steps of a new run")
     plot = page.locator("#acc-plot").screenshot()
     early = step_shown(page)
-    wait_until(lambda: step_shown(page) > early + 100, 60, "more steps")
+    wait_until(lambda: step_shown(page) > early + 100, 600, "more steps")
     assert page.locator("#acc-plot").screenshot() != plot, "the accuracy plot did not advance"
     assert not page.locator("#start").is_enabled()  # one run at a time
 
@@ -163,9 +163,9 @@ def test_train_watch_reload_stop_and_use_the_model(page, browser, app_server):
     assert run in other.locator("#status").inner_text()
     other.close()
 
-    wait_until(lambda: step_shown(page) >= 1200, 120, "1,200 steps")  # enough for digit-like strokes
+    wait_until(lambda: step_shown(page) >= 1200, 600, "1,200 steps")  # enough for digit-like strokes
     page.locator("#stop").click()
-    wait_until(lambda: "stopped" in page.locator("#status").inner_text(), 60, "the stop")
+    wait_until(lambda: "stopped" in page.locator("#status").inner_text(), 600, "the stop")
     wait_until(lambda: page.locator("#use").is_enabled(), 30, "Use this model")
     shot(page, "3-train")
     page.locator("#use").click()

@@ -37,7 +37,7 @@ def stop_run(client: Client) -> dict:
     status = client.predict(api_name="/train_status")
     if status["state"] in ("starting", "running", "pausing", "paused", "resuming"):
         client.predict(api_name="/train_stop")
-    return wait_for(client, lambda s: s["state"] in ("idle", "stopped", "finished", "failed"), 120, "the stop")
+    return wait_for(client, lambda s: s["state"] in ("idle", "stopped", "finished", "failed"), 600, "the stop")
 
 
 @contextmanager
@@ -60,7 +60,7 @@ def test_a_killed_worker_or_app_leaves_a_run_that_resumes_from_its_checkpoint(tm
         run = client.predict(architecture="classic", batch_size=16, steps=6000, data="sample",
                              api_name="/train_start")["run"]
         # 1. SIGKILL of the training process, at a random moment after its first checkpoint
-        status = wait_for(client, lambda s: (s["saved_step"] or 0) >= 1000, 180, "the first checkpoint")
+        status = wait_for(client, lambda s: (s["saved_step"] or 0) >= 1000, 600, "the first checkpoint")
         time.sleep(0.5 + (time.time_ns() % 1000) / 1000)
         [worker] = app.children()
         os.kill(worker, signal.SIGKILL)
@@ -83,7 +83,7 @@ def test_a_killed_worker_or_app_leaves_a_run_that_resumes_from_its_checkpoint(tm
             client.predict(api_name="/train_resume_run")
 
         # 2. SIGKILL of the whole app (and its worker) while the resumed run trains on
-        wait_for(client, lambda s: s["state"] == "running" and s["step"] > saved, 120, "the resumed run")
+        wait_for(client, lambda s: s["state"] == "running" and s["step"] > saved, 600, "the resumed run")
         app.kill()
         _, meta = load_checkpoint(run_dir / CHECKPOINT_FILE)
         saved = meta.step
@@ -100,10 +100,10 @@ def test_a_killed_worker_or_app_leaves_a_run_that_resumes_from_its_checkpoint(tm
             page.locator("#resume-run").click()
             wait_for_text(page, "#status", r"running")
             assert not page.locator("#resume-run").is_visible()
-        status = wait_for(client, lambda s: s["step"] > saved + 20 and s["state"] == "running", 120, "the resume")
+        status = wait_for(client, lambda s: s["step"] > saved + 20 and s["state"] == "running", 600, "the resume")
         assert status["run"] == run and status["history"][0]["step"] == 10  # one run, its history whole
         client.predict(api_name="/train_stop")
-        stopped = wait_for(client, lambda s: s["state"] == "stopped", 60, "the stop")
+        stopped = wait_for(client, lambda s: s["state"] == "stopped", 600, "the stop")
         assert stopped["saved_step"] == stopped["step"] > saved  # the resumed run checkpoints on
         assert [row["step"] for row in load_checkpoint(run_dir / CHECKPOINT_FILE)[1].history] == \
             list(range(10, stopped["step"] + 1, 10))
@@ -123,16 +123,16 @@ def test_a_diverging_run_is_rolled_back_and_the_train_tab_says_so(app_server, tm
     stop_run(client)
     client.predict(batch_size=16, steps=4000, data="sample", api_name="/train_start")
     try:
-        wait_for(client, lambda s: s["state"] == "running" and s["step"] >= 20, 120, "the run")
+        wait_for(client, lambda s: s["state"] == "running" and s["step"] >= 20, 600, "the run")
         client.predict(api_name="/train_stop")
-        stopped = wait_for(client, lambda s: s["state"] == "stopped" and s["resumable"], 60, "the stop")
+        stopped = wait_for(client, lambda s: s["state"] == "stopped" and s["resumable"], 600, "the stop")
         saved, path = stopped["saved_step"], app.service.training.worker.runs_dir / stopped["run"] / CHECKPOINT_FILE
         arrays, meta = load_checkpoint(path)
         arrays["discriminator/0"] = np.full_like(arrays["discriminator/0"], np.nan)
         save_checkpoint(path, arrays, meta)
 
         client.predict(api_name="/train_resume_run")
-        status = wait_for(client, lambda s: s["state"] == "paused", 120, "the pause after repeated divergence")
+        status = wait_for(client, lambda s: s["state"] == "paused", 600, "the pause after repeated divergence")
         assert [(i["reason"], i["action"]) for i in status["incidents"]] == [
             ("a loss became NaN or infinite", f"rolled back to step {saved}")] * 2 + [
             ("a loss became NaN or infinite", f"rolled back to step {saved}; paused after repeated divergence")]
@@ -194,14 +194,14 @@ def test_an_unwritable_run_folder_gets_a_clear_message_and_the_app_keeps_serving
     # mid-run: the run folder becomes read-only after a checkpoint; the next checkpoint cannot be written
     client.predict(batch_size=16, steps=4000, data="sample", api_name="/train_start")
     try:
-        wait_for(client, lambda s: s["state"] == "running" and s["step"] >= 20, 120, "the run")
+        wait_for(client, lambda s: s["state"] == "running" and s["step"] >= 20, 600, "the run")
         client.predict(api_name="/train_pause")  # a pause saves a checkpoint
-        paused = wait_for(client, lambda s: s["state"] == "paused", 60, "the pause")
+        paused = wait_for(client, lambda s: s["state"] == "paused", 600, "the pause")
         run_dir = runs / paused["run"]
         (run_dir / "samples").mkdir(exist_ok=True)
         with unwritable(run_dir), unwritable(run_dir / "samples"):  # the next sample grid cannot be written
             client.predict(api_name="/train_resume")
-            failed = wait_for(client, lambda s: s["state"] == "failed" and s["resumable"], 180,
+            failed = wait_for(client, lambda s: s["state"] == "failed" and s["resumable"], 600,
                               "the failed checkpoint")
             assert failed["message"].startswith(f"cannot write the run folder {run_dir.name}: ")
             assert str(runs) not in failed["message"]  # the path is for the admin's log, not for visitors

@@ -49,6 +49,8 @@ ENDPOINTS = {
     "morph": ["mlp-cond", "3", "8", 0, 4],
     "spot_round": ["classic"],
     "spot_answer": ["not-a-round", [1, 2]],
+    "model_card": ["classic"],
+    "run_status": [],
 }
 RUN_STARTERS = ("train_start", "train_resume_run", "train_fork")  # a valid call starts a real run: stopped at once
 BIG = 10**30
@@ -107,7 +109,7 @@ def settle(http: httpx.Client, url: str) -> None:
             rest_call(http, url, "train_stop", [])
         return state in ("idle", "stopped", "finished", "failed")
 
-    wait_until(ended, 120, "the run to stop", every=0.3)
+    wait_until(ended, 600, "the run to stop", every=0.3)
 
 
 def check(http: httpx.Client, url: str, endpoint: str, args: list) -> None:

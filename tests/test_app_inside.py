@@ -13,6 +13,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from mnist_gan.images import to_uint8
+from mnist_gan.inside import spot
 from mnist_gan.model.generator import Generator, shipped_models
 from testing.app import rest_call
 from testing.models import WITH_D, png_bomb, without_d
@@ -146,9 +147,11 @@ def test_spot_the_fake_through_the_api(client, app_server):
     before = app.service.inside.spot_record("mlp-cond")["judgements"]
     round_id, gallery = client.predict(model="mlp-cond", api_name="/spot_round")
     assert len(gallery) == 16 and [item["caption"] for item in gallery] == [str(i) for i in range(1, 17)]
+    time.sleep(spot.MIN_ANSWER_S)  # as long as a person needs to look: an answer sooner is not counted
     answer = client.predict(round_id=round_id, marked=[1, 5, 9], api_name="/spot_answer")
     assert len(answer["fake"]) == 8 and answer["fooled"] == 8 - len(set(answer["fake"]) & {1, 5, 9})
-    assert answer["record"]["judgements"] == before + 8 and answer["record"]["interval"] == "Wilson score, 95%"
+    assert answer["counted"] and answer["record"]["judgements"] == before + 8
+    assert answer["record"]["interval"] == "Wilson score, 95%"
     assert answer["record"]["cfid"] == pytest.approx(Generator.load(shipped_models()["mlp-cond"]).metrics["cfid"])
     with pytest.raises(AppError, match="expired or was answered already"):
         client.predict(round_id=round_id, marked=[], api_name="/spot_answer")
@@ -165,7 +168,30 @@ def test_a_round_says_nothing_about_its_answer(app_server):
     text = json.dumps(value)
     assert not re.search(r"fake|real", text, re.IGNORECASE)  # an id and 16 numbered images, nothing else
     names = [item["image"]["path"].rsplit("/", 1)[-1] for item in value[1]]
-    assert all(re.fullmatch(r"[0-9a-f]{24}\.png", name) for name in names)  # content hashes
+    assert all(re.fullmatch(r"[0-9a-f]{24}\.png", name) for name in names)
+    with httpx.Client(timeout=60) as http:
+        again = [item["image"]["path"].rsplit("/", 1)[-1] for item in
+                 rest_call(http, url, "spot_round", ["classic"], session="inside-test")[1][1]]
+    assert not set(names) & set(again)  # random names: a real digit dealt twice is not recognised by its URL
+
+
+def test_a_script_cannot_skew_a_models_fooled_rate(app_server, client, monkeypatch):
+    """Looping rounds and blank answers (which once moved classic's rate from 14% to 95%): answers faster than a
+    person can look count for nothing, and one visitor adds at most so many rounds an hour. The rounds' clock is
+    the test's, so how fast the machine answers changes nothing."""
+    app, _ = app_server
+    clock = [1000.0]
+    monkeypatch.setattr(app.service.inside, "rounds", spot.Rounds(counted_per_hour=3, clock=lambda: clock[0]))
+    before = app.service.inside.spot_record("classic")["judgements"]
+    answers = []
+    for i in range(12):
+        round_id, _ = client.predict(model="classic", api_name="/spot_round")
+        clock[0] += spot.MIN_ANSWER_S if i % 2 else 0.1  # every other one looked at as long as a person would
+        answers.append(client.predict(round_id=round_id, marked=[], api_name="/spot_answer"))
+    assert [a["counted"] for a in answers] == [False, True] * 3 + [False] * 6
+    assert {a["not_counted"] for a in answers[::2]} == {f"answered within {spot.MIN_ANSWER_S:g} s of the round"}
+    assert "more than 3 rounds from one visitor" in answers[-1]["not_counted"]
+    assert app.service.inside.spot_record("classic")["judgements"] == before + 3 * 8
 
 
 def test_heavy_calls_are_bounded(client, files):

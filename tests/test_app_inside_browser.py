@@ -3,11 +3,13 @@ heatmap and the digit found in latent space, open it in the Latent explorer, and
 (the round's answer must not reach the page before the answer). Screenshots: tests/screenshots/."""
 
 import re
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from mnist_gan.inside import spot
 from testing.browser import browser as chromium
 from testing.browser import (canvas_grey, label_clear_of_image, panel_state, wait_for_grid, wait_for_panel,
                              wait_for_text)
@@ -130,14 +132,17 @@ def test_spot_the_fake_keeps_the_answer_until_answered(browser, app_server):
     received = page.evaluate("window.__received.length")
     page.locator("#spot-new").click()
     wait_until(lambda: page.locator("#spot-gallery img").count() == 16, 60, "16 images")
+    dealt = time.monotonic()
     before = "\n".join(page.evaluate("window.__received")[received:])  # what the round's event sent
     for number in (2, 5, 11):  # click three thumbnails: each toggles its mark
         page.locator("#spot-gallery img").nth(number - 1).click()
     checked = page.locator("#spot-marked input:checked")
     wait_until(lambda: checked.count() == 3, 60, "three marks",  # a round trip each: a loaded machine
                describe=lambda: f"{checked.count()} checked")
+    time.sleep(max(0.0, dealt + spot.MIN_ANSWER_S - time.monotonic()))  # a person looks before answering
     page.locator("#spot-answer").click()
     result = wait_for_text(page, "#spot-result", r"You got \d+ of 16", timeout=60)
+    assert "Not added" not in result, result
     captions = wait_until(lambda: [c for c in page.locator("#spot-gallery").inner_text().split("\n")
                                    if c.strip().endswith(("fake", "real"))] or None, 30, "the answer's captions")
     fakes = [i + 1 for i, caption in enumerate(captions) if caption.endswith("fake")]

@@ -27,7 +27,7 @@ def stopped(client) -> dict:
     status = client.predict(api_name="/train_status")
     if status["state"] in ("starting", "running", "pausing", "paused", "resuming"):
         client.predict(api_name="/train_stop")
-    return wait_for(client, lambda s: s["state"] in ("idle", "stopped", "finished", "failed"), 120, "the stop")
+    return wait_for(client, lambda s: s["state"] in ("idle", "stopped", "finished", "failed"), 600, "the stop")
 
 
 @pytest.mark.slow
@@ -35,12 +35,12 @@ def test_steps_by_hand_live_edits_fork_compare_and_atlas(client):
     stopped(client)
     run = client.predict(**RUN, api_name="/train_start")["run"]
     try:
-        wait_for(client, lambda s: s["step"] >= 30, 180, "30 steps")
+        wait_for(client, lambda s: s["step"] >= 30, 600, "30 steps")
         with pytest.raises(AppError, match="cannot take a step \\(d\\): the run is running"):
             client.predict(kind="d", api_name="/train_step_once")
         edited = client.predict(lr_d=1e-4, api_name="/train_set")
         assert edited["state"] == "running"
-        status = wait_for(client, lambda s: s["edits"], 60, "the edit to take effect")
+        status = wait_for(client, lambda s: s["edits"], 600, "the edit to take effect")
         edit = status["edits"][0]
         assert edit["changes"] == {"lr_d": 1e-4} and edit["before"] == {"lr_d": 2e-4} and edit["step"] >= 30
         assert status["config"]["lr_d"] == 1e-4
@@ -52,9 +52,9 @@ def test_steps_by_hand_live_edits_fork_compare_and_atlas(client):
         stopped(client)
         raise
     try:
-        wait_for(client, lambda s: s["atlas_steps"], 180, "the first sample step's atlas")
+        wait_for(client, lambda s: s["atlas_steps"], 600, "the first sample step's atlas")
         client.predict(api_name="/train_pause")
-        paused = wait_for(client, lambda s: s["state"] == "paused", 60, "the pause")
+        paused = wait_for(client, lambda s: s["state"] == "paused", 600, "the pause")
         for kind, advance in (("d", 1), ("g", 1), ("iteration", 1), ("10", 10)):
             before = client.predict(api_name="/train_status")["step"]
             client.predict(kind=kind, api_name="/train_step_once")
@@ -72,16 +72,16 @@ def test_steps_by_hand_live_edits_fork_compare_and_atlas(client):
         meta, atlas = client.predict(run="", step=None, api_name="/atlas")
         assert meta["step"] > 0 and np.asarray(Image.open(atlas)).ndim == 3
         client.predict(api_name="/train_stop")
-        wait_for(client, lambda s: s["state"] == "stopped", 60, "the stop")
+        wait_for(client, lambda s: s["state"] == "stopped", 600, "the stop")
 
         [listed] = [r for r in client.predict(api_name="/runs_list") if r["run"] == run]
         fork_step = listed["fork_steps"][0]
         forked = client.predict(run=run, step=fork_step, lr_g=1e-4, api_name="/train_fork")
         assert forked["origin"] == {"run": run, "step": fork_step, "changes": {"lr_g": 1e-4}}
         assert forked["config"]["lr_g"] == 1e-4 and forked["step"] == fork_step
-        wait_for(client, lambda s: s["state"] == "running" and s["step"] > fork_step, 180, "the fork training")
+        wait_for(client, lambda s: s["state"] == "running" and s["step"] > fork_step, 600, "the fork training")
         client.predict(api_name="/train_stop")
-        wait_for(client, lambda s: s["state"] == "stopped", 60, "the fork's stop")
+        wait_for(client, lambda s: s["state"] == "stopped", 600, "the fork's stop")
         summary, grids = client.predict(runs=[run, forked["run"]], step=fork_step, api_name="/runs_compare")
         assert [r["run"] for r in summary["runs"]] == [run, forked["run"]]
         assert summary["runs"][1]["origin"]["run"] == run
@@ -119,12 +119,12 @@ def test_the_laboratory_in_the_browser(app_server, client):
         wait_for_text(page, "#status", r"running[\s\S]*step [1-9]\d", 180)
         # the live fields show the run's settings once its first status arrives; edit after that, not before
         live = page.locator("#live-lr-d input")
-        wait_until(lambda: live.input_value() == "0.0002", 180, "the run's live settings",
+        wait_until(lambda: live.input_value() == "0.0002", 600, "the run's live settings",
                    describe=lambda: f"it shows {live.input_value()!r}")
         page.locator("#live-lr-d input").fill("0.0001")
         page.locator("#apply-live").click()
         wait_for_text(page, "#status", r"lr_d 0.0002 → 0.0001", 60)
-        wait_for(client, lambda s: s["atlas_steps"], 180, "the first sample step's atlas")
+        wait_for(client, lambda s: s["atlas_steps"], 600, "the first sample step's atlas")
         page.locator("#pause").click()
         wait_for_text(page, "#status", r"^paused", 60)
         wait_until(lambda: page.locator("#step-d").is_enabled(), 30, "the step buttons")

@@ -94,14 +94,14 @@ def test_a_signed_in_owner_trains_and_pushes_and_the_worker_never_holds_a_token(
     child_env = Path(f"/proc/{children[0]}/environ").read_bytes()
     assert LOGIN.encode() not in child_env and b"HF_TOKEN=" not in child_env  # ...its training process does not
 
-    wait_for(owner, lambda s: s["state"] == "running" and s["step"] >= 20, 120, "the run")
+    wait_for(owner, lambda s: s["state"] == "running" and s["step"] >= 20, 600, "the run")
     with pytest.raises(AppError, match=OWNER_ONLY):
         call(visitor, "/train_stop")
     assert call(owner, "/train_pause")["state"] in ("pausing", "paused")
-    wait_for(owner, lambda s: s["state"] == "paused", 60, "the pause")
+    wait_for(owner, lambda s: s["state"] == "paused", 600, "the pause")
     assert call(owner, "/train_resume")["state"] in ("resuming", "running")
     assert call(owner, "/train_stop")["state"] == "stopping"
-    wait_for(owner, lambda s: s["state"] == "stopped", 60, "the stop")
+    wait_for(owner, lambda s: s["state"] == "stopped", 600, "the stop")
 
     pushed = call(owner, "/push", model="classic", repo_id="alice/space-model", token=PUSH)
     assert re.fullmatch(r"[0-9a-f]{40}", pushed["commit_sha"])
@@ -116,6 +116,18 @@ def test_a_signed_in_owner_trains_and_pushes_and_the_worker_never_holds_a_token(
         hub.drop = {}
     with pytest.raises(AppError, match="no write access to bob/model"):
         call(owner, "/push", model="classic", repo_id="bob/model", token=PUSH)
+
+
+@pytest.mark.slow
+def test_over_mcp_a_caller_is_who_its_cookie_says(space):
+    """An MCP client sending the page's session cookie is that signed-in user; without one, anonymous."""
+    from testing.mcp import McpClient, texts  # the mcp package: only this test needs it
+
+    with McpClient(space.url, headers={"Cookie": sign_in(space.url)}) as owner, McpClient(space.url) as visitor:
+        refused, answered = visitor.call("train_pause"), owner.call("train_pause")
+    answers.extend(texts(refused) + texts(answered))
+    assert refused.isError and OWNER_ONLY in texts(refused)[0]
+    assert not any(OWNER_ONLY in text for text in texts(answered))
 
 
 @pytest.mark.browser

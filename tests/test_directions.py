@@ -97,3 +97,40 @@ def test_conditional_models_get_style_directions_only():
     generator = Generator(config, architectures.build(config)[0], "untrained")
     directions = find_directions(generator, seed=1, n=500, digit_scorer=lambda x: np.zeros((len(x), 10)))
     assert [d.label for d in directions] == list(STYLE) and all(d.vector.shape == (16,) for d in directions)
+
+
+def test_the_shipped_models_carry_their_directions_for_their_own_weights(tmp_path):
+    """A first visitor's sliders need no search: each shipped model keeps its directions beside its weights, for
+    those weights; directions kept for other weights are not used, and a search's are kept for next time."""
+    import shutil
+
+    from mnist_gan.atomic_files import file_sha256
+    from mnist_gan.inside.directions import DIRECTIONS_FILE, load_directions, save_directions
+    from mnist_gan.model.generator import WEIGHTS_FILE
+
+    for name, folder in shipped_models().items():
+        kept = load_directions(folder / DIRECTIONS_FILE, file_sha256(folder / WEIGHTS_FILE))
+        assert kept and len(kept) == (8 if Generator.load(folder).config.conditional else MAX_DIRECTIONS), name
+        assert all(abs(np.linalg.norm(d.vector) - 1) < 1e-5 for d in kept)
+    assert load_directions(folder / DIRECTIONS_FILE, "0" * 64) is None  # found for other weights
+    assert load_directions(tmp_path / "missing.npz", "0" * 64) is None
+    copy = tmp_path / "copy"
+    shutil.copytree(folder, copy)
+    (copy / DIRECTIONS_FILE).unlink()
+    save_directions(copy / DIRECTIONS_FILE, raw_directions(100, 4), "a" * 64)
+    again = load_directions(copy / DIRECTIONS_FILE, "a" * 64)
+    assert [d.label for d in again] == [f"z[{i}]" for i in range(4)]
+    assert np.array_equal(np.stack([d.vector for d in again]), np.eye(4, 100, dtype=np.float32))
+
+
+@pytest.mark.slow
+def test_the_kept_directions_are_what_a_search_finds():
+    from mnist_gan.atomic_files import file_sha256
+    from mnist_gan.inside.directions import DIRECTIONS_FILE, load_directions
+    from mnist_gan.model.generator import WEIGHTS_FILE
+
+    folder = shipped_models()["mlp-uncond"]
+    kept = load_directions(folder / DIRECTIONS_FILE, file_sha256(folder / WEIGHTS_FILE))
+    found = find_directions(Generator.load(folder), seed=0, digit_scorer=Classifier.load().digit_scores)
+    assert [d.label for d in kept] == [d.label for d in found]
+    assert all(np.array_equal(a.vector, b.vector) for a, b in zip(kept, found))

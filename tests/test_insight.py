@@ -19,10 +19,12 @@ from mnist_gan.inside import spot
 from mnist_gan.inside.critic import SoftGenerator, keep_code, one_hot
 from mnist_gan.inside.inversion import Search, rms_error
 from mnist_gan.inside.pictures import BadImage, read_image, to_mnist
-from mnist_gan.model.generator import shipped_models
+from mnist_gan.model.generator import Generator, shipped_models
 from mnist_gan.quality.coverage import coverage, half_pixel_error
 from mnist_gan.service import AppSettings, Service
 from testing.models import WITH_D, png_bomb, without_d
+from testing.pictures import KINDS, decode_peak_mb
+from testing.stats import held_out_accuracy, pixel_statistics
 from testing.system import cli
 
 
@@ -91,6 +93,14 @@ def test_mnist_digits_come_back_as_they_are(sample):
 def test_bad_pictures_get_a_plain_message(data, message):
     with pytest.raises(BadImage, match=message):
         to_mnist(read_image(data))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_picture_at_the_size_limit_decodes_in_bounded_memory(kind):
+    """The worst formats at 4096 x 4096 (a 35 kB lossless WEBP of transparent pixels once took 806 MB: its float
+    copies); what is decoded is a digit like any other."""
+    measured = decode_peak_mb(kind)
+    assert measured["peak_mb"] < 200 and 0.01 < measured["ink"] < 0.1, measured
 
 
 def test_huge_and_animated_images_are_refused_before_decoding():
@@ -289,6 +299,43 @@ def test_a_round_keeps_its_answer_and_is_answered_once(service):
     clock[0] = 11.0
     with pytest.raises(spot.RoundGone):
         rounds.take(ids[3])  # too old
+
+
+def test_a_visitors_rounds_push_out_only_their_own_and_count_only_as_a_person_could():
+    clock = [0.0]
+    rounds = spot.Rounds(max_rounds=100, clock=lambda: clock[0], per_visitor=4, counted_per_hour=2)
+    kept = rounds.add("classic", spot.layout(np.random.default_rng(0)), "203.0.113.5")
+    for i in range(2_000):  # a script's loop of new rounds
+        rounds.add("classic", spot.layout(np.random.default_rng(i)), "203.0.113.66")
+    assert len(rounds) == 5 and rounds.take(kept).visitor == "203.0.113.5"
+    dealt = [rounds.add("classic", spot.layout(np.random.default_rng(i)), "v") for i in range(4)]
+    assert rounds.count(rounds.take(dealt[0])).startswith("answered within")  # at once: a script's answer
+    clock[0] += spot.MIN_ANSWER_S
+    assert [rounds.count(rounds.take(d)) for d in dealt[1:3]] == [None, None]
+    assert "more than 2 rounds from one visitor in an hour" in rounds.count(rounds.take(dealt[3]))
+    clock[0] += 3_601  # an hour on: counted again
+    assert rounds.count(rounds.take(rounds.add("classic", spot.layout(np.random.default_rng(9)), "v"))) is not None
+    late = rounds.add("classic", spot.layout(np.random.default_rng(9)), "v")
+    clock[0] += spot.MIN_ANSWER_S
+    assert rounds.count(rounds.take(late)) is None
+
+
+def test_served_digits_say_nothing_but_their_shapes(sample):
+    """Real test digits and a model's samples are drawn again from their shapes: digits of one shape give the same
+    bytes, and a classifier on pixel statistics (what a script once read every answer from) does no better than
+    chance on the default model's rounds, where it read the raw pixels near perfectly."""
+    rng = np.random.default_rng(0)
+    real = to_uint8(sample.x_test[:1])
+    dimmed = np.where(real >= 128, 200, np.where(real > 0, 60, 0)).astype(np.uint8)  # other greys, same shape
+    speckled = np.where(real == 0, rng.integers(0, 3, real.shape), real).astype(np.uint8)
+    served = [spot.render(image, np.random.default_rng(1)) for image in (real, dimmed, speckled)]
+    assert all(np.array_equal(served[0], s) for s in served[1:])
+    reals = to_uint8(sample.x_test[:600])
+    fakes = Generator.load(shipped_models()["mlp-uncond"]).generate(1, 600)
+    labels = np.r_[np.zeros(600), np.ones(600)]
+    raw = held_out_accuracy(pixel_statistics(np.concatenate([reals, fakes])), labels)
+    rendered = held_out_accuracy(pixel_statistics(spot.render(np.concatenate([reals, fakes]), rng)), labels)
+    assert raw > 0.9 and abs(rendered - 0.5) < 3 * np.sqrt(0.25 / 600), (raw, rendered)
 
 
 def _append(path: str, model: str, times: int) -> None:

@@ -260,7 +260,7 @@ def test_steps_by_hand_wait_for_a_pause(tiny_data):
     try:
         assert started.wait(120)
         trainer.take("d")
-        wait_until(lambda: any(isinstance(e, Inspected) for e in events), 60, "the refusal")
+        wait_until(lambda: any(isinstance(e, Inspected) for e in events), 600, "the refusal")
         refusal = [e for e in events if isinstance(e, Inspected)][0]
         assert refusal.summary == {"refused": "the run is not paused"} and refusal.path is None
         with pytest.raises(ValueError, match="a step is one of d, g, iteration, 10"):

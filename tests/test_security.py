@@ -19,9 +19,11 @@ from mnist_gan.access import ANONYMOUS, Visitor
 from mnist_gan.config import GANConfig
 from mnist_gan.errors import AccessDenied, Busy, HubError
 from mnist_gan.hub import push_pull
+from mnist_gan.inside.directions import DIRECTIONS_FILE
 from mnist_gan.model.generator import shipped_models
 from mnist_gan.service import AppSettings, Service
 from mnist_gan.serving import drawing, served_files
+from mnist_gan.serving.library import Library
 from mnist_gan.training.process import TrainingWorker, find_resumable, prune_runs
 from mnist_gan.training.trainer import Trainer
 from testing.hub_server import local_hub
@@ -253,7 +255,11 @@ def test_any_failure_inside_a_pull_is_a_plain_hub_error(server, staged, tmp_path
 # --- Medium 6: one slow computation per model, one at a time ------------------------------------------------------
 
 def test_concurrent_first_calls_for_a_models_directions_compute_once(tmp_path, monkeypatch):
-    service = Service(AppSettings(runs_dir=tmp_path / "runs"))
+    folders = {}
+    for name in ("classic", "mlp-cond"):  # copies without the directions the shipped folders carry: found here
+        folders[name] = tmp_path / name
+        shutil.copytree(shipped_models()[name], folders[name], ignore=shutil.ignore_patterns(DIRECTIONS_FILE))
+    service = Service(AppSettings(runs_dir=tmp_path / "runs"), Library(folders))
     calls, running, most = [], [0], [0]
     lock = threading.Lock()
     real = drawing.find_directions

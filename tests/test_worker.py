@@ -102,7 +102,7 @@ def test_a_child_run_finishes_saves_and_hands_its_weights_over(tmp_path):
         worker.start(config, SAMPLE_DATA, "sample")
         with pytest.raises(Busy, match="a training run is in progress"):
             worker.start(config, SAMPLE_DATA, "sample")
-        status = wait_until(lambda: (s := worker.status()).state.done and s, 120, "the run to end")
+        status = wait_until(lambda: (s := worker.status()).state.done and s, 600, "the run to end")
         assert status.state == State.FINISHED, status.message
         assert status.step == status.saved_step == 20 and status.sample_steps == [10, 20]
         wait_until(lambda: done, 30, "on_done")
@@ -115,7 +115,7 @@ def test_a_child_run_finishes_saves_and_hands_its_weights_over(tmp_path):
             worker.pause()
 
         worker.start(config, tmp_path / "missing.npz", "a file that is not there")  # the next run may start
-        status = wait_until(lambda: (s := worker.status()).state == State.FAILED and s, 120, "the failure")
+        status = wait_until(lambda: (s := worker.status()).state == State.FAILED and s, 600, "the failure")
         assert "MNIST file not found" in status.message and status.saved_step is None
     finally:
         worker.close()

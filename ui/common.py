@@ -15,6 +15,7 @@ from mnist_gan.service import Service
 from mnist_gan.serving.served_files import ResultFiles
 
 from .in_browser import WebAssets
+from .limits import Limits, request_client
 
 PRIVATE = {"api_visibility": "private", "api_name": "ui"}  # UI-only events: named ui, ui_1...
 # No progress shown, and none tracked: on every event the page re-renders the loading status of each component
@@ -61,9 +62,16 @@ class Page:
 
     service: Service
     files: ResultFiles
+    limits: Limits
     assets: WebAssets
     model: gr.Dropdown | None = None
     model_info: gr.Markdown | None = None
+
+    def visitor(self, profile: gr.OAuthProfile | None = None, token: gr.OAuthToken | None = None,
+                request: gr.Request | None = None) -> Visitor:
+        """Who calls: their login (gradio's login parameters) and the address their request came from."""
+        client = request_client(request, self.limits.proxy_hops) if request is not None else ""
+        return Visitor(profile.username if profile else None, token.token if token else None, client)
 
 # d3 formats for plot axes: left to Vega, a plot of one point labelled its only tick "2,500.000000" and "8.564708"
 STEP_AXIS, VALUE_AXIS = {"x_axis_format": ",d"}, {"y_axis_format": ".3~g"}

@@ -10,7 +10,7 @@ from mnist_gan.inside.directions import MAX_DIRECTIONS
 from mnist_gan.serving.drawing import DIGIT_SCALE, DIGITS, MAX_FRAMES, SLIDER_RANGE
 
 from .common import FAST, LABELLED, PIXELS, PRIVATE, RAW, Page, new_seed, plain_errors
-from .gradio_glue import endpoint
+from .gradio_glue import endpoint, list_parameter
 from .in_browser import in_browser, panel, server_draw
 
 MODES = [("meaningful directions", "directions"), ("raw dimensions", "raw")]  # (what the page shows, the value)
@@ -22,20 +22,46 @@ class ExplorerTab:
 
     @plain_errors
     def latent_directions(self, model: str, mode: str = "directions") -> list[dict]:
-        """The sliders of the latent explorer for `model`: what each moves, and how linear it is (R^2)."""
+        """The latent explorer's sliders for a model: directions in its latent space, each found from the model
+        itself (stroke thickness, slant, width, height..., or "more like a k" for digit k), for the latent tool.
+
+        Args:
+            model: the GAN (the models tool lists them)
+            mode: "directions" (the found directions) or "raw" (the latent vector's own first 16 coordinates)
+        Returns:
+            a JSON list of sliders: index, label (what it moves), r2 (how linear the move is, 0-1)
+        """
         return self.page.service.drawing.latent_directions(model, mode)
 
     @plain_errors
     def latent(self, model: str, seed: float, digit: str, mode: str, amounts: list) -> str:
-        """One digit: `seed`'s latent moved amounts[i] units along slider i (see latent_directions).
+        """One digit drawn from a seed's latent vector moved along the latent explorer's sliders: how a GAN's
+        latent space encodes style (see latent_directions for what each slider moves).
 
-        digit: the digit a class-conditional model draws (unconditional models ignore it).
+        Args:
+            model: the GAN (the models tool lists them)
+            seed: a whole number 0-4294967295 choosing the starting latent vector
+            digit: "0"-"9", the digit a class-conditional model draws (unconditional models ignore it)
+            mode: "directions" (the found directions) or "raw" (the latent vector's own coordinates)
+            amounts: how far to move along each slider, in latent units (about -4 to 4), slider 0 first; at most 16
+        Returns:
+            a PNG image of the digit (280x280)
         """
         return self.page.files.png(self.page.service.drawing.latent(model, seed, digit, mode, amounts))
 
     @plain_errors
     def interpolate(self, model: str, seed_a: float, seed_b: float, frames: float, digit: str) -> tuple[str, str]:
-        """A frame strip (PNG) and a looping GIF of the spherical path from seed_a's latent to seed_b's."""
+        """The path between two seeds' digits: their latent vectors interpolated spherically, each step drawn.
+
+        Args:
+            model: the GAN (the models tool lists them)
+            seed_a: the first digit's seed, a whole number 0-4294967295
+            seed_b: the last digit's seed
+            frames: how many steps, 2-32
+            digit: "0"-"9", the digit a class-conditional model draws (unconditional models ignore it)
+        Returns:
+            a PNG strip of the frames, then an animated GIF of them
+        """
         strip, images = self.page.service.drawing.interpolate(model, seed_a, seed_b, frames, digit)
         return self.page.files.png(strip), self.page.files.gif(images)
 
@@ -92,7 +118,7 @@ class ExplorerTab:
                                 elem_classes=[PIXELS, LABELLED], elem_id="gif", scale=1)
         self.strip_panel = panel("strip", "Frames (spherical interpolation)", assets.runtime, assets.engine,
                                  "strip-panel", file="frames.png", moving=True)
-        amounts = gr.JSON(visible=False)  # the API's slider values (the UI sends the sliders themselves)
+        amounts = list_parameter("number")  # the API's slider values (the UI sends the sliders themselves)
         self.seed = seed
         # a latent to start from instead of the seed's ("Open in Latent explorer"): in the page, so that the
         # browser can draw it too

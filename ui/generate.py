@@ -18,8 +18,18 @@ class GenerateTab:
 
     @plain_errors
     def generate(self, model: str, seed: float, n: float, digit: str, temperature: float) -> str:
-        """A PNG grid of n digits (1-100) drawn by `model` from `seed`; same arguments, same pixels.
-        digit: "all digits", or 0-9 for class-conditional models (then one row per digit)."""
+        """Handwritten digits drawn by a GAN's generator from random latent vectors, as one PNG grid (28x28 digits,
+        enlarged with sharp pixels). The same arguments always give the same pixels.
+
+        Args:
+            model: the GAN that draws (the models tool lists them); "mlp-uncond" is the default
+            seed: a whole number 0-4294967295 choosing the latent vectors; another seed, other digits
+            n: how many digits, 1-100
+            digit: "all digits" (class-conditional models: a row per digit), or "0"-"9" (conditional models only)
+            temperature: 0.1-2, the scale of the latent vectors: low gives typical digits, high more varied ones
+        Returns:
+            a PNG image of the grid
+        """
         return self.page.files.png(self.page.service.drawing.generate(model, seed, n, digit, temperature))
 
     def build(self) -> None:

@@ -1,8 +1,8 @@
 """Every place the app leans on Gradio beyond its documented API, and the one way endpoints are declared.
 
-Each helper says what it works around. Checked with gradio 6.31.0: after an upgrade, run the API and browser tests
-(tests/test_app_api.py, tests/test_app_inside.py, tests/test_app_browser.py, tests/test_app_in_browser.py), which
-fail if one of these stops working.
+Each helper says what it works around. Checked with gradio 6.31.0 (and mcp 1.30.0 for its MCP server): after an
+upgrade, run the API, MCP and browser tests (tests/test_app_api.py, tests/test_app_inside.py, tests/test_mcp.py,
+tests/test_app_browser.py, tests/test_app_in_browser.py), which fail if one of these stops working.
 
 Two more live in the page's own script (ui/static/mnist-draw.js), where the browser needs them: a slider is read
 straight from the <input type=range> gradio renders inside the element of its elem_id (gradio's own input event
@@ -85,9 +85,395 @@ def html_event(component: gr.HTML, name: str):
     return getattr(component, name)
 
 
+def guard_queue(demo: gr.Blocks, refusal: Callable, client: Callable) -> None:
+    """Ask `refusal(request, concurrency_group, held)` before any event joins the queue; a message refuses it
+    (the caller reads it as the call's error). held: (client, group) of every event waiting or running, from the
+    queue's own record, so nothing leaks when an event ends, however it ends; client(request) names a request's
+    client. Gradio 6.31 has no per-client limit of its own: this wraps its queue's `push` (demo._queue, made with
+    the Blocks) and reads its waiting lists and running slots."""
+    from gradio import route_utils
+
+    queue = demo._queue
+    push = queue.push
+
+    def held():
+        waiting = [event for q in queue.event_queue_per_concurrency_id.values() for event in q.queue]
+        running = [event for job in queue.active_jobs if job for event in job]
+        return [(client(event.request) if event.request is not None else "?", event.concurrency_id)
+                for event in waiting + running]
+
+    async def guarded(body, request, username):
+        try:
+            fn = route_utils.get_fn(demo, None, body)
+        except Exception:  # a bad fn_index: gradio answers it itself
+            return await push(body, request, username)
+        message = refusal(request, fn.concurrency_id, held())
+        if message:
+            return False, message, "error"
+        return await push(body, request, username)
+
+    queue.push = guarded
+
+
+class _ConfigsOnDemand(dict):
+    """A session's per-block configs, each computed when first asked for (see lazy_session_state)."""
+
+    def __init__(self, blocks_config, keys: set):
+        super().__init__()
+        self._blocks_config, self._keys = blocks_config, keys
+
+    def __missing__(self, key):
+        value = self[key] = self._blocks_config.config_for_block(key, [], self._blocks_config.blocks[key])
+        return value
+
+    def __contains__(self, key) -> bool:
+        return dict.__contains__(self, key) or key in self._keys
+
+    def items(self):
+        for key in self._keys:
+            self[key]  # noqa: B018  (computes the ones not asked for yet: a deep link wants them all)
+        return super().items()
+
+
+def lazy_session_state() -> None:
+    """A new session costs what it uses: Gradio 6.31 computes the config of every block (374 here) for each new
+    session, ~51 ms of CPU, though only a deep link reads them all; every API call without a session_hash (a
+    script, a curl) is a new session, so that was most of the work of a `generate` (profiled under load: 66% of the
+    server's CPU). Here a session computes a block's config when it is first asked for. This is SessionState's own
+    __init__ (gradio/state_holder.py, 6.31.0) with its configs on demand; other versions are left alone."""
+    import os
+    from copy import copy
+
+    from gradio import state_holder
+
+    if gr.__version__ != GRADIO_CHECKED or getattr(state_holder.SessionState, "_configs_on_demand", False):
+        return
+
+    def __init__(self, blocks):
+        self.blocks_config = copy(blocks.default_config)
+        self.config_values = _ConfigsOnDemand(self.blocks_config, {k for k in self.blocks_config.blocks
+                                                                   if k in blocks.blocks})
+        self.state_data, self._state_ttl, self.is_closed = {}, {}, False
+        self.STATE_TTL_WHEN_CLOSED = 1 if os.getenv("GRADIO_IS_E2E_TEST", None) else 3600
+
+    state_holder.SessionState.__init__ = __init__
+    state_holder.SessionState._configs_on_demand = True
+
+
+def keep_thread_pool(demo: gr.Blocks) -> None:
+    """launch(max_threads=N) sets the queue's running slots to N (each open page's stream holds one) and also
+    widens the thread pool of every synchronous handler to N; this keeps that pool at anyio's default of 40, so
+    more slots for streams never mean more threads competing for 2 cores (measured: 125 threads at 200 pages)."""
+    demo.create_limiter = lambda: setattr(demo, "limiter", None)
+
+
+def unread_messages(demo: gr.Blocks, session: str | None) -> int | None:
+    """Messages Gradio holds for a page that the page has not read yet; None once Gradio dropped the page's queue
+    (closed, or pushed out). A page that reads drains each update at once; one that left never does, and its
+    stream would hold a slot for ever (Gradio notices a closed connection, not a page that stops reading)."""
+    pending = demo._queue.pending_messages_per_session.get(session) if session else None
+    return None if pending is None else pending.qsize()
+
+
 def forget_served(demo: gr.Blocks, removed: list[Path]) -> None:
     """Tell gradio that files the app deleted from its cache are gone: it remembers every file it served in
     `demo.temp_file_sets` (sets of paths) and would keep them for ever."""
     removed = {str(path) for path in removed}
     for tracked in demo.temp_file_sets:
         tracked.difference_update(removed)
+
+
+# --- the app as an MCP server (gradio.mcp.GradioMCPServer, gradio[mcp] 6.31.0 with mcp 1.30.0) -------------------
+
+# What the tool descriptions say about image parameters, instead of gradio's sentence (which points agents at a
+# separate upload tool and "the returned path": a path is refused here, see mcp_image below)
+MCP_IMAGE_HINT = (" Images go in as data URLs (data:image/png;base64,..., under about 180 kB: the request is capped at"
+                  " 256 kB), such as an image a tool of this server returned, or as the URL of a file uploaded to"
+                  " this app (gradio's upload_file_to_gradio tool gives one).")
+
+
+def open_choices(dropdown: gr.Dropdown) -> gr.Dropdown:
+    """A dropdown whose API parameter is any string, not the choices it had at launch: gradio describes a dropdown
+    as an enum of its choices (even with allow_custom_value), and an MCP server checks arguments against that schema
+    before the app sees them, so a model trained or pulled after launch would be refused. The app checks the value
+    itself. (`api_info` on the instance, as file_parameter does.)"""
+    dropdown.api_info = lambda: {"type": "string"}
+    return dropdown
+
+
+def list_parameter(item_type: str) -> gr.JSON:
+    """A hidden JSON API parameter described as a list of `item_type` ("number", "integer"): gradio describes a
+    gr.JSON as {"type": {}}, which is not valid JSON Schema, so an MCP server refuses every call of a tool that has
+    one."""
+    parameter = gr.JSON(visible=False)
+    parameter.api_info = lambda: {"type": "array", "items": {"type": item_type}}
+    return parameter
+
+
+def not_a_tool(fn: Callable) -> Callable:
+    """Leave an endpoint out of the MCP tool list (it stays in the REST API): gradio skips a function whose
+    `_mcp_type` is not "tool" when it lists tools (a tool called by name still runs, as through REST)."""
+    getattr(fn, "__func__", fn)._mcp_type = "not a tool"
+    return fn
+
+
+def mcp_resource(fn: Callable, uri: str) -> Callable:
+    """`fn` served as the MCP resource `uri` (a template when it has {name} parts: each becomes an argument), once
+    declared as an endpoint: gradio's decorator only marks the function, and lists it among the resources."""
+    return gr.mcp.resource(uri, mime_type="text/plain")(fn)
+
+
+def hide_gradio_events(demo: gr.Blocks) -> None:
+    """Endpoints gradio adds by itself serve the page, not callers: the login button's check at each page load
+    (public, as `_check_login_status`, so an MCP tool on a Space) becomes undocumented, which the page still calls."""
+    for fn in demo.fns.values():
+        if fn.api_visibility == "public" and (fn.api_name or "").startswith("_"):
+            fn.api_visibility = "undocumented"
+
+
+def mend_mcp_server() -> None:
+    """Mend gradio's MCP server where it serves this app badly. Class attributes of GradioMCPServer, replaced once
+    per process; tests/test_mcp.py fails if one stops working after an upgrade."""
+    from gradio.mcp import GradioMCPServer as Server
+
+    if getattr(Server, "_mnist_gan_mended", False):
+        return
+    # Tool calls went through a gradio_client Client back to the app's own queue. Its result thread polls for the
+    # queue's messages every 50 ms, which doubled a fast call (generate: 78 against 29 ms through REST, measured);
+    # a tool with several outputs (discriminate: a report and three images) came back as ONE text, the repr of the
+    # tuple, unless the client sent a progress token; with a token each output was its own content, but the call
+    # took 0.5 s longer (gradio read the job's updates until a 0.5 s wait for more timed out). Now a call joins the
+    # app's queue over its own REST routes, asynchronously (queue/join, then that session's queue/data stream):
+    # the same queue, concurrency limits and caller's headers (its sign-in cookie), one value per output, the
+    # queue's news as progress notifications when the client asks for them.
+    Server._get_or_create_client = lambda self: _Loopback(self)
+    Server._execute_tool_without_progress = lambda self, call: call.result()
+    Server._execute_tool_with_progress = _tool_result_with_progress
+    # Answers: images as image content of the served file's own bytes (gradio re-encoded them with PIL, keeping one
+    # frame of an animated GIF, and added an "Image URL" text that names the file's server path); dicts and lists
+    # as JSON (gradio wrote Python's repr: True, None, single quotes); no output, nothing.
+    Server.postprocess_output_data = _answer
+    # Image parameters: gradio saved a data URL to a file and uploaded it to the app again through its loopback
+    # client, from 127.0.0.1, so every MCP caller shared one bucket of the per-client upload limit (ui/limits.py);
+    # an http(s) URL was fetched by the server. Now a data URL is written straight into gradio's upload folder (the
+    # MCP request that carried it is under the request size limit, as the drawing pad's picture is), the URL of a
+    # file uploaded to this app names that file, and anything else is refused with a plain message.
+    Server.convert_strings_to_filedata = _image_inputs
+    Server._file_data_tool_description = property(lambda self: MCP_IMAGE_HINT)
+    simplify = Server.simplify_filedata_schema  # and the parameter says so: gradio's "format" spoke of http(s) URLs
+    Server.simplify_filedata_schema = lambda self, schema: _as_uri(simplify(self, schema))
+    Server._mnist_gan_mended = True
+
+
+def _as_uri(simplified: tuple) -> tuple:
+    """gradio's (schema, file positions), each file parameter a string of format "uri" (a data URL is one)."""
+    def reformat(node):
+        if isinstance(node, dict):
+            return {key: "uri" if key == "format" and str(value).startswith("Gradio File Input") else reformat(value)
+                    for key, value in node.items()}
+        return [reformat(item) for item in node] if isinstance(node, list) else node
+
+    schema, positions = simplified
+    return reformat(schema), positions
+
+
+class _Loopback:
+    """What gradio's MCP server takes for its client: submit() makes a call of this app's queue."""
+
+    def __init__(self, server):
+        self.server = server
+
+    def submit(self, *args, api_name: str, headers: dict | None = None) -> _Call:
+        return _Call(self.server, api_name, list(args), headers or {})
+
+
+LOOPBACK_SESSIONS = 16  # gradio sessions kept for MCP calls (more calls at once each get a new one)
+# The caller's headers a call keeps (its sign-in cookie, where it comes from); the rest belong to its MCP request
+_FORWARDED = ("cookie", "authorization", "user-agent", "x-forwarded-for", "x-forwarded-host", "x-forwarded-proto",
+              "x-real-ip")
+
+
+class _Call:
+    """One call of the app's queue, from inside the app, over its REST routes (the loopback address)."""
+
+    def __init__(self, server, api_name: str, data: list, headers: dict):
+        self.server, self.api_name, self.data = server, api_name, data
+        self.headers = {k: v for k, v in headers.items() if k.lower() in _FORWARDED} | {"x-gradio-user": "mcp"}
+
+    async def messages(self):
+        """The queue's messages about this call (dicts: estimation, process_starts, process_completed...). The
+        call runs in a session kept for loopback calls, one call at a time each: a new session costs the app
+        ~40 ms to set up (measured: a queue call took 73 ms in a new session, 26 ms in a used one)."""
+        import asyncio
+        import json
+        import secrets
+
+        import httpx
+
+        block_fn = self.server.get_block_fn_from_endpoint_name(self.api_name)
+        url = self.server.local_url.rstrip("/") + "/gradio_api/queue"
+        http, sessions = getattr(self.server, "_loopback", (None, []))
+        if http is None:  # one for the server's life: a new client costs ~10 ms (its TLS context), a call ~5
+            http = httpx.AsyncClient(timeout=httpx.Timeout(30, read=None))
+            self.server._loopback = http, sessions
+        session, reusable = sessions.pop() if sessions else secrets.token_hex(12), False
+        try:
+            joined = await http.post(f"{url}/join", headers=self.headers, json={
+                "data": self.data, "fn_index": block_fn._id, "session_hash": session, "event_data": None,
+                "trigger_id": None})
+            if joined.status_code != 200:
+                raise RuntimeError(f"the app's queue refused the call ({joined.status_code}): {joined.text[:300]}")
+            async with http.stream("GET", f"{url}/data", params={"session_hash": session},
+                                   headers=self.headers) as stream:
+                lines, completed = stream.aiter_lines(), False
+                while True:  # to the stream's end, which follows the result at once: then the session is free
+                    try:
+                        line = await (asyncio.wait_for(anext(lines), 5) if completed else anext(lines))
+                    except (StopAsyncIteration, asyncio.TimeoutError):
+                        break
+                    message = json.loads(line[5:]) if line.startswith("data:") else {}
+                    kind = message.get("msg")
+                    if kind == "close_stream":
+                        reusable = completed
+                        break
+                    if kind in (None, "heartbeat"):
+                        continue
+                    yield message
+                    completed = completed or kind == "process_completed"
+                    if kind == "unexpected_error":
+                        break
+        finally:
+            if reusable and len(sessions) < LOOPBACK_SESSIONS:
+                sessions.append(session)
+
+    async def result(self, on_news=None) -> list:
+        """The call's outputs, one value each; its error message (gr.Error's, as the page shows it) raised."""
+        outcome = None
+        async for message in self.messages():
+            if message.get("msg") in ("process_completed", "unexpected_error"):
+                outcome = outcome or message
+            elif on_news is not None and outcome is None:
+                await on_news(message)
+        if outcome is None:
+            raise RuntimeError("the app's queue ended the call without a result")
+        output = outcome.get("output") or {}
+        if outcome.get("success"):
+            return list(output.get("data") or [])
+        raise RuntimeError(output.get("error") or output.get("title") or outcome.get("message") or "the call failed")
+
+    async def __aiter__(self):
+        """As gradio's resource and prompt readers take a gradio_client job: one final output."""
+        from types import SimpleNamespace
+
+        yield SimpleNamespace(type="output", final=True, outputs={"data": await self.result()})
+
+
+async def _tool_result_with_progress(self, call: _Call, progress_token) -> list:
+    context, step = self.mcp_server.request_context, [0]
+
+    async def notify(message: dict):
+        news = {"estimation": "In queue, position {rank} of {queue_size}.", "process_starts": "Processing."}
+        if message.get("msg") in news:
+            await context.session.send_progress_notification(
+                progress_token=progress_token, progress=step[0], related_request_id=str(context.request_id),
+                message=news[message["msg"]].format(rank=message.get("rank"), queue_size=message.get("queue_size")))
+            step[0] += 1
+
+    return await call.result(notify)
+
+
+MCP_IMAGE_BYTES = 2 * 2**20  # as an upload (ui/limits.py)
+IMAGE_TYPES = {".png": "image/png", ".gif": "image/gif", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+               ".webp": "image/webp"}
+
+
+def _answer(self, data, root_url) -> list:
+    """A tool's outputs as MCP content: text (JSON for dicts and lists), then images; files never by path."""
+    import base64
+    import json
+
+    from gradio_client.utils import is_file_obj_with_meta
+    from mcp import types
+
+    images: list = []
+
+    def unfile(value):  # files (top level or inside a gallery's list) become images, referred to by number
+        if is_file_obj_with_meta(value):
+            path = Path(value.get("path") or "")
+            kind = IMAGE_TYPES.get(path.suffix.lower())
+            if kind is None:
+                return "(a file that is not an image)"
+            if not path.is_file():
+                return "(an image the server no longer has)"
+            images.append(types.ImageContent(type="image", data=base64.b64encode(path.read_bytes()).decode(),
+                                             mimeType=kind))
+            return f"(image {len(images)})"
+        if isinstance(value, dict):
+            return {key: unfile(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [unfile(item) for item in value]
+        return value
+
+    texts = []
+    for value in data:
+        if value is None:
+            continue
+        shown = unfile(value)
+        if isinstance(shown, (dict, list)):
+            texts.append(json.dumps(shown))
+        elif not (is_file_obj_with_meta(value) and shown.startswith("(image ")):
+            texts.append(str(shown))
+    return [types.TextContent(type="text", text=text) for text in texts] + images
+
+
+def _image_inputs(self, value, filedata_positions):
+    """Each image parameter's string as a file in gradio's upload folder ({"path": ...}, which the app's
+    uploaded_path accepts, and the loopback client passes on as it is)."""
+
+    def convert(node, at: list):
+        if isinstance(node, dict):
+            return {key: convert(item, at + [key]) for key, item in node.items()}
+        if isinstance(node, list):
+            return [convert(item, at + [i]) for i, item in enumerate(node)]
+        if isinstance(node, str) and at in filedata_positions:
+            return {"path": mcp_image(node)}
+        return node
+
+    return convert(value, [])
+
+
+def mcp_image(text: str) -> str:
+    """The path in gradio's upload folder of an MCP image argument: a data URL (written there, named by its
+    content) or the URL of a file uploaded to this app (…/gradio_api/file=PATH); ValueError otherwise."""
+    import base64
+    import binascii
+    import hashlib
+    import re
+    from urllib.parse import unquote
+
+    from gradio.utils import get_upload_folder, is_in_or_equal
+
+    from mnist_gan.atomic_files import atomic_write
+
+    folder = Path(get_upload_folder())
+    data = re.match(r"data:image/(png|jpeg|jpg|gif|webp);base64,", text)
+    if data:
+        if len(text) - data.end() > MCP_IMAGE_BYTES * 4 // 3 + 4:  # the request limit is lower: a second fence
+            raise ValueError(f"an image may be at most {MCP_IMAGE_BYTES // 2**20} MB")
+        try:
+            content = base64.b64decode(text[data.end():], validate=True)
+        except binascii.Error:
+            raise ValueError("the image's data URL is not valid base64") from None
+        path = folder / "mcp" / f"{hashlib.sha256(content).hexdigest()[:32]}.{data.group(1)}"
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, content, sync=False)
+        return str(path)
+    uploaded = re.match(r"https?://[^/]+(?:/[^?#]*)?/gradio_api/file=([^?#]+)$", text)
+    if uploaded:
+        path = Path(unquote(uploaded.group(1))).resolve()
+        if is_in_or_equal(path, folder) and path.is_file():
+            return str(path)
+        raise ValueError("that URL is not a file uploaded to this app")
+    raise ValueError("an image must be a data URL (data:image/png;base64,...) or the URL of a file uploaded to "
+                     "this app")

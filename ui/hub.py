@@ -15,13 +15,33 @@ class HubTab:
     @plain_errors
     def push(self, model: str, repo_id: str, token: str = "", private: bool = False, tag: str = "",
              oauth_token: gr.OAuthToken | None = None, profile: gr.OAuthProfile | None = None) -> dict:
-        """Push a model's weights folder to a Hub repo (created if needed); returns the commit sha and its URL."""
+        """Publish a model (its weights, config, card and measured quality) to a Hugging Face Hub repo, created if
+        needed, in one commit.
+
+        Args:
+            model: the model to push (the models tool lists them)
+            repo_id: the Hub repo, "owner/name"
+            token: a Hugging Face token with write access (empty: your sign-in, or off a Space the server's HF_TOKEN)
+            private: true to create the repo private
+            tag: an optional git tag for the commit, such as "v1"
+        Returns:
+            JSON: the model, repo_id, commit_sha, url, tag
+        """
         return self.page.service.hub.push(visitor(profile, oauth_token), model, repo_id, token, private, tag)
 
     @plain_errors
     def pull(self, repo_id: str, revision: str = "main", token: str = "",
              oauth_token: gr.OAuthToken | None = None, profile: gr.OAuthProfile | None = None) -> dict:
-        """Pull a pushed model (checked against its recorded sha256) and add it to the models as repo@sha."""
+        """Pull a model pushed by mnist-gan from the Hugging Face Hub (every file checked against the sha256
+        recorded at push time; weights only, never code) and add it to the models as "owner/name@sha7".
+
+        Args:
+            repo_id: the Hub repo, "owner/name"
+            revision: a branch, tag or commit sha (default "main")
+            token: a Hugging Face token, for private repos only
+        Returns:
+            JSON: the model's new name, repo_id, commit_sha, url
+        """
         return self.page.service.hub.pull(visitor(profile, oauth_token), repo_id, revision, token)
 
     def _push_ui(self, model, repo_id, token, private, tag, oauth_token: gr.OAuthToken | None = None,
@@ -34,8 +54,12 @@ class HubTab:
                  profile: gr.OAuthProfile | None = None):
         r = self.pull(repo_id, revision, token, oauth_token, profile)
         return (f"Pulled [{r['repo_id']}]({r['url']}) at commit `{r['commit_sha']}`: it is now the model "
-                f"**{r['model']}** for Generate and Latent explorer.", r,
-                gr.update(choices=self.page.service.library.names(), value=r["model"]))
+                f"**{r['model']}** for Generate and Latent explorer.", r)
+
+    def _use_pulled(self, details):
+        """After a pull that worked: the header's picker shows the pulled model (a failed pull leaves it alone, its
+        message beside the Pull button)."""
+        return gr.update(choices=self.page.service.library.names(), value=details["model"])
 
     def build(self) -> None:
         library = self.page.service.library
@@ -64,6 +88,7 @@ class HubTab:
         result = gr.Markdown(elem_id="hub-result")
         details = gr.JSON(label="Details", elem_id="hub-json")
         push.click(self._push_ui, [self.model, repo, token, private, tag], [result, details], **PRIVATE)
-        pull.click(self._pull_ui, [pull_repo, revision, pull_token], [result, details, self.page.model], **PRIVATE)
+        pull.click(self._pull_ui, [pull_repo, revision, pull_token], [result, details], **PRIVATE).success(
+            self._use_pulled, details, self.page.model, **PRIVATE)
         endpoint(self.push, "push")
         endpoint(self.pull, "pull")

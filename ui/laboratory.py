@@ -15,10 +15,12 @@ from mnist_gan.training.laboratory import MAX_COMPARED
 from mnist_gan.training.manual_steps import KINDS
 from mnist_gan.training.run_state import RunStatus
 
+from .agents import setting_args
 from .common import FAST, LABELLED, PIXELS, PRIVATE, RAW, STEP_AXIS, VALUE_AXIS, Page, plain_errors, visitor
 from .gradio_glue import endpoint, with_signature
 
 STEP_BUTTONS = {"d": "D step", "g": "G step", "iteration": "One iteration", "10": "10 iterations"}
+HEAVY = {"concurrency_id": "lab-heavy", "concurrency_limit": 2}  # seconds of CPU each (an atlas GIF: ~5 s)
 LIVE_LABELS = {"lr_g": "G learning rate", "lr_d": "D learning rate", "d_steps": "D steps per G step",
                "ema_decay": "EMA decay"}
 
@@ -43,56 +45,104 @@ class LabPanel:
             caller, run, step = visitor(values.pop("profile", None)), values.pop("run"), values.pop("step", None)
             return lab.fork(caller, run, step, values).to_json()
 
-        self.train_fork = plain_errors(with_signature(train_fork, FORK, """Start a new run from a run's checkpoint
-        at `step` (None: its latest; see runs_list for the steps a run can be forked at) with the settings given
-        changed (None: the parent's). It continues the parent's exact state (weights, optimizers, RNG, data order),
-        so the changes are the only difference."""))
+        self.train_fork = plain_errors(with_signature(train_fork, FORK, f"""Start a new training run from a run's
+        checkpoint with some settings changed (one run at a time). It continues the parent's exact state (weights,
+        optimizers, random generators, data order), so the changes are the only difference: an experiment.
+
+        Args:
+            run: the parent run's name (runs_list lists them)
+            step: the checkpoint to start from, one of the run's fork_steps in runs_list (None: its latest)
+{setting_args(s.name for s in TRAINING_SETTINGS)}
+        Returns:
+            the new run's status as JSON; settings left out (None) are the parent's
+        """))
 
     # --- the public API ---------------------------------------------------------------------------------------------
 
     @plain_errors
     def train_step_once(self, kind: str = "iteration", profile: gr.OAuthProfile | None = None) -> dict:
-        """Take one step by hand in the paused run: "d" (a D step), "g" (a G step), "iteration" (both) or "10"
-        (ten iterations). It is a real step of the run; see train_inspection for what it did."""
+        """Take one training step by hand in the paused run, a real step of it; train_inspection shows what it did.
+
+        Args:
+            kind: "d" (one discriminator step), "g" (one generator step), "iteration" (both) or "10" (ten iterations)
+        Returns:
+            the run's status as JSON
+        """
         return self.page.service.lab.take(visitor(profile), kind).to_json()
 
     @plain_errors
     def train_set(self, lr_g: float | None = None, lr_d: float | None = None, d_steps: int | None = None,
                   ema_decay: float | None = None, profile: gr.OAuthProfile | None = None) -> dict:
-        """Change the active run's live settings from its next compiled call on (None: unchanged); the change is
-        recorded in the run's history and checkpoint, and a resumed run keeps it."""
+        """Change the training run's settings while it trains (None: unchanged), from its next compiled call on;
+        the change is recorded in the run's history and checkpoint.
+
+        Args:
+            lr_g: the generator's Adam learning rate, in (0, 1]
+            lr_d: the discriminator's Adam learning rate, in (0, 1]
+            d_steps: discriminator steps per generator step, 1-10
+            ema_decay: in (0, 1), only for a run that has an EMA of G
+        Returns:
+            the run's status as JSON
+        """
         changes = {"lr_g": lr_g, "lr_d": lr_d, "d_steps": d_steps, "ema_decay": ema_decay}
         return self.page.service.lab.edit(visitor(profile), changes).to_json()
 
     @plain_errors
     def train_inspection(self) -> tuple[dict, str | None]:
-        """The newest step taken by hand: what it did (D's scores and accuracies before and after, the losses,
-        each layer's gradient norm) and its images (a row each: real, generated; G's before, after, change)."""
+        """What the newest step taken by hand (train_step_once) did, measured on the very batch it used.
+
+        Returns:
+            JSON: D's scores and accuracies before and after, the losses, each layer's gradient norm
+            an image, a row each: the real batch, the generated batch, G's digits before, after, and their change
+        """
         summary, picture = self.page.service.lab.inspection()
         return summary, self.page.files.png(picture) if picture is not None else None
 
     @plain_errors
     def runs_list(self) -> list[dict]:
-        """Every run with a checkpoint, newest first: its step, its steps, the steps it can be forked at, its parent."""
+        """Every training run with a checkpoint, newest first.
+
+        Returns:
+            a JSON list: run, step, steps, fork_steps (the checkpoints train_fork can start from), origin (its parent)
+        """
         return self.page.service.lab.runs()
 
     @plain_errors
-    def runs_compare(self, runs: list, step: float | None = None) -> tuple[dict, str]:
-        """2 to 4 runs side by side: their curves on one step axis, and their fixed-noise grids at `step` (each
-        the nearest drawn at or before it; None: each run's latest)."""
+    def runs_compare(self, runs: list[str], step: float | None = None) -> tuple[dict, str]:
+        """2 to 4 training runs side by side: their curves on one step axis, and their fixed-noise sample grids.
+
+        Args:
+            runs: 2 to 4 run names (runs_list lists them)
+            step: the step whose grids to show (each run's nearest at or before it; None: each run's latest)
+        Returns:
+            JSON: each run's step, history (D accuracies, losses), quality (cFID) and edits; then a PNG of their grids
+        """
         rows, picture = self.page.service.lab.compare(runs, step)
         return {"runs": rows}, self.page.files.png(picture)
 
     @plain_errors
     def atlas(self, run: str | None = None, step: float | None = None) -> tuple[dict, str]:
-        """A run's latent atlas (None: the current run) at `step` (None: the latest): tiles of a fixed 2-D slice of
-        z, tinted by D's verdict (green: real, red: generated), each labelled with the digit the judge reads."""
+        """A training run's latent atlas: a fixed 2-D slice of latent space tiled with the digits G draws there,
+        each tinted by D's verdict (green: real, red: generated) and marked with the digit the classifier reads.
+
+        Args:
+            run: a run name (runs_list lists them; None: the current run)
+            step: one of the steps the atlas was drawn at (None: the latest)
+        Returns:
+            JSON: the step shown; then a PNG of the atlas
+        """
         shown_step, picture = self.page.service.lab.atlas(run or None, step)
         return {"step": shown_step}, self.page.files.png(picture)
 
     @plain_errors
     def atlas_gif(self, run: str | None = None) -> str:
-        """The run's atlases as an animation, first to latest."""
+        """A training run's latent atlases as an animated GIF, first to latest: the latent space taking shape.
+
+        Args:
+            run: a run name (runs_list lists them; None: the current run)
+        Returns:
+            an animated GIF
+        """
         return self.page.files.gif(self.page.service.lab.atlas_frames(run or None), frame_ms=250, scale=1,
                                    bounce=False)
 
@@ -219,14 +269,20 @@ class LabPanel:
         self.fork_button.click(self.train_fork, [self.fork_run, fork_step, *settings], last, **PRIVATE)
         self.remedy.click(self._fork_remedy, None, last, **PRIVATE)
         compare.click(self._compare_ui, [self.compared, compare_step],
-                      [compared_grids, compared_acc, compared_loss, compared_cfid], **PRIVATE)
+                      [compared_grids, compared_acc, compared_loss, compared_cfid], **PRIVATE, **HEAVY)
         self.atlas_scrub.input(self._atlas_at, self.atlas_scrub, [self.atlas_image, self.atlas_scrub],
                                trigger_mode="always_last", **PRIVATE, **FAST, **RAW)
-        export.click(self.atlas_gif, gr.State(None), atlas_file, **PRIVATE)
-        for name in ("train_step_once", "train_set", "train_fork", "train_inspection", "runs_list", "runs_compare",
-                     "atlas", "atlas_gif"):  # comparing and animating cost CPU: a few at a time
-            endpoint(getattr(self, name), name,
-                     concurrency_limit=2 if name in ("runs_compare", "atlas_gif") else None)
+        export.click(self.atlas_gif, gr.State(None), atlas_file, **PRIVATE, **HEAVY)
+        for name in ("train_step_once", "train_set", "train_fork", "runs_list"):
+            endpoint(getattr(self, name), name, concurrency_limit=None)
+        # the ones that answer with pictures: files a remote client downloads (gr.api would send a server path)
+        report, picture, gif = gr.JSON(visible=False), gr.Image(type="filepath", format="png", visible=False), \
+            gr.File(visible=False)
+        run, step, runs = gr.Textbox(visible=False), gr.Number(visible=False), gr.JSON(visible=False)
+        endpoint(self.train_inspection, "train_inspection", [], [report, picture], concurrency_limit=None)
+        endpoint(self.atlas, "atlas", [run, step], [report, picture], concurrency_limit=None, **RAW)
+        endpoint(self.runs_compare, "runs_compare", [runs, step], [report, picture], **HEAVY, **RAW)
+        endpoint(self.atlas_gif, "atlas_gif", [run], gif, **HEAVY, **RAW)  # comparing and animating: CPU
 
     # --- private handlers -----------------------------------------------------------------------------------------
 

@@ -18,6 +18,8 @@ import base64
 import hashlib
 import json
 import re
+import threading
+from collections import Counter
 from urllib.parse import parse_qs
 
 import numpy as np
@@ -31,6 +33,7 @@ from mnist_gan.serving.drawing import STRIP_SCALE, Drawing
 from mnist_gan.serving.served_files import png_bytes
 
 from .in_browser import IMMUTABLE, PREFIX, WebAssets, onnx_url
+from .limits import Limits, request_client
 
 # The same URL is the same picture for as long as the model's weights are: browsers and CDNs may keep it a day,
 # then ask again with If-None-Match (a 304 costs no drawing).
@@ -40,8 +43,11 @@ PAD = 2  # images.make_grid's default: the black pixels between digits
 _INTEGER = re.compile(r"[+-]?\d{1,20}")
 
 
-def png_route(drawing: Drawing) -> Route:
-    """The /png route over the service's drawing section."""
+def png_route(drawing: Drawing, limits: Limits) -> Route:
+    """The /png route over the service's drawing section; a client draws at most limits.png_per_client new grids
+    at a time (a revalidation costs nothing and is never refused)."""
+    drawing_now: Counter = Counter()  # client -> grids being drawn for it
+    lock = threading.Lock()
 
     def png(request: Request) -> Response:
         args = permalink.parse(request.url.query, drawing.library.default)
@@ -50,7 +56,19 @@ def png_route(drawing: Drawing) -> Route:
         headers = {"ETag": tag, "Cache-Control": CACHE_CONTROL}
         if permalink.matches(request.headers.get("if-none-match"), tag):
             return Response(status_code=304, headers=headers)
-        return Response(png_bytes(drawing.draw(grid)), media_type="image/png", headers=headers)
+        client = request_client(request, limits.proxy_hops)
+        with lock:
+            if limits.png_per_client and drawing_now[client] >= limits.png_per_client:
+                return JSONResponse({"error": f"at most {limits.png_per_client} new grids at a time: wait "
+                                              "for the last ones"}, status_code=429, headers={"Retry-After": "1"})
+            drawing_now[client] += 1
+        try:
+            return Response(png_bytes(drawing.draw(grid)), media_type="image/png", headers=headers)
+        finally:
+            with lock:
+                drawing_now[client] -= 1
+                if not drawing_now[client]:
+                    del drawing_now[client]
 
     return Route(f"/{permalink.PATH}", _plain_errors(png), methods=["GET"], name="png")
 

@@ -2,7 +2,9 @@
 
 Each open page gets the run's changes pushed to it by one stream (an async generator that wakes twice a second,
 looks at the run's version, and yields only when something changed, or every HEARTBEAT_S so that a closed page's
-stream ends): no per-page polling event, and no thread held per page.
+stream ends): no per-page polling event, and no thread held per page. A stream holds one of the queue's running
+slots for as long as its page is open, so app.py launches with a slot per allowed stream beside Gradio's usual 40
+(ui/limits.py caps the streams, per client and in all), and a stream whose page stopped reading ends.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from mnist_gan.serving.drawing import DIGITS
 from mnist_gan.training.events import State
 from mnist_gan.training.run_state import RunStatus
 
+from .agents import setting_args
 from .common import FAST, LABELLED, PIXELS, PRIVATE, STEP_AXIS, VALUE_AXIS, Page, plain_errors, visitor
-from .gradio_glue import endpoint, with_signature
+from .gradio_glue import endpoint, unread_messages, with_signature
 from .laboratory import LabPanel
+from .limits import STREAM_GROUP
 
 DATA_SOURCES = [("MNIST", "mnist"), ("bundled sample (2,000 images)", "sample")]
 FORM_DEFAULTS = recipe(DEFAULT_RECIPE)  # the form starts where train_start does
@@ -41,6 +45,7 @@ QUALITY = {"cfid": "cFID (lower is better)"}
 # (~60 ms). So a page is sent what changed at most every UPDATE_S, and while a run trains its plots redraw when it
 # has grown by a quarter, else at most every 10 s.
 UPDATE_S, LOOK_S, HEARTBEAT_S = 2.0, 0.5, 15.0
+UNREAD_UPDATES = 3  # updates a page left unread in a row: it is gone (a page that reads drains each one at once)
 PLOT_EVERY_S, PLOT_GROWTH = 10.0, 1.25
 QUALITY_TITLE = "Quality (classifier judge)"
 
@@ -72,57 +77,93 @@ class TrainTab:
             caller, data, name = visitor(values.pop("profile", None)), values.pop("data"), values.pop("recipe")
             return service.training.start(caller, data, name, **values).to_json()
 
-        self.train_start = plain_errors(with_signature(train_start, TRAIN_START, f"""Start a training run (one at a
-        time); returns its status.
+        self.train_start = plain_errors(with_signature(train_start, TRAIN_START, f"""Start training a GAN on
+        MNIST digits, in the background on the server (one run at a time; train_status and the run_status resource
+        follow it). A stopped or finished run becomes a model named after the run, usable by every drawing tool.
 
-        Settings left out (None) come from `recipe`: {', '.join(map(repr, RECIPES))} (the Train tab's starting
-        point is {DEFAULT_RECIPE!r}; 'classic' is the Keras GAN recipe). data: "mnist" or "sample" (2,000 bundled
-        images). seed: None draws one (recorded in the run's config). latent_code: categories of an InfoGAN code
-        for unconditional models (10: how the shipped mlp-uncond was trained; 0: none)."""))
+        Settings left out (None) come from `recipe`; no seed draws a random one, recorded in the run's config.
+
+        Args:
+{setting_args(p.name for p in _SETTINGS)}
+            data: "mnist" (60,000 training digits) or "sample" (the bundled 2,000: quick to try)
+            recipe: where settings left out come from: {' or '.join(map(repr, RECIPES))} ('classic': the Keras recipe)
+        Returns:
+            the run's status as JSON (run, state, step, steps...)
+        """))
 
     @plain_errors
     def train_pause(self, profile: gr.OAuthProfile | None = None) -> dict:
-        """Pause the run (it saves a checkpoint and its weights first)."""
+        """Pause the training run; it saves a checkpoint and its weights first. train_resume continues it.
+
+        Returns:
+            the run's status as JSON
+        """
         return self.page.service.training.pause(visitor(profile)).to_json()
 
     @plain_errors
     def train_resume(self, profile: gr.OAuthProfile | None = None) -> dict:
-        """Resume a paused run."""
+        """Resume the paused training run.
+
+        Returns:
+            the run's status as JSON
+        """
         return self.page.service.training.resume(visitor(profile)).to_json()
 
     @plain_errors
     def train_stop(self, profile: gr.OAuthProfile | None = None) -> dict:
-        """Stop the run; it saves its weights, and the model becomes usable under the run's name."""
+        """Stop the training run; it saves its weights, and they become a model named after the run.
+
+        Returns:
+            the run's status as JSON
+        """
         return self.page.service.training.stop(visitor(profile)).to_json()
 
     @plain_errors
     def train_resume_run(self, run: str | None = None, profile: gr.OAuthProfile | None = None) -> dict:
-        """Continue an unfinished run (killed, failed or stopped) from its latest checkpoint: `run`, one of
-        train_status's resumable_runs, or (None) the newest."""
+        """Continue an unfinished training run (killed, failed or stopped) from its latest checkpoint.
+
+        Args:
+            run: one of train_status's resumable_runs (its "run"), or None for the newest
+        Returns:
+            the run's status as JSON
+        """
         return self.page.service.training.resume_run(visitor(profile), run or None).to_json()
 
     @plain_errors
     def train_status(self) -> dict:
-        """The run's state: step, accuracies, losses, images/s, ETA, history (at most ~300 rows), quality rows,
-        and `resumable` (the unfinished run train_resume_run would continue, or null)."""
+        """The training run's status (the run_status resource says it in a few lines of text).
+
+        Returns:
+            JSON: run, state (idle, running, paused, stopped, finished, failed...), step, steps, message
+            d_acc_real and d_acc_fake: D's accuracy on real and on generated digits (0.5: it cannot tell them apart)
+            d_loss, g_loss, images_per_sec, eta_s, history (up to ~300 rows), quality (cFID rows), resumable_runs
+        """
         return self.page.service.training.status().to_json()
 
     @plain_errors
     def train_gif(self) -> str:
-        """An animated GIF of the run's sample grids, from the first to the latest."""
+        """The training run's sample grids (fixed noise) as an animated GIF, first to latest: watch G learn.
+
+        Returns:
+            an animated GIF
+        """
         return self.page.files.gif(self.page.service.training.frames(), frame_ms=150, scale=2, bounce=False)
 
     # --- what every open tab shows, polled ------------------------------------------------------------------------
 
     async def stream(self, request: gr.Request):
         """What every open page shows, pushed to it when the run changes (see the module's docstring)."""
-        view, seen, sent = {}, None, 0.0
+        view, seen, sent, unread = {}, None, 0.0, 0
         session = request.session_hash if request else None
         try:
             while True:
                 version = (self.page.service.training.version, tuple(self.page.service.library.names()))
                 now = time.monotonic()
                 if (version != seen and now - sent >= UPDATE_S) or now - sent >= HEARTBEAT_S:
+                    backlog = unread_messages(self.demo, session)
+                    unread = unread + 1 if backlog else 0
+                    if backlog is None or unread > UNREAD_UPDATES:
+                        return  # nobody reads this page any more: free its slot, and pile up no more updates
                     seen, sent = version, now
                     try:
                         outputs = self.tick(view, self._scrubbed.get(session))
@@ -278,17 +319,19 @@ class TrainTab:
                 self.tick, [gr.State({}), scrub], tick_outputs, **PRIVATE, **FAST)
         for name in ("train_start", "train_pause", "train_resume", "train_stop", "train_resume_run", "train_status"):
             endpoint(getattr(self, name), name, concurrency_limit=None)
-        # one stream per page, no concurrency limit: it holds no thread while it waits
-        self.page_load = [(self.stream, None, tick_outputs), (self.form_of_run, None, settings)]
+        # one stream per page, no concurrency limit: it holds no thread while it waits (a queue slot, though)
+        self.page_load = [(self.stream, None, tick_outputs, {"concurrency_id": STREAM_GROUP}),
+                          (self.form_of_run, None, settings, {})]
         scrub.input(self.show_grid, scrub, [train_grid, scrub], trigger_mode="always_last", **PRIVATE, **FAST)
-        export.click(self.train_gif, None, run_gif, api_name="train_gif")
+        export.click(self.train_gif, None, run_gif, api_name="train_gif", concurrency_id="lab-heavy",
+                     concurrency_limit=2)  # up to 100 grids into a GIF: seconds of CPU
         self.use = use
 
     def wire(self, demo: gr.Blocks, pickers: list) -> None:
         """Connect what lives outside the tab: page loads, and the model pickers the run's weights join."""
-        self.pickers = pickers
-        for fn, inputs, outputs in self.page_load:
-            demo.load(fn, inputs, outputs, **PRIVATE, **FAST)
+        self.pickers, self.demo = pickers, demo
+        for fn, inputs, outputs, options in self.page_load:
+            demo.load(fn, inputs, outputs, **PRIVATE, **FAST, **options)
         self._controls.change(self.controls, None, [*self.buttons, *pickers], **PRIVATE, **FAST)
         self.use.click(self.use_run, None, self.page.model, **PRIVATE)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_gan import checks
+from mnist_gan.access import ANONYMOUS, Visitor
 from mnist_gan.data import SAMPLE_DATA, load_mnist, to_unit_range
 from mnist_gan.errors import InvalidInput, MnistGanError, WeightsError, shown
 from mnist_gan.images import check_seed, latents, make_grid, to_uint8
@@ -318,9 +319,9 @@ class Inside:
 
     # --- spot the fake --------------------------------------------------------------------------------------
 
-    def spot_round(self, model: str) -> tuple[str, np.ndarray]:
-        """A new round: its id and 16 uint8 digits, half real test digits, half `model`'s, in a random order
-        known only here."""
+    def spot_round(self, model: str, visitor: Visitor = ANONYMOUS) -> tuple[str, np.ndarray]:
+        """A new round for `visitor`: its id and 16 uint8 digits, half real test digits, half `model`'s, in a random
+        order known only here, all drawn again from their shapes (spot.render)."""
         generator = self.library.get(model)
         rng = np.random.default_rng(secrets.randbits(64))
         fake = spot.layout(rng)
@@ -331,18 +332,21 @@ class Inside:
         fakes = generator.generate(int(rng.integers(0, 2**32)), n, labels)
         images = np.empty((len(fake), 28, 28), np.uint8)
         images[fake], images[~fake] = fakes, reals
-        return self.rounds.add(model, fake), images
+        return self.rounds.add(model, fake, visitor.client), spot.render(images, rng)
 
     def spot_answer(self, round_id, marked) -> dict:
-        """The truth of a round, how the visitor did, and the model's updated fooled-rate."""
+        """The truth of a round, how the visitor did, and the model's fooled-rate; whether this answer counted
+        towards it (and if not, why)."""
         marks = spot.marked_positions(marked)
         found = self.rounds.take(round_id)
         outcome = spot.judge(found.fake, marks)
-        if self.tally is not None:
+        why_not = self.rounds.count(found) if self.tally is not None else "no tally is kept"
+        if why_not is None:
             self.tally.add(found.model, outcome)
         return {"model": found.model, "fake": [int(i) + 1 for i in np.flatnonzero(found.fake)],
                 "marked": [int(i) + 1 for i in np.flatnonzero(marks)],
                 "right": int(np.sum(found.fake == marks)), "of": len(marks), **outcome,
+                "counted": why_not is None, **({"not_counted": why_not} if why_not else {}),
                 "record": self.spot_record(found.model)}
 
     def spot_record(self, model: str) -> dict:

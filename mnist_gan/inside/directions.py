@@ -10,15 +10,18 @@ wider, or a 4 more like a 9.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from mnist_gan.atomic_files import read_arrays, write_arrays
 from mnist_gan.errors import InvalidInput
 from mnist_gan.images import latents
 from mnist_gan.model.architectures import NUM_CLASSES
 
 MAX_DIRECTIONS = 16  # the latent explorer's slider count
+DIRECTIONS_FILE = "directions.npz"  # in a weights folder: its directions, found once, for the weights they name
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,24 @@ def find_directions(generator, seed: int = 0, n: int = 4000,
         targets = style | {f"more like a {k}": scores[:, k] for k in range(NUM_CLASSES)}
     vectors, r2 = regress(z, np.stack(list(targets.values()), axis=1))
     return [Direction(label, v, float(r)) for label, v, r in zip(targets, vectors, r2)][:MAX_DIRECTIONS]
+
+
+def save_directions(path: Path, directions: list[Direction], weights_sha256: str) -> None:
+    """Keep a model's found directions beside its weights, naming the weights (their sha256) they were found for."""
+    write_arrays(path, {"labels": np.array([d.label for d in directions]), "r2": np.array([d.r2 for d in directions]),
+                        "vectors": np.stack([d.vector for d in directions]), "weights_sha256": np.array(weights_sha256)})
+
+
+def load_directions(path: Path, weights_sha256: str) -> list[Direction] | None:
+    """The directions kept at `path` if they were found for these weights (None: none, or for other weights)."""
+    try:
+        kept = read_arrays(path)
+        if str(kept["weights_sha256"]) != weights_sha256:
+            return None
+        return [Direction(str(label), vector.astype(np.float32), float(r2))
+                for label, vector, r2 in zip(kept["labels"], kept["vectors"], kept["r2"])]
+    except (OSError, KeyError, ValueError):  # missing, unreadable or foreign: found again
+        return None
 
 
 def raw_directions(latent_dim: int, count: int = MAX_DIRECTIONS) -> list[Direction]:

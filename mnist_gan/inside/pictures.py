@@ -1,7 +1,11 @@
 """A picture of a digit from anywhere (an upload, a sketchpad, a photo) as MNIST would have it.
 
 Decoding is bounded before any pixel is decoded: the file's size, its format, its header's dimensions and its
-frame count are checked first, so a 20,000 x 20,000 PNG, a PNG bomb or an animated GIF costs microseconds.
+frame count are checked first, so a 20,000 x 20,000 PNG, a PNG bomb or an animated GIF costs microseconds. And it
+is bounded in memory by construction: a picture is reduced to at most WORK_SIDE pixels a side inside Pillow, in
+8-bit channels, before any float copy is made (the digit ends up 20 pixels tall: nothing of it is lost). The
+decoded picture itself is the peak, at most 4 bytes a pixel: 64 MB for the largest (a 4096 x 4096 RGBA, or a 16-bit
+one); its float copies once cost 800 MB (measured with a 738-byte WEBP).
 
 MNIST's own preprocessing (LeCun et al.): the digit's bounding box is fitted into 20x20 keeping its aspect ratio
 (anti-aliased, hence grey levels), then the 20x20 box is placed in a 28x28 field so that its centre of mass lies at
@@ -21,7 +25,8 @@ from mnist_gan.errors import InvalidInput
 
 MAX_BYTES = 8 * 2**20
 MAX_SIDE = 4096
-MAX_PIXELS = 4096 * 4096  # 16.8 MP: a phone photo fits; decoding it takes ~0.1 s and ~70 MB at worst
+MAX_PIXELS = 4096 * 4096  # 16.8 MP: a phone photo fits; decoding it takes ~0.1 s
+WORK_SIDE = 512  # a picture's longest side once decoded: the 20-pixel digit it becomes needs no more
 FORMATS = ("PNG", "JPEG", "WEBP", "GIF")
 BOX, FIELD, CENTRE = 20, 28, 14
 INK = 0.2  # share of the strongest ink above which a pixel counts for the bounding box (JPEG noise stays out)
@@ -77,9 +82,17 @@ def _decode(data: bytes) -> np.ndarray:
             image.draft("L", (512, 512))  # JPEG decodes at 1/2, 1/4 or 1/8 scale: a photo's strokes survive
         try:
             image.load()
-            if "A" in image.getbands() or (image.mode == "P" and "transparency" in image.info):
-                return _from_array(np.asarray(image.convert("RGBA")))
-            return np.asarray(image.convert("L"), np.float32) / 255.0
+            if image.mode == "P":  # a palette's indices cannot be averaged: its colours can
+                image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+            elif image.mode not in ("L", "LA", "RGB", "RGBA", "I", "I;16", "1"):  # CMYK, YCbCr, 16-bit colour...
+                image = image.convert("RGB")
+            if image.mode in ("1", "I;16"):  # resampling takes neither: 8-bit grey, and 32-bit grey
+                image = image.convert("L" if image.mode == "1" else "I")
+            image.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)  # in place; area averages, like MNIST's
+            pixels = np.asarray(image)
+            if image.mode == "I":  # 16-bit grey: 0-65535
+                pixels = np.clip(pixels.astype(np.float32) / 65535.0, 0.0, 1.0)
+            return _from_array(pixels)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
             raise BadImage("the image could not be decoded (truncated or corrupt file)") from None
 
@@ -99,9 +112,9 @@ def _from_array(array: np.ndarray) -> np.ndarray:
         raise BadImage("pixel arrays must be uint8 (0-255) or floats from 0 to 1")
     if a.ndim == 2:
         gray, alpha = a, None
-    elif a.ndim == 3 and a.shape[2] in (1, 3, 4):
-        gray = a[..., 0] if a.shape[2] == 1 else a[..., :3] @ np.float32([0.299, 0.587, 0.114])
-        alpha = a[..., 3] if a.shape[2] == 4 else None
+    elif a.ndim == 3 and a.shape[2] in (1, 2, 3, 4):
+        gray = a[..., 0] if a.shape[2] <= 2 else a[..., :3] @ np.float32([0.299, 0.587, 0.114])
+        alpha = a[..., -1] if a.shape[2] in (2, 4) else None
     else:
         raise BadImage(f"expected a grey or colour image, got an array of shape {a.shape}")
     if alpha is None or alpha.min() >= 1.0:

@@ -1,7 +1,16 @@
 """Spot the fake: rounds kept on the server until answered, and each model's human fooled-rate on disk.
 
 A round is 16 images, a random half real and half the model's; which is which never leaves the server until the
-visitor answers (an answer takes the round away: one answer per round). Rounds are bounded in number and age.
+visitor answers (an answer takes the round away: one answer per round). Rounds are bounded in number and age, and
+per visitor: a script that deals thousands of rounds pushes out its own, never another visitor's.
+
+What leaves the server says nothing about the answer but the digits' shapes, which are the game: every image,
+real or generated, is drawn again from its shape alone (`render`: moved by the same random shift, cut at half
+ink, edges softened by one fixed filter), so no pixel statistic (MNIST's exact zeros and 255s, a generator's
+faint speckle) tells them apart, and each image reaches the page under a name of its own (ui/inside.py), never
+one derived from its content. And a judgement counts towards a model's fooled-rate only when a person could
+have made it: answered no sooner than MIN_ANSWER_S after the round was dealt, and at most COUNTED_PER_HOUR rounds
+per visitor an hour (a script answering in a loop once moved a rate from 14% to 95%).
 
 The tally is one JSON line per answered round, appended under an exclusive lock on a separate lock file (so it
 survives restarts and concurrent visitors, in one process or several). When the file passes `max_bytes` it is
@@ -29,6 +38,10 @@ from mnist_gan.errors import InvalidInput, shown
 
 ROUND_SIZE = 16
 MAX_ROUNDS = 2_000  # unanswered rounds kept, oldest dropped first (each is 16 booleans and a name)
+ROUNDS_PER_VISITOR = 4  # a visitor's unanswered rounds: a new one pushes out their own oldest
+MIN_ANSWER_S = 3.0  # a person needs seconds to look at 16 digits; a faster answer is a script's
+COUNTED_PER_HOUR = 10  # rounds a visitor may add to the tally in an hour (answering more is fine: not counted)
+SHIFT = 2  # pixels a round's images move, each by its own random amount (MNIST's digits keep a 4-pixel margin)
 ROUND_AGE_S = 3_600.0
 MAX_TALLY_BYTES = 256 * 1024
 Z95 = 1.959964  # the standard normal's 97.5th percentile
@@ -44,6 +57,7 @@ class Round:
     model: str
     fake: np.ndarray  # bool (16,): True where the image is the model's
     created: float
+    visitor: str = ""  # who was dealt it (their client address)
 
 
 def layout(rng: np.random.Generator, size: int = ROUND_SIZE) -> np.ndarray:
@@ -52,23 +66,30 @@ def layout(rng: np.random.Generator, size: int = ROUND_SIZE) -> np.ndarray:
 
 
 class Rounds:
-    """Unanswered rounds by id, at most `max_rounds` and none older than `max_age_s` (thread-safe)."""
+    """Unanswered rounds by id, at most `max_rounds` (and `per_visitor` each), none older than `max_age_s`, and each
+    visitor's counted judgements over the last hour (thread-safe)."""
 
-    def __init__(self, max_rounds: int = MAX_ROUNDS, max_age_s: float = ROUND_AGE_S, clock=time.monotonic):
+    def __init__(self, max_rounds: int = MAX_ROUNDS, max_age_s: float = ROUND_AGE_S, clock=time.monotonic,
+                 per_visitor: int = ROUNDS_PER_VISITOR, counted_per_hour: int = COUNTED_PER_HOUR):
         self.max_rounds, self.max_age_s, self.clock = max_rounds, max_age_s, clock
+        self.per_visitor, self.counted_per_hour = per_visitor, counted_per_hour
         self._rounds: OrderedDict[str, Round] = OrderedDict()
+        self._counted: OrderedDict[str, list[float]] = OrderedDict()  # visitor -> times; least recent first
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         with self._lock:
             return len(self._rounds)
 
-    def add(self, model: str, fake: np.ndarray) -> str:
+    def add(self, model: str, fake: np.ndarray, visitor: str = "") -> str:
         """Keep a round; its id is unguessable (128 random bits)."""
         round_id = secrets.token_urlsafe(16)
         with self._lock:
             self._expire()
-            self._rounds[round_id] = Round(model, np.array(fake, bool), self.clock())
+            theirs = [key for key, kept in self._rounds.items() if kept.visitor == visitor]
+            for key in theirs[:max(0, len(theirs) - self.per_visitor + 1)]:
+                del self._rounds[key]  # their oldest: a script's thousands of rounds push out only its own
+            self._rounds[round_id] = Round(model, np.array(fake, bool), self.clock(), visitor)
             while len(self._rounds) > self.max_rounds:
                 self._rounds.popitem(last=False)
         return round_id
@@ -84,10 +105,39 @@ class Rounds:
             raise RoundGone("this round has expired or was answered already: start a new round")
         return found
 
+    def count(self, found: Round) -> str | None:
+        """Whether an answer to `found` joins the tally now: None when it does (and it is counted), else why not."""
+        now = self.clock()
+        if now - found.created < MIN_ANSWER_S:
+            return f"answered within {MIN_ANSWER_S:g} s of the round"
+        with self._lock:
+            while self._counted and now - next(iter(self._counted.values()))[-1] > 3_600:
+                self._counted.popitem(last=False)  # visitors idle for an hour: forgotten, oldest first
+            times = [t for t in self._counted.pop(found.visitor, []) if now - t <= 3_600]
+            counted = len(times) < self.counted_per_hour
+            if counted:
+                times.append(now)
+            self._counted[found.visitor] = times
+        return None if counted else f"more than {self.counted_per_hour} rounds from one visitor in an hour"
+
     def _expire(self) -> None:
         cutoff = self.clock() - self.max_age_s
         while self._rounds and next(iter(self._rounds.values())).created < cutoff:
             self._rounds.popitem(last=False)
+
+
+def render(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Digits drawn again from their shapes alone, as every round's images are served: each moved by a random
+    whole shift of up to SHIFT pixels (with zeros coming in), cut at half ink, and softened by one fixed 3x3 filter.
+    uint8 (n, 28, 28) in, uint8 out: two digits with one shape come out byte for byte the same."""
+    ink = np.pad(np.asarray(images, np.uint8) >= 128, ((0, 0), (SHIFT, SHIFT), (SHIFT, SHIFT)))
+    shapes = np.empty(ink.shape[:1] + (28, 28), np.float32)
+    for i, (dy, dx) in enumerate(rng.integers(0, 2 * SHIFT + 1, (len(ink), 2))):
+        shapes[i] = ink[i, dy:dy + 28, dx:dx + 28]
+    kernel = np.outer([1, 2, 1], [1, 2, 1]).astype(np.float32) / 16
+    padded = np.pad(shapes, ((0, 0), (1, 1), (1, 1)))
+    soft = sum(kernel[y, x] * padded[:, y:y + 28, x:x + 28] for y in range(3) for x in range(3))
+    return np.round(soft * 255).astype(np.uint8)
 
 
 def marked_positions(marked, size: int = ROUND_SIZE) -> np.ndarray:
@@ -98,7 +148,7 @@ def marked_positions(marked, size: int = ROUND_SIZE) -> np.ndarray:
         raise InvalidInput(f"marked must be a list of image numbers 1-{size}, got {shown(marked)}")
     numbers = []
     for m in marked:
-        number = int(m) if isinstance(m, str) and m.strip().isdigit() else m
+        number = int(m) if isinstance(m, str) and m.strip().isascii() and m.strip().isdigit() else m
         if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= size:
             raise InvalidInput(f"marked must be a list of image numbers 1-{size}, got {shown(marked)}")
         numbers.append(number)

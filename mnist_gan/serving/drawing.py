@@ -22,11 +22,21 @@ from typing import Callable
 import numpy as np
 
 from mnist_gan import checks
+from mnist_gan.atomic_files import file_sha256
 from mnist_gan.errors import InvalidInput, shown
 from mnist_gan.images import check_seed, grid_shape, interpolation, latents, make_grid, to_uint8
-from mnist_gan.inside.directions import MAX_DIRECTIONS, Direction, find_directions, move, raw_directions
+from mnist_gan.inside.directions import (
+    DIRECTIONS_FILE,
+    MAX_DIRECTIONS,
+    Direction,
+    find_directions,
+    load_directions,
+    move,
+    raw_directions,
+    save_directions,
+)
 from mnist_gan.model.architectures import NUM_CLASSES
-from mnist_gan.model.generator import Generator
+from mnist_gan.model.generator import WEIGHTS_FILE, Generator
 from mnist_gan.once import OncePerKey
 
 from .browser_models import MAKING, BrowserModels
@@ -116,8 +126,20 @@ class Drawing:
         return self._directions.get(model, lambda: self._find_directions(generator))
 
     def _find_directions(self, generator: Generator) -> list[Direction]:
-        with self._slow:
-            return find_directions(generator, seed=0, digit_scorer=self.classifier().digit_scores)
+        """The model's directions: kept beside its weights once found (the shipped models carry theirs: a first
+        visitor's sliders need no ~4.5 CPU-seconds), else found now, and kept when the folder can be written."""
+        kept = generator.folder / DIRECTIONS_FILE if generator.folder else None
+        weights = file_sha256(generator.folder / WEIGHTS_FILE) if kept else ""
+        found = load_directions(kept, weights) if kept else None
+        if found is None:
+            with self._slow:
+                found = find_directions(generator, seed=0, digit_scorer=self.classifier().digit_scores)
+            if kept:
+                try:
+                    save_directions(kept, found, weights)
+                except OSError:  # a read-only folder: found again after a restart
+                    pass
+        return found
 
     def latent(self, model: str, seed, digit, mode: str, amounts, z=None) -> np.ndarray:
         """One digit, 280x280: `seed`'s latent (or `z`, a latent found elsewhere) moved amounts[i] units along

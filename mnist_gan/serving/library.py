@@ -15,7 +15,7 @@ from pathlib import Path
 from mnist_gan.atomic_files import read_json
 from mnist_gan.config import GANConfig
 from mnist_gan.errors import UnknownModel, shown
-from mnist_gan.model.generator import DEFAULT_MODEL, RECORD_FILE, Generator, describe, shipped_models
+from mnist_gan.model.generator import DEFAULT_MODEL, METRICS_FILE, RECORD_FILE, Generator, describe, shipped_models
 
 MAX_ADDED = 8  # trained and pulled models kept (each ~6 MB on disk, ~12 MB in memory once loaded: measured)
 MAX_LOADED = 12  # generators kept in memory
@@ -127,3 +127,19 @@ class Library:
         return {"name": name, "source": source, "description": describe(config),
                 "architecture": config.architecture, "conditional": config.conditional,
                 "latent_dim": config.latent_dim, "steps": steps if isinstance(steps, int) else None}
+
+    def details(self, name: str) -> dict:
+        """info() plus the model's whole config and its measured quality (the numbers of its metrics.json: none
+        when it was never measured): what its card shows. Reads the folder, loads no weights, names no path."""
+        info = self.info(name)
+        with self._lock:
+            self._check(name)
+            folder = self._folders[name]
+        metrics = read_json(folder / METRICS_FILE) or {}
+        quality = {key: value for key, value in metrics.items() if _number(value) or (
+            isinstance(value, list) and value and all(_number(v) for v in value))}
+        return {**info, "config": GANConfig.load(folder).to_dict(), "quality": quality}
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 import threading
 import time
 from pathlib import Path
@@ -106,6 +107,14 @@ class ResultFiles:
     def png(self, image: np.ndarray) -> str:
         """A uint8 image as a PNG file (png_bytes)."""
         return self.write(png_bytes(image), ".png")
+
+    def png_once(self, image: np.ndarray) -> str:
+        """A uint8 image as a PNG file of its own, under a random name: for an image whose URL must not tell what
+        it shows (the same real digit in two spot-the-fake rounds would otherwise have the same name)."""
+        path = self.folder / f"{secrets.token_hex(12)}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, png_bytes(image), sync=False)
+        return str(path)
 
     def gif(self, frames: np.ndarray, **options) -> str:
         """uint8 frames as a looping GIF file (options: encode_gif's)."""

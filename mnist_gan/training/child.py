@@ -58,10 +58,13 @@ def main(argv: list[str] | None = None) -> int:
         return failed(str(e))
     except Exception as e:
         return failed(internal_error(e, WHERE))
+    from .trainer import interrupts_stop  # with the trainer: TensorFlow loads once the lock is held
+
     trainer.subscribe(send)
     threading.Thread(target=_obey, args=(trainer,), daemon=True).start()
     try:
-        trainer.run()
+        with interrupts_stop(trainer):  # Ctrl-C in the app's terminal reaches this process too: stop, saved
+            trainer.run()
     except OSError as e:  # the trainer said "failed" with the raw error; say it in words, and what is kept
         saved = _saved_step(args.run_dir)
         kept = f". Its checkpoint of step {saved} is intact: resume the run once fixed" if saved is not None else ""

@@ -86,6 +86,8 @@ class Laboratory:
     def atlas(self, run: str | None = None, step: int | None = None) -> tuple[int, np.ndarray]:
         """(step, picture) of a run's latent atlas at `step` (the nearest drawn at or before it; None: the latest)
         of `run` (None: the current run)."""
+        if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float)) or step != step):
+            raise InvalidInput(f"step must be a number, got {shown(step)}")
         paths = self._atlas_paths(run)
         if not paths:
             raise InvalidInput("no latent atlas yet: a run draws one at each sample step")

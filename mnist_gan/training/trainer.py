@@ -16,8 +16,10 @@ import math
 import os
 import platform
 import queue
+import signal
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
@@ -134,6 +136,11 @@ class Trainer:
         self._stop.set()
         self._running.set()  # wake a paused loop so it can stop
         self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        """Whether the run was asked to stop (it stops, saved, at its next safe point)."""
+        return self._stop.is_set()
 
     def edit(self, changes: dict) -> None:
         """Change live settings (config.LIVE_SETTINGS) from the next compiled call on; ConfigError now if invalid."""
@@ -449,6 +456,25 @@ class Trainer:
         trainer.edits, trainer.quality_log = list(meta.edits), list(meta.quality)
         trainer.origin, trainer.alarms = dict(meta.origin), list(meta.alarms)
         return trainer
+
+
+@contextmanager
+def interrupts_stop(trainer: Trainer):
+    """While inside: Ctrl-C (SIGINT) and SIGTERM ask `trainer` to stop at its next safe point, where it saves. The
+    handler only sets the run's stop flag: a KeyboardInterrupt raised wherever the signal lands could be swallowed
+    by the code running then (measured: a Ctrl-C during the atlas's classifier call was lost, and the run went on).
+    A second Ctrl-C interrupts at once. For the main thread of a process that trains (the CLI, the app's child)."""
+    def handler(signum, frame):
+        if signum == signal.SIGINT and trainer.stopping:
+            raise KeyboardInterrupt  # asked twice: the person wants out now
+        trainer.stop()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
 
 
 def open_run(run_dir: str | Path, data: MNIST, config: GANConfig | None = None,

@@ -1,0 +1,255 @@
+"""What one client can make the server hold or spend (ui/limits.py): open pages hold no slot a bystander needs,
+bodies are limited by the bytes read whatever the headers say, a client is what the proxy says it is, a client's
+backlog never delays another's first call, and a local app limits no scripted client unless told to."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+
+import httpx
+import pytest
+
+from testing.app import rest_call, served_app
+from testing.system import rss_mb, wait_until
+from ui import train
+from ui.limits import STREAM_GROUP, Limits, PerMinute, client_of
+
+SPACE = {"SPACE_ID": "alice/mnist-gan", "MNIST_GAN_ADMINS": "alice"}
+# A Space's per-client limits, set one by one (in this process a Space's login button would need the Hub)
+AS_ON_A_SPACE = {"MNIST_GAN_PROXY_HOPS": "1", "MNIST_GAN_UPLOADS_PER_MINUTE": "30", "MNIST_GAN_EVENTS_PER_CLIENT": "16",
+                 "MNIST_GAN_HEAVY_PER_CLIENT": "1", "MNIST_GAN_STREAMS_PER_CLIENT": "20"}
+GENERATE = ["classic", 0, 4, "all digits", 1.0]
+
+
+def stream_index(demo) -> int:
+    return next(i for i, fn in demo.fns.items() if fn.concurrency_id == STREAM_GROUP)
+
+
+async def open_pages(url: str, fn_index: int, pages: int, read: bool, headers: dict | None = None,
+                     hold_s: float = 600.0):
+    """Join the page-load stream `pages` times as a page does (a queue join, then the session's event stream);
+    returns the join answers and the reading tasks (cancel them to close the pages)."""
+    client = httpx.AsyncClient(timeout=httpx.Timeout(30.0, read=hold_s), limits=httpx.Limits(max_connections=None))
+    answers, tasks = [], []
+    for i in range(pages):
+        session = f"page-{i}-{time.monotonic_ns()}"
+        answer = await client.post(url + "gradio_api/queue/join", headers=headers or {},
+                                   json={"data": [], "fn_index": fn_index, "session_hash": session})
+        answers.append(answer)
+        if read and answer.status_code == 200:
+            async def follow(session=session):
+                async with client.stream("GET", url + "gradio_api/queue/data",
+                                         params={"session_hash": session}) as events:
+                    async for _ in events.aiter_lines():
+                        pass
+            tasks.append(asyncio.create_task(follow()))
+    return client, answers, tasks
+
+
+def bystander(url: str, tries: int = 3) -> list[float]:
+    """Seconds a new visitor's `generate` takes, each bounded (a hang fails the test, it is not a speed check)."""
+    seconds = []
+    with httpx.Client(timeout=60) as http:
+        for _ in range(tries):
+            started = time.perf_counter()
+            assert rest_call(http, url, "generate", GENERATE, timeout=60)[0] == "complete"
+            seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("read", [True, False])
+def test_two_hundred_open_pages_hold_no_slot_a_bystander_needs(tmp_path, read):
+    """200 pages follow the run (more than Gradio's 40 slots), reading their events or not: a new visitor's call
+    still answers, and the pages' streams all run."""
+    with served_app(tmp_path) as (demo, url):
+        async def scenario():
+            client, answers, tasks = await open_pages(url, stream_index(demo), 200, read)
+            try:
+                assert [a.status_code for a in answers] == [200] * 200
+                held = await asyncio.to_thread(wait_until, lambda: sum(
+                    bool(job) and job[0].concurrency_id == STREAM_GROUP for job in demo._queue.active_jobs) >= 200,
+                    60, "200 running streams")
+                return held, await asyncio.to_thread(bystander, url)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await client.aclose()
+        _, seconds = asyncio.run(scenario())
+        print(f"bystander with 200 open pages ({'read' if read else 'unread'}): {seconds}")
+        assert max(seconds) < 30  # a bound on a hang: without the extra slots it got no answer at all
+
+
+@pytest.mark.slow
+def test_an_abandoned_stream_ends_and_frees_its_slot(tmp_path, monkeypatch):
+    monkeypatch.setattr(train, "HEARTBEAT_S", 0.5)  # updates every half second: the guard decides within seconds
+    monkeypatch.setattr(train, "UPDATE_S", 0.5)
+    with served_app(tmp_path) as (demo, url):
+        def streams() -> int:
+            return sum(bool(job) and job[0].concurrency_id == STREAM_GROUP for job in demo._queue.active_jobs)
+
+        async def scenario():
+            client, answers, tasks = await open_pages(url, stream_index(demo), 5, read=False)
+            try:
+                await asyncio.to_thread(wait_until, lambda: streams() == 5, 30, "5 running streams")
+                await asyncio.to_thread(wait_until, lambda: streams() == 0, 60, "the unread streams to end")
+            finally:
+                await client.aclose()
+        asyncio.run(scenario())
+
+
+def test_the_body_is_limited_by_what_is_read_whatever_the_headers_claim(tmp_path):
+    with served_app(tmp_path) as (demo, url):
+        host, port = url.split("//")[1].rstrip("/").split(":")
+        rss_before = rss_mb(os.getpid())[0]
+        for headers in (b"Content-Length: 10\r\nTransfer-Encoding: chunked\r\n", b"Transfer-Encoding: chunked\r\n"):
+            with socket.create_connection((host, int(port)), timeout=30) as s:
+                s.sendall(b"POST /gradio_api/call/generate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                          + headers + b"\r\n")
+                try:
+                    for _ in range(1000):  # 100 MB offered, 100 kB at a time
+                        s.sendall(b"%x\r\n" % 100_000 + b"x" * 100_000 + b"\r\n")
+                except OSError:  # the server answered and closed: what it had not read was never read
+                    pass
+                answer = s.recv(100)
+            assert answer.startswith(b"HTTP/1.1 413"), answer
+        assert rss_mb(os.getpid())[0] - rss_before < 60  # not the 100 MB per request the headers once let in
+        with httpx.Client(timeout=30) as http:
+            files = [("files", (f"{i}.png", b"x" * 900_000, "image/png")) for i in range(60)]
+            assert http.post(url + "gradio_api/upload", files=files).status_code == 413  # 54 MB in one upload
+            assert http.post(url + "gradio_api/process_recording", content=b"x" * 1000).status_code == 404
+            assert rest_call(http, url, "generate", GENERATE)[0] == "complete"  # and it answers on
+
+
+def test_a_space_limits_every_client_and_a_local_app_none():
+    space, local = Limits.from_env(SPACE), Limits.from_env({})
+    assert space.proxy_hops == 1 and space.uploads_per_minute == 30 and space.events_per_client == 16
+    assert space.heavy_per_client == {"inside-invert": 1, "inside": 2, "lab-heavy": 1} and space.png_per_client == 2
+    assert (local.proxy_hops, local.uploads_per_minute, local.events_per_client, local.heavy_per_client,
+            local.streams_per_client, local.png_per_client) == (0, None, None, None, None, None)
+    assert local.max_streams == space.max_streams == 400  # the slots: every app has them
+    assert Limits.from_env({**SPACE, "MNIST_GAN_UPLOADS_PER_MINUTE": "off"}).uploads_per_minute is None
+    assert Limits.from_env({"MNIST_GAN_UPLOADS_PER_MINUTE": "100"}).uploads_per_minute == 100
+
+
+def test_a_client_is_what_the_proxy_appended():
+    space = Limits(proxy_hops=1)
+    assert client_of({"x-forwarded-for": "6.6.6.6, 203.0.113.9"}, "10.0.0.1", 1) == "203.0.113.9"
+    assert client_of({b"x-forwarded-for": b"203.0.113.9"}, "10.0.0.1", 1) == "203.0.113.9"
+    assert client_of({}, "127.0.0.1", space.proxy_hops) == "127.0.0.1"  # no proxy in between: the app's own call
+    assert client_of({"x-forwarded-for": "6.6.6.6"}, "10.0.0.1", 0) == "10.0.0.1"  # locally the header is a claim
+    table, now = PerMinute(2), 1000.0
+    assert [table.allow("a", now), table.allow("a", now), table.allow("a", now)] == [True, True, False]
+    for i in range(10_000):
+        table.allow(f"c{i}", now + 1)
+    assert len(table) == 10_001
+    table.allow("late", now + 200)  # every other client has been idle for over a minute: all forgotten
+    assert len(table) == 1
+
+
+def test_on_a_space_a_client_cannot_choose_who_it_is_nor_outrun_its_share(tmp_path, monkeypatch):
+    for name, value in AS_ON_A_SPACE.items():
+        monkeypatch.setenv(name, value)
+    with served_app(tmp_path) as (demo, url):
+        with httpx.Client(timeout=60) as http:
+            codes = [http.post(url + "gradio_api/upload", files={"files": ("a.png", b"x" * 100, "image/png")},
+                               headers={"x-forwarded-for": f"10.9.{i}.1, 203.0.113.7"}).status_code for i in range(32)]
+            assert codes[:30] == [200] * 30 and codes[30:] == [429, 429]  # a spoofed first value changes nothing
+            other = http.post(url + "gradio_api/upload", files={"files": ("a.png", b"x", "image/png")},
+                              headers={"x-forwarded-for": "203.0.113.8"})
+            assert other.status_code == 200  # another visitor is not held back
+            # a client's backlog of slow calls: one runs, the others are refused at the door
+            slow, gate = threading.Event(), threading.Event()
+            page = demo.mnist_gan_page
+            real = page.service.drawing.generate
+
+            def held_generate(*args, **kwargs):
+                slow.set()
+                gate.wait(30)
+                return real(*args, **kwargs)
+
+            page.service.drawing.generate = held_generate
+            try:
+                mallory = {"x-forwarded-for": "203.0.113.66"}
+                joins = [http.post(url + "gradio_api/call/generate", json={"data": GENERATE}, headers=mallory)
+                         for _ in range(20)]
+                codes = [j.status_code for j in joins]
+                assert codes.count(200) == 16 and 400 in codes, codes
+                assert "requests waiting or running already" in joins[-1].text
+            finally:
+                gate.set()
+                page.service.drawing.generate = real
+            assert rest_call(http, url, "generate", GENERATE, headers={"x-forwarded-for": "203.0.113.99"})[0] == \
+                "complete"
+
+
+def test_one_clients_inversions_never_delay_anothers_first(tmp_path, monkeypatch):
+    for name, value in AS_ON_A_SPACE.items():
+        monkeypatch.setenv(name, value)
+    with served_app(tmp_path) as (demo, url):
+        inside = demo.mnist_gan_page.service.inside
+        gate, started = threading.Event(), threading.Event()
+        real = inside.invert
+
+        def slow_invert(*args, **kwargs):
+            started.set()
+            gate.wait(30)
+            return real(*args, **kwargs)
+
+        inside.invert = slow_invert
+        try:
+            with httpx.Client(timeout=60) as http:
+                image = http.post(url + "gradio_api/upload", files={"files": ("a.png", _digit_png(), "image/png")},
+                                  headers={"x-forwarded-for": "203.0.113.5"}).json()[0]
+                data = ["classic", {"path": image, "meta": {"_type": "gradio.FileData"}}, "auto", 1]
+                mallory = {"x-forwarded-for": "203.0.113.66"}
+                first = http.post(url + "gradio_api/call/invert", json={"data": data}, headers=mallory)
+                assert first.status_code == 200 and started.wait(30)
+                more = [http.post(url + "gradio_api/call/invert", json={"data": data}, headers=mallory)
+                        for _ in range(5)]
+                assert [m.status_code for m in more] == [400] * 5 and "an inversion waiting or running" in more[0].text
+        finally:
+            gate.set()
+            inside.invert = real
+
+
+def test_a_local_app_limits_no_scripted_client(tmp_path):
+    with served_app(tmp_path) as (demo, url):
+        with httpx.Client(timeout=60) as http:
+            codes = {http.post(url + "gradio_api/upload", files={"files": ("a.png", b"x" * 100, "image/png")}
+                               ).status_code for _ in range(60)}
+            assert codes == {200}  # 30 a minute is a Space's rule, not a script's on its own machine
+
+
+def _digit_png() -> bytes:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from mnist_gan.data import SAMPLE_DATA
+
+    with np.load(SAMPLE_DATA) as sample:
+        digit = sample["x_test"][0]
+    buffer = io.BytesIO()
+    Image.fromarray(digit).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_a_call_without_a_session_builds_no_configs_it_does_not_use(tmp_path):
+    """Every call without a session_hash is a new session; Gradio 6.31 would compute every block's config for each
+    (~51 ms of CPU, most of a generate's cost). The app computes them on demand, and a page still gets them all."""
+    from gradio.state_holder import SessionState
+
+    with served_app(tmp_path) as (demo, url):
+        session = SessionState(demo)
+        assert dict.__len__(session.config_values) == 0  # none computed yet (Gradio's own: all 374 of them)
+        assert session.config_values[next(iter(demo.blocks))]  # one, when asked for
+        assert dict.__len__(session.config_values) == 1
+        assert len(list(session.components)) == len(demo.blocks)  # and all of them for a deep link
+        with httpx.Client(timeout=60) as http:
+            assert all(rest_call(http, url, "generate", GENERATE)[0] == "complete" for _ in range(5))
