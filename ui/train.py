@@ -190,18 +190,13 @@ class TrainTab:
         replot = view.get("history") != history_key and (
             s.state != State.RUNNING or s.step >= PLOT_GROWTH * view.get("plotted_step", 0)
             or time.monotonic() - view.get("plotted_at", 0.0) >= PLOT_EVERY_S)
-        out["acc"] = marked(long_rows(s.history, ACCURACY), s.edits) if replot else gr.skip()
-        out["loss"] = marked(long_rows(s.history, LOSS_CURVES), s.edits) if replot else gr.skip()
+        # The plots are drawn by events of their own (curves, quality_plots) when these keys change: a plot that a
+        # stream skips loses its data types in the page (gradio 6.31), which then fails when its tab is shown again
+        out["curves"] = history_key if replot else gr.skip()
         if replot:
             view.update(history=history_key, plotted_at=time.monotonic(), plotted_step=s.step)
         quality_key = (s.run, len(s.quality))
-        changed = view.get("quality") != quality_key
-        out["quality"] = gr.update(value=long_rows(s.quality, QUALITY), visible=bool(s.quality),
-                                   title=quality_title(s.quality)) if changed else gr.skip()
-        evaluated = s.quality[-1]["step"] if s.quality else None
-        out["hist"] = gr.update(value=histogram(s.class_histogram), visible=s.class_histogram is not None,
-                                title=f"Classes the judge sees at step {evaluated:,}" if evaluated else None) \
-            if changed else gr.skip()
+        out["quality"] = quality_key if view.get("quality") != quality_key else gr.skip()
         count = len(s.sample_steps)
         grid_key = (s.run, count)
         if view.get("grids") != grid_key:
@@ -218,8 +213,20 @@ class TrainTab:
         controls = (s.state.value, s.run in names, resumable, tuple(names))
         view.update(status=status_key, quality=quality_key, grids=grid_key, count=count)
         lab = self.lab.tick(view, s, names)
-        return (out["status"], out["acc"], out["loss"], out["quality"], out["hist"], out["grid"], out["scrub"],
-                *lab, controls, view)
+        return (out["status"], out["curves"], out["quality"], out["grid"], out["scrub"], *lab, controls, view)
+
+    def curves(self):
+        """The run's D accuracies and losses, each live edit marked."""
+        s = self.page.service.training.status()
+        return marked(long_rows(s.history, ACCURACY), s.edits), marked(long_rows(s.history, LOSS_CURVES), s.edits)
+
+    def quality_plots(self):
+        """The run's cFID so far, and the classes of its latest evaluation."""
+        s = self.page.service.training.status()
+        evaluated = s.quality[-1]["step"] if s.quality else None
+        return (gr.update(value=long_rows(s.quality, QUALITY), visible=bool(s.quality), title=quality_title(s.quality)),
+                gr.update(value=histogram(s.class_histogram), visible=s.class_histogram is not None,
+                          title=f"Classes the judge sees at step {evaluated:,}" if evaluated else None))
 
     def controls(self):
         """The run's buttons and the model pickers, sent when the tick's `controls` key changes."""
@@ -307,7 +314,10 @@ class TrainTab:
         self.buttons = [start, pause, resume, stop, use, resume_run, resumable, *self.lab.step_buttons,
                         self.lab.apply, self.lab.fork_button]
 
-        tick_outputs = [status, acc_plot, loss_plot, quality_plot, hist_plot, train_grid, scrub, *self.lab.outputs,
+        curves_key, quality_key = gr.State(), gr.State()  # what the plots show: they are drawn when it changes
+        curves_key.change(self.curves, None, [acc_plot, loss_plot], **PRIVATE, **FAST)
+        quality_key.change(self.quality_plots, None, [quality_plot, hist_plot], **PRIVATE, **FAST)
+        tick_outputs = [status, curves_key, quality_key, train_grid, scrub, *self.lab.outputs,
                         self._controls, view]
         last_action = gr.State()  # the page shows the run through the tick, not the control's return value
         settings = [self.form[s.name] for s in TRAINING_SETTINGS]
