@@ -32,6 +32,7 @@ from ui.common import FAST, PRIVATE, Page, plain_errors  # noqa: E402
 from ui.explore import ExplorerTab  # noqa: E402
 from ui.generate import GenerateTab  # noqa: E402
 from ui.gradio_glue import (  # noqa: E402
+    LAUNCH_WITHOUT_PAGE_CHECK,
     cache_folder,
     endpoint,
     forget_served,
@@ -183,7 +184,8 @@ def launch(demo: gr.Blocks, **options):
     middleware = ([Middleware(McpRefusals)] if mcp else []) + [Middleware(RequestLimits, limits=limits)]
     routes = [png_route(drawing, limits), *drawing_routes(drawing), assets_route(page.assets, drawing)]
     # Gradio's 40 running slots for events, plus one for each Train-tab stream allowed (an open page holds one)
-    launch_options = {**LAUNCH, "mcp_server": mcp, "max_threads": 40 + limits.max_streams,
+    launch_options = {**LAUNCH, **LAUNCH_WITHOUT_PAGE_CHECK, "mcp_server": mcp,
+                      "max_threads": 40 + limits.max_streams,
                       "app_kwargs": {"middleware": middleware, "routes": routes}}
     return demo.launch(**{"server_name": os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), **launch_options,
                           **options})

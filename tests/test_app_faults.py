@@ -11,6 +11,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import huggingface_hub.constants
 import huggingface_hub.lfs
 import numpy as np
@@ -247,3 +248,16 @@ def test_a_push_that_loses_the_hub_is_not_reported_as_pushed_and_a_retry_works(a
         pushed = client.predict(model="classic", repo_id=repo, token=TOKEN, api_name="/push")
         pulled = client.predict(repo_id=repo, revision=pushed["commit_sha"], api_name="/pull")
         assert pulled["commit_sha"] == pushed["commit_sha"]
+
+
+# --- a slow first page ----------------------------------------------------------------------------------------------
+
+def test_the_app_starts_when_gradios_own_look_at_the_page_is_slow(tmp_path, monkeypatch):
+    """launch() once looked at the page with one 3 s HEAD after the server had answered, and gave up the start when
+    that answer was slow (a busy 2-core machine): the app's start must not depend on it."""
+    import gradio.networking
+    from testing.app import served_app
+
+    monkeypatch.setattr(gradio.networking, "url_ok", lambda url: False)  # the HEAD timed out
+    with served_app(tmp_path) as (demo, url), httpx.Client(timeout=60) as http:
+        assert http.get(f"{url}png?seed=1&n=1").status_code == 200

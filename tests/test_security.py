@@ -86,7 +86,10 @@ def test_a_weights_bomb_repo_is_refused_without_taking_memory(server, staged, tm
         f.create_dataset("layers/dense_2/vars/0", shape=(2**28,), dtype="float32", chunks=(2**20,),
                          compression="gzip", fillvalue=0.5)
     assert bomb.stat().st_size < 10 * 2**20
-    publish(server, "mallory/bomb", {**staged, "generator.weights.h5": bomb.read_bytes()})
+    # without the ONNX files, which would be refused first as not exported from these weights: the attacker's
+    # best case is a repo whose only fault is the bomb
+    files = {name: data for name, data in staged.items() if not name.startswith("generator.onnx")}
+    publish(server, "mallory/bomb", {**files, "generator.weights.h5": bomb.read_bytes()})
     code = f"""
 import json, resource, sys
 sys.path.insert(0, {str(ROOT)!r})

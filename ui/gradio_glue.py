@@ -19,6 +19,12 @@ import gradio as gr
 
 GRADIO_CHECKED = "6.31.0"
 
+# launch() asks for the page once more after its own startup-events request has reached the server (one HEAD, 3 s
+# timeout) and raises "When localhost is not accessible, a shareable link must be created" if that one answer is
+# slow: a test's app failed to start so on a busy 2-core machine. The startup-events answer already proved the
+# server reachable; launch's private `_frontend` flag only turns that second check off.
+LAUNCH_WITHOUT_PAGE_CHECK = {"_frontend": False}
+
 
 def endpoint(fn: Callable, name: str, inputs=None, outputs=None, **options) -> None:
     """Declare the public API endpoint `name` calling `fn`. Without components, gradio's `gr.api` derives the API
