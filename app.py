@@ -182,7 +182,7 @@ def launch(demo: gr.Blocks, **options):
     mcp = serve_mcp()  # the MCP server at /gradio_api/mcp/, unless MNIST_GAN_MCP=0
     # an MCP client reads a refusal of the request limits only as a JSON-RPC error: McpRefusals wraps them
     middleware = ([Middleware(McpRefusals)] if mcp else []) + [Middleware(RequestLimits, limits=limits)]
-    routes = [png_route(drawing, limits), *drawing_routes(drawing), assets_route(page.assets, drawing)]
+    routes = [png_route(drawing, page.files, limits), *drawing_routes(drawing), assets_route(page.assets, drawing)]
     # Gradio's 40 running slots for events, plus one for each Train-tab stream allowed (an open page holds one)
     launch_options = {**LAUNCH, **LAUNCH_WITHOUT_PAGE_CHECK, "mcp_server": mcp,
                       "max_threads": 40 + limits.max_streams,

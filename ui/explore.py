@@ -7,7 +7,7 @@ from __future__ import annotations
 import gradio as gr
 
 from mnist_gan.inside.directions import MAX_DIRECTIONS
-from mnist_gan.serving.drawing import DIGIT_SCALE, DIGITS, MAX_FRAMES, SLIDER_RANGE
+from mnist_gan.serving.drawing import DIGIT_SCALE, DIGITS, MAX_FRAMES, SLIDER_RANGE, Digits
 
 from .common import FAST, LABELLED, PIXELS, PRIVATE, RAW, Page, new_seed, plain_errors
 from .gradio_glue import endpoint, list_parameter
@@ -47,7 +47,7 @@ class ExplorerTab:
         Returns:
             a PNG image of the digit (280x280)
         """
-        return self.page.files.png(self.page.service.drawing.latent(model, seed, digit, mode, amounts))
+        return self._digit(self.page.service.drawing.latent_request(model, seed, digit, mode, amounts))
 
     @plain_errors
     def interpolate(self, model: str, seed_a: float, seed_b: float, frames: float, digit: str) -> tuple[str, str]:
@@ -62,8 +62,13 @@ class ExplorerTab:
         Returns:
             a PNG strip of the frames, then an animated GIF of them
         """
-        strip, images = self.page.service.drawing.interpolate(model, seed_a, seed_b, frames, digit)
-        return self.page.files.png(strip), self.page.files.gif(images)
+        drawing, files = self.page.service.drawing, self.page.files
+        digits = drawing.interpolation_request(model, seed_a, seed_b, frames, digit)
+
+        def make():
+            strip, images = drawing.draw_interpolation(digits)
+            return files.png(strip), files.gif(images)
+        return files.remembered(("interpolation", digits.key()), make)
 
     @plain_errors
     def sliders_for(self, model: str, mode: str) -> list:
@@ -75,7 +80,12 @@ class ExplorerTab:
     @plain_errors
     def draw(self, model, seed, digit, mode, start, *amounts):
         """The page's digit: the sliders over the seed's latent, or over `start` (a latent found elsewhere)."""
-        return self.page.files.png(self.page.service.drawing.latent(model, seed, digit, mode, list(amounts), start))
+        return self._digit(self.page.service.drawing.latent_request(model, seed, digit, mode, list(amounts), start))
+
+    def _digit(self, digits: Digits) -> str:
+        """The explorer's digit as a file: made once per latent while it is kept."""
+        drawing, files = self.page.service.drawing, self.page.files
+        return files.remembered(("digit", digits.key()), lambda: (files.png(drawing.draw_digit(digits)),))[0]
 
     def build(self) -> None:
         gr.Markdown("One latent vector, moved by sliders. Each direction was found from the model itself: an image "

@@ -30,7 +30,9 @@ class GenerateTab:
         Returns:
             a PNG image of the grid
         """
-        return self.page.files.png(self.page.service.drawing.generate(model, seed, n, digit, temperature))
+        drawing, files = self.page.service.drawing, self.page.files
+        grid = drawing.grid_request(model, seed, n, digit, temperature)
+        return files.remembered(("grid", grid.key()), lambda: (files.png(drawing.draw(grid)),))[0]
 
     def build(self) -> None:
         with gr.Row(elem_id="generate-row"):

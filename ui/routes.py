@@ -20,6 +20,7 @@ import json
 import re
 import threading
 from collections import Counter
+from pathlib import Path
 from urllib.parse import parse_qs
 
 import numpy as np
@@ -30,7 +31,7 @@ from starlette.routing import Route
 from mnist_gan.errors import InvalidInput, MnistGanError, UnknownModel, internal_error, shown
 from mnist_gan.serving import permalink
 from mnist_gan.serving.drawing import STRIP_SCALE, Drawing
-from mnist_gan.serving.served_files import png_bytes
+from mnist_gan.serving.served_files import ResultFiles
 
 from .in_browser import IMMUTABLE, PREFIX, WebAssets, onnx_url
 from .limits import Limits, request_client
@@ -43,9 +44,10 @@ PAD = 2  # images.make_grid's default: the black pixels between digits
 _INTEGER = re.compile(r"[+-]?\d{1,20}")
 
 
-def png_route(drawing: Drawing, limits: Limits) -> Route:
+def png_route(drawing: Drawing, files: ResultFiles, limits: Limits) -> Route:
     """The /png route over the service's drawing section; a client draws at most limits.png_per_client new grids
-    at a time (a revalidation costs nothing and is never refused)."""
+    at a time (a revalidation costs nothing and is never refused). A grid already made (here, or by generate) is
+    read back from its file."""
     drawing_now: Counter = Counter()  # client -> grids being drawn for it
     lock = threading.Lock()
 
@@ -63,7 +65,8 @@ def png_route(drawing: Drawing, limits: Limits) -> Route:
                                               "for the last ones"}, status_code=429, headers={"Retry-After": "1"})
             drawing_now[client] += 1
         try:
-            return Response(png_bytes(drawing.draw(grid)), media_type="image/png", headers=headers)
+            path, = files.remembered(("grid", grid.key()), lambda: (files.png(drawing.draw(grid)),))
+            return Response(Path(path).read_bytes(), media_type="image/png", headers=headers)
         finally:
             with lock:
                 drawing_now[client] -= 1

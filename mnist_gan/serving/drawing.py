@@ -13,6 +13,9 @@ models' first calls cannot starve every other request of CPU.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import math
 import threading
 from dataclasses import dataclass
@@ -66,6 +69,28 @@ class GridRequest:
     cols: int
     temperature: float
     scale: int
+
+    def key(self) -> str | None:
+        """What names the grid's pixels without drawing them: the same key, the same pixels (None for a generator
+        without a weights file, whose weights may change under it)."""
+        weights = weights_version(self.generator)
+        return weights and _key([weights, self.seed, self.n, None if self.labels is None else self.labels.tolist(),
+                                 self.rows, self.cols, self.temperature, self.scale])
+
+
+@dataclass(frozen=True)
+class Digits:
+    """Checked latents that each draw one digit (the explorer's digit, an interpolation's frames)."""
+
+    generator: Generator
+    z: np.ndarray  # float32 (count, latent_dim)
+    labels: np.ndarray | None  # one digit per latent (conditional models), else None
+
+    def key(self) -> str | None:
+        """What names the digits' pixels without drawing them (as GridRequest.key)."""
+        weights = weights_version(self.generator)
+        return weights and _key([weights, self.z.astype(np.float32).tobytes().hex(),
+                                 None if self.labels is None else self.labels.tolist()])
 
 
 class Drawing:
@@ -145,9 +170,17 @@ class Drawing:
         """One digit, 280x280: `seed`'s latent (or `z`, a latent found elsewhere) moved amounts[i] units along
         slider i (see latent_directions). digit: the digit a class-conditional model draws (unconditional models
         ignore it)."""
+        return self.draw_digit(self.latent_request(model, seed, digit, mode, amounts, z))
+
+    def latent_request(self, model: str, seed, digit, mode: str, amounts, z=None) -> Digits:
+        """latent's arguments, checked: the one latent it draws (no drawing yet)."""
         generator = self.library.get(model)
         z = self.explorer_latent(model, seed, mode, amounts, z)
-        image = to_uint8(generator.images(z[None], one_digit(generator, digit, 1)))
+        return Digits(generator, z[None], one_digit(generator, digit, 1))
+
+    def draw_digit(self, digits: Digits) -> np.ndarray:
+        """The explorer's 280x280 uint8 digit of a one-latent request."""
+        image = to_uint8(digits.generator.images(digits.z, digits.labels))
         return make_grid(image, 1, 1, pad=0, scale=DIGIT_SCALE)
 
     def explorer_latent(self, model: str, seed, mode: str, amounts, z=None) -> np.ndarray:
@@ -167,10 +200,18 @@ class Drawing:
 
     def interpolate(self, model: str, seed_a, seed_b, frames, digit) -> tuple[np.ndarray, np.ndarray]:
         """(a frame strip, the frames) of the spherical path from seed_a's latent to seed_b's."""
+        return self.draw_interpolation(self.interpolation_request(model, seed_a, seed_b, frames, digit))
+
+    def interpolation_request(self, model: str, seed_a, seed_b, frames, digit) -> Digits:
+        """interpolate's arguments, checked: the latents of its frames (no drawing yet)."""
         generator = self.library.get(model)
         z = self.interpolation_latents(model, seed_a, seed_b, frames)
-        images = to_uint8(generator.images(z, one_digit(generator, digit, len(z))))
-        return make_grid(images, 1, len(z), scale=STRIP_SCALE), images
+        return Digits(generator, z, one_digit(generator, digit, len(z)))
+
+    def draw_interpolation(self, digits: Digits) -> tuple[np.ndarray, np.ndarray]:
+        """(the strip, the uint8 frames) of an interpolation request."""
+        images = to_uint8(digits.generator.images(digits.z, digits.labels))
+        return make_grid(images, 1, len(images), scale=STRIP_SCALE), images
 
     def interpolation_latents(self, model: str, seed_a, seed_b, frames) -> np.ndarray:
         """The float32 latents of `frames` points on the great circle from seed_a's latent to seed_b's."""
@@ -190,6 +231,27 @@ class Drawing:
                 "latent_code": config.latent_code, "description": info["description"],
                 "onnx": {"sha256": found.sha256, "bytes": found.size} if found else None, "reason": reason,
                 "pending": reason == MAKING}  # then ask again in a few seconds
+
+
+# --- what names a result ---------------------------------------------------------------------------------------
+
+def weights_version(generator: Generator) -> str | None:
+    """The sha256 of a generator's weights file (None when it has none): what its pixels depend on besides the
+    request."""
+    if generator.folder is None:
+        return None
+    stat = (generator.folder / WEIGHTS_FILE).stat()
+    return _sha256_of(str(generator.folder / WEIGHTS_FILE), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
+    """Once per version of a weights file (a resumed run rewrites its weights: a new size or time, a new hash)."""
+    return file_sha256(path)
+
+
+def _key(parts: list) -> str:
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
 # --- grid policy (pure) -------------------------------------------------------------------------------------------

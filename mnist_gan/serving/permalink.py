@@ -7,16 +7,12 @@ the route (ui/permalink.py) answers 304 when the browser or CDN already holds th
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import re
-from pathlib import Path
 from urllib.parse import parse_qs, urlencode
 
-from mnist_gan.atomic_files import file_sha256
 from mnist_gan.errors import InvalidInput, shown
-from mnist_gan.model.generator import WEIGHTS_FILE
 
 from .drawing import ALL_DIGITS, GridRequest
 
@@ -63,10 +59,7 @@ def _number(text: str):
 
 def etag(grid: GridRequest) -> str:
     """A strong HTTP entity tag for the grid's PNG: the same tag always means the same bytes."""
-    folder = grid.generator.folder
-    weights = _sha256(folder / WEIGHTS_FILE) if folder else f"live:{id(grid.generator)}"
-    key = [VERSION, weights, grid.seed, grid.n, None if grid.labels is None else grid.labels.tolist(), grid.rows,
-           grid.cols, grid.temperature, grid.scale]
+    key = [VERSION, grid.key() or f"live:{id(grid.generator)}"]
     return '"' + hashlib.sha256(json.dumps(key).encode()).hexdigest()[:32] + '"'
 
 
@@ -88,13 +81,3 @@ def link(model: str, seed, n, digit=ALL_DIGITS, temperature=1.0) -> str:
 def _plain(value):
     return int(value) if isinstance(value, float) and value.is_integer() and not isinstance(value, bool) else value
 
-
-def _sha256(path: Path) -> str:
-    stat = path.stat()
-    return _sha256_of(str(path), stat.st_size, stat.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=64)
-def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
-    """Once per version of a weights file (a resumed run rewrites its weights: a new size or time, a new hash)."""
-    return file_sha256(path)

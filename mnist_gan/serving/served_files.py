@@ -11,6 +11,7 @@ import os
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Callable
 
@@ -19,6 +20,7 @@ import numpy as np
 from mnist_gan.atomic_files import atomic_write
 from mnist_gan.images import encode_gif, encode_png
 
+REMEMBERED = 4096  # results kept by request (a key and a path: ~200 bytes each)
 MIN_AGE_S = 10.0  # a file this young may still be on its way to the browser that asked for it
 TRIM_EVERY_S = 5.0
 
@@ -93,6 +95,32 @@ class ResultFiles:
     def __init__(self, folder: str | Path, max_bytes: int):
         self.folder, self.max_bytes = Path(folder), max_bytes
         self._stop = threading.Event()
+        self._made: OrderedDict[tuple, tuple[str, ...]] = OrderedDict()  # a request's key -> its files
+        self._lock = threading.Lock()
+
+    def remembered(self, key: tuple, make: Callable[[], tuple[str, ...]]) -> tuple[str, ...]:
+        """The files `make` writes for a request, made once per key while they are kept: a crowd asking for the
+        same grid (a lecture's shared seed, a page's first grid) costs neither the model nor the encoding again.
+        A key with None in it (a result that may change under the same request) is never remembered."""
+        if None in key:
+            return make()
+        with self._lock:
+            paths = self._made.get(key)
+            if paths:
+                self._made.move_to_end(key)
+        if paths:
+            try:
+                for path in paths:
+                    os.utime(path)  # served again: young again, so the trimming keeps it while it travels
+                return paths
+            except FileNotFoundError:  # trimmed since: made again
+                pass
+        paths = make()
+        with self._lock:
+            self._made[key] = paths
+            while len(self._made) > REMEMBERED:
+                self._made.popitem(last=False)
+        return paths
 
     def write(self, data: bytes, suffix: str) -> str:
         """The path of a file holding `data`, written now unless an identical one is already there."""
