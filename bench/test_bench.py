@@ -114,3 +114,47 @@ def test_select_prefers_the_sampler_that_meets_the_targets():
     rows["good"] = {**good, "class_max": 0.125}  # a digit drawn 12.5% of the time: 1.5 points over
     assert penalty(rows["good"]) == pytest.approx(1.5) and rank(rows)[0] == "unreadable"
 
+
+def test_issue_25s_selection_weighs_recall_and_memorisation():
+    from bench.select import penalty25, rank, shortfalls25
+
+    met = {"recall_min": 0.82, "precision_min": 0.86, "coverage_min": 0.94, "cfid_x_real_max": 1.4,
+           "cfid_x_real": 1.3, "recognisable_min": 0.975, "class_min": 0.095, "class_max": 0.105, "nn_ratio": 0.96,
+           "near_copies": 0.012}
+    # today's mlp-uncond, roughly: clean and sharp, too few kinds of digit, a little too close to the training set
+    shipped = {**met, "recall_min": 0.675, "precision_min": 0.903, "coverage_min": 0.909, "cfid_x_real_max": 2.46,
+               "cfid_x_real": 2.36, "nn_ratio": 0.92, "near_copies": 0.024}
+    assert penalty25(met) == 0 and shortfalls25(met) == {}
+    assert shortfalls25(shipped) == pytest.approx({"recall_min": 2.5, "coverage_min": 1.05,
+                                                   "cfid_x_real_max": 0.64, "nn_ratio": 1.0, "near_copies": 1.8})
+    # a sampler with more variety and less copying but blurrier digits ranks above the shipped one
+    spread = {**shipped, "recall_min": 0.75, "precision_min": 0.84, "cfid_x_real_max": 2.9, "nn_ratio": 0.96,
+              "near_copies": 0.014}
+    assert penalty25(spread) == pytest.approx(1.0 + 0.2 + 1.05 + 0.9333333)
+    assert rank({"shipped": shipped, "spread": spread, "met": met}, "25") == ["met", "spread", "shipped"]
+
+
+def test_compare_puts_runs_side_by_side_at_equal_steps(tmp_path):
+    """bench.compare reads a run folder's checkpoint header and a running train's log lines alike."""
+    from bench.compare import table
+    from mnist_gan.config import GANConfig
+    from mnist_gan.run_folder import CHECKPOINT_FILE
+    from mnist_gan.training.checkpoint import RunMeta, save_checkpoint
+
+    run = tmp_path / "wide"
+    run.mkdir()
+    quality = [{"step": 2000, "cfid": 4.0, "recall": 0.6, "precision": 0.8},
+               {"step": 4000, "cfid": 2.5, "recall": 0.65, "precision": 0.85}]
+    history = [{"step": 2000, "images_per_sec": 900.0}, {"step": 4000, "images_per_sec": 1100.0}]
+    save_checkpoint(run / CHECKPOINT_FILE, {"w": np.zeros(1)}, RunMeta(GANConfig(), 4000, history=history,
+                                                                     quality=quality))
+    log = tmp_path / "narrow.log"
+    log.write_text("training on CPU\nstep 2000: cfid=3.5, recall=0.7, precision=0.81\nstep 6000: cfid=1.9, "
+                   "recall=0.72, precision=0.84\n")
+    lines = table([run, log, tmp_path / "queued"], None, ["cfid", "recall"]).splitlines()
+    assert lines[0] == "| run | @ 2,000 | best cFID (step) | steps | images/s |"  # the steps both reached
+    assert lines[3] == "| wide | 4 / 0.600 | 2.5 (4,000) | 4,000 | 1000 |"
+    assert lines[4] == "| narrow | 3.5 / 0.700 | 1.9 (6,000) | 6,000 | - |"
+    assert len(lines) == 5  # the run not started yet has no row
+    every = table([run, log], [2000, 4000, 6000], ["cfid"]).splitlines()
+    assert every[3].startswith("| wide | 4 | 2.5 | - |") and every[4].startswith("| narrow | 3.5 | - | 1.9 |")

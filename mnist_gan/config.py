@@ -50,6 +50,13 @@ class GANConfig:
     lr_decay_start: float = 0.0  # ...starting after this fraction of `steps`
     ema_start: int = 0  # the EMA copies G until this step, then averages (its warm-up counted from here)
     snapshot_every: int = 0  # also keep the sampler every K steps in RUN_DIR/snapshots/STEP, for choosing one later
+    # --- mode coverage (issue 25, bench/zoo.md): every default keeps the models and the step as they were
+    # PacGAN (Lin et al. 2018): D judges `pack` images at once, stacked as channels (batch_size / pack packs per batch)
+    pack: int = 1
+    minibatch_std: int = 0  # D also sees its features' standard deviation over groups of this many (Karras et al. 2018)
+    d_dropout: float = 0.0  # dropout after each of D's hidden layers, in training only (the original GAN's D)
+    g_width: float = 1.0  # G's hidden widths times this
+    d_width: float = 1.0  # D's hidden widths times this
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -69,6 +76,8 @@ class GANConfig:
             ("d_steps", 1, 10),
             ("ema_start", 0, 10_000_000),
             ("snapshot_every", 0, 10_000_000),
+            ("pack", 1, 16),
+            ("minibatch_std", 0, 4096),
         ):
             value = getattr(self, name)
             if not low <= value <= high:
@@ -98,11 +107,29 @@ class GANConfig:
             raise ConfigError("lr_schedule", f"unknown {shown(self.lr_schedule)}; choose one of {list(LR_SCHEDULES)}")
         if not (math.isfinite(self.lr_decay_start) and 0 <= self.lr_decay_start < 1):
             raise ConfigError("lr_decay_start", f"must be in [0, 1), got {self.lr_decay_start}")
+        self._check_coverage_options()
+
+    def _check_coverage_options(self) -> None:
+        if self.batch_size % self.pack:
+            raise ConfigError("pack", f"must divide batch_size ({self.batch_size}): D judges packs of {self.pack}")
+        if self.pack > 1 and self.conditional:
+            raise ConfigError("pack", "a class-conditional D judges one image against its label; packing is for "
+                                      "unconditional models")
+        packs = self.batch_size // self.pack
+        if self.minibatch_std == 1 or (self.minibatch_std and packs % self.minibatch_std):
+            raise ConfigError("minibatch_std", f"must be 0 (off) or a group size of 2 or more dividing the {packs} "
+                                               f"images (or packs) D sees at once, got {self.minibatch_std}")
+        if not (math.isfinite(self.d_dropout) and 0 <= self.d_dropout <= 0.9):
+            raise ConfigError("d_dropout", f"must be in [0, 0.9], got {self.d_dropout}")
+        for name in ("g_width", "d_width"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and 0.25 <= value <= 8):
+                raise ConfigError(name, f"must be a width multiplier in [0.25, 8], got {value}")
 
     @property
     def signature(self) -> tuple:
         """What fixes the generator's shape: weights fit any config with the same signature."""
-        return self.architecture, self.conditional, self.latent_code, self.latent_dim
+        return self.architecture, self.conditional, self.latent_code, self.latent_dim, self.g_width
 
     def replace(self, **changes) -> GANConfig:
         """A copy with some fields changed (validated again)."""

@@ -4,6 +4,11 @@ D's "raw score" is what D outputs: a probability for the "bce" loss (the recipe'
 says "real" above the loss's `threshold`. Gradients are taken of D's *logit* (before any sigmoid): a confident D's
 probability is flat (p(1-p) ~ 0), its logit is not, and the logit's gradient points the same way.
 
+Each image is judged alone, as if G drew nothing else: a D trained on packs of m images (PacGAN, config.pack)
+scores it in a pack of m copies of itself (its gradient is the sum over the copies), and a D with the minibatch-std
+feature runs in inference mode, where every image is its own group; so a score never depends on what else was
+scored with it, and real digits and samples are scored the same way.
+
 The conditional generator and the latent-code generator take an integer label and one-hot it inside the model;
 `SoftGenerator` calls the same layers with a one-hot row given directly, so labels can be interpolated (a class
 morph) and a label or code can be held fixed while z is optimised. All images are [-1, 1], (n, 28, 28, 1).
@@ -14,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from mnist_gan.errors import InvalidInput
-from mnist_gan.model.architectures import NUM_CLASSES
+from mnist_gan.model.architectures import NUM_CLASSES, copies
 from mnist_gan.model.generator import Generator
 from mnist_gan.model.losses import loss_for
 
@@ -40,7 +45,7 @@ class SoftGenerator:
         if not self.classes:
             self._layers = None
         else:
-            # Both architectures are a chain after [z, one_hot] are joined (models.py): replay that chain
+            # Both architectures are a chain after [z, one_hot] are joined (architectures.py): replay that chain
             concat = next(layer for layer in model.layers if isinstance(layer, layers.Concatenate))
             self._concat, self._layers = concat, model.layers[model.layers.index(concat) + 1:]
 
@@ -96,6 +101,8 @@ class Critic:
         return self.config.conditional
 
     def _inputs(self, x, labels):
+        # a packing D (PacGAN) judges m images at once: each image is judged alone, in a pack of copies of itself
+        x = copies(x, self.config.pack)
         return [x, labels] if self.conditional else x
 
     @staticmethod

@@ -5,7 +5,12 @@ Generators map z (and a digit label when conditional, or z's latent code) to 28x
 Discriminators map an image (and label) to one score, through the output activation the loss asks for (a
 probability for "bce", a raw logit for "hinge"); with a latent code they also guess the code (logits), as
 InfoGAN's Q head.
-Only standard Keras layers are used, so a saved generator loads in Keras safe mode.
+Generators use only standard Keras layers, so a saved generator loads in Keras safe mode. A discriminator may hold
+this module's MinibatchStdDev (no weights); discriminators are only ever rebuilt from the config.
+
+The mode-coverage options (issue 25) change D's input or layers, or the widths, only when set: with PacGAN packing
+(`config.pack` = m) D's input is m images stacked as channels, (28, 28, m), and it returns one score per pack (and,
+with a latent code, m guesses of the code side by side); `pack` and `copies` make those inputs.
 """
 
 from __future__ import annotations
@@ -30,6 +35,70 @@ class Architecture:
     description: str
 
 
+def pack(images, m: int):
+    """(B, 28, 28, 1) -> (B / m, 28, 28, m): each m consecutive images stacked as channels, one PacGAN pack."""
+    if m == 1:
+        return images
+    x = ops.reshape(images, (-1, m, *IMAGE_SHAPE[:2]))
+    return ops.transpose(x, (0, 2, 3, 1))
+
+
+def copies(images, m: int):
+    """(n, 28, 28, 1) -> (n, 28, 28, m): each image packed with m - 1 copies of itself, so a packing D can judge
+    one image alone (the atlas and the Inside tab: as if G drew nothing else)."""
+    return images if m == 1 else ops.repeat(images, m, axis=-1)
+
+
+class MinibatchStdDev(layers.Layer):
+    """Karras et al. 2018: one more feature for every sample, the standard deviation of each feature over its
+    group of `group_size` consecutive samples, averaged over the features. A generator that draws too few kinds of
+    digit gives its batches a telling low value, so D can see the lack of variety and G is pushed to spread.
+
+    In training the groups are consecutive `group_size` samples (the whole batch when it does not divide); at
+    inference every sample is its own group (the feature is then sqrt(EPSILON), as for a batch of copies of it), so
+    a score never depends on what else was scored with it."""
+
+    EPSILON = 1e-8
+
+    def __init__(self, group_size: int, **kwargs):
+        super().__init__(**kwargs)
+        self.group_size = group_size
+
+    def call(self, x, training=False):
+        if not training:
+            return ops.concatenate([x, ops.full_like(x[..., :1], self.EPSILON ** 0.5)], axis=-1)
+        n, features = x.shape[0], x.shape[1:]
+        if n is None:
+            raise ValueError("MinibatchStdDev needs a batch of known size in training")
+        group = self.group_size if n % self.group_size == 0 else n
+        grouped = ops.reshape(x, (n // group, group, *features))
+        std = ops.sqrt(ops.var(grouped, axis=1) + self.EPSILON)  # (groups, *features)
+        value = ops.mean(ops.reshape(std, (n // group, -1)), axis=1)  # (groups,)
+        value = ops.reshape(ops.repeat(value, group, axis=0), (n,) + (1,) * len(features))
+        return ops.concatenate([x, ops.ones_like(x[..., :1]) * value], axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], input_shape[-1] + 1)
+
+    def get_config(self):
+        return {**super().get_config(), "group_size": self.group_size}
+
+
+def _units(config, n: int, model: str) -> int:
+    """A hidden width of the recipe's, times the model's width multiplier (g_width or d_width)."""
+    return max(1, round(n * getattr(config, f"{model}_width")))
+
+
+def _d_hidden(config, x, index: int):
+    """What follows D's hidden layer `index` (of two): dropout when configured; after the first, the minibatch-std
+    feature, so that D's second hidden layer can weigh it against the image's own features."""
+    if config.d_dropout:
+        x = layers.Dropout(config.d_dropout, seed=(2 * config.seed + index) % 2**31)(x)
+    if config.minibatch_std and index == 0:
+        x = MinibatchStdDev(config.minibatch_std, name="minibatch_std")(x)
+    return x
+
+
 def generator_inputs(config, z, labels=None):
     """What G is called with: z, plus the digit label (conditional) or z's own latent code."""
     if not (config.conditional or config.latent_code):
@@ -42,7 +111,8 @@ def generator_inputs(config, z, labels=None):
 
 def _inputs(config, image: bool):
     """(model inputs, the image or z input, the label/code input or None)."""
-    main = keras.Input(IMAGE_SHAPE, name="image") if image else keras.Input((config.latent_dim,), name="z")
+    image_shape = (*IMAGE_SHAPE[:2], config.pack)  # (28, 28, 1) unless D judges packs
+    main = keras.Input(image_shape, name="image") if image else keras.Input((config.latent_dim,), name="z")
     if config.conditional or (config.latent_code and not image):
         label = keras.Input((1,), dtype="int32", name="code" if config.latent_code else "label")
         return [main, label], main, label
@@ -77,7 +147,8 @@ def _head(config, features, label):
     if not config.latent_code:
         return score
     q = layers.LeakyReLU(negative_slope=0.2)(layers.Dense(128, name="code_hidden")(features))
-    return [score, layers.Dense(config.latent_code, name="code_logits")(q)]
+    # a pack's m codes, side by side: (packs, m * latent_code)
+    return [score, layers.Dense(config.latent_code * config.pack, name="code_logits")(q)]
 
 
 # --- classic: the Keras GAN recipe's MLP pair --------------------------------------------------------------
@@ -86,7 +157,7 @@ def classic_generator(config) -> keras.Model:
     inputs, x, label = _inputs(config, image=False)
     x = _with_label(config, x, label)
     for units in (256, 512, 1024):
-        x = layers.Dense(units)(x)
+        x = layers.Dense(_units(config, units, "g"))(x)
         x = layers.LeakyReLU(negative_slope=0.2)(x)
         x = layers.BatchNormalization(momentum=0.8)(x)
     x = layers.Dense(28 * 28, activation="tanh")(x)
@@ -96,9 +167,10 @@ def classic_generator(config) -> keras.Model:
 def classic_discriminator(config) -> keras.Model:
     inputs, image, label = _inputs(config, image=True)
     x = layers.Flatten()(image)
-    for units in (512, 256):
-        x = _sn(config, layers.Dense(units))(x)
+    for i, units in enumerate((512, 256)):
+        x = _sn(config, layers.Dense(_units(config, units, "d")))(x)
         x = layers.LeakyReLU(negative_slope=0.2)(x)
+        x = _d_hidden(config, x, i)
     return keras.Model(inputs, _head(config, x, label), name="discriminator")
 
 
@@ -107,11 +179,12 @@ def classic_discriminator(config) -> keras.Model:
 def dcgan_generator(config) -> keras.Model:
     inputs, x, label = _inputs(config, image=False)
     x = _with_label(config, x, label)
-    x = layers.Dense(7 * 7 * 128, use_bias=False)(x)
+    channels = _units(config, 128, "g")
+    x = layers.Dense(7 * 7 * channels, use_bias=False)(x)
     x = layers.BatchNormalization()(x)
     x = layers.LeakyReLU(negative_slope=0.2)(x)
-    x = layers.Reshape((7, 7, 128))(x)
-    x = layers.Conv2DTranspose(64, 4, strides=2, padding="same", use_bias=False)(x)  # 14x14
+    x = layers.Reshape((7, 7, channels))(x)
+    x = layers.Conv2DTranspose(_units(config, 64, "g"), 4, strides=2, padding="same", use_bias=False)(x)  # 14x14
     x = layers.BatchNormalization()(x)
     x = layers.LeakyReLU(negative_slope=0.2)(x)
     x = layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh")(x)  # 28x28
@@ -120,9 +193,10 @@ def dcgan_generator(config) -> keras.Model:
 
 def dcgan_discriminator(config) -> keras.Model:
     inputs, x, label = _inputs(config, image=True)
-    for filters in (64, 128):
-        x = _sn(config, layers.Conv2D(filters, 4, strides=2, padding="same"))(x)
+    for i, filters in enumerate((64, 128)):
+        x = _sn(config, layers.Conv2D(_units(config, filters, "d"), 4, strides=2, padding="same"))(x)
         x = layers.LeakyReLU(negative_slope=0.2)(x)
+        x = _d_hidden(config, x, i)
     x = layers.Flatten()(x)
     return keras.Model(inputs, _head(config, x, label), name="discriminator")
 

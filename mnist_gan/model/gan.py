@@ -4,8 +4,10 @@ The learning rates and the EMA decay are variables, so a live edit changes them 
 D updates per G update shapes the compiled function, so changing it compiles a new one (a few seconds). A D step or
 a G step can also run alone, inspected: what it did to D's scores, to the images, and each layer's gradient norm.
 
-The optional variants (config.augment, r1_gamma, spectral_norm, lr_schedule, ema_start) are fixed for a run and
-enter the trace only when set, so their defaults leave the recipe's step exactly as it was.
+The optional variants (config.augment, r1_gamma, spectral_norm, lr_schedule, ema_start, and issue 25's pack,
+minibatch_std, d_dropout, g_width, d_width) are fixed for a run and enter the trace only when set, so their defaults
+leave the recipe's step exactly as it was. With packing (config.pack = m) D's losses and accuracies are over packs
+of m consecutive images of a batch, all real or all generated; per-image scores (`scores`) judge each image alone.
 """
 
 from __future__ import annotations
@@ -73,11 +75,22 @@ class GAN:
     def _g_inputs(self, z, labels):
         return architectures.generator_inputs(self.config, keras.ops.convert_to_tensor(z), labels)
 
-    def _discriminate(self, images, labels, training: bool = True):
-        """D's score, and its guess at the latent code (logits; None without a code)."""
+    def _discriminate(self, images, labels, training: bool = True, alone: bool = False):
+        """D's score, and its guess at the latent code (logits, one row per image; None without a code). With
+        packing the scores are one per pack of consecutive images, or with `alone` one per image, each judged in a
+        pack of copies of itself."""
+        m = self.config.pack
+        if m > 1:
+            images = (architectures.copies if alone else architectures.pack)(keras.ops.convert_to_tensor(images), m)
         inputs = [keras.ops.convert_to_tensor(images), keras.ops.convert_to_tensor(labels)] if self.config.conditional else images
         out = self.discriminator(inputs, training=training)
-        return (out[0], out[1]) if self.config.latent_code else (out, None)
+        if not self.config.latent_code:
+            return out, None
+        score, code_logits = out
+        if m > 1:  # (packs, m * codes): the guesses for a pack's images, in order
+            code_logits = code_logits[:, :self.config.latent_code] if alone else \
+                keras.ops.reshape(code_logits, (-1, self.config.latent_code))
+        return score, code_logits
 
     def _augment(self, images, stream: int):
         """DiffAugment when configured (else the images unchanged); `stream` keeps each call's draws apart."""
@@ -99,7 +112,10 @@ class GAN:
             score, code_logits = self._discriminate(images, labels)
             total = tf.reduce_sum(score)  # each score depends on its own image only: one gradient gives them all
         gradients = tape.gradient(total, images)
-        penalty = 0.5 * self.config.r1_gamma * tf.reduce_mean(tf.reduce_sum(tf.square(gradients), axis=[1, 2, 3]))
+        if self.config.pack > 1:  # a pack's score depends on its m images: the gradient over all of them, per pack
+            gradients = tf.reshape(gradients, (-1, self.config.pack, *architectures.IMAGE_SHAPE))
+        penalty = 0.5 * self.config.r1_gamma * tf.reduce_mean(
+            tf.reduce_sum(tf.square(gradients), axis=list(range(1, len(gradients.shape)))))
         return score, code_logits, penalty
 
     def _schedule(self) -> None:
@@ -232,9 +248,9 @@ class GAN:
     # --- one step at a time, looked at (eager: what each update did, on the very batch it used) ------------------
 
     def scores(self, images, labels) -> np.ndarray:
-        """D's output (its raw score: a probability for bce, a logit for hinge) for each image."""
+        """D's output (its raw score: a probability for bce, a logit for hinge) for each image, judged alone."""
         # inference mode: a look must not move D (spectral normalisation updates its weights in training mode)
-        return np.asarray(self._discriminate(images, labels, training=False)[0], np.float64).ravel()
+        return np.asarray(self._discriminate(images, labels, training=False, alone=True)[0], np.float64).ravel()
 
     def gradient_norms(self, loss_fn, model) -> dict[str, float]:
         """The norm of loss_fn()'s gradient over each layer's variables, by layer (what an update would move)."""
@@ -304,4 +320,6 @@ class GAN:
         }
         if self.ema_generator is not None:
             groups["ema_generator"] = self.ema_generator.weights
+        if self.config.d_dropout:  # where D's dropout masks are in their random stream: a resume draws on from there
+            groups["discriminator_seeds"] = [v for v in self.discriminator.variables if "seed_generator" in v.path]
         return groups

@@ -44,7 +44,8 @@ def shipped_models() -> dict[str, Path]:
 def describe(config: GANConfig) -> str:
     kind = "conditional " if config.conditional else ""
     code = f", latent_code={config.latent_code}" if config.latent_code else ""
-    return f"{kind}{config.architecture} generator (latent_dim={config.latent_dim}{code})"
+    width = f", g_width={config.g_width:g}" if config.g_width != 1 else ""
+    return f"{kind}{config.architecture} generator (latent_dim={config.latent_dim}{code}{width})"
 
 
 def default_labels(n: int) -> np.ndarray:

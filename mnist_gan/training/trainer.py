@@ -447,6 +447,10 @@ class Trainer:
         if saved.spectral_norm != config.spectral_norm:  # it adds variables to D: the checkpoint would not fit
             raise CheckpointError(f"{run_dir} was trained {'with' if saved.spectral_norm else 'without'} "
                                   "spectral normalisation; a resumed run keeps that")
+        for name in ("pack", "minibatch_std", "d_dropout", "d_width"):  # D's shape, inputs or random state
+            if getattr(saved, name) != getattr(config, name):
+                raise CheckpointError(f"{run_dir} was trained with {name}={getattr(saved, name)}; a resumed run "
+                                      "keeps its discriminator as it was")
         trainer = cls(config, data, run_dir, evaluator)
         trainer.gan.load_state_arrays(arrays)
         trainer.gan.set_live(config)  # the checkpoint holds the optimizers' learning rates: the config decides
