@@ -18,6 +18,7 @@ BENCHMARKS = {
     "permalink": ("bench.permalink", "GET /png (64 images, kept-alive) beside the Gradio REST path, same run"),
     "mcp": ("bench.mcp", "an MCP tool call to generate (64 images) beside the REST path, interleaved, and the ratio"),
     "slider": ("bench.slider", "latent slider moved to new image shown, in headless Chromium: drawn in the browser, and by the server"),
+    "crowd": ("bench.crowd", "a class: 50 scripted visitors replaying the page for 60 s while a run trains, a Chromium tab among them; --before DIR: another checkout's app first, side by side"),
     "browser": ("bench.in_browser", "Resample to a 64-digit grid shown, in the browser and by the server; a first visit's bytes and time to the first grid"),
     "watching": ("bench.watching", "training images/s with three browser tabs polling the Train tab, over none"),
     "coldstart": ("bench.coldstart", "`python app.py` to the first successful API response"),
@@ -33,8 +34,13 @@ def main(argv=None) -> int:
     parser.add_argument("names", nargs="*", choices=[[], *BENCHMARKS], help="benchmarks to run (default: all)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of Markdown tables")
     parser.add_argument("--rounds", type=int, default=5, help="alternating measurement rounds (medians reported)")
+    parser.add_argument("--visitors", type=int, help="crowd: how many visitors (default 50)")
+    parser.add_argument("--seconds", type=float, help="crowd: for how long (default 60)")
+    parser.add_argument("--before", metavar="DIR", help="crowd: first the same crowd against DIR's app.py (a checkout "
+                        "of the app before a change), then this one, back to back")
     args = parser.parse_args(argv)
     import importlib
+    import inspect
     import os
 
     print(f"# {platform.processor() or platform.machine()}, {len(os.sched_getaffinity(0))} cores, "
@@ -42,7 +48,11 @@ def main(argv=None) -> int:
     for name in args.names or BENCHMARKS:
         module = importlib.import_module(BENCHMARKS[name][0])
         print(f"\n## {name}: {BENCHMARKS[name][1]}" if not args.json else "", file=sys.stderr)
-        print_table(module.measure(rounds=args.rounds), args.json)
+        options = {name: getattr(args, name) for name in ("visitors", "seconds", "before")
+                   if getattr(args, name) is not None}
+        accepted = inspect.signature(module.measure).parameters
+        print_table(module.measure(rounds=args.rounds, **{k: v for k, v in options.items() if k in accepted}),
+                    args.json)
     print(f"# load average (1, 5, 15 min) at the end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}",
           file=sys.stderr)
     return 0

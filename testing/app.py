@@ -70,9 +70,11 @@ def _result(http: httpx.Client, url: str, endpoint: str, answer: httpx.Response,
 
 class AppProcess:
     """`with AppProcess(folder, env) as app:` serves `python app.py` on app.url; `kill()` is SIGKILL of the app and
-    its worker, `stop()` is Ctrl-C. folder None: a temporary folder, removed at the end."""
+    its worker, `stop()` is Ctrl-C. folder None: a temporary folder, removed at the end. root: the checkout whose
+    app.py runs (another one: a benchmark's "before")."""
 
-    def __init__(self, folder: str | Path | None = None, env: dict[str, str] | None = None):
+    def __init__(self, folder: str | Path | None = None, env: dict[str, str] | None = None, root: Path = ROOT):
+        self.root = Path(root)
         self._tmp = None if folder else tempfile.TemporaryDirectory(prefix="mnist-gan-app-")
         self.folder = Path(folder or self._tmp.name)
         self.extra_env = dict(env or {})
@@ -109,7 +111,7 @@ class AppProcess:
                 open(self.folder / f"app-{self.starts}.err", "wb") as err:
             # its own session: kill() reaches the worker child too, as when a machine kills the whole app
             self.started_at = time.perf_counter()
-            self.process = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=out, stderr=err,
+            self.process = subprocess.Popen([sys.executable, "app.py"], cwd=self.root, env=env, stdout=out, stderr=err,
                                             start_new_session=True)
         return self
 

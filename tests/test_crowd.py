@@ -1,0 +1,59 @@
+"""A class on the app while a run trains, all on 127.0.0.1: scripted visitors replaying the page (page loads,
+Resample, slider drags, Look inside, spot-the-fake rounds) and a REST script; and scripted API clients calling
+generate and latent. Zero errors, training goes on, the app's memory levels off, the in-browser actions cost the
+server only what they really cost, gradio's temp folder stays under the app's cap. The full crowd's figures (50
+visitors, 60 s, before and after the in-browser generator) are `python -m bench crowd`'s."""
+
+from __future__ import annotations
+
+import pytest
+
+from testing.crowd import KINDS, SCRIPT_EVERY, run_crowd
+from testing.load import run_load
+
+VISITORS, SECONDS = 12, 30.0  # one of them a REST script; each page visitor does every kind of action
+MEMORY_GROWTH_MB = 300  # allowed RSS growth of the app from the start of the crowd to its peak
+# After a first visit warmed the app (each model call traced once), a crowd's second half (hundreds of calls) may
+# move the app's memory by allocator noise, not by a per-call leak. Gradio keeps at most state_session_capacity
+# (200) sessions of ~0.3 MB: a page load is a session.
+SECOND_HALF_MB = 40
+
+
+@pytest.mark.slow
+def test_a_class_while_training_gets_answers_costs_what_the_page_costs_and_memory_levels_off(tmp_path):
+    f = run_crowd(tmp_path, VISITORS, SECONDS, idle_s=5.0, cpu_repeats=2)
+    print({key: f[key] for key in ("errors", "p50_ms", "p99_ms", "server_calls", "actions", "model_file",
+                                   "training", "rss_mib", "cores")})
+    assert f["errors"] == [], f["errors"][:5]
+    actions = f["actions"]
+    assert all(actions[kind]["count"] >= 1 and not actions[kind]["failed"] for kind in KINDS), actions
+    assert f["training"]["state"] == "running" and f["training"]["steps_per_s_crowd"] > 0, f["training"]
+    # drawn in the browser: a slider move asks the server nothing, a Resample at most the next seed's latents
+    assert actions["slider move"]["server_calls"] == 0, actions["slider move"]
+    assert actions["resample"]["server_calls"] <= actions["resample"]["count"], actions["resample"]
+    page_visitors = VISITORS - VISITORS // SCRIPT_EVERY
+    assert f["model_file"] == {"fetches": page_visitors, "visitors_fetching": page_visitors,
+                               "most_by_one_visitor": 1}, f["model_file"]  # once per visitor, then from its cache
+    rss = f["rss_mib"]
+    assert rss["peak"] - rss["start"] < MEMORY_GROWTH_MB, rss
+    assert rss["second_half_calls"] >= 200 and rss["second_half_mib"] < SECOND_HALF_MB, rss  # it levels off
+
+
+API_CLIENTS, API_SECONDS = 12, 45.0  # enough calls to pass the session bound (200) and to fill the cache past its cap
+
+
+@pytest.mark.slow
+def test_api_clients_while_training_get_answers_and_the_cache_stays_under_its_cap(tmp_path):
+    """Scripts on the REST API (generate, latent; each image downloaded): every call a new session, every image a
+    file in gradio's cache, capped small (2 MB) so the load must exercise the cap."""
+    figures = run_load(tmp_path, API_CLIENTS, API_SECONDS)
+    print(figures)
+    assert figures["errors"] == [], figures["errors"][:5]
+    assert figures["generate"]["calls"] >= 100 and figures["latent"]["calls"] >= 100, figures
+    assert figures["training"]["state"] == "running" and figures["training"]["steps_during_load"] > 0
+    rss = figures["rss_mib"]
+    assert rss["peak"] - rss["start"] < MEMORY_GROWTH_MB, rss
+    assert rss["second_half_calls"] >= 200 and rss["second_half_mib"] < SECOND_HALF_MB, rss  # it levels off
+    cache = figures["cache_mib"]
+    assert cache["images_served"] > 1.5 * cache["bound"], "too little load to exercise the cache cap"
+    assert cache["peak"] <= cache["bound"], cache  # without the cap it holds every image served
