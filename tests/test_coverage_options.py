@@ -16,9 +16,9 @@ from mnist_gan.model import architectures
 from mnist_gan.model.architectures import MinibatchStdDev
 from mnist_gan.model.gan import GAN, METRICS
 from mnist_gan.model.generator import Generator, load_discriminator, save_models
-from mnist_gan.training.events import Step
 from mnist_gan.training.trainer import Trainer
 from testing.hub_server import local_hub
+from testing.runs import straight_and_resumed
 
 SMALL = GANConfig(batch_size=16, steps=20, sample_every=10, checkpoint_every=10, latent_code=10, loss="hinge",
                   ema_decay=0.999)
@@ -274,14 +274,7 @@ def test_a_model_with_the_options_travels_through_the_hub(monkeypatch, tmp_path)
 @pytest.mark.slow
 def test_a_run_with_every_option_resumes_exactly(tiny_data, tmp_path):
     config = SMALL.replace(steps=40, **EVERY)
-    straight = Trainer(config, tiny_data, tmp_path / "straight")
-    straight.run()
-    first = Trainer(config, tiny_data, tmp_path / "split")
-    first.subscribe(lambda e: first.stop() if isinstance(e, Step) and e.step >= 20 else None)
-    assert first.run() == "stopped"
-    resumed = Trainer.resume_from(tmp_path / "split", tiny_data)
-    assert resumed.run() == "finished"
-    a, b = straight.gan.state_arrays(), resumed.gan.state_arrays()
+    a, b = straight_and_resumed(config, tiny_data, tmp_path)
     assert a.keys() == b.keys() and any(k.startswith("discriminator_seeds/") for k in a)  # dropout's stream too
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)

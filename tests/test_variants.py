@@ -13,6 +13,7 @@ from mnist_gan.model.gan import GAN, METRICS
 from mnist_gan.model.generator import Generator, load_discriminator
 from mnist_gan.training.events import Step
 from mnist_gan.training.trainer import SNAPSHOTS_DIR, Trainer
+from testing.runs import straight_and_resumed
 
 SMALL = GANConfig(batch_size=16, steps=20, sample_every=10, checkpoint_every=10, latent_code=10, loss="hinge",
                   ema_decay=0.999)
@@ -184,14 +185,7 @@ def test_snapshots_are_weights_folders(tiny_data, tmp_path):
 def test_a_run_with_every_variant_resumes_exactly(tiny_data, tmp_path):
     config = SMALL.replace(steps=40, augment="translation,cutout", r1_gamma=0.5, lr_schedule="cosine",
                            lr_decay_start=0.25, d_steps=2, ema_start=5, spectral_norm=True)
-    straight = Trainer(config, tiny_data, tmp_path / "straight")
-    straight.run()
-    first = Trainer(config, tiny_data, tmp_path / "split")
-    first.subscribe(lambda e: first.stop() if isinstance(e, Step) and e.step >= 20 else None)
-    assert first.run() == "stopped"
-    resumed = Trainer.resume_from(tmp_path / "split", tiny_data)
-    assert resumed.run() == "finished"
-    a, b = straight.gan.state_arrays(), resumed.gan.state_arrays()
+    a, b = straight_and_resumed(config, tiny_data, tmp_path)
     assert a.keys() == b.keys()
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)

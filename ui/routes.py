@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import re
 import threading
 from collections import Counter
 from pathlib import Path
@@ -41,7 +40,6 @@ from .limits import Limits, request_client
 CACHE_CONTROL = "public, max-age=86400"
 REVALIDATE = "no-cache"  # kept, but asked about each time (a 304 when unchanged)
 PAD = 2  # images.make_grid's default: the black pixels between digits
-_INTEGER = re.compile(r"[+-]?\d{1,20}")
 
 
 def png_route(drawing: Drawing, files: ResultFiles, limits: Limits) -> Route:
@@ -166,16 +164,8 @@ def _params(request: Request, names: tuple[str, ...]) -> dict:
         raise InvalidInput(f"unknown parameter {shown(unknown[0])}: use {', '.join(names)}")
     if any(len(given) > 1 for given in values.values()):
         raise InvalidInput("a parameter is given more than once")
-    return {name: value if name in ("model", "mode") else _number(value) for name, (value,) in values.items()}
-
-
-def _number(text: str):
-    if _INTEGER.fullmatch(text):
-        return int(text)
-    try:
-        return float(text)
-    except ValueError:
-        return text
+    return {name: value if name in ("model", "mode") else permalink.query_number(value)
+            for name, (value,) in values.items()}
 
 
 def _floats(array: np.ndarray) -> str:

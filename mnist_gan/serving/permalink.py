@@ -41,13 +41,13 @@ def parse(query: str, default_model: str) -> dict:
         raise InvalidInput(f"{repeated[0]} is given more than once")
     args = {"model": default_model, **DEFAULTS, "scale": None}
     for name, (value,) in values.items():
-        args[name] = value if name in ("model", "digit") else _number(value)
+        args[name] = value if name in ("model", "digit") else query_number(value)
     if args["digit"] in ("", "all"):
         args["digit"] = ALL_DIGITS
     return args
 
 
-def _number(text: str):
+def query_number(text: str):
     """An int or a finite-or-not float from query text; the text itself when it is neither (then refused)."""
     if _INTEGER.fullmatch(text):
         return int(text)
