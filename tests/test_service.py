@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from mnist_gan.access import ANONYMOUS, Visitor
-from mnist_gan.checks import whole
+from mnist_gan.checks import digit, whole
 from mnist_gan.config import GANConfig, recipe
 from mnist_gan.data import mnist_label
 from mnist_gan.errors import AccessDenied, ConfigError, InvalidInput, UnknownModel
@@ -153,3 +153,11 @@ def test_what_a_run_trains_on_is_said_in_words(tmp_path):
     assert mnist_label(str(path)) == "MNIST, 60,000 images"
     assert mnist_label(None) == "MNIST, 60,000 images"
     assert mnist_label(str(tmp_path / "missing.npz")) == "MNIST" and str(tmp_path) not in mnist_label(str(path))
+
+
+def test_a_digit_is_one_of_0_to_9_and_anything_else_a_plain_refusal():
+    """"²" and "٣" are digits to str.isdigit() and int(): they once reached int() and answered "internal error"."""
+    assert [digit(" 3 "), digit(7), digit(np.int64(0))] == [3, 7, 0]
+    for value in ("²", "٣", "3.0", "10", "", True, 10, -1, 2.0, None):
+        with pytest.raises(InvalidInput, match="digit must be one of 0-9"):
+            digit(value)
