@@ -165,14 +165,14 @@ def test_on_a_space_a_client_cannot_choose_who_it_is_nor_outrun_its_share(tmp_pa
             # a client's backlog of slow calls: one runs, the others are refused at the door
             slow, gate = threading.Event(), threading.Event()
             page = demo.mnist_gan_page
-            real = page.service.drawing.generate
+            real = page.service.drawing.draw  # what generate runs for a grid it has not made before
 
-            def held_generate(*args, **kwargs):
+            def held_draw(*args, **kwargs):
                 slow.set()
                 gate.wait(30)
                 return real(*args, **kwargs)
 
-            page.service.drawing.generate = held_generate
+            page.service.drawing.draw = held_draw
             try:
                 mallory = {"x-forwarded-for": "203.0.113.66"}
                 joins = [http.post(url + "gradio_api/call/generate", json={"data": GENERATE}, headers=mallory)
@@ -182,7 +182,7 @@ def test_on_a_space_a_client_cannot_choose_who_it_is_nor_outrun_its_share(tmp_pa
                 assert "requests waiting or running already" in joins[-1].text
             finally:
                 gate.set()
-                page.service.drawing.generate = real
+                page.service.drawing.draw = real
             assert rest_call(http, url, "generate", GENERATE, headers={"x-forwarded-for": "203.0.113.99"})[0] == \
                 "complete"
 
