@@ -278,8 +278,9 @@ def test_wilson_interval_and_judging_match_hand_computed_values():
     marked = np.array([True, True, False, False, False, False, False, False, True] + [False] * 7)
     assert spot.judge(fake, marked) == {"fakes": 8, "fooled": 6, "reals": 8, "false_alarms": 1}
     assert spot.marked_positions(["1", 16]).nonzero()[0].tolist() == [0, 15]
-    with pytest.raises(InvalidInput):
-        spot.marked_positions([0])
+    for marks in ([0], [17], ["²"], ["٣"], [True], [1.0], "1", list(range(1, 18))):  # "²".isdigit(), int("٣") == 3
+        with pytest.raises(InvalidInput, match="marked must be a list of image numbers 1-16"):
+            spot.marked_positions(marks)
 
 
 def test_a_round_keeps_its_answer_and_is_answered_once(service):
