@@ -17,7 +17,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
-from mnist_gan.atomic_files import file_sha256
+from mnist_gan.atomic_files import current_sha256
 from mnist_gan.errors import MnistGanError, log
 from mnist_gan.model.generator import WEIGHTS_FILE
 from mnist_gan.model.onnx_export import ONNX_FILE, ONNX_INFO, current_info, export_folder
@@ -54,7 +54,7 @@ class BrowserModels:
     def file(self, model: str) -> tuple[BrowserFile | None, str | None]:
         """(the model's ONNX file, None), or (None, why the page must draw it on the server for now)."""
         folder = self.library.folder(model)
-        weights = _digest(folder / WEIGHTS_FILE)
+        weights = current_sha256(folder / WEIGHTS_FILE)
         if self.library.source(model) == "shipped" and _current(folder, weights):
             return self._serve(folder / ONNX_FILE), None
         if self.cache_dir is None:
@@ -79,8 +79,7 @@ class BrowserModels:
             return next((f for sha, f in self._served.items() if sha.startswith(digest)), None)
 
     def _serve(self, path: Path) -> BrowserFile:
-        stat = path.stat()
-        found = BrowserFile(_digest_of(str(path), stat.st_size, stat.st_mtime_ns), stat.st_size, path)
+        found = BrowserFile(current_sha256(path), path.stat().st_size, path)
         with self._lock:
             self._served[found.sha256] = found
             self._served.move_to_end(found.sha256)
@@ -134,13 +133,3 @@ def _current(folder: Path, weights: str) -> bool:
 def _current_of(folder: str, weights: str, stats: tuple) -> bool:
     return current_info(folder, weights) is not None
 
-
-def _digest(path: Path) -> str:
-    stat = path.stat()
-    return _digest_of(str(path), stat.st_size, stat.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=128)
-def _digest_of(path: str, size: int, mtime_ns: int) -> str:
-    """Once per version of a file (a resumed run rewrites its weights: a new size or time, a new hash)."""
-    return file_sha256(path)

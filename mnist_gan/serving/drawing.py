@@ -13,7 +13,6 @@ models' first calls cannot starve every other request of CPU.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import math
@@ -25,7 +24,7 @@ from typing import Callable
 import numpy as np
 
 from mnist_gan import checks
-from mnist_gan.atomic_files import file_sha256
+from mnist_gan.atomic_files import current_sha256
 from mnist_gan.errors import InvalidInput, shown
 from mnist_gan.images import check_seed, grid_shape, interpolation, latents, make_grid, to_uint8
 from mnist_gan.inside.directions import (
@@ -153,8 +152,8 @@ class Drawing:
     def _find_directions(self, generator: Generator) -> list[Direction]:
         """The model's directions: kept beside its weights once found (the shipped models carry theirs: a first
         visitor's sliders need no ~4.5 CPU-seconds), else found now, and kept when the folder can be written."""
-        kept = generator.folder / DIRECTIONS_FILE if generator.folder else None
-        weights = file_sha256(generator.folder / WEIGHTS_FILE) if kept else ""
+        weights = weights_version(generator)
+        kept = generator.folder / DIRECTIONS_FILE if weights else None
         found = load_directions(kept, weights) if kept else None
         if found is None:
             with self._slow:
@@ -238,16 +237,7 @@ class Drawing:
 def weights_version(generator: Generator) -> str | None:
     """The sha256 of a generator's weights file (None when it has none): what its pixels depend on besides the
     request."""
-    if generator.folder is None:
-        return None
-    stat = (generator.folder / WEIGHTS_FILE).stat()
-    return _sha256_of(str(generator.folder / WEIGHTS_FILE), stat.st_size, stat.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=64)
-def _sha256_of(path: str, size: int, mtime_ns: int) -> str:
-    """Once per version of a weights file (a resumed run rewrites its weights: a new size or time, a new hash)."""
-    return file_sha256(path)
+    return current_sha256(generator.folder / WEIGHTS_FILE) if generator.folder else None
 
 
 def _key(parts: list) -> str:
