@@ -44,11 +44,11 @@ def rest_call(http: httpx.Client, url: str, endpoint: str, body: str | list, hea
         content = '{"data": %s}' % content
     answer = http.post(f"{url.rstrip('/')}/gradio_api/call/{endpoint}", content=content, timeout=timeout,
                        headers={"content-type": "application/json", **(headers or {})})
-    return _result(http, url, endpoint, answer, headers, timeout)
+    return call_outcome(http, url, endpoint, answer, headers, timeout)
 
 
-def _result(http: httpx.Client, url: str, endpoint: str, answer: httpx.Response, headers: dict | None,
-            timeout: float) -> tuple[str, object]:
+def call_outcome(http: httpx.Client, url: str, endpoint: str, answer: httpx.Response, headers: dict | None,
+                 timeout: float) -> tuple[str, object]:
     """The outcome of a call gradio accepted with `answer` (its event id), read from the SSE stream."""
     if answer.status_code != 200:
         return "http", f"{answer.status_code}: {answer.text[:300]}"
@@ -156,7 +156,7 @@ class AppProcess:
     def named(self, endpoint: str, **values):
         """A call by parameter name (gradio's v2 path); the outputs, or AppError."""
         answer = self.http.post(f"{self.url}gradio_api/call/v2/{endpoint}", json=values)
-        kind, value = _result(self.http, self.url, endpoint, answer, None, 120)
+        kind, value = call_outcome(self.http, self.url, endpoint, answer, None, 120)
         if kind != "complete":
             raise AppError(f"{endpoint}: {value}")
         return value

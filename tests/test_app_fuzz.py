@@ -119,12 +119,22 @@ def check(http: httpx.Client, url: str, endpoint: str, args: list) -> None:
     elif kind == "error":
         assert isinstance(value, str) and value.strip(), f"{endpoint}{args!r:.300}: an error without a message"
         assert "Traceback" not in value and 'File "' not in value, value[:300]
+        assert not value.startswith("internal error"), f"{endpoint}{args!r:.300}: {value[:300]}"  # a bug, not input
     else:
         assert kind == "complete", f"{endpoint}{args!r:.300}: {kind} {value!r:.300}"
     if endpoint in RUN_STARTERS:
         settle(http, url)
     kind, models = rest_call(http, url, "models", [])  # and the server is still serving
     assert kind == "complete" and "classic" in [model["name"] for model in models[0]]
+
+
+def test_a_step_that_is_not_a_number_is_refused_in_words(server):
+    """An atlas or a comparison at a step that is not a number once answered "internal error" with a traceback."""
+    url, http = server
+    for step in ('"abc"', "true", "NaN", "[1]", '{"a": 1}'):
+        for endpoint, args in (("atlas", '["", %s]'), ("runs_compare", '[["a", "b"], %s]')):
+            kind, value = rest_call(http, url, endpoint, args % step)
+            assert kind == "error" and value.startswith("step must be a number, got "), (endpoint, step, value)
 
 
 def test_the_examples_cover_every_public_endpoint_and_parameter(server):

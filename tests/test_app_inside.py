@@ -223,3 +223,54 @@ def test_the_drawing_pads_picture_is_decoded_bounded_and_checked():
                 {"composite": {"path": "/etc/passwd"}}):
         with pytest.raises(InvalidInput, match="drawing pad's PNG"):
             drawn(bad)
+
+
+@pytest.mark.slow
+def test_drawings_sent_at_once_are_decoded_in_bounded_memory(tmp_path):
+    """Three waves of four drawing-pad sends at once, each a 4096 x 4096 mostly transparent RGBA picture (the
+    largest the app reads; a lossless WEBP of a few hundred bytes) under the pad's data URL, which names PNG but
+    may carry any picture: once they raised the app's high-water mark by 800 MB, as every decode made full-size
+    float copies; now each is shrunk in 8-bit channels first."""
+    import base64
+    import secrets
+    from concurrent.futures import ThreadPoolExecutor
+
+    from testing.app import AppProcess
+    from testing.crowd import PageConfig
+    from testing.pictures import picture
+    from ui.inside import DATA_URL
+
+    def look(app, cfg, drawing: bytes) -> dict:
+        """The page's "Look inside" with `drawing` on the pad; gradio's last message for it."""
+        dep = cfg.on[(cfg.ids["inside-look"], "click")][0]
+        values = cfg.initial() | {cfg.ids["inside-source"]: "picture",
+                                  cfg.ids["inside-pad"]: DATA_URL + base64.b64encode(drawing).decode()}
+        session = secrets.token_hex(8)
+        with httpx.Client(timeout=120) as http:
+            joined = http.post(app.url + "gradio_api/queue/join", json={
+                "data": [None if cfg.is_state(i) else values.get(i) for i in dep["inputs"]], "fn_index": dep["id"],
+                "trigger_id": cfg.ids["inside-look"], "session_hash": session})
+            assert joined.status_code == 200, joined.text
+            with http.stream("GET", app.url + "gradio_api/queue/data", params={"session_hash": session}) as events:
+                for line in events.iter_lines():
+                    message = json.loads(line[5:]) if line.startswith("data:") else {}
+                    if message.get("msg") in ("process_completed", "unexpected_error"):
+                        return message
+        raise AssertionError("the stream ended without an answer")
+
+    def said_real_or_fake(message: dict) -> bool:
+        return message.get("success") is True and "D says" in json.dumps(message["output"]["data"])
+
+    worst = picture("rgba-webp")
+    assert len(DATA_URL) + len(base64.b64encode(worst)) < 200_000  # the pad's limit lets it through
+    with AppProcess(tmp_path) as app:
+        cfg = PageConfig(app.http.get(app.url + "config").json())
+        assert said_real_or_fake(look(app, cfg, picture("rgba-png", side=280)))  # D and the decoder warmed up
+        before = app.rss()[app.process.pid][1]
+        with ThreadPoolExecutor(4) as pool:
+            for _ in range(3):
+                answers = list(pool.map(lambda _: look(app, cfg, worst), range(4)))
+                assert all(map(said_real_or_fake, answers)), answers
+        grown = app.rss()[app.process.pid][1] - before
+        print(f"high-water mark: +{grown:.0f} MB over 12 worst-case drawings, 4 at a time")
+        assert grown < 400, grown  # each decode peaks under ~100 MB; two run at once (the "inside" group)

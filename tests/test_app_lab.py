@@ -3,13 +3,14 @@
 import re
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 from PIL import Image
 
-from testing.app import wait_for
+from testing.app import rest_call, wait_for
 from testing.browser import browser, wait_for_grid, wait_for_text
 from testing.system import wait_until
 
@@ -28,6 +29,19 @@ def stopped(client) -> dict:
     if status["state"] in ("starting", "running", "pausing", "paused", "resuming"):
         client.predict(api_name="/train_stop")
     return wait_for(client, lambda s: s["state"] in ("idle", "stopped", "finished", "failed"), 600, "the stop")
+
+
+def served_files(url: str, endpoint: str, data: list) -> list[bytes]:
+    """The first bytes of each picture `endpoint` answers with, fetched by URL as a remote client does (these once
+    answered with a bare path on the server, which a remote client cannot open)."""
+    with httpx.Client(timeout=120) as http:
+        kind, outputs = rest_call(http, url, endpoint, data)
+        assert kind == "complete", outputs
+        pictures = [o for o in outputs if isinstance(o, dict) and "url" in o]
+        assert not any(isinstance(o, str) for o in outputs), outputs
+        assert all(p["url"].startswith(url + "gradio_api/file=") for p in pictures), pictures
+        return [http.get(p["url"]).raise_for_status().content[:len(b"GIF89a" if p["url"].endswith(".gif") else
+                                                                    b"\x89PNG")] for p in pictures]
 
 
 @pytest.mark.slow
@@ -65,6 +79,7 @@ def test_steps_by_hand_live_edits_fork_compare_and_atlas(client):
         assert summary["kind"] == "10" and summary["summary"]["score_before"] != summary["summary"]["score_after"]
         with Image.open(picture) as image:
             assert image.format == "PNG" and image.size[0] > 200
+        assert served_files(client.src, "train_inspection", []) == [b"\x89PNG"]
         assert client.predict(api_name="/train_status")["step"] == paused["step"] + 13
         with pytest.raises(AppError, match="a step by hand is one of"):
             client.predict(kind="sideways", api_name="/train_step_once")
@@ -88,6 +103,9 @@ def test_steps_by_hand_live_edits_fork_compare_and_atlas(client):
         assert np.asarray(Image.open(grids)).shape[1] > 2 * np.asarray(Image.open(grids)).shape[0] * 0.9
         with pytest.raises(AppError, match="compare 2 to 4 different runs"):
             client.predict(runs=[run], step=None, api_name="/runs_compare")
+        assert served_files(client.src, "runs_compare", [[run, forked["run"]], fork_step]) == [b"\x89PNG"]
+        assert served_files(client.src, "atlas", [run, None]) == [b"\x89PNG"]
+        assert served_files(client.src, "atlas_gif", [run]) == [b"GIF89a"]
     finally:
         stopped(client)
 

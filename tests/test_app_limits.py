@@ -13,7 +13,7 @@ import time
 import httpx
 import pytest
 
-from testing.app import rest_call, served_app
+from testing.app import call_outcome, rest_call, served_app
 from testing.system import rss_mb, wait_until
 from ui import train
 from ui.limits import STREAM_GROUP, Limits, PerMinute, client_of
@@ -253,3 +253,114 @@ def test_a_call_without_a_session_builds_no_configs_it_does_not_use(tmp_path):
         assert len(list(session.components)) == len(demo.blocks)  # and all of them for a deep link
         with httpx.Client(timeout=60) as http:
             assert all(rest_call(http, url, "generate", GENERATE)[0] == "complete" for _ in range(5))
+
+
+def test_a_client_follows_the_run_from_its_share_of_pages_and_all_pages_from_max_streams(tmp_path, monkeypatch):
+    """Each open page holds a slot while it follows the run: one address gets its share, all pages the cap."""
+    for name, value in {**AS_ON_A_SPACE, "MNIST_GAN_STREAMS_PER_CLIENT": "3", "MNIST_GAN_MAX_STREAMS": "5"}.items():
+        monkeypatch.setenv(name, value)
+    with served_app(tmp_path) as (demo, url):
+        async def scenario():
+            opened = [await open_pages(url, stream_index(demo), pages, read=False,
+                                       headers={"x-forwarded-for": who})
+                      for pages, who in ((4, "203.0.113.66"), (3, "203.0.113.7"))]
+            for client, _, _ in opened:
+                await client.aclose()
+            return [answers for _, answers, _ in opened]
+        mallory, others = asyncio.run(scenario())
+        assert [a.status_code for a in mallory[:3]] == [200] * 3 and mallory[3].status_code != 200
+        assert "3 pages from your address already follow the training run" in mallory[3].text
+        assert [a.status_code for a in others[:2]] == [200] * 2 and others[2].status_code != 200
+        assert "showing the training run to 5 pages already" in others[2].text
+        with httpx.Client(timeout=60) as http:  # and no other kind of call is held back by the full streams
+            assert rest_call(http, url, "generate", GENERATE, headers={"x-forwarded-for": "203.0.113.7"})[0] == \
+                "complete"
+
+
+def test_a_client_has_at_most_two_looks_inside_and_one_run_animation_at_a_time(tmp_path, monkeypatch):
+    """D's and G's pulls, morphs and verdicts cost ~a second of CPU each, a run's GIF ~5 s: on a Space a client
+    has two of the first kind and one of the second waiting or running; another client is not held back."""
+    for name, value in AS_ON_A_SPACE.items():
+        monkeypatch.setenv(name, value)
+    with served_app(tmp_path) as (demo, url):
+        service = demo.mnist_gan_page.service
+        gate = threading.Event()
+
+        def held(real):
+            def wait_then_run(*args, **kwargs):
+                gate.wait(30)
+                return real(*args, **kwargs)
+            return wait_then_run
+
+        real_pull, real_frames = service.inside.z_pull, service.lab.atlas_frames
+        service.inside.z_pull, service.lab.atlas_frames = held(real_pull), held(real_frames)
+        mallory, bob = {"x-forwarded-for": "203.0.113.66"}, {"x-forwarded-for": "203.0.113.8"}
+        try:
+            with httpx.Client(timeout=60) as http:
+                image = http.post(url + "gradio_api/upload", files={"files": ("a.png", _digit_png(), "image/png")},
+                                  headers=bob).json()[0]
+                upload = {"path": image, "meta": {"_type": "gradio.FileData"}}
+                calls = {"z_pull": ["classic", 0, "auto", 5], "d_pull": ["classic", upload, "auto", 5],
+                         "morph": ["mlp-cond", "3", "8", 0, 4], "discriminate": ["classic", upload, "auto"],
+                         "atlas_gif": [None], "runs_compare": [["a", "b"], None]}
+
+                def join(name, who):
+                    return http.post(url + f"gradio_api/call/{name}", json={"data": calls[name]}, headers=who)
+
+                accepted = [join("z_pull", mallory), join("z_pull", mallory), join("atlas_gif", mallory)]
+                assert [a.status_code for a in accepted] == [200] * 3
+                for name in ("z_pull", "d_pull", "morph", "discriminate", "atlas_gif", "runs_compare"):
+                    refused = join(name, mallory)
+                    assert refused.status_code == 400 and "a request of this kind waiting or running" in \
+                        refused.text, (name, refused.status_code, refused.text)
+                bystander = [join("morph", bob), join("atlas_gif", bob)]
+                assert [b.status_code for b in bystander] == [200] * 2
+                gate.set()
+                morphed = call_outcome(http, url, "morph", bystander[0], bob, 60)
+                assert morphed[0] == "complete", morphed
+        finally:
+            gate.set()
+            service.inside.z_pull, service.lab.atlas_frames = real_pull, real_frames
+
+
+def test_a_client_draws_at_most_two_new_png_grids_at_a_time(tmp_path, monkeypatch):
+    """A new /png grid costs a draw; a third one at once is answered 429 with when to retry, and another client's
+    is drawn. A grid already made is read back, never refused."""
+    for name, value in {**AS_ON_A_SPACE, "MNIST_GAN_PNG_PER_CLIENT": "2"}.items():
+        monkeypatch.setenv(name, value)
+    with served_app(tmp_path) as (demo, url):
+        drawing = demo.mnist_gan_page.service.drawing
+        real, gate, drawn = drawing.draw, threading.Event(), []
+
+        def held_draw(*args, **kwargs):
+            drawn.append(1)
+            gate.wait(30)
+            return real(*args, **kwargs)
+
+        drawing.draw = held_draw
+        mallory, bob = {"x-forwarded-for": "203.0.113.66"}, {"x-forwarded-for": "203.0.113.8"}
+        answers = {}
+        with httpx.Client(timeout=60) as http:
+            def get(seed, who):
+                answers[seed] = http.get(url + f"png?seed={seed}&n=4", headers=who)
+
+            try:
+                threads = [threading.Thread(target=get, args=(seed, mallory)) for seed in (1, 2)]
+                for t in threads:
+                    t.start()
+                wait_until(lambda: len(drawn) == 2, 30, "two grids being drawn")
+                third = http.get(url + "png?seed=3&n=4", headers=mallory)
+                assert third.status_code == 429 and third.headers["retry-after"] == "1", third.text
+                assert "at most 2 new grids at a time" in third.text
+                threads.append(threading.Thread(target=get, args=(4, bob)))
+                threads[-1].start()
+                wait_until(lambda: len(drawn) == 3, 30, "another client's grid being drawn")
+            finally:
+                gate.set()
+                for t in threads:
+                    t.join(60)
+            assert [answers[s].status_code for s in (1, 2, 4)] == [200] * 3
+            assert all(answers[s].content.startswith(b"\x89PNG") for s in (1, 2, 4))
+            again = [http.get(url + "png?seed=1&n=4", headers=mallory) for _ in range(3)]  # made: read back
+            assert [a.status_code for a in again] == [200] * 3
+        drawing.draw = real

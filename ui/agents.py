@@ -87,7 +87,7 @@ def declare_resources(page: Page) -> None:
             name: a model name, as the models tool lists them (in a resource URI a pulled model's "/" is %2F)
         """
         try:
-            return card_text(service.library.details(unquote(name)))
+            return card_text(service.library.details(unquote(name) if isinstance(name, str) else name))
         except MnistGanError as e:
             return f"{str(e).rstrip('.')}. The models tool lists them."
 

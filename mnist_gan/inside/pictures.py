@@ -3,9 +3,11 @@
 Decoding is bounded before any pixel is decoded: the file's size, its format, its header's dimensions and its
 frame count are checked first, so a 20,000 x 20,000 PNG, a PNG bomb or an animated GIF costs microseconds. And it
 is bounded in memory by construction: a picture is reduced to at most WORK_SIDE pixels a side inside Pillow, in
-8-bit channels, before any float copy is made (the digit ends up 20 pixels tall: nothing of it is lost). The
-decoded picture itself is the peak, at most 4 bytes a pixel: 64 MB for the largest (a 4096 x 4096 RGBA, or a 16-bit
-one); its float copies once cost 800 MB (measured with a 738-byte WEBP).
+8-bit channels, before any float copy is made (the digit ends up 20 pixels tall: nothing of it is lost). Decoding
+and reducing the largest (a 4096 x 4096 RGBA: 64 MB decoded, and Pillow's premultiplied copy to reduce it) peaks at
+~150 MB; its float copies once cost 800 MB (measured with a 738-byte WEBP). Large pictures decode one at a time and
+hand their memory back to the system, so that peak is the process's whatever the number of visitors and threads:
+four at once, three times, once raised the high-water mark by 940 MB, now by 155 MB.
 
 MNIST's own preprocessing (LeCun et al.): the digit's bounding box is fitted into 20x20 keeping its aspect ratio
 (anti-aliased, hence grey levels), then the 20x20 box is placed in a 28x28 field so that its centre of mass lies at
@@ -16,7 +18,9 @@ background is the border's median, and dark-on-light pictures are inverted to MN
 
 from __future__ import annotations
 
+import ctypes
 import io
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +31,8 @@ MAX_BYTES = 8 * 2**20
 MAX_SIDE = 4096
 MAX_PIXELS = 4096 * 4096  # 16.8 MP: a phone photo fits; decoding it takes ~0.1 s
 WORK_SIDE = 512  # a picture's longest side once decoded: the 20-pixel digit it becomes needs no more
+ALONE_PIXELS = 1024 * 1024  # a larger picture decodes alone (~0.1-0.4 s); a smaller one costs a few MB at most
+_large = threading.Lock()
 FORMATS = ("PNG", "JPEG", "WEBP", "GIF")
 BOX, FIELD, CENTRE = 20, 28, 14
 INK = 0.2  # share of the strongest ink above which a pixel counts for the bounding box (JPEG noise stays out)
@@ -80,21 +86,43 @@ def _decode(data: bytes) -> np.ndarray:
             raise BadImage("animated images are not read: send a single still picture")
         if image.format == "JPEG":
             image.draft("L", (512, 512))  # JPEG decodes at 1/2, 1/4 or 1/8 scale: a photo's strokes survive
-        try:
-            image.load()
-            if image.mode == "P":  # a palette's indices cannot be averaged: its colours can
-                image = image.convert("RGBA" if "transparency" in image.info else "RGB")
-            elif image.mode not in ("L", "LA", "RGB", "RGBA", "I", "I;16", "1"):  # CMYK, YCbCr, 16-bit colour...
-                image = image.convert("RGB")
-            if image.mode in ("1", "I;16"):  # resampling takes neither: 8-bit grey, and 32-bit grey
-                image = image.convert("L" if image.mode == "1" else "I")
-            image.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)  # in place; area averages, like MNIST's
-            pixels = np.asarray(image)
-            if image.mode == "I":  # 16-bit grey: 0-65535
-                pixels = np.clip(pixels.astype(np.float32) / 65535.0, 0.0, 1.0)
-            return _from_array(pixels)
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-            raise BadImage("the image could not be decoded (truncated or corrupt file)") from None
+        if image.size[0] * image.size[1] <= ALONE_PIXELS:
+            return _reduced(image)
+        with _large:
+            try:
+                return _reduced(image)
+            finally:
+                _give_back_freed_memory()
+
+
+def _give_back_freed_memory() -> None:
+    """Hand the freed decode back to the system. glibc keeps a thread's freed blocks in that thread's own arena, and
+    the server decodes in whichever of its threads is free: without this, each kept ~100 MB after one large decode."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to do
+        pass
+
+
+def _reduced(image) -> np.ndarray:
+    """The opened picture decoded and reduced to at most WORK_SIDE a side, as grey levels."""
+    from PIL import Image
+
+    try:
+        image.load()
+        if image.mode == "P":  # a palette's indices cannot be averaged: its colours can
+            image = image.convert("RGBA" if "transparency" in image.info else "RGB")
+        elif image.mode not in ("L", "LA", "RGB", "RGBA", "I", "I;16", "1"):  # CMYK, YCbCr, 16-bit colour...
+            image = image.convert("RGB")
+        if image.mode in ("1", "I;16"):  # resampling takes neither: 8-bit grey, and 32-bit grey
+            image = image.convert("L" if image.mode == "1" else "I")
+        image.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BOX)  # in place; area averages, like MNIST's
+        pixels = np.asarray(image)
+        if image.mode == "I":  # 16-bit grey: 0-65535
+            pixels = np.clip(pixels.astype(np.float32) / 65535.0, 0.0, 1.0)
+        return _from_array(pixels)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        raise BadImage("the image could not be decoded (truncated or corrupt file)") from None
 
 
 def _from_array(array: np.ndarray) -> np.ndarray:

@@ -86,8 +86,7 @@ class Laboratory:
     def atlas(self, run: str | None = None, step: int | None = None) -> tuple[int, np.ndarray]:
         """(step, picture) of a run's latent atlas at `step` (the nearest drawn at or before it; None: the latest)
         of `run` (None: the current run)."""
-        if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float)) or step != step):
-            raise InvalidInput(f"step must be a number, got {shown(step)}")
+        _check_step(step)
         paths = self._atlas_paths(run)
         if not paths:
             raise InvalidInput("no latent atlas yet: a run draws one at each sample step")
@@ -106,8 +105,7 @@ class Laboratory:
         fixed-noise grid at `step` (the nearest drawn at or before it; None: each one's latest)."""
         if not isinstance(runs, (list, tuple)) or not 2 <= len(runs) <= MAX_COMPARED or len(set(map(str, runs))) != len(runs):
             raise InvalidInput(f"compare 2 to {MAX_COMPARED} different runs, got {shown(runs)}")
-        if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float))):
-            raise InvalidInput(f"step must be a number, got {shown(step)}")
+        _check_step(step)
         rows, grids = [], []
         for name in runs:
             run_dir = self._run_dir(name)
@@ -164,3 +162,9 @@ def side_by_side(grids: list[np.ndarray | None]) -> np.ndarray:
         canvas[: grid.shape[0]] = grid
         padded += [canvas, np.zeros((height, 12), np.uint8)]
     return upscale(np.concatenate(padded[:-1], axis=1), 2)
+
+
+def _check_step(step) -> None:
+    """A step to show: None (the latest) or a number (NaN is none: no step is at or before it)."""
+    if step is not None and (isinstance(step, bool) or not isinstance(step, (int, float)) or step != step):
+        raise InvalidInput(f"step must be a number, got {shown(step)}")
