@@ -33,6 +33,7 @@ from ui.explore import ExplorerTab  # noqa: E402
 from ui.generate import GenerateTab  # noqa: E402
 from ui.gradio_glue import (  # noqa: E402
     LAUNCH_WITHOUT_PAGE_CHECK,
+    PageFiles,
     cache_folder,
     endpoint,
     forget_served,
@@ -180,8 +181,10 @@ def launch(demo: gr.Blocks, **options):
     page.files.start(cache_folder(demo), UPLOADS_BYTES, on_removed=lambda removed: forget_served(demo, removed))
     limits, drawing = page.limits, page.service.drawing
     mcp = serve_mcp()  # the MCP server at /gradio_api/mcp/, unless MNIST_GAN_MCP=0
-    # an MCP client reads a refusal of the request limits only as a JSON-RPC error: McpRefusals wraps them
-    middleware = ([Middleware(McpRefusals)] if mcp else []) + [Middleware(RequestLimits, limits=limits)]
+    # an MCP client reads a refusal of the request limits only as a JSON-RPC error: McpRefusals wraps them;
+    # gradio's page files first, from memory (a class's first visits fetch 103 each)
+    middleware = [Middleware(PageFiles)] + ([Middleware(McpRefusals)] if mcp else []) + \
+        [Middleware(RequestLimits, limits=limits)]
     routes = [png_route(drawing, page.files, limits), *drawing_routes(drawing), assets_route(page.assets, drawing)]
     # Gradio's 40 running slots for events, plus one for each Train-tab stream allowed (an open page holds one)
     launch_options = {**LAUNCH, **LAUNCH_WITHOUT_PAGE_CHECK, "mcp_server": mcp,

@@ -15,6 +15,7 @@ from gradio_client import Client
 from mnist_gan.serving.served_files import MIN_AGE_S, TRIM_EVERY_S
 
 from .app import AppProcess, rest_call, wait_for
+from .crowd import address
 from .system import folder_mib, percentile, rss_mb
 
 CLIENTS, SECONDS = 20, 60.0
@@ -23,9 +24,10 @@ CACHE_MB = 2  # the app's gradio-cache cap under load (MNIST_GAN_CACHE_MB), smal
 
 
 def _client(url: str, index: int, deadline: float, calls: list, lock: threading.Lock) -> None:
-    """One visitor: alternately a grid and a latent image, each downloaded as a browser would."""
+    """One visitor: alternately a grid and a latent image, each downloaded as a browser would. Each from an address
+    of its own, as visitors of a Space are: the app's per-client bounds see 20 visitors, not one script."""
     rng = random.Random(index)
-    with httpx.Client(timeout=120) as http:
+    with httpx.Client(timeout=120, transport=httpx.HTTPTransport(local_address=address(index))) as http:
         for n in range(MAX_CALLS):
             if time.monotonic() >= deadline:
                 return

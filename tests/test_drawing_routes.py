@@ -7,6 +7,7 @@ import hashlib
 import json
 import re
 import shutil
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -183,3 +184,27 @@ def test_a_model_the_app_did_not_ship_gets_its_own_export_once(web, tmp_path):
     exports = app.service.settings.exports
     assert [p.name for p in exports.iterdir()] == [app.service.drawing.browser.file("alice/digits@0123abc")[0]
                                                    .path.parent.name]  # one export, keyed by the weights' sha256
+
+
+def test_gradios_page_files_are_served_from_memory_and_kept_a_year(app_server):
+    """A first visit fetches ~100 of gradio's page files: each is answered with the build's own bytes, compressed
+    once, cached a year (the names carry a content hash) and 304 when asked again; anything else goes to gradio."""
+    from gradio.routes import BUILD_PATH_LIB
+
+    _, url = app_server
+    with httpx.Client(timeout=60) as http:
+        script = re.search(r'src="\./(assets/[^"]+\.js)"', http.get(url).text).group(1)
+        on_disk = (Path(BUILD_PATH_LIB) / script.split("/", 1)[1]).read_bytes()
+        for encoding in ("br", "gzip", "identity"):
+            answer = http.get(url + script, headers={"accept-encoding": encoding})
+            assert answer.status_code == 200 and answer.content == on_disk, encoding  # httpx decodes br and gzip
+            assert answer.headers["cache-control"] == IMMUTABLE
+            assert answer.headers.get("content-encoding", "identity") == encoding
+            assert "javascript" in answer.headers["content-type"]
+        again = http.get(url + script, headers={"if-none-match": answer.headers["etag"]})
+        assert again.status_code == 304 and again.content == b""
+        assert http.head(url + script).status_code == 200
+        for name in ("assets/nothing-12345678.js", "assets/../routes.py", "assets/%2e%2e%2froutes.py",
+                     "assets/..%2f..%2fgradio%2froutes.py"):
+            answer = http.get(url + name)
+            assert answer.status_code in (400, 403, 404) and "cache-control" not in answer.headers, (name, answer)
