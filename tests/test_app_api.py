@@ -338,3 +338,14 @@ def client_models(url: str) -> list[dict]:
 def test_models_show_no_server_path(client):
     for info in client.predict(api_name="/models"):
         assert "folder" not in info and not any("/" in str(v) and str(v).startswith("/") for v in info.values())
+
+
+def test_every_element_id_names_one_element(app_server):
+    """A page's ids must be its own: the Train form's seed once shared the id "seed" with Generate's, so a selector
+    or a script found two (and whichever came first)."""
+    from collections import Counter
+
+    _, url = app_server
+    config = httpx.get(url + "config", timeout=60).json()
+    ids = Counter(c["props"].get("elem_id") for c in config["components"] if c["props"].get("elem_id"))
+    assert len(ids) > 50 and not [i for i, n in ids.items() if n > 1], [i for i, n in ids.items() if n > 1]

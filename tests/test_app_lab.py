@@ -130,9 +130,9 @@ def test_the_laboratory_in_the_browser(app_server, client):
         wait_for_grid(page)
         page.get_by_role("tab", name="Train").click()
         page.locator("#data").get_by_text("bundled sample").click()
-        page.locator("#steps input").fill("4000")
-        page.locator("#lr-d input").fill("0.0002")  # the form shows the last run's settings, edited by the test above
-        page.locator("#batch-size input").fill("16")
+        page.locator("#train-steps input").fill("4000")
+        page.locator("#train-lr-d input").fill("0.0002")  # the form shows the last run's settings, edited by the test above
+        page.locator("#train-batch-size input").fill("16")
         page.locator("#start").click()
         wait_for_text(page, "#status", r"running[\s\S]*step [1-9]\d", 180)
         # the live fields show the run's settings once its first status arrives; edit after that, not before

@@ -46,19 +46,27 @@ class HubTab:
 
     def _push_ui(self, model, repo_id, token, private, tag, oauth_token: gr.OAuthToken | None = None,
                  profile: gr.OAuthProfile | None = None):
-        r = self.push(model, repo_id, token, private, tag, oauth_token, profile)
+        try:
+            r = self.push(model, repo_id, token, private, tag, oauth_token, profile)
+        except gr.Error as e:  # said in the result, under the buttons: a toast fades, and gradio's red "Error"
+            return f"**Push failed:** {e.message}", None  # alone in the result said nothing
         tag = f", tagged `{r['tag']}`" if r["tag"] else ""
         return f"Pushed **{r['model']}** to [{r['repo_id']}]({r['url']}) at commit `{r['commit_sha']}`{tag}.", r
 
     def _pull_ui(self, repo_id, revision, token, oauth_token: gr.OAuthToken | None = None,
                  profile: gr.OAuthProfile | None = None):
-        r = self.pull(repo_id, revision, token, oauth_token, profile)
+        try:
+            r = self.pull(repo_id, revision, token, oauth_token, profile)
+        except gr.Error as e:
+            return f"**Pull failed:** {e.message}", None
         return (f"Pulled [{r['repo_id']}]({r['url']}) at commit `{r['commit_sha']}`: it is now the model "
                 f"**{r['model']}** for Generate and Latent explorer.", r)
 
     def _use_pulled(self, details):
         """After a pull that worked: the header's picker shows the pulled model (a failed pull leaves it alone, its
-        message beside the Pull button)."""
+        message under the Pull button)."""
+        if not details:
+            return gr.skip()
         return gr.update(choices=self.page.service.library.names(), value=details["model"])
 
     def build(self) -> None:

@@ -362,7 +362,7 @@ def form_rows(settings) -> list[list]:
 def setting_widget(setting):
     """The Train form's widget for one training setting, starting at the recipe's value."""
     kind, value = field_type(setting.name), getattr(FORM_DEFAULTS, setting.name)
-    elem_id = setting.name.replace("_", "-")
+    elem_id = "train-" + setting.name.replace("_", "-")  # ids are the page's: Generate has a "seed" too
     if setting.name == "seed":
         return gr.Number(None, label=setting.label, precision=0, elem_id=elem_id, placeholder="random",
                          info="empty: a random seed, recorded in the run")
