@@ -28,6 +28,10 @@ SOURCES = [("Draw one", "picture"), ("A held-out MNIST test digit", "test"), ("G
 AUTO = "auto"
 HEAVY = {"concurrency_id": "inside-invert", "concurrency_limit": 1}  # inversion: ~1 s of both cores each
 LIGHT = {"concurrency_id": "inside", "concurrency_limit": 2}
+# After each look, a conditional model's style grid and morph: a group of its own, so that the unconditional
+# models' instant "nothing to show" never waits behind other visitors' looks (a class waited 2.2 s for it)
+AFTER_LOOK = {"concurrency_id": "inside-after-look", "concurrency_limit": 2}
+TALLY = {"concurrency_limit": None}  # judging an answer runs no model: it never waits behind the looks either
 FIGURE = ["inside-figure"]  # labels above the picture, not over it (app.py's CSS)
 DIGIT_FIGURE = [*FIGURE, PIXELS]
 
@@ -432,7 +436,7 @@ class InsideTab:
                                 e.start, *e.sliders],
                    [seen, seen_image, verdict_text, histogram, heatmap, z_pull], **PRIVATE, **LIGHT, **RAW).then(
             self._style_shown, [model, seen, digit_a, digit_b, frames], [style_img, morph_strip, morph_gif],
-            **PRIVATE, **LIGHT, **RAW)
+            **PRIVATE, **AFTER_LOOK, **RAW)
         pull.click(self._pull, [model, seen, d_digit, steps], [pull_strip, pull_gif, pull_text], **PRIVATE, **LIGHT,
                    **RAW)
         z_pull.click(self._z_pull, [model, seen, steps], [pull_strip, pull_text], **PRIVATE, **LIGHT, **RAW)
@@ -447,7 +451,7 @@ class InsideTab:
         new_round.click(self._new_round, model, [current, gallery, marked, picks, spot_text, record, answer],
                         **PRIVATE, **LIGHT)
         answer.click(self._answer, [current, picks], [current, gallery, spot_text, record, answer], **PRIVATE,
-                     **LIGHT)
+                     **TALLY)
 
         # A click on a thumbnail toggles its mark. The marks live in server-side state and the toggles run one at a
         # time: each click then sees the one before (three quick clicks from the page's own value lost two). Every
@@ -485,7 +489,7 @@ class InsideTab:
             ("style_grid", self.style_grid, [model, seed], files[0], LIGHT),
             ("morph", self.morph, [model, digit_a, digit_b, seed, frames], [files[0], gif], LIGHT),
             ("spot_round", self.spot_round, [model], [round_id, gallery], LIGHT),
-            ("spot_answer", self.spot_answer, [round_id, marks], report, LIGHT),
+            ("spot_answer", self.spot_answer, [round_id, marks], report, TALLY),
         ]
         for name, fn, inputs, outputs, limits in endpoints:
             endpoint(fn, name, inputs, outputs, **limits, **RAW)
