@@ -104,7 +104,7 @@ class PageConfig:
                     self.on[(target, event)].append(d)
         self.ids: dict[str, int] = {}
         for c in config["components"]:
-            self.ids.setdefault(c["props"].get("elem_id"), c["id"])  # the first one: ids are unique but None
+            self.ids.setdefault(c["props"].get("elem_id"), c["id"])  # components without an id share None
         self.tab_of: dict[int, str] = {}  # component id -> the label of the tab it sits in
         self.tabs = {c["props"].get("label"): c["id"] for c in config["components"] if c["type"] == "tabitem"}
         self._walk(config["layout"], None)

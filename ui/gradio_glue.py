@@ -210,7 +210,7 @@ class PageFiles:
     not know (another path, a name that is not a file of the build) goes on to gradio."""
 
     PREFIX = "/assets/"
-    COMPRESSED = (".js", ".css", ".json", ".svg", ".html", ".txt", ".map")  # fonts and images are compressed already
+    COMPRESSIBLE = (".js", ".css", ".json", ".svg", ".html", ".txt", ".map")  # fonts, images: compressed already
     CACHE = "public, max-age=31536000, immutable"
 
     def __init__(self, app, folder: str | Path | None = None):
@@ -248,7 +248,7 @@ class PageFiles:
 
         import brotli
 
-        if not name.endswith(self.COMPRESSED):
+        if not name.endswith(self.COMPRESSIBLE):
             encoding = ""
         found = self.kept.get((name, encoding))
         if found is not None:
