@@ -33,7 +33,6 @@ from ui.explore import ExplorerTab  # noqa: E402
 from ui.generate import GenerateTab  # noqa: E402
 from ui.gradio_glue import (  # noqa: E402
     LAUNCH_WITHOUT_PAGE_CHECK,
-    PageFiles,
     cache_folder,
     endpoint,
     forget_served,
@@ -47,6 +46,7 @@ from ui.hub import HubTab  # noqa: E402
 from ui.in_browser import WebAssets, style  # noqa: E402
 from ui.inside import InsideTab  # noqa: E402
 from ui.limits import Limits, QueueLimits, RequestLimits, request_client  # noqa: E402
+from ui.page_files import PageFiles  # noqa: E402
 from ui.routes import assets_route, drawing_routes, png_route  # noqa: E402
 from ui.train import TrainTab  # noqa: E402
 
