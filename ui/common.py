@@ -55,6 +55,12 @@ def new_seed() -> int:
     return secrets.randbelow(MAX_SEED + 1)
 
 
+def grid_file(drawing, files: ResultFiles, grid) -> str:
+    """A Generate grid's PNG file (grid: Drawing.grid_request's), drawn once while it is kept: the tab and GET /png
+    share it by its key, so a permalink of a grid just shown is read back, not drawn again."""
+    return files.remembered(("grid", grid.key()), lambda: (files.png(drawing.draw(grid)),))[0]
+
+
 @dataclass
 class Page:
     """What every tab reaches: the service, the result files, the files the page loads to draw in the browser,

@@ -7,7 +7,7 @@ import gradio as gr
 
 from mnist_gan.serving.drawing import ALL_DIGITS, DIGITS, MAX_IMAGES, MAX_TEMPERATURE
 
-from .common import FAST, LABELLED, PIXELS, PRIVATE, RAW, Page, plain_errors
+from .common import FAST, LABELLED, PIXELS, PRIVATE, RAW, Page, grid_file, plain_errors
 from .gradio_glue import endpoint
 from .in_browser import NEXT_SEED, in_browser, panel, server_draw
 
@@ -32,7 +32,7 @@ class GenerateTab:
         """
         drawing, files = self.page.service.drawing, self.page.files
         grid = drawing.grid_request(model, seed, n, digit, temperature)
-        return files.remembered(("grid", grid.key()), lambda: (files.png(drawing.draw(grid)),))[0]
+        return grid_file(drawing, files, grid)
 
     def build(self) -> None:
         with gr.Row(elem_id="generate-row"):

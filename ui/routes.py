@@ -32,6 +32,7 @@ from mnist_gan.serving import permalink
 from mnist_gan.serving.drawing import STRIP_SCALE, Drawing
 from mnist_gan.serving.served_files import ResultFiles
 
+from .common import grid_file
 from .in_browser import IMMUTABLE, PREFIX, WebAssets, onnx_url
 from .limits import Limits, request_client
 
@@ -63,8 +64,7 @@ def png_route(drawing: Drawing, files: ResultFiles, limits: Limits) -> Route:
                                               "for the last ones"}, status_code=429, headers={"Retry-After": "1"})
             drawing_now[client] += 1
         try:
-            path, = files.remembered(("grid", grid.key()), lambda: (files.png(drawing.draw(grid)),))
-            return Response(Path(path).read_bytes(), media_type="image/png", headers=headers)
+            return Response(Path(grid_file(drawing, files, grid)).read_bytes(), media_type="image/png", headers=headers)
         finally:
             with lock:
                 drawing_now[client] -= 1
