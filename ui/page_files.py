@@ -11,6 +11,8 @@ import hashlib
 import mimetypes
 from pathlib import Path
 
+from .in_browser import IMMUTABLE
+
 
 class PageFiles:
     """Gradio's page files (GET /assets/NAME: the scripts and styles of its frontend, 103 of a first visit's 105
@@ -25,7 +27,6 @@ class PageFiles:
 
     PREFIX = "/assets/"
     COMPRESSIBLE = (".js", ".css", ".json", ".svg", ".html", ".txt", ".map")  # fonts, images: compressed already
-    CACHE = "public, max-age=31536000, immutable"
 
     def __init__(self, app, folder: str | Path | None = None):
         from gradio.routes import BUILD_PATH_LIB
@@ -73,7 +74,7 @@ class PageFiles:
             if encoding == "gzip" else raw
         kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
         headers = [(b"content-type", (kind + ("; charset=utf-8" if kind.startswith("text/") else "")).encode()),
-                   (b"content-length", str(len(body)).encode()), (b"cache-control", self.CACHE.encode()),
+                   (b"content-length", str(len(body)).encode()), (b"cache-control", IMMUTABLE.encode()),
                    (b"etag", b'"%s"' % hashlib.sha256(raw).hexdigest()[:32].encode()), (b"vary", b"Accept-Encoding")]
         if encoding:
             headers.append((b"content-encoding", encoding.encode()))
