@@ -15,11 +15,12 @@ with a latent code, m guesses of the code side by side); `pack` and `copies` mak
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from typing import Callable
 
 import keras
-from keras import layers, ops
+from keras import initializers, layers, ops
 
 from .losses import LOSSES
 
@@ -29,8 +30,8 @@ IMAGE_SHAPE = (28, 28, 1)
 
 @dataclass(frozen=True)
 class Architecture:
-    generator: Callable  # (config) -> keras.Model
-    discriminator: Callable  # (config) -> keras.Model
+    generator: Callable  # (config, seeds=Seeds(config.seed)) -> keras.Model
+    discriminator: Callable  # (config, seeds=Seeds(config.seed)) -> keras.Model
     jit_compile: bool  # XLA: a large win for dense layers, a loss for convolutions on CPU (measured)
     description: str
 
@@ -89,6 +90,28 @@ def _units(config, n: int, model: str) -> int:
     return max(1, round(n * getattr(config, f"{model}_width")))
 
 
+class Seeds:
+    """The seeds of a model's weight initializers, drawn from one number by a generator of their own.
+
+    Left unseeded, Keras draws each initializer's seed from Python's `random` module, which every thread of the
+    process shares: a model built or loaded in another thread meanwhile (the app does both) changed a new run's
+    first weights, and a resumed run then differed from a straight one in every weight. These are drawn as Keras
+    draws its own after `keras.utils.set_random_seed(seed)`, in the same order, so the weights are the ones the
+    unseeded layers had.
+    """
+
+    def __init__(self, seed: int):
+        self._random = random.Random(seed)
+
+    def __call__(self) -> int:
+        return self._random.randint(1, int(1e9))
+
+
+def _seeded(seeds: Seeds, kind, *args, **kwargs):
+    """A Dense or convolution layer, its kernel drawn (Glorot uniform, Keras's default) from the next seed."""
+    return kind(*args, kernel_initializer=initializers.GlorotUniform(seeds()), **kwargs)
+
+
 def _d_hidden(config, x, index: int):
     """What follows D's hidden layer `index` (of two): dropout when configured; after the first, the minibatch-std
     feature, so that D's second hidden layer can weigh it against the image's own features."""
@@ -127,78 +150,93 @@ def _with_label(config, z, label):
     return layers.Concatenate()([z, one_hot])
 
 
-def _sn(config, layer):
-    """`layer`, wrapped in spectral normalisation when config.spectral_norm (D's layers only)."""
-    return layers.SpectralNormalization(layer) if config.spectral_norm else layer
+def _sn(config, seeds: Seeds, layer, x):
+    """`layer` applied to x, wrapped in spectral normalisation when config.spectral_norm (D's layers only)."""
+    if not config.spectral_norm:
+        return layer(x)
+    wrapped = layers.SpectralNormalization(layer)
+    seed = seeds()  # Keras draws the power iteration's vector's seed as the wrapper builds, after the layer's
+    x = wrapped(x)
+    u = wrapped.vector_u
+    u.assign(initializers.TruncatedNormal(stddev=0.02, seed=seed)(u.shape, u.dtype))
+    return x
 
 
-def _head(config, features, label):
+def _head(config, seeds: Seeds, features, label):
     """Score from features; conditional models add a projection term <embed(y), features> (Miyato & Koyama 2018)."""
     activation = LOSSES[config.loss].activation
     if label is None and not config.latent_code:
         # the recipe's Dense(1, sigmoid)
-        return _sn(config, layers.Dense(1, activation=activation, name="score"))(features)
-    score = _sn(config, layers.Dense(1, name="score"))(features)
+        return _sn(config, seeds, _seeded(seeds, layers.Dense, 1, activation=activation, name="score"), features)
+    score = _sn(config, seeds, _seeded(seeds, layers.Dense, 1, name="score"), features)
     if label is not None:
-        embedded = layers.Flatten()(layers.Embedding(NUM_CLASSES, features.shape[-1], name="class_embedding")(label))
+        embed = layers.Embedding(NUM_CLASSES, features.shape[-1], name="class_embedding",
+                                 embeddings_initializer=initializers.RandomUniform(-0.05, 0.05, seeds()))
+        embedded = layers.Flatten()(embed(label))
         score = layers.Add(name="projection")([score, layers.Dot(axes=1)([embedded, features])])
     if activation:
         score = layers.Activation(activation, name="activation")(score)
     if not config.latent_code:
         return score
-    q = layers.LeakyReLU(negative_slope=0.2)(layers.Dense(128, name="code_hidden")(features))
+    q = layers.LeakyReLU(negative_slope=0.2)(_seeded(seeds, layers.Dense, 128, name="code_hidden")(features))
     # a pack's m codes, side by side: (packs, m * latent_code)
-    return [score, layers.Dense(config.latent_code * config.pack, name="code_logits")(q)]
+    return [score, _seeded(seeds, layers.Dense, config.latent_code * config.pack, name="code_logits")(q)]
 
 
 # --- classic: the Keras GAN recipe's MLP pair --------------------------------------------------------------
 
-def classic_generator(config) -> keras.Model:
+def classic_generator(config, seeds: Seeds | None = None) -> keras.Model:
+    seeds = seeds or Seeds(config.seed)
     inputs, x, label = _inputs(config, image=False)
     x = _with_label(config, x, label)
     for units in (256, 512, 1024):
-        x = layers.Dense(_units(config, units, "g"))(x)
+        x = _seeded(seeds, layers.Dense, _units(config, units, "g"))(x)
         x = layers.LeakyReLU(negative_slope=0.2)(x)
         x = layers.BatchNormalization(momentum=0.8)(x)
-    x = layers.Dense(28 * 28, activation="tanh")(x)
+    x = _seeded(seeds, layers.Dense, 28 * 28, activation="tanh")(x)
     return keras.Model(inputs, layers.Reshape(IMAGE_SHAPE)(x), name="generator")
 
 
-def classic_discriminator(config) -> keras.Model:
+def classic_discriminator(config, seeds: Seeds | None = None) -> keras.Model:
+    seeds = seeds or Seeds(config.seed)
     inputs, image, label = _inputs(config, image=True)
     x = layers.Flatten()(image)
     for i, units in enumerate((512, 256)):
-        x = _sn(config, layers.Dense(_units(config, units, "d")))(x)
+        x = _sn(config, seeds, _seeded(seeds, layers.Dense, _units(config, units, "d")), x)
         x = layers.LeakyReLU(negative_slope=0.2)(x)
         x = _d_hidden(config, x, i)
-    return keras.Model(inputs, _head(config, x, label), name="discriminator")
+    return keras.Model(inputs, _head(config, seeds, x, label), name="discriminator")
 
 
 # --- dcgan: a small convolutional pair ---------------------------------------------------------------------
 
-def dcgan_generator(config) -> keras.Model:
+def dcgan_generator(config, seeds: Seeds | None = None) -> keras.Model:
+    seeds = seeds or Seeds(config.seed)
     inputs, x, label = _inputs(config, image=False)
     x = _with_label(config, x, label)
     channels = _units(config, 128, "g")
-    x = layers.Dense(7 * 7 * channels, use_bias=False)(x)
+    x = _seeded(seeds, layers.Dense, 7 * 7 * channels, use_bias=False)(x)
     x = layers.BatchNormalization()(x)
     x = layers.LeakyReLU(negative_slope=0.2)(x)
     x = layers.Reshape((7, 7, channels))(x)
-    x = layers.Conv2DTranspose(_units(config, 64, "g"), 4, strides=2, padding="same", use_bias=False)(x)  # 14x14
+    x = _seeded(seeds, layers.Conv2DTranspose, _units(config, 64, "g"), 4, strides=2, padding="same",
+              use_bias=False)(x)  # 14x14
     x = layers.BatchNormalization()(x)
     x = layers.LeakyReLU(negative_slope=0.2)(x)
-    x = layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh")(x)  # 28x28
+    x = _seeded(seeds, layers.Conv2DTranspose, 1, 4, strides=2, padding="same", activation="tanh")(x)  # 28x28
     return keras.Model(inputs, x, name="generator")
 
 
-def dcgan_discriminator(config) -> keras.Model:
+def dcgan_discriminator(config, seeds: Seeds | None = None) -> keras.Model:
+    seeds = seeds or Seeds(config.seed)
     inputs, x, label = _inputs(config, image=True)
     for i, filters in enumerate((64, 128)):
-        x = _sn(config, layers.Conv2D(_units(config, filters, "d"), 4, strides=2, padding="same"))(x)
+        conv = _seeded(seeds, layers.Conv2D, _units(config, filters, "d"), 4, strides=2, padding="same")
+        x = _sn(config, seeds, conv, x)
         x = layers.LeakyReLU(negative_slope=0.2)(x)
         x = _d_hidden(config, x, i)
     x = layers.Flatten()(x)
-    return keras.Model(inputs, _head(config, x, label), name="discriminator")
+    return keras.Model(inputs, _head(config, seeds, x, label), name="discriminator")
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -210,7 +248,7 @@ ARCHITECTURES: dict[str, Architecture] = {
 
 
 def build(config) -> tuple[keras.Model, keras.Model]:
-    """A fresh (generator, discriminator) pair; weights initialised from config.seed."""
-    keras.utils.set_random_seed(config.seed)
+    """A fresh (generator, discriminator) pair; weights initialised from config.seed, whatever other threads do."""
     arch = ARCHITECTURES[config.architecture]
-    return arch.generator(config), arch.discriminator(config)
+    seeds = Seeds(config.seed)
+    return arch.generator(config, seeds), arch.discriminator(config, seeds)
