@@ -208,3 +208,86 @@ def test_gradios_page_files_are_served_from_memory_and_kept_a_year(app_server):
                      "assets/..%2f..%2fgradio%2froutes.py"):
             answer = http.get(url + name)
             assert answer.status_code in (400, 403, 404) and "cache-control" not in answer.headers, (name, answer)
+
+
+def test_the_page_and_its_config_are_rendered_once_per_root(app_server, monkeypatch):
+    """GET / and /config cost gradio a deep copy of its config each: the first answer for a root URL is kept and
+    sent again, compressed as asked, and another root (a proxy's X-Forwarded-Host) gets a page of its own."""
+    from gradio import route_utils
+
+    rendered, real = [], route_utils.update_root_in_config
+    monkeypatch.setattr(route_utils, "update_root_in_config", lambda config, root: rendered.append(root) or
+                        real(config, root))
+    _, url = app_server
+    room = {"x-forwarded-host": "class.example", "x-forwarded-proto": "https"}
+    with httpx.Client(timeout=60) as http:
+        first = http.get(url, headers={**room, "accept-encoding": "identity"})
+        assert first.status_code == 200 and rendered == ["https://class.example"]
+        assert '"root":"https://class.example"' in first.text.replace(" ", "")
+        for encoding in ("br", "gzip", "identity", "br"):
+            again = http.get(url, headers={**room, "accept-encoding": encoding})
+            assert again.status_code == 200 and again.content == first.content, encoding  # httpx decodes
+            assert again.headers.get("content-encoding", "identity") == encoding
+            assert again.headers["content-type"] == first.headers["content-type"]
+        assert rendered == ["https://class.example"]
+        config = [http.get(url + "config", headers=room).json() for _ in range(3)]
+        assert config[0] == config[2] and config[0]["root"] == "https://class.example"
+        assert len(rendered) == 2
+        other = http.get(url, headers={"x-forwarded-host": "other.example"})
+        assert "http://other.example" in other.text and "class.example" not in other.text and len(rendered) == 3
+        for query in ("?__theme=dark", "?page=", "?deep_link=x"):  # a query goes to gradio each time
+            assert http.get(url + query, headers=room).status_code in (200, 404)
+        assert len(rendered) == 6
+        assert http.head(url, headers=room).status_code == 200
+
+
+def test_rendered_pages_keep_few_roots_and_pass_on_what_they_do_not_know():
+    import asyncio
+
+    from ui.page_files import RenderedPages
+
+    calls = []
+
+    async def gradio(scope, receive, send):
+        calls.append(scope["path"])
+        headers = [(b"content-type", b"text/html")]
+        if scope["path"] == "/cookie":
+            headers.append((b"set-cookie", b"a=b"))
+        host = dict(scope["headers"]).get(b"host", b"")
+        await send({"type": "http.response.start", "status": 404 if scope["path"] == "/missing" else 200,
+                    "headers": headers})
+        await send({"type": "http.response.body", "body": b"page for " + host})
+
+    config = [object()]
+    pages = RenderedPages(gradio, config=lambda: config[0])
+
+    def get(path="/", host=b"a", query=b"", method="GET", cookie=b""):
+        sent = []
+
+        async def send(message):
+            sent.append(message)
+
+        headers = [(b"host", host), (b"accept-encoding", b"identity")] + ([(b"cookie", cookie)] if cookie else [])
+        scope = {"type": "http", "method": method, "path": path, "query_string": query, "headers": headers,
+                 "root_path": ""}
+        asyncio.run(pages(scope, None, send))
+        return sent[1]["body"]
+
+    assert get() == b"page for a" and get() == b"page for a" and calls == ["/"]
+    for i in range(RenderedPages.KEEP + 4):  # hosts a client made up
+        assert get(host=b"h%d" % i) == b"page for h%d" % i
+    assert len(pages.kept) == RenderedPages.KEEP and len(calls) == 1 + RenderedPages.KEEP + 4
+    get()  # its root was the oldest: rendered again
+    assert len(calls) == RenderedPages.KEEP + 6
+    for kind in ({"query": b"page=x"}, {"method": "HEAD"}, {"cookie": b"access-token-1=secret"}):
+        before = len(calls)
+        get(**kind), get(**kind)
+        assert len(calls) == before + 2, kind
+    pages.PATHS = ("/", "/cookie", "/missing")
+    for path in ("/cookie", "/missing", "/other"):  # not a plain 200, or another path
+        get(path), get(path)
+        assert calls[-2:] == [path, path]
+    config[0] = object()  # a new config: rendered again
+    before = len(calls)
+    get()
+    assert len(calls) == before + 1

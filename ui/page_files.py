@@ -1,4 +1,5 @@
-"""Gradio's page files answered from memory: what a class's first visits cost the server most (see PageFiles).
+"""Gradio's page and its files answered from memory: what a class's page loads cost the server most (see PageFiles
+and RenderedPages).
 
 Checked with gradio 6.31.0, like ui/gradio_glue.py: it reads gradio's frontend build folder and relies on gradio's
 BrotliMiddleware passing an answer that is already encoded as it is (tests/test_drawing_routes.py checks both).
@@ -9,6 +10,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import mimetypes
+from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 
 from .in_browser import IMMUTABLE
@@ -35,16 +38,11 @@ class PageFiles:
         self.kept: dict[tuple[str, str], tuple[bytes, list]] = {}  # (name, encoding) -> (body, headers)
 
     async def __call__(self, scope, receive, send):
-        path = scope.get("path", "") if scope["type"] == "http" else ""
-        root = (scope.get("root_path") or "").rstrip("/")
-        if root and path.startswith(root):
-            path = path[len(root):]
+        path = _path(scope)
         if not path.startswith(self.PREFIX) or scope["method"] not in ("GET", "HEAD"):
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
-        accepted = headers.get(b"accept-encoding", b"").decode("latin-1")
-        found = self._file(path[len(self.PREFIX):], "br" if "br" in accepted else "gzip" if "gzip" in accepted
-                           else "")
+        found = self._file(path[len(self.PREFIX):], _encoding(headers))
         if found is None:
             return await self.app(scope, receive, send)
         body, answer = found
@@ -57,8 +55,6 @@ class PageFiles:
         await send({"type": "http.response.body", "body": body if scope["method"] == "GET" else b""})
 
     def _file(self, name: str, encoding: str) -> tuple[bytes, list] | None:
-        import brotli  # gradio's own dependency, for its BrotliMiddleware
-
         if not name.endswith(self.COMPRESSIBLE):
             encoding = ""
         found = self.kept.get((name, encoding))
@@ -70,8 +66,7 @@ class PageFiles:
         if path.parent != self.folder or not path.is_file():
             return None
         raw = path.read_bytes()
-        body = brotli.compress(raw, quality=5) if encoding == "br" else gzip.compress(raw, 6, mtime=0) \
-            if encoding == "gzip" else raw
+        body = _encoded(raw, encoding)
         kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
         headers = [(b"content-type", (kind + ("; charset=utf-8" if kind.startswith("text/") else "")).encode()),
                    (b"content-length", str(len(body)).encode()), (b"cache-control", IMMUTABLE.encode()),
@@ -80,3 +75,95 @@ class PageFiles:
             headers.append((b"content-encoding", encoding.encode()))
         self.kept[(name, encoding)] = (body, headers)  # bounded: the files of one gradio build, three ways at most
         return body, headers
+
+
+class RenderedPages:
+    """GET / (the page, its config inside) and GET /config answered from memory, rendered once per root URL.
+
+    Gradio 6.31 deep-copies its whole config (374 blocks) and rewrites every URL in it on each request: 51 ms of
+    server CPU per GET /, half of a page load's 102 ms (measured: `python app.py`, 30 loads replayed as the page
+    sends them). The answer depends only on the Blocks' config, made at launch (`config()`: a new one empties the
+    cache), on the root URL the request names (its Host, the proxy's X-Forwarded-* headers) and on the user of
+    gradio's own login, which this app does not use. So the first 200 for a root is kept (the KEEP latest roots: a
+    client choosing its headers cannot fill the memory) and compressed once per encoding asked. A query (a page, a
+    deep link, a theme), HEAD, a gradio login cookie, or an answer that sets a cookie or is not a plain 200, goes
+    to gradio as before."""
+
+    PATHS = ("/", "/config")
+    ROOT_HEADERS = (b"host", b"x-forwarded-host", b"x-forwarded-proto", b"x-gradio-server")
+    KEEP = 16
+
+    def __init__(self, app, config: Callable[[], object] = lambda: None):
+        self.app, self.config = app, config
+        self.kept: OrderedDict[tuple, tuple[bytes, list]] = OrderedDict()  # key -> (body, headers), gradio's own
+        self.encoded: dict[tuple, tuple[bytes, list]] = {}  # (key, encoding) -> (body, headers) as sent
+        self.made_from = None
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "GET" or scope.get("query_string") \
+                or _path(scope) not in self.PATHS:
+            return await self.app(scope, receive, send)
+        headers = scope.get("headers") or []
+        if any(name == b"cookie" and b"access-token" in value for name, value in headers):
+            return await self.app(scope, receive, send)
+        if self.config() is not self.made_from:  # gradio made a new config (launch does, more than once)
+            self.kept.clear()
+            self.encoded.clear()
+            self.made_from = self.config()
+        key = (_path(scope), scope.get("scheme"), scope.get("root_path"), scope.get("server"),
+               tuple((name, value) for name, value in headers if name in self.ROOT_HEADERS))
+        if key not in self.kept:
+            return await self._render(key, scope, receive, send)
+        self.kept.move_to_end(key)
+        encoding = _encoding(dict(headers))
+        if (key, encoding) not in self.encoded:
+            body, kept_headers = self.kept[key]
+            body = _encoded(body, encoding)
+            answer = [h for h in kept_headers if h[0].lower() != b"content-length"]
+            answer += [(b"content-length", str(len(body)).encode()), (b"vary", b"Accept-Encoding")]
+            self.encoded[(key, encoding)] = body, answer + ([(b"content-encoding", encoding.encode())]
+                                                            if encoding else [])
+        body, answer = self.encoded[(key, encoding)]
+        await send({"type": "http.response.start", "status": 200, "headers": answer})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _render(self, key: tuple, scope, receive, send) -> None:
+        """Gradio's answer, sent on as it comes, and kept when it is a plain 200."""
+        start, parts = {}, []
+
+        async def keep(message):
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                parts.append(message.get("body", b""))
+                if not message.get("more_body"):
+                    names = {name.lower() for name, _ in start.get("headers", [])}
+                    if start.get("status") == 200 and not names & {b"set-cookie", b"content-encoding"}:
+                        self.kept[key] = b"".join(parts), list(start["headers"])
+                        while len(self.kept) > self.KEEP:
+                            old, _ = self.kept.popitem(last=False)
+                            for encoding in ("br", "gzip", ""):
+                                self.encoded.pop((old, encoding), None)
+            await send(message)
+
+        await self.app(scope, receive, keep)
+
+
+def _path(scope) -> str:
+    """The request's path below the app's root path."""
+    path = scope.get("path", "") if scope["type"] == "http" else ""
+    root = (scope.get("root_path") or "").rstrip("/")
+    return path[len(root):] if root and path.startswith(root) else path
+
+
+def _encoding(headers: dict) -> str:
+    """The encoding to answer in: br, gzip or none, as the request's Accept-Encoding allows."""
+    accepted = headers.get(b"accept-encoding", b"").decode("latin-1")
+    return "br" if "br" in accepted else "gzip" if "gzip" in accepted else ""
+
+
+def _encoded(raw: bytes, encoding: str) -> bytes:
+    import brotli  # gradio's own dependency, for its BrotliMiddleware
+
+    return brotli.compress(raw, quality=5) if encoding == "br" else gzip.compress(raw, 6, mtime=0) \
+        if encoding == "gzip" else raw
