@@ -80,9 +80,8 @@ class PageFiles:
 class RenderedPages:
     """GET / (the page, its config inside) and GET /config answered from memory, rendered once per root URL.
 
-    Gradio 6.31 deep-copies its whole config (374 blocks) and rewrites every URL in it on each request: 51 ms of
-    server CPU per GET /, half of a page load's 102 ms (measured: `python app.py`, 30 loads replayed as the page
-    sends them). The answer depends only on the Blocks' config, made at launch (`config()`: a new one empties the
+    Gradio 6.31 deep-copies its whole config (374 blocks) and rewrites every URL in it on each request: 48-55 ms of
+    server CPU per GET /, nearly half of a page load's (bench/README.md, "The page rendered once"). The answer depends only on the Blocks' config, made at launch (`config()`: a new one empties the
     cache), on the root URL the request names (its Host, the proxy's X-Forwarded-* headers) and on the user of
     gradio's own login, which this app does not use. So the first 200 for a root is kept (the KEEP latest roots: a
     client choosing its headers cannot fill the memory) and compressed once per encoding asked. A query (a page, a
