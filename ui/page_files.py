@@ -81,9 +81,10 @@ class RenderedPages:
     """GET / (the page, its config inside) and GET /config answered from memory, rendered once per root URL.
 
     Gradio 6.31 deep-copies its whole config (374 blocks) and rewrites every URL in it on each request: 48-55 ms of
-    server CPU per GET /, nearly half of a page load's (bench/README.md, "The page rendered once"). The answer depends only on the Blocks' config, made at launch (`config()`: a new one empties the
-    cache), on the root URL the request names (its Host, the proxy's X-Forwarded-* headers) and on the user of
-    gradio's own login, which this app does not use. So the first 200 for a root is kept (the KEEP latest roots: a
+    server CPU per GET /, nearly half of a page load's (bench/README.md, "The page rendered once"). The answer
+    depends only on the Blocks' config, made at launch (`config()`: a new one empties the cache), on the root URL
+    the request names (its Host, the proxy's X-Forwarded-* headers) and on the user of gradio's own login, which
+    this app does not use. So the first 200 for a root is kept (the KEEP latest roots: a
     client choosing its headers cannot fill the memory) and compressed once per encoding asked. A query (a page, a
     deep link, a theme), HEAD, a gradio login cookie, or an answer that sets a cookie or is not a plain 200, goes
     to gradio as before."""
@@ -94,35 +95,33 @@ class RenderedPages:
 
     def __init__(self, app, config: Callable[[], object] = lambda: None):
         self.app, self.config = app, config
-        self.kept: OrderedDict[tuple, tuple[bytes, list]] = OrderedDict()  # key -> (body, headers), gradio's own
-        self.encoded: dict[tuple, tuple[bytes, list]] = {}  # (key, encoding) -> (body, headers) as sent
+        # key -> (gradio's body, its headers, {encoding: (body, headers) as sent}), the latest used last
+        self.kept: OrderedDict[tuple, tuple[bytes, list, dict]] = OrderedDict()
         self.made_from = None
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] != "GET" or scope.get("query_string") \
-                or _path(scope) not in self.PATHS:
+        path = _path(scope)
+        if scope["type"] != "http" or scope["method"] != "GET" or scope.get("query_string") or path not in self.PATHS:
             return await self.app(scope, receive, send)
         headers = scope.get("headers") or []
         if any(name == b"cookie" and b"access-token" in value for name, value in headers):
             return await self.app(scope, receive, send)
         if self.config() is not self.made_from:  # gradio made a new config (launch does, more than once)
             self.kept.clear()
-            self.encoded.clear()
             self.made_from = self.config()
-        key = (_path(scope), scope.get("scheme"), scope.get("root_path"), scope.get("server"),
+        key = (path, scope.get("scheme"), scope.get("root_path"), scope.get("server"),
                tuple((name, value) for name, value in headers if name in self.ROOT_HEADERS))
         if key not in self.kept:
             return await self._render(key, scope, receive, send)
         self.kept.move_to_end(key)
+        raw, kept_headers, answers = self.kept[key]
         encoding = _encoding(dict(headers))
-        if (key, encoding) not in self.encoded:
-            body, kept_headers = self.kept[key]
-            body = _encoded(body, encoding)
+        if encoding not in answers:
+            body = _encoded(raw, encoding)
             answer = [h for h in kept_headers if h[0].lower() != b"content-length"]
             answer += [(b"content-length", str(len(body)).encode()), (b"vary", b"Accept-Encoding")]
-            self.encoded[(key, encoding)] = body, answer + ([(b"content-encoding", encoding.encode())]
-                                                            if encoding else [])
-        body, answer = self.encoded[(key, encoding)]
+            answers[encoding] = body, answer + ([(b"content-encoding", encoding.encode())] if encoding else [])
+        body, answer = answers[encoding]
         await send({"type": "http.response.start", "status": 200, "headers": answer})
         await send({"type": "http.response.body", "body": body})
 
@@ -138,11 +137,9 @@ class RenderedPages:
                 if not message.get("more_body"):
                     names = {name.lower() for name, _ in start.get("headers", [])}
                     if start.get("status") == 200 and not names & {b"set-cookie", b"content-encoding"}:
-                        self.kept[key] = b"".join(parts), list(start["headers"])
+                        self.kept[key] = b"".join(parts), list(start["headers"]), {}
                         while len(self.kept) > self.KEEP:
-                            old, _ = self.kept.popitem(last=False)
-                            for encoding in ("br", "gzip", ""):
-                                self.encoded.pop((old, encoding), None)
+                            self.kept.popitem(last=False)
             await send(message)
 
         await self.app(scope, receive, keep)
