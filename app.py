@@ -46,7 +46,7 @@ from ui.hub import HubTab  # noqa: E402
 from ui.in_browser import WebAssets, style  # noqa: E402
 from ui.inside import InsideTab  # noqa: E402
 from ui.limits import Limits, QueueLimits, RequestLimits, request_client  # noqa: E402
-from ui.page_files import PageFiles, RenderedPages  # noqa: E402
+from ui.page_files import PageFiles, RenderedPages, ResultFileRoute  # noqa: E402
 from ui.routes import assets_route, drawing_routes, png_route  # noqa: E402
 from ui.train import TrainTab  # noqa: E402
 
@@ -182,8 +182,10 @@ def launch(demo: gr.Blocks, **options):
     limits, drawing = page.limits, page.service.drawing
     mcp = serve_mcp()  # the MCP server at /gradio_api/mcp/, unless MNIST_GAN_MCP=0
     # an MCP client reads a refusal of the request limits only as a JSON-RPC error: McpRefusals wraps them;
-    # gradio's page files first, from memory (a class's first visits fetch 103 each), and the page rendered once
-    middleware = [Middleware(PageFiles), Middleware(RenderedPages, config=lambda: demo.config)] + \
+    # gradio's page files first, from memory (a class's first visits fetch 103 each), the page rendered once, and
+    # the app's result files from their folder
+    middleware = [Middleware(PageFiles), Middleware(RenderedPages, config=lambda: demo.config),
+                  Middleware(ResultFileRoute, folder=page.files.folder)] + \
         ([Middleware(McpRefusals)] if mcp else []) + \
         [Middleware(RequestLimits, limits=limits)]
     routes = [png_route(drawing, page.files, limits), *drawing_routes(drawing), assets_route(page.assets, drawing)]

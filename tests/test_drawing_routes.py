@@ -241,6 +241,40 @@ def test_the_page_and_its_config_are_rendered_once_per_root(app_server, monkeypa
         assert http.head(url, headers=room).status_code == 200
 
 
+def test_the_apps_result_files_are_sent_from_their_folder_and_kept_a_year(app_server, monkeypatch):
+    """A look inside shows up to six result files and a spot-the-fake round sixteen: each is sent from the app's
+    folder without gradio's file route, cached a year (the names are a content hash or random), and 304 when asked
+    again; anything else under gradio's file URL goes to gradio as before."""
+    from gradio import routes
+
+    fetched, real = [], routes.file_fetch
+    monkeypatch.setattr(routes, "file_fetch", lambda path, *args: fetched.append(path) or real(path, *args))
+    page, url = app_server
+    image = np.arange(28 * 28, dtype=np.uint8).reshape(28, 28)
+    files = [Path(page.files.png(image)), Path(page.files.png_once(image)), Path(page.files.gif(np.stack([image] * 2)))]
+    with httpx.Client(base_url=url + "gradio_api/file=", timeout=60) as http:
+        for file in files:
+            answer = http.get(str(file))
+            assert answer.status_code == 200 and answer.content == file.read_bytes(), file.name
+            assert answer.headers["cache-control"] == IMMUTABLE
+            assert answer.headers["content-type"] == f"image/{file.suffix[1:]}"
+            again = http.get(str(file), headers={"if-none-match": answer.headers["etag"]})
+            assert again.status_code == 304 and again.content == b""
+        assert fetched == []
+        elsewhere = files[0].parent.parent / ("0" * 24 + ".png")  # gradio's cache, not the app's results
+        elsewhere.write_bytes(files[0].read_bytes())
+        ranged = http.get(str(files[0]), headers={"range": "bytes=0-9"})
+        assert ranged.status_code == 206 and ranged.content == files[0].read_bytes()[:10]
+        for path in (str(elsewhere), f"{files[0].parent}/%2e%2e/{files[0].parent.name}/{files[0].name}"):
+            answer = http.get(path)
+            assert answer.status_code == 200 and "cache-control" not in answer.headers, path
+        assert http.head(str(files[1])).status_code == 200
+        files[1].unlink()  # trimmed: gradio answers, as it did
+        gone = http.get(str(files[1]))
+        assert gone.status_code == 403 and "cache-control" not in gone.headers
+        assert len(fetched) == 5
+
+
 def test_rendered_pages_keep_few_roots_and_pass_on_what_they_do_not_know():
     import asyncio
 

@@ -31,6 +31,9 @@ LIGHT = {"concurrency_id": "inside", "concurrency_limit": 2}
 # After each look, a conditional model's style grid and morph: a group of its own, so that the unconditional
 # models' instant "nothing to show" never waits behind other visitors' looks (a class waited 2.2 s for it)
 AFTER_LOOK = {"concurrency_id": "inside-after-look", "concurrency_limit": 2}
+# A spot-the-fake round draws eight digits (~2 ms of the model): a group of its own, so that it never waits behind
+# other visitors' looks (a class of 50 waited a median 5.9 s for a round in the looks' queue)
+ROUND = {"concurrency_id": "inside-spot", "concurrency_limit": 2}
 TALLY = {"concurrency_limit": None}  # judging an answer runs no model: it never waits behind the looks either
 FIGURE = ["inside-figure"]  # labels above the picture, not over it (app.py's CSS)
 DIGIT_FIGURE = [*FIGURE, PIXELS]
@@ -449,7 +452,7 @@ class InsideTab:
                     **PRIVATE, **LIGHT, **RAW)
         # The marks are cleared by the event that shows the round: a later reset could wipe the first clicks.
         new_round.click(self._new_round, model, [current, gallery, marked, picks, spot_text, record, answer],
-                        **PRIVATE, **LIGHT)
+                        **PRIVATE, **ROUND)
         answer.click(self._answer, [current, picks], [current, gallery, spot_text, record, answer], **PRIVATE,
                      **TALLY)
 
@@ -488,7 +491,7 @@ class InsideTab:
             ("z_pull", self.z_pull, [model, seed, digit, steps], [report, files[0]], LIGHT),
             ("style_grid", self.style_grid, [model, seed], files[0], LIGHT),
             ("morph", self.morph, [model, digit_a, digit_b, seed, frames], [files[0], gif], LIGHT),
-            ("spot_round", self.spot_round, [model], [round_id, gallery], LIGHT),
+            ("spot_round", self.spot_round, [model], [round_id, gallery], ROUND),
             ("spot_answer", self.spot_answer, [round_id, marks], report, TALLY),
         ]
         for name, fn, inputs, outputs, limits in endpoints:
