@@ -28,7 +28,7 @@ from starlette.middleware import Middleware  # noqa: E402
 from mnist_gan.service import Service  # noqa: E402
 from mnist_gan.serving.served_files import ResultFiles  # noqa: E402
 from ui.agents import McpRefusals, declare_resources, serve_mcp  # noqa: E402
-from ui.common import FAST, PRIVATE, Page, plain_errors  # noqa: E402
+from ui.common import FAST, PRIVATE, Page, on_event_loop, plain_errors  # noqa: E402
 from ui.explore import ExplorerTab  # noqa: E402
 from ui.generate import GenerateTab  # noqa: E402
 from ui.gradio_glue import (  # noqa: E402
@@ -154,7 +154,7 @@ def build(service: Service) -> gr.Blocks:
         # are the model's
         model_changed = {"fn": on_model, "inputs": [page.model, explorer.mode], **PRIVATE, **FAST,
                          "outputs": [page.model_info, generator.digit, explorer.digit, *explorer.sliders]}
-        opened = demo.load(page_opened, None, [notice, page.model], **PRIVATE, **FAST)
+        opened = demo.load(on_event_loop(page_opened), None, [notice, page.model], **PRIVATE, **FAST)
         for when in (page.model.change, opened.then):
             when(**generator.draw)
             when(**explorer.interpolating)

@@ -364,3 +364,27 @@ def test_a_client_draws_at_most_two_new_png_grids_at_a_time(tmp_path, monkeypatc
             again = [http.get(url + "png?seed=1&n=4", headers=mallory) for _ in range(3)]  # made: read back
             assert [a.status_code for a in again] == [200] * 3
         drawing.draw = real
+
+
+def test_a_page_loads_and_toggles_wait_for_no_worker_thread(tmp_path):
+    """The events of microseconds that a class sends most (a page's load events, spot-the-fake's toggles and
+    ticks, the explorer's new seed) are coroutines, run on gradio's event loop: a worker thread's hop waits for the
+    GIL behind everything else. The rest (a model, a file) stay in threads."""
+    import inspect
+
+    import app
+    from mnist_gan.service import AppSettings, Service
+
+    environ = {**os.environ, "MNIST_GAN_RUNS": str(tmp_path / "runs"), "MNIST_GAN_HUB_CACHE": str(tmp_path / "hub")}
+    demo = app.build(Service(AppSettings.from_env(environ)))
+    try:
+        on_loop = {fn.fn.__name__ for fn in demo.fns.values() if inspect.iscoroutinefunction(fn.fn)}
+        assert {"page_opened", "form_of_run", "controls", "toggle", "shown_for", "<lambda>"} <= on_loop
+        assert not {"_look", "_new_round", "_answer", "on_model", "curves"} & on_loop
+        toggle = next(fn.fn for fn in demo.fns.values() if fn.fn and fn.fn.__name__ == "toggle")
+        assert "SelectData" in str(inspect.signature(toggle).parameters["evt"].annotation)  # gradio fills it in
+        event = type("Selected", (), {"index": 4})()
+        assert asyncio.run(toggle(["2"], event)) == (["2", "5"], ["2", "5"])
+        assert asyncio.run(toggle(["2", "5"], event)) == (["2"], ["2"])
+    finally:
+        demo.mnist_gan_page.service.close()

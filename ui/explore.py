@@ -9,7 +9,7 @@ import gradio as gr
 from mnist_gan.inside.directions import MAX_DIRECTIONS
 from mnist_gan.serving.drawing import DIGIT_SCALE, DIGITS, MAX_FRAMES, SLIDER_RANGE, Digits
 
-from .common import FAST, LABELLED, PIXELS, PRIVATE, RAW, Page, new_seed, plain_errors
+from .common import FAST, LABELLED, PIXELS, PRIVATE, RAW, Page, new_seed, on_event_loop, plain_errors
 from .gradio_glue import endpoint, list_parameter
 from .in_browser import in_browser, panel, server_draw
 
@@ -148,8 +148,8 @@ class ExplorerTab:
                                 **RAW)
         endpoint(self.latent, "latent", [model, seed, self.digit, self.mode, amounts], self.image,
                  concurrency_limit=None, **RAW)  # gradio's default of 1 queued every caller behind one
-        self.leave = {"fn": lambda: (None, gr.update(visible=False)), "outputs": [self.start, self.start_note],
-                      **PRIVATE, **FAST}  # a new seed: back to the seed's own latent
+        self.leave = {"fn": on_event_loop(lambda: (None, gr.update(visible=False))),  # a new seed: its own latent
+                      "outputs": [self.start, self.start_note], **PRIVATE, **FAST}
         endpoint(self.latent_directions, "latent_directions", concurrency_limit=None)
         on_sliders = {"fn": self.sliders_for, "inputs": [model, self.mode], "outputs": self.sliders, **PRIVATE, **FAST}
         seed.submit(**self.leave).then(**self.explore)

@@ -29,7 +29,7 @@ from mnist_gan.training.events import State
 from mnist_gan.training.run_state import RunStatus
 
 from .agents import setting_args
-from .common import FAST, LABELLED, PIXELS, PRIVATE, STEP_AXIS, VALUE_AXIS, Page, plain_errors, visitor
+from .common import FAST, LABELLED, PIXELS, PRIVATE, STEP_AXIS, VALUE_AXIS, Page, on_event_loop, plain_errors, visitor
 from .gradio_glue import endpoint, unread_messages, with_signature
 from .laboratory import LabPanel
 from .limits import STREAM_GROUP
@@ -331,7 +331,7 @@ class TrainTab:
             endpoint(getattr(self, name), name, concurrency_limit=None)
         # one stream per page, no concurrency limit: it holds no thread while it waits (a queue slot, though)
         self.page_load = [(self.stream, None, tick_outputs, {"concurrency_id": STREAM_GROUP}),
-                          (self.form_of_run, None, settings, {})]
+                          (on_event_loop(self.form_of_run), None, settings, {})]
         scrub.input(self.show_grid, scrub, [train_grid, scrub], trigger_mode="always_last", **PRIVATE, **FAST)
         export.click(self.train_gif, None, run_gif, api_name="train_gif", concurrency_id="lab-heavy",
                      concurrency_limit=2)  # up to 100 grids into a GIF: seconds of CPU
@@ -342,7 +342,7 @@ class TrainTab:
         self.pickers, self.demo = pickers, demo
         for fn, inputs, outputs, options in self.page_load:
             demo.load(fn, inputs, outputs, **PRIVATE, **FAST, **options)
-        self._controls.change(self.controls, None, [*self.buttons, *pickers], **PRIVATE, **FAST)
+        self._controls.change(on_event_loop(self.controls), None, [*self.buttons, *pickers], **PRIVATE, **FAST)
         self.use.click(self.use_run, None, self.page.model, **PRIVATE)
 
 
