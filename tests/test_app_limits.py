@@ -366,7 +366,7 @@ def test_a_client_draws_at_most_two_new_png_grids_at_a_time(tmp_path, monkeypatc
         drawing.draw = real
 
 
-def test_a_page_loads_and_toggles_wait_for_no_worker_thread(tmp_path):
+def test_a_pages_load_events_and_toggles_wait_for_no_worker_thread(tmp_path):
     """The events of microseconds that a class sends most (a page's load events, spot-the-fake's toggles and
     ticks, the explorer's new seed) are coroutines, run on gradio's event loop: a worker thread's hop waits for the
     GIL behind everything else. The rest (a model, a file) stay in threads."""

@@ -1,4 +1,5 @@
-"""What the tabs share: package errors shown as plain messages, the served result files, the page's header."""
+"""What the tabs share: package errors shown as plain messages, the served result files, the page's header, and
+the cheapest events run on gradio's event loop."""
 
 from __future__ import annotations
 

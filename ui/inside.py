@@ -32,7 +32,7 @@ LIGHT = {"concurrency_id": "inside", "concurrency_limit": 2}
 # models' instant "nothing to show" never waits behind other visitors' looks (a class waited 2.2 s for it)
 AFTER_LOOK = {"concurrency_id": "inside-after-look", "concurrency_limit": 2}
 # A spot-the-fake round draws eight digits (~2 ms of the model): a group of its own, so that it never waits behind
-# other visitors' looks (a class of 50 waited a median 5.9 s for a round in the looks' queue)
+# other visitors' looks (a class of 50 waited a median 4.3-5.9 s for a round in the looks' queue)
 ROUND = {"concurrency_id": "inside-spot", "concurrency_limit": 2}
 TALLY = {"concurrency_limit": None}  # judging an answer runs no model: it never waits behind the looks either
 FIGURE = ["inside-figure"]  # labels above the picture, not over it (app.py's CSS)
@@ -469,11 +469,12 @@ class InsideTab:
         gallery.select(toggle, picks, [picks, marked], trigger_mode="multiple", **PRIVATE,
                        **{**FAST, "concurrency_limit": 1, "concurrency_id": "spot-toggle"})
         marked.input(on_event_loop(lambda ticked: list(ticked or [])), marked, picks, **PRIVATE, **FAST)
-        self.on_model = {"fn": lambda name: (gr.update(visible=_conditional(service, name)),
-                                             gr.update(visible=_conditional(service, name)),
-                                             gr.update(visible=_conditional(service, name)),
-                                             self._record_text(name)),
-                         "inputs": model, "outputs": [conditional_box, gen_digit, d_digit, record], **PRIVATE, **FAST}
+
+        def on_model(name):  # a model's info is a read of its folder: once
+            conditional = _conditional(service, name)
+            return (*[gr.update(visible=conditional)] * 3, self._record_text(name))
+        self.on_model = {"fn": on_model, "inputs": model, "outputs": [conditional_box, gen_digit, d_digit, record],
+                         **PRIVATE, **FAST}
 
     def _wire_api(self, model) -> None:
         """The public endpoints: hidden inputs an API call fills (the page uses the events above)."""
