@@ -57,6 +57,9 @@ class GANConfig:
     d_dropout: float = 0.0  # dropout after each of D's hidden layers, in training only (the original GAN's D)
     g_width: float = 1.0  # G's hidden widths times this
     d_width: float = 1.0  # D's hidden widths times this
+    # MSGAN (Mao et al. 2019): G's loss also has this weight times 1 / (how far apart two latents' images are, per
+    # unit of latent distance), so that G does not draw the same digit for different latents (losses.mode_seeking)
+    mode_seeking: float = 0.0
 
     def __post_init__(self) -> None:
         _check_types(self)
@@ -125,6 +128,11 @@ class GANConfig:
             value = getattr(self, name)
             if not (math.isfinite(value) and 0.25 <= value <= 8):
                 raise ConfigError(name, f"must be a width multiplier in [0.25, 8], got {value}")
+        if not (math.isfinite(self.mode_seeking) and 0 <= self.mode_seeking <= 100):
+            raise ConfigError("mode_seeking", f"must be a weight in [0, 100], got {self.mode_seeking}")
+        if self.mode_seeking and self.conditional:
+            raise ConfigError("mode_seeking", "its pairs of latents would need the same label; mode seeking is for "
+                                              "unconditional models")
 
     @property
     def signature(self) -> tuple:

@@ -1,5 +1,5 @@
-"""Issue 25's mode-coverage options: PacGAN packing, minibatch standard deviation, dropout in D and wider (or
-narrower) models. What each does to D's inputs, outputs and gradients, against an independent computation; each
+"""Issue 25's mode-coverage options: PacGAN packing, minibatch standard deviation, dropout in D, wider (or
+narrower) models and MSGAN's mode-seeking term. What each does to D's inputs, outputs and gradients, against an independent computation; each
 trains, saves, loads, travels through the Hub and resumes exactly; and a packing D still judges one image alone
 (the atlas and the Inside tab)."""
 
@@ -16,13 +16,15 @@ from mnist_gan.model import architectures
 from mnist_gan.model.architectures import MinibatchStdDev
 from mnist_gan.model.gan import GAN, METRICS
 from mnist_gan.model.generator import Generator, load_discriminator, save_models
+from mnist_gan.model.losses import MODE_SEEKING_EPS, mode_seeking
 from mnist_gan.training.trainer import Trainer
 from testing.hub_server import local_hub
 from testing.runs import straight_and_resumed
 
 SMALL = GANConfig(batch_size=16, steps=20, sample_every=10, checkpoint_every=10, latent_code=10, loss="hinge",
                   ema_decay=0.999)
-EVERY = {"pack": 2, "minibatch_std": 4, "d_dropout": 0.3, "g_width": 1.25, "d_width": 0.75}  # 8 packs of 2, groups of 4
+EVERY = {"pack": 2, "minibatch_std": 4, "d_dropout": 0.3, "g_width": 1.25, "d_width": 0.75,  # 8 packs of 2, groups
+         "mode_seeking": 1.0}  # of 4
 TOKEN = "hf_aliceWrite4Jq8sT2vX9mN0pL6zQ"
 
 
@@ -36,7 +38,7 @@ def _layer_types(model):
 
 def test_defaults_are_off_and_build_the_recipes_models():
     c = GANConfig()
-    assert (c.pack, c.minibatch_std, c.d_dropout, c.g_width, c.d_width) == (1, 0, 0.0, 1.0, 1.0)
+    assert (c.pack, c.minibatch_std, c.d_dropout, c.g_width, c.d_width, c.mode_seeking) == (1, 0, 0.0, 1.0, 1.0, 0.0)
     generator, discriminator = architectures.build(c)
     assert discriminator.input_shape == (None, 28, 28, 1)
     assert _layer_types(discriminator) == ["InputLayer", "Flatten", "Dense", "LeakyReLU", "Dense", "LeakyReLU",
@@ -49,7 +51,8 @@ def test_defaults_are_off_and_build_the_recipes_models():
     ({"pack": 2, "conditional": True}, "pack"), ({"minibatch_std": 1}, "minibatch_std"),
     ({"batch_size": 64, "pack": 2, "minibatch_std": 5}, "minibatch_std"), ({"minibatch_std": -2}, "minibatch_std"),
     ({"d_dropout": 0.95}, "d_dropout"), ({"d_dropout": -0.1}, "d_dropout"), ({"g_width": 0.0}, "g_width"),
-    ({"d_width": 9.0}, "d_width"), ({"g_width": float("nan")}, "g_width")])
+    ({"d_width": 9.0}, "d_width"), ({"g_width": float("nan")}, "g_width"), ({"mode_seeking": -1.0}, "mode_seeking"),
+    ({"mode_seeking": float("inf")}, "mode_seeking"), ({"mode_seeking": 1.0, "conditional": True}, "mode_seeking")])
 def test_invalid_values_name_the_field(changes, field):
     with pytest.raises(ConfigError) as info:
         GANConfig(**changes)
@@ -59,9 +62,9 @@ def test_invalid_values_name_the_field(changes, field):
 def test_the_cli_has_a_flag_for_each_option():
     args = build_parser().parse_args(["train", "--latent-code", "10", "--batch-size", "64", "--pack", "2",
                                       "--minibatch-std", "4", "--d-dropout", "0.2", "--g-width", "1.5",
-                                      "--d-width", "2"])
+                                      "--d-width", "2", "--mode-seeking", "0.5"])
     c = _config_from(args)
-    assert (c.pack, c.minibatch_std, c.d_dropout, c.g_width, c.d_width) == (2, 4, 0.2, 1.5, 2.0)
+    assert (c.pack, c.minibatch_std, c.d_dropout, c.g_width, c.d_width, c.mode_seeking) == (2, 4, 0.2, 1.5, 2.0, 0.5)
 
 
 # --- PacGAN packing ------------------------------------------------------------------------------------------
@@ -208,6 +211,25 @@ def test_width_multipliers_scale_the_hidden_layers():
     assert conv.discriminator.count_params() == (4 * 4 * 1 * 128 + 128 + 4 * 4 * 129 * 256 + 256 + 7 * 7 * 256 + 1)
 
 
+def test_mode_seeking_is_msgans_term_and_enters_gs_loss_with_its_weight():
+    x, z = _images(8), np.random.default_rng(2).standard_normal((8, 100)).astype(np.float32)
+    want = 1 / (np.mean(np.abs(x[:4] - x[4:])) / np.mean(np.abs(z[:4] - z[4:])) + MODE_SEEKING_EPS)
+    np.testing.assert_allclose(float(mode_seeking(x, z)), want, rtol=1e-5)
+    collapsed = np.repeat(x[:1], 8, axis=0)  # one image for every latent: the term is as large as it gets
+    np.testing.assert_allclose(float(mode_seeking(collapsed, z)), 1 / MODE_SEEKING_EPS, rtol=1e-5)
+    # two GANs of one seed, the same weights: with weight 2, G's loss is larger by twice the term of G's images
+    z = np.random.default_rng(3).standard_normal((16, 100)).astype(np.float32)
+    off, on = GAN(SMALL, jit_compile=False), GAN(SMALL.replace(mode_seeking=2.0), jit_compile=False)
+    loss_off, loss_on = float(off._g_loss(z, None)()[0]), float(on._g_loss(z, None)()[0])
+    fakes = off.generator(architectures.generator_inputs(SMALL, z), training=True)
+    np.testing.assert_allclose(loss_on - loss_off, 2.0 * float(mode_seeking(fakes, z)), rtol=1e-4)
+    # and its gradient reaches every weight of G's Dense layers
+    with tf.GradientTape() as tape:
+        term = mode_seeking(on.generator(architectures.generator_inputs(SMALL, z), training=True), z)
+    kernels = [v for v in on.generator.trainable_variables if "kernel" in v.path]
+    assert len(kernels) == 4 and all(np.abs(np.asarray(g)).max() > 0 for g in tape.gradient(term, kernels))
+
+
 # --- training, weights folders, the Hub, resuming ----------------------------------------------------------------
 
 
@@ -215,7 +237,8 @@ def test_width_multipliers_scale_the_hidden_layers():
 @pytest.mark.parametrize("variant", [{"pack": 2}, {"pack": 4, "minibatch_std": 2}, {"minibatch_std": 4},
                                      {"d_dropout": 0.3}, {"g_width": 1.5, "d_width": 0.5}, EVERY,
                                      {"pack": 2, "r1_gamma": 1.0, "augment": "translation", "d_steps": 2},
-                                     {"latent_code": 0, "loss": "bce", "pack": 2, "minibatch_std": 2}],
+                                     {"latent_code": 0, "loss": "bce", "pack": 2, "minibatch_std": 2},
+                                     {"mode_seeking": 1.0}],
                          ids=lambda v: ",".join(f"{k}={v}" for k, v in v.items()))
 def test_each_option_trains(tiny_data, variant):
     trainer = Trainer(SMALL.replace(**variant), tiny_data)  # compiled with XLA, as the CLI runs

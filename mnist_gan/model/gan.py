@@ -5,7 +5,7 @@ D updates per G update shapes the compiled function, so changing it compiles a n
 a G step can also run alone, inspected: what it did to D's scores, to the images, and each layer's gradient norm.
 
 The optional variants (config.augment, r1_gamma, spectral_norm, lr_schedule, ema_start, and issue 25's pack,
-minibatch_std, d_dropout, g_width, d_width) are fixed for a run and enter the trace only when set, so their defaults
+minibatch_std, d_dropout, g_width, d_width, mode_seeking) are fixed for a run and enter the trace only when set, so their defaults
 leave the recipe's step exactly as it was. With packing (config.pack = m) D's losses and accuracies are over packs
 of m consecutive images of a batch, all real or all generated; per-image scores (`scores`) judge each image alone.
 """
@@ -20,7 +20,7 @@ from mnist_gan.config import GANConfig
 from mnist_gan.errors import CheckpointError
 
 from . import architectures
-from .losses import loss_for
+from .losses import loss_for, mode_seeking
 
 # Order of the values a training step returns (one tensor, so one host transfer per step).
 METRICS = ("d_loss_real", "d_loss_fake", "g_loss", "d_acc_real", "d_acc_fake")
@@ -176,9 +176,13 @@ class GAN:
         """G's loss through D (towards "real"), as a function returning (loss, score) for _update."""
         def through_d():
             g_inputs = self._g_inputs(z_gen, gen_labels)
-            images = self._augment(self.generator(g_inputs, training=True), 2)
-            score, code_logits = self._discriminate(images, gen_labels)
-            return self.loss.g(score) + self._code_loss(code_logits, g_inputs), score
+            fakes = self.generator(g_inputs, training=True)
+            score, code_logits = self._discriminate(self._augment(fakes, 2), gen_labels)
+            loss = self.loss.g(score) + self._code_loss(code_logits, g_inputs)
+            if self.config.mode_seeking:  # the latents' distance: z's, without the latent code's index
+                z = g_inputs[0] if isinstance(g_inputs, (list, tuple)) else g_inputs
+                loss = loss + self.config.mode_seeking * mode_seeking(fakes, z)
+            return loss, score
 
         return through_d
 

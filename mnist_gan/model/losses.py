@@ -51,6 +51,18 @@ class Hinge:
 LOSSES = {"bce": BCE, "hinge": Hinge}
 
 
+MODE_SEEKING_EPS = 1e-5  # as MSGAN's code
+
+
+def mode_seeking(images, z):
+    """MSGAN's term (Mao et al. 2019), for G to minimise: the batch's first and second halves paired, 1 / (mean
+    |G(z1) - G(z2)| / mean |z1 - z2|). Large when different latents draw nearly the same image, which is how a
+    generator drops the ways of writing a digit it does not draw."""
+    half = ops.shape(images)[0] // 2
+    apart = ops.mean(ops.abs(images[:half] - images[half:2 * half])) / ops.mean(ops.abs(z[:half] - z[half:2 * half]))
+    return 1.0 / (apart + MODE_SEEKING_EPS)
+
+
 def loss_for(config) -> BCE | Hinge:
     """The loss hook a config names."""
     return LOSSES[config.loss](config.label_smoothing)
