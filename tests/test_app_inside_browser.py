@@ -137,7 +137,7 @@ def test_spot_the_fake_keeps_the_answer_until_answered(browser, app_server):
     for number in (2, 5, 11):  # click three thumbnails: each toggles its mark
         page.locator("#spot-gallery img").nth(number - 1).click()
     checked = page.locator("#spot-marked input:checked")
-    wait_until(lambda: checked.count() == 3, 60, "three marks",  # a round trip each: a loaded machine
+    wait_until(lambda: checked.count() == 3, 60, "three marks",  # ticked in the page, no server call
                describe=lambda: f"{checked.count()} checked")
     time.sleep(max(0.0, dealt + spot.MIN_ANSWER_S - time.monotonic()))  # a person looks before answering
     page.locator("#spot-answer").click()

@@ -366,10 +366,11 @@ def test_a_client_draws_at_most_two_new_png_grids_at_a_time(tmp_path, monkeypatc
         drawing.draw = real
 
 
-def test_a_pages_load_events_and_toggles_wait_for_no_worker_thread(tmp_path):
-    """The events of microseconds that a class sends most (a page's load events, spot-the-fake's toggles and
-    ticks, the explorer's new seed) are coroutines, run on gradio's event loop: a worker thread's hop waits for the
-    GIL behind everything else. The rest (a model, a file) stay in threads."""
+def test_a_pages_load_events_wait_for_no_worker_thread_and_spot_the_fakes_marks_for_nothing(tmp_path):
+    """The events of microseconds a class sends most (a page's load events that read the run's status or the model
+    list, the Inside source switch, the explorer's new seed) are coroutines, run on gradio's event loop: a worker
+    thread's hop waits for the GIL behind everything else. The rest (a model, a file) stay in threads. Spot the
+    fake's marks are the page's own: a click on a thumbnail sends nothing, and the answer carries the ticked boxes."""
     import inspect
 
     import app
@@ -379,12 +380,13 @@ def test_a_pages_load_events_and_toggles_wait_for_no_worker_thread(tmp_path):
     demo = app.build(Service(AppSettings.from_env(environ)))
     try:
         on_loop = {fn.fn.__name__ for fn in demo.fns.values() if inspect.iscoroutinefunction(fn.fn)}
-        assert {"page_opened", "form_of_run", "controls", "toggle", "shown_for", "<lambda>"} <= on_loop
+        assert {"page_opened", "form_of_run", "controls", "shown_for", "<lambda>"} <= on_loop
         assert not {"_look", "_new_round", "_answer", "on_model", "curves"} & on_loop
-        toggle = next(fn.fn for fn in demo.fns.values() if fn.fn and fn.fn.__name__ == "toggle")
-        assert "SelectData" in str(inspect.signature(toggle).parameters["evt"].annotation)  # gradio fills it in
-        event = type("Selected", (), {"index": 4})()
-        assert asyncio.run(toggle(["2"], event)) == (["2", "5"], ["2", "5"])
-        assert asyncio.run(toggle(["2", "5"], event)) == (["2"], ["2"])
+        block = {b.elem_id: b for b in demo.blocks.values() if getattr(b, "elem_id", None)}
+        gallery, marked = block["spot-gallery"], block["spot-marked"]
+        assert not [fn for fn in demo.fns.values() if any(target == gallery._id for target, _ in fn.targets)]
+        assert not [fn for fn in demo.fns.values() if any(target == marked._id for target, _ in fn.targets)]
+        answer = next(fn for fn in demo.fns.values() if fn.fn and fn.fn.__name__ == "_answer")
+        assert marked in answer.inputs
     finally:
         demo.mnist_gan_page.service.close()

@@ -35,6 +35,25 @@ AFTER_LOOK = {"concurrency_id": "inside-after-look", "concurrency_limit": 2}
 # other visitors' looks (a class of 50 waited a median 4.3-5.9 s for a round in the looks' queue)
 ROUND = {"concurrency_id": "inside-spot", "concurrency_limit": 2}
 TALLY = {"concurrency_limit": None}  # judging an answer runs no model: it never waits behind the looks either
+# A click on a thumbnail ticks (or unticks) its box under the gallery, in the page: the marks are the page's own until
+# the answer carries them. No server call per click, and none lost to quick clicks (three quick clicks, each a server
+# call from the page's value, lost two; serialised on the server, a class's clicks queued behind each other). Not
+# once the round is answered. Gradio hands a JS-only event its inputs but not which thumbnail was clicked, hence a
+# listener, on the gallery's thumbnail buttons and the boxes' names as gradio 6.31 renders them (the browser test
+# of spot the fake clicks thumbnails and checks the boxes).
+MARK_ON_CLICK = """
+if (!window.mnistGanSpotMarks) {
+  window.mnistGanSpotMarks = true;
+  document.addEventListener('click', (event) => {
+    const thumbnail = event.target.closest && event.target.closest('#spot-gallery button.thumbnail-item');
+    const answer = document.getElementById('spot-answer');
+    if (!thumbnail || !answer || answer.disabled) return;
+    const thumbnails = Array.from(document.querySelectorAll('#spot-gallery button.thumbnail-item'));
+    const box = document.querySelector(`#spot-marked input[name="${thumbnails.indexOf(thumbnail) + 1}"]`);
+    if (box) box.click();
+  }, true);
+}
+"""
 FIGURE = ["inside-figure"]  # labels above the picture, not over it (app.py's CSS)
 DIGIT_FIGURE = [*FIGURE, PIXELS]
 
@@ -308,7 +327,7 @@ class InsideTab:
     def _new_round(self, model, request: gr.Request = None):
         round_id, images = self.page.service.inside.spot_round(model, self.page.visitor(request=request))
         gallery = self._gallery(images)
-        return {"id": round_id, "files": [path for path, _ in gallery]}, gallery, gr.update(value=[]), [], "", \
+        return {"id": round_id, "files": [path for path, _ in gallery]}, gallery, gr.update(value=[]), "", \
             self._record_text(model), gr.update(interactive=True)
 
     @plain_errors
@@ -420,13 +439,13 @@ class InsideTab:
                              object_fit="contain", elem_classes=DIGIT_FIGURE, elem_id="spot-gallery")
         marked = gr.CheckboxGroup([str(i) for i in range(1, 17)], label="I think these are fake",
                                   elem_id="spot-marked")
+        gr.HTML("", js_on_load=MARK_ON_CLICK, container=False, padding=False, elem_id="spot-marking")
         spot_text = gr.Markdown(elem_id="spot-result")
         record = gr.Markdown(elem_id="spot-record")
 
         seen = gr.State(None)  # the Digit looked at: kept on the server
         found = gr.State(None)  # the last inversion's z and digit
         current = gr.State(None)  # the round's id and image files: on the server (the answer never leaves it)
-        picks = gr.State([])  # the images marked fake, as numbers "1"-"16"
         self._wire_api(model)
 
         @on_event_loop
@@ -452,23 +471,10 @@ class InsideTab:
         style.click(self._style, [model, seen, digit_a, digit_b, frames], [style_img, morph_strip, morph_gif],
                     **PRIVATE, **LIGHT, **RAW)
         # The marks are cleared by the event that shows the round: a later reset could wipe the first clicks.
-        new_round.click(self._new_round, model, [current, gallery, marked, picks, spot_text, record, answer],
-                        **PRIVATE, **ROUND)
-        answer.click(self._answer, [current, picks], [current, gallery, spot_text, record, answer], **PRIVATE,
+        new_round.click(self._new_round, model, [current, gallery, marked, spot_text, record, answer], **PRIVATE,
+                        **ROUND)
+        answer.click(self._answer, [current, marked], [current, gallery, spot_text, record, answer], **PRIVATE,
                      **TALLY)
-
-        # A click on a thumbnail toggles its mark. The marks live in server-side state and the toggles run one at a
-        # time: each click then sees the one before (three quick clicks from the page's own value lost two). Every
-        # click is sent: select's default trigger mode drops clicks made while the last toggle is in flight. On the
-        # event loop: a class's toggles run one at a time.
-        @on_event_loop
-        def toggle(picks, evt: gr.SelectData):
-            number = str(evt.index + 1)
-            picks = [m for m in picks if m != number] if number in picks else picks + [number]
-            return picks, picks
-        gallery.select(toggle, picks, [picks, marked], trigger_mode="multiple", **PRIVATE,
-                       **{**FAST, "concurrency_limit": 1, "concurrency_id": "spot-toggle"})
-        marked.input(on_event_loop(lambda ticked: list(ticked or [])), marked, picks, **PRIVATE, **FAST)
 
         def on_model(name):  # a model's info is a read of its folder: once
             conditional = _conditional(service, name)
