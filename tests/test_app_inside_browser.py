@@ -143,6 +143,9 @@ def test_spot_the_fake_keeps_the_answer_until_answered(browser, app_server):
     page.locator("#spot-answer").click()
     result = wait_for_text(page, "#spot-result", r"You got \d+ of 16", timeout=60)
     assert "Not added" not in result, result
+    fooled, false_alarms = map(int, re.search(r"(\d+) of the 8 fakes fooled you, and you called (\d+) real", result)
+                               .groups())
+    assert (8 - fooled) + false_alarms == 3, result  # the answer carried the page's three marks
     captions = wait_until(lambda: [c for c in page.locator("#spot-gallery").inner_text().split("\n")
                                    if c.strip().endswith(("fake", "real"))] or None, 30, "the answer's captions")
     fakes = [i + 1 for i, caption in enumerate(captions) if caption.endswith("fake")]
