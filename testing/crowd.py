@@ -284,11 +284,20 @@ class Page:
 
     # --- events ---------------------------------------------------------------------------------------------
 
-    def mark(self, index: int) -> None:
-        """A click on a spot-the-fake thumbnail: the page ticks (or unticks) its box itself, and sends nothing."""
+    def mark(self, index: int, kind: str) -> bool:
+        """A click on a spot-the-fake thumbnail: the page ticks (or unticks) its box itself and sends nothing; an
+        app that marks on the server (a checkout before the marks moved into the page) gets its select event.
+        Whether something was sent."""
+        gallery = self.cfg.ids["spot-gallery"]
+        if self.cfg.on.get((gallery, "select")):
+            items = self.values.get(gallery) or []
+            self.trigger(gallery, "select", kind, {"index": index, "value": items[index] if index < len(items)
+                                                   else None, "selected": True})
+            return True
         cid = self.cfg.ids["spot-marked"]
         ticked, number = list(self.values.get(cid) or []), str(index + 1)
         self.values[cid] = [m for m in ticked if m != number] if number in ticked else ticked + [number]
+        return False
 
     def trigger(self, elem: str | int, event: str, kind: str, event_data: dict | None = None) -> None:
         cid = self.cfg.ids[elem] if isinstance(elem, str) else elem
@@ -636,7 +645,8 @@ class Visitor:
         items = page.values.get(self.cfg.ids["spot-gallery"]) or []
         for index in self.rng.sample(range(len(items)), min(2, len(items))):
             await self.think(0.2, 0.5)
-            page.mark(index)
+            if page.mark(index, "spot round"):
+                ok = await page.settle() and ok
         page.trigger("spot-answer", "click", "spot round")
         self.figures.action("spot round", started, await page.settle() and ok)
 
@@ -766,7 +776,8 @@ async def cpu_per_action(url: str, cfg: PageConfig, pid: int, static: list[str],
         async def spot():
             page.trigger("spot-new", "click", "spot round")
             await page.settle()
-            page.mark(0)
+            if page.mark(0, "spot round"):
+                await page.settle()
             page.trigger("spot-answer", "click", "spot round")
             await page.settle()
 
