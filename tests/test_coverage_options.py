@@ -1,7 +1,7 @@
 """Issue 25's mode-coverage options: PacGAN packing, minibatch standard deviation, dropout in D, wider (or
-narrower) models and MSGAN's mode-seeking term. What each does to D's inputs, outputs and gradients, against an independent computation; each
-trains, saves, loads, travels through the Hub and resumes exactly; and a packing D still judges one image alone
-(the atlas and the Inside tab)."""
+narrower) models and MSGAN's mode-seeking term. What each does to D's inputs, outputs and gradients (or G's loss),
+against an independent computation; each trains, saves, loads, travels through the Hub and resumes exactly; and a
+packing D still judges one image alone (the atlas and the Inside tab)."""
 
 import numpy as np
 import pytest
@@ -23,8 +23,8 @@ from testing.runs import straight_and_resumed
 
 SMALL = GANConfig(batch_size=16, steps=20, sample_every=10, checkpoint_every=10, latent_code=10, loss="hinge",
                   ema_decay=0.999)
-EVERY = {"pack": 2, "minibatch_std": 4, "d_dropout": 0.3, "g_width": 1.25, "d_width": 0.75,  # 8 packs of 2, groups
-         "mode_seeking": 1.0}  # of 4
+# every option at once: 8 packs of 2, in groups of 4
+EVERY = {"pack": 2, "minibatch_std": 4, "d_dropout": 0.3, "g_width": 1.25, "d_width": 0.75, "mode_seeking": 1.0}
 TOKEN = "hf_aliceWrite4Jq8sT2vX9mN0pL6zQ"
 
 

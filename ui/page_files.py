@@ -46,14 +46,7 @@ class PageFiles:
         found = self._file(path[len(self.PREFIX):], _encoding(headers))
         if found is None:
             return await self.app(scope, receive, send)
-        body, answer = found
-        etag = dict(answer)[b"etag"]
-        if etag in headers.get(b"if-none-match", b""):
-            status, body, answer = 304, b"", [h for h in answer if h[0] != b"content-length"]
-        else:
-            status = 200
-        await send({"type": "http.response.start", "status": status, "headers": answer})
-        await send({"type": "http.response.body", "body": body if scope["method"] == "GET" else b""})
+        await _send_file(scope, send, *found)
 
     def _file(self, name: str, encoding: str) -> tuple[bytes, list] | None:
         if not name.endswith(self.COMPRESSIBLE):
@@ -176,18 +169,22 @@ class ResultFileRoute:
             body = (self.folder / file.name).read_bytes()  # tens of kB, from the page cache: no thread hop
         except OSError:  # trimmed since, or never there: gradio says so as before
             return await self.app(scope, receive, send)
-        etag = b'"%s"' % file.stem.encode()
-        if etag in headers.get(b"if-none-match", b""):
-            status, body = 304, b""
-        else:
-            status = 200
         kind = b"image/png" if file.suffix == ".png" else b"image/gif"
-        answer = [(b"content-type", kind), (b"cache-control", IMMUTABLE.encode()), (b"etag", etag),
-                  (b"content-disposition", b'inline; filename="%s"' % file.name.encode())]
-        if status == 200:
-            answer.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": answer})
-        await send({"type": "http.response.body", "body": body})
+        await _send_file(scope, send, body, [
+            (b"content-type", kind), (b"content-length", str(len(body)).encode()),
+            (b"cache-control", IMMUTABLE.encode()), (b"etag", b'"%s"' % file.stem.encode()),
+            (b"content-disposition", b'inline; filename="%s"' % file.name.encode())])
+
+
+async def _send_file(scope, send, body: bytes, answer: list) -> None:
+    """An immutable file's answer (its headers carry its ETag): 304 with no body when the request holds the ETag
+    already, and no body for HEAD."""
+    if dict(answer)[b"etag"] in dict(scope.get("headers") or []).get(b"if-none-match", b""):
+        status, body, answer = 304, b"", [h for h in answer if h[0] != b"content-length"]
+    else:
+        status = 200
+    await send({"type": "http.response.start", "status": status, "headers": answer})
+    await send({"type": "http.response.body", "body": body if scope["method"] == "GET" else b""})
 
 
 def _path(scope) -> str:

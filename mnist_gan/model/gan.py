@@ -5,8 +5,8 @@ D updates per G update shapes the compiled function, so changing it compiles a n
 a G step can also run alone, inspected: what it did to D's scores, to the images, and each layer's gradient norm.
 
 The optional variants (config.augment, r1_gamma, spectral_norm, lr_schedule, ema_start, and issue 25's pack,
-minibatch_std, d_dropout, g_width, d_width, mode_seeking) are fixed for a run and enter the trace only when set, so their defaults
-leave the recipe's step exactly as it was. With packing (config.pack = m) D's losses and accuracies are over packs
+minibatch_std, d_dropout, g_width, d_width, mode_seeking) are fixed for a run and enter the trace only when set, so
+their defaults leave the recipe's step exactly as it was. With packing (config.pack = m) D's losses and accuracies are over packs
 of m consecutive images of a batch, all real or all generated; per-image scores (`scores`) judge each image alone.
 """
 
