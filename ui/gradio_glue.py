@@ -122,14 +122,18 @@ def guard_queue(demo: gr.Blocks, refusal: Callable, client: Callable) -> None:
 
 
 class _ConfigsOnDemand(dict):
-    """A session's per-block configs, each computed when first asked for (see lazy_session_state)."""
+    """A session's per-block configs, each computed when first asked for (see lazy_session_state). An event's
+    outputs only mark a config stale or note its new value; the config is computed from the session's block and
+    that value when something reads it."""
 
     def __init__(self, blocks_config, keys: set):
         super().__init__()
-        self._blocks_config, self._keys = blocks_config, keys
+        self._blocks_config, self._keys, self._values = blocks_config, keys, {}
 
     def __missing__(self, key):
         value = self[key] = self._blocks_config.config_for_block(key, [], self._blocks_config.blocks[key])
+        if key in self._values and "props" in value:
+            value["props"]["value"] = self._values.pop(key)
         return value
 
     def __contains__(self, key) -> bool:
@@ -140,19 +144,39 @@ class _ConfigsOnDemand(dict):
             self[key]  # noqa: B018  (computes the ones not asked for yet: a deep link wants them all)
         return super().items()
 
+    def stale(self, key) -> None:
+        """The block changed (an update made a new one): its config is computed again, without a value set
+        before (gradio recomputes it from the new block, whose value is its default)."""
+        self.pop(key, None)
+        self._values.pop(key, None)
+        self._keys.add(key)
+
+    def set_value(self, key, value) -> None:
+        if dict.__contains__(self, key):
+            if "props" in self[key]:
+                self[key]["props"]["value"] = value
+        else:
+            self._values[key] = value
+            self._keys.add(key)
+
 
 def lazy_session_state() -> None:
-    """A new session costs what it uses: Gradio 6.31 computes the config of every block (374 here) for each new
+    """A session costs what it uses: Gradio 6.31 computes the config of every block (374 here) for each new
     session, ~51 ms of CPU, though only a deep link reads them all; every API call without a session_hash (a
     script, a curl) is a new session, so that was most of the work of a `generate` (profiled under load: 66% of the
-    server's CPU). Here a session computes a block's config when it is first asked for. This is SessionState's own
-    __init__ (gradio/state_holder.py, 6.31.0) with its configs on demand; other versions are left alone."""
+    server's CPU). And each event's outputs computed their blocks' configs again (twice for a gr.update): under a
+    class, 8% of the server's CPU (profiled), on the event loop. Here a session computes a block's config when it
+    is first read. These are SessionState's own __init__, __setitem__, _update_config and _update_value_in_config
+    (gradio/state_holder.py, 6.31.0) with configs on demand; other versions are left alone."""
+    import datetime
     import os
     from copy import copy
 
     from gradio import state_holder
+    from gradio.components import State
 
-    if gr.__version__ != GRADIO_CHECKED or getattr(state_holder.SessionState, "_configs_on_demand", False):
+    session = state_holder.SessionState
+    if gr.__version__ != GRADIO_CHECKED or getattr(session, "_configs_on_demand", False):
         return
 
     def __init__(self, blocks):
@@ -162,8 +186,26 @@ def lazy_session_state() -> None:
         self.state_data, self._state_ttl, self.is_closed = {}, {}, False
         self.STATE_TTL_WHEN_CLOSED = 1 if os.getenv("GRADIO_IS_E2E_TEST", None) else 3600
 
-    state_holder.SessionState.__init__ = __init__
-    state_holder.SessionState._configs_on_demand = True
+    def __setitem__(self, key, value):
+        block = self.blocks_config.blocks.get(key)
+        if isinstance(block, State):
+            self._state_ttl[key] = (block.time_to_live, datetime.datetime.now())
+            self.state_data[key] = value
+        else:
+            self.blocks_config.blocks[key] = value
+        if block:
+            self.config_values.stale(key)
+
+    def _update_config(self, key):
+        if self[key] is not None:
+            self.config_values.stale(key)
+
+    def _update_value_in_config(self, key, value):
+        self.config_values.set_value(key, value)
+
+    session.__init__, session.__setitem__ = __init__, __setitem__
+    session._update_config, session._update_value_in_config = _update_config, _update_value_in_config
+    session._configs_on_demand = True
 
 
 def keep_thread_pool(demo: gr.Blocks) -> None:
