@@ -9,6 +9,7 @@ import os
 import socket
 import threading
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -251,6 +252,19 @@ def test_a_call_without_a_session_builds_no_configs_it_does_not_use(tmp_path):
         assert session.config_values[next(iter(demo.blocks))]  # one, when asked for
         assert dict.__len__(session.config_values) == 1
         assert len(list(session.components)) == len(demo.blocks)  # and all of them for a deep link
+        # an event's outputs only mark configs stale: a gr.update (a new block, its value set) computes nothing
+        # until read, and then the config Gradio would have written: the new block's props, the value set
+        session = SessionState(demo)
+        key, picker = next((k, b) for k, b in demo.blocks.items() if getattr(b, "elem_id", None) == "model")
+        session[key] = type(picker)(**{**picker.constructor_args, "choices": ["a", "b"], "render": False})
+        session._update_config(key)
+        session._update_value_in_config(key, "b")
+        assert dict.__len__(session.config_values) == 0
+        expected = demo.default_config.config_for_block(key, [], session[key])
+        expected["props"]["value"] = "b"
+        assert session.config_values[key] == expected and expected["props"]["choices"] == [("a", "a"), ("b", "b")]
+        session[key] = type(picker)(**{**picker.constructor_args, "render": False})  # an update without a value
+        assert session.config_values[key]["props"]["value"] == picker.value  # the value set before is gone
         with httpx.Client(timeout=60) as http:
             assert all(rest_call(http, url, "generate", GENERATE)[0] == "complete" for _ in range(5))
 
@@ -390,3 +404,30 @@ def test_a_pages_load_events_wait_for_no_worker_thread_and_spot_the_fakes_marks_
         assert marked in answer.inputs
     finally:
         demo.mnist_gan_page.service.close()
+
+
+@pytest.mark.slow
+def test_a_new_grid_and_atlas_are_drawn_once_for_all_the_pages_that_follow_the_run(tmp_path, monkeypatch):
+    """Each open page's stream sends the run's new sample grid and latent atlas; under a class, each page drew them
+    again (an atlas ~25 ms, on the event loop). Three pages, one drawing of each, and the same files."""
+    with served_app(tmp_path) as (demo, url):
+        service, tab = demo.mnist_gan_page.service, demo.fns[stream_index(demo)].fn.__self__
+        service.training.start(data="sample", architecture="classic", batch_size=32, steps=2000)
+        try:
+            wait_until(lambda: len(service.training.status().atlas_steps) >= 2, 300, "two atlases")
+            service.training.pause()
+            wait_until(lambda: service.training.status().state == "paused", 120, "the pause")
+            drawn = {"grid": 0, "atlas": 0}
+            for name, owner in (("grid", service.training), ("atlas", service.lab)):
+                def counted(*args, _draw=getattr(owner, name), _name=name):
+                    drawn[_name] += 1
+                    return _draw(*args)
+                monkeypatch.setattr(owner, name, counted)
+            pages = [tab.tick({}, None) for _ in range(3)]
+            assert drawn == {"grid": 1, "atlas": 1}
+            images = [(outputs[3], outputs[5 + tab.lab.outputs.index(tab.lab.atlas_image)]) for outputs in pages]
+            assert len(set(images)) == 1 and all(Path(path).is_file() for path in images[0])
+            assert tab.show_grid(0, None)[0] != images[0][0] and drawn["grid"] == 2  # an earlier grid: drawn now
+            assert tab.show_grid(0, None)[0] and drawn["grid"] == 2  # and once
+        finally:
+            service.training.stop()

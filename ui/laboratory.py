@@ -161,8 +161,7 @@ class LabPanel:
         if view.get("atlas") != key_atlas:
             count = len(s.atlas_steps)
             if count:
-                step, picture = self.page.service.lab.atlas(None, None)
-                out[at[self.atlas_image]] = self.page.files.png(picture)
+                step, out[at[self.atlas_image]] = self.atlas_file(s, count - 1)
                 out[at[self.atlas_scrub]] = gr.update(maximum=max(1, count - 1), value=count - 1,
                                                       interactive=count > 1, label=f"Atlas at step {step:,}")
             else:
@@ -294,12 +293,19 @@ class LabPanel:
         return self.train_fork(s.run, alarm["fork_step"], **alarm["remedy"], profile=profile)
 
     def _atlas_at(self, index):
-        steps = self.page.service.training.status().atlas_steps
-        if not steps:
+        s = self.page.service.training.status()
+        if not s.atlas_steps:
             return gr.skip(), gr.skip()
-        step = steps[max(0, min(int(index), len(steps) - 1))]
-        _, picture = self.page.service.lab.atlas(None, step)
-        return self.page.files.png(picture), gr.update(label=f"Atlas at step {step:,}")
+        step, picture = self.atlas_file(s, int(index))
+        return picture, gr.update(label=f"Atlas at step {step:,}")
+
+    def atlas_file(self, s: RunStatus, index: int) -> tuple[int, str]:
+        """(step, PNG file) of the current run's index-th latent atlas (s has one), made once for all the pages
+        that show it (rendering an atlas, ~25 ms with its labels, for each open page held the event loop)."""
+        step = s.atlas_steps[max(0, min(index, len(s.atlas_steps) - 1))]
+        made = self.page.files.remembered(("atlas", s.run, step),
+                                          lambda: (self.page.files.png(self.page.service.lab.atlas(None, step)[1]),))
+        return step, made[0]
 
     def _compare_ui(self, runs, step):
         summary, picture = self.runs_compare(runs, step)

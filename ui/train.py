@@ -202,8 +202,8 @@ class TrainTab:
         if view.get("grids") != grid_key:
             following = scrub is None or scrub >= view.get("count", 0) - 1
             index = count - 1 if following else int(scrub)
-            shown_grid = service.training.grid(index) if count else None
-            out["grid"] = self.page.files.png(enlarged(shown_grid[1])) if shown_grid else None
+            shown_grid = self.grid_file(s, index)
+            out["grid"] = shown_grid[1] if shown_grid else None
             out["scrub"] = gr.update(maximum=max(1, count - 1), value=index if count else 0, interactive=count > 1,
                                      label=f"Sample grid at step {shown_grid[0]:,}" if shown_grid else "Sample grids")
         else:
@@ -241,10 +241,26 @@ class TrainTab:
     def show_grid(self, index: float, request: gr.Request):
         if request is not None:  # this page follows the latest grid again once it scrubs to the end
             self._scrubbed[request.session_hash] = index
-        shown_grid = self.page.service.training.grid(int(index))
+        shown_grid = self.grid_file(self.page.service.training.status(), int(index))
         if shown_grid is None:
             return gr.skip(), gr.skip()
-        return self.page.files.png(enlarged(shown_grid[1])), gr.update(label=f"Sample grid at step {shown_grid[0]:,}")
+        return shown_grid[1], gr.update(label=f"Sample grid at step {shown_grid[0]:,}")
+
+    def grid_file(self, s: RunStatus, index: int) -> tuple[int, str] | None:
+        """(step, PNG file) of the run's index-th sample grid as the tab shows it (negative counts from the end),
+        made once for all the pages that show it: each open page's stream asks for each new grid, and a class's 50
+        decodes and encodes of one image held the event loop (profiled)."""
+        if not s.sample_steps:
+            return None
+        index = max(-len(s.sample_steps), min(index, len(s.sample_steps) - 1))
+        step = s.sample_steps[index]
+
+        def make() -> tuple[str, ...]:
+            shown = self.page.service.training.grid(index)
+            return (self.page.files.png(enlarged(shown[1])),) if shown else ()
+
+        made = self.page.files.remembered(("sample grid", s.run, step), make)
+        return (step, made[0]) if made else None
 
     def form_of_run(self):
         """After a reload, the form shows the settings of the run on screen."""
