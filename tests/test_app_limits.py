@@ -410,7 +410,7 @@ def test_a_pages_load_events_wait_for_no_worker_thread_and_spot_the_fakes_marks_
 def test_a_new_grid_and_atlas_are_drawn_once_for_all_the_pages_that_follow_the_run(tmp_path, monkeypatch):
     """Each open page's stream sends the run's new sample grid and latent atlas; under a class, each page drew them
     again (an atlas ~25 ms, on the event loop). Three pages, one drawing of each, and the same files."""
-    with served_app(tmp_path) as (demo, url):
+    with served_app(tmp_path) as (demo, _):
         service, tab = demo.mnist_gan_page.service, demo.fns[stream_index(demo)].fn.__self__
         service.training.start(data="sample", architecture="classic", batch_size=32, steps=2000)
         try:
@@ -418,11 +418,15 @@ def test_a_new_grid_and_atlas_are_drawn_once_for_all_the_pages_that_follow_the_r
             service.training.pause()
             wait_until(lambda: service.training.status().state == "paused", 120, "the pause")
             drawn = {"grid": 0, "atlas": 0}
-            for name, owner in (("grid", service.training), ("atlas", service.lab)):
-                def counted(*args, _draw=getattr(owner, name), _name=name):
-                    drawn[_name] += 1
-                    return _draw(*args)
-                monkeypatch.setattr(owner, name, counted)
+
+            def counted(name, draw):
+                def counting(*args):
+                    drawn[name] += 1
+                    return draw(*args)
+                return counting
+
+            monkeypatch.setattr(service.training, "grid", counted("grid", service.training.grid))
+            monkeypatch.setattr(service.lab, "atlas", counted("atlas", service.lab.atlas))
             pages = [tab.tick({}, None) for _ in range(3)]
             assert drawn == {"grid": 1, "atlas": 1}
             images = [(outputs[3], outputs[5 + tab.lab.outputs.index(tab.lab.atlas_image)]) for outputs in pages]
