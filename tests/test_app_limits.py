@@ -407,9 +407,9 @@ def test_a_pages_load_events_wait_for_no_worker_thread_and_spot_the_fakes_marks_
 
 
 @pytest.mark.slow
-def test_a_new_grid_and_atlas_are_drawn_once_for_all_the_pages_that_follow_the_run(tmp_path, monkeypatch):
-    """Each open page's stream sends the run's new sample grid and latent atlas; under a class, each page drew them
-    again (an atlas ~25 ms, on the event loop). Three pages, one drawing of each, and the same files."""
+def test_a_new_grid_atlas_and_curves_are_drawn_once_for_all_the_pages_that_follow_the_run(tmp_path, monkeypatch):
+    """Each open page's stream sends the run's new sample grid, latent atlas and curves; under a class, each page
+    drew them again (an atlas ~25 ms, on the event loop). Three pages, one drawing of each, and the same files."""
     with served_app(tmp_path) as (demo, _):
         service, tab = demo.mnist_gan_page.service, demo.fns[stream_index(demo)].fn.__self__
         service.training.start(data="sample", architecture="classic", batch_size=32, steps=2000)
@@ -417,7 +417,7 @@ def test_a_new_grid_and_atlas_are_drawn_once_for_all_the_pages_that_follow_the_r
             wait_until(lambda: len(service.training.status().atlas_steps) >= 2, 300, "two atlases")
             service.training.pause()
             wait_until(lambda: service.training.status().state == "paused", 120, "the pause")
-            drawn = {"grid": 0, "atlas": 0}
+            drawn = {"grid": 0, "atlas": 0, "curves": 0}
 
             def counted(name, draw):
                 def counting(*args):
@@ -427,8 +427,14 @@ def test_a_new_grid_and_atlas_are_drawn_once_for_all_the_pages_that_follow_the_r
 
             monkeypatch.setattr(service.training, "grid", counted("grid", service.training.grid))
             monkeypatch.setattr(service.lab, "atlas", counted("atlas", service.lab.atlas))
+            monkeypatch.setattr(train, "long_rows", counted("curves", train.long_rows))
             pages = [tab.tick({}, None) for _ in range(3)]
-            assert drawn == {"grid": 1, "atlas": 1}
+            plots = [tab.curves() for _ in range(3)]  # the event each page's tick sets off when the curves changed
+            assert drawn == {"grid": 1, "atlas": 1, "curves": 2}  # the two plots, once
+            accuracy = plots[0][0]
+            assert plots[0] == plots[2] and accuracy["mark"] == "line"
+            assert accuracy["columns"] == ["step", "series", "value"]
+            assert {series for _, series, _ in accuracy["data"]} == set(train.ACCURACY.values())
             images = [(outputs[3], outputs[5 + tab.lab.outputs.index(tab.lab.atlas_image)]) for outputs in pages]
             assert len(set(images)) == 1 and all(Path(path).is_file() for path in images[0])
             assert tab.show_grid(0, None)[0] != images[0][0] and drawn["grid"] == 2  # an earlier grid: drawn now

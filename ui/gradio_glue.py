@@ -82,6 +82,13 @@ def with_signature(fn: Callable, signature: inspect.Signature, doc: str) -> Call
     return fn
 
 
+def plot_value(plot: gr.LinePlot | gr.BarPlot, frame) -> dict | None:
+    """What a plot sends the page for a pandas frame, made by its own postprocess, as a dict: gradio passes a dict
+    through a plot's postprocess unchanged (NativePlot.postprocess, 6.31), so one value serves every page."""
+    value = plot.postprocess(frame)
+    return None if value is None else value.model_dump()
+
+
 def html_event(component: gr.HTML, name: str):
     """The listener of a custom event that a gr.HTML's own JavaScript fires with `trigger(name)` (e.g.
     `html_event(panel, "server_draw")(fn, inputs, outputs)`). Gradio finds such events by looking for the name,
