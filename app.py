@@ -35,6 +35,7 @@ from ui.gradio_glue import (  # noqa: E402
     LAUNCH_WITHOUT_PAGE_CHECK,
     cache_folder,
     endpoint,
+    fast_result_outputs,
     forget_served,
     guard_queue,
     hide_gradio_events,
@@ -169,6 +170,7 @@ def build(service: Service) -> gr.Blocks:
     guard_queue(demo, QueueLimits(limits).refusal, lambda request: request_client(request, limits.proxy_hops))
     keep_thread_pool(demo)
     lazy_session_state()
+    fast_result_outputs(page.files.folder)
     demo.mnist_gan_page = page  # what launch() and close() start and stop
     return demo
 

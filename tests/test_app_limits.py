@@ -441,3 +441,36 @@ def test_a_new_grid_atlas_and_curves_are_drawn_once_for_all_the_pages_that_follo
             assert tab.show_grid(0, None)[0] and drawn["grid"] == 2  # and once
         finally:
             service.training.stop()
+
+
+def test_an_events_result_files_skip_gradios_path_checks_and_reach_the_page_as_gradio_sends_them(tmp_path,
+                                                                                                   monkeypatch):
+    """Gradio checks every output file against its folders (a realpath of both sides each time), twice per output;
+    the app's own result files skip that, and what the page gets is what gradio's own code makes of them. Any other
+    file goes through gradio's checks."""
+    import gradio as gr
+    import numpy as np
+    from gradio import processing_utils, utils
+
+    with served_app(tmp_path) as (demo, _):
+        files, moved = demo.mnist_gan_page.files, processing_utils.async_move_files_to_cache
+        image = next(block for block in demo.blocks.values() if isinstance(block, gr.Image))
+        checked = []
+        real_check = utils.is_in_or_equal
+        monkeypatch.setattr(utils, "is_in_or_equal", lambda *paths: checked.append(paths) or real_check(*paths))
+
+        def file(path: str) -> dict:
+            return {"path": path, "meta": {"_type": "gradio.FileData"}}
+
+        ours = [files.png(np.full((28, 28), shade, np.uint8)) for shade in (0, 255)]
+        gallery = [{"image": file(path), "caption": str(i)} for i, path in enumerate(ours)]  # nested, as a gallery's
+        fast = asyncio.run(moved(gallery, image, postprocess=True))
+        assert not checked and {item["image"]["path"] for item in fast} <= image.temp_files
+        assert fast == asyncio.run(moved.gradios(gallery, image, postprocess=True)) and checked  # gradio's own answer
+        assert fast[0]["image"]["url"] == "/gradio_api/file=" + ours[0]
+        others = [tmp_path / "digit.png", tmp_path / Path(ours[0]).name]  # not in the results folder
+        for other in others:
+            other.write_bytes(Path(ours[0]).read_bytes())
+            checked.clear()
+            answer = asyncio.run(moved(file(str(other)), image, postprocess=True))
+            assert checked and answer == asyncio.run(moved.gradios(file(str(other)), image, postprocess=True))

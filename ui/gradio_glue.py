@@ -215,6 +215,57 @@ def lazy_session_state() -> None:
     session._configs_on_demand = True
 
 
+_RESULT_FOLDERS: set[str] = set()  # the folders of the app's result files (fast_result_outputs), absolute
+
+
+def fast_result_outputs(folder: Path) -> None:
+    """An event's output file that is one of the app's result files (directly in `folder`, named as ResultFiles
+    names them) goes to the page without gradio's path checks. Gradio 6.31 checks each output file against its static,
+    allowed, blocked and cache folders, each test a realpath of both sides, and does it twice per output
+    (postprocess_data moves an output's files once for the session's config and again for the answer): 7% of the
+    server's CPU under a class, profiled, on the event loop. The app wrote these files into gradio's cache folder
+    itself; the answer is what gradio's own _move_to_cache makes of such a file (processing_utils, 6.31.0): its
+    FileData with the /file= URL, the path noted as sent by the block (gradio's file route serves only those).
+    Any other file, and any other call, goes through gradio's code unchanged."""
+    import os
+
+    from gradio import processing_utils
+    from gradio.data_classes import FileData, GradioModel, GradioRootModel
+    from gradio.route_utils import API_PREFIX
+    from gradio_client import utils as client_utils
+
+    from mnist_gan.serving.served_files import NAME
+
+    _RESULT_FOLDERS.add(str(Path(folder).absolute()))
+    if gr.__version__ != GRADIO_CHECKED or hasattr(processing_utils.async_move_files_to_cache, "gradios"):
+        return
+    gradios = processing_utils.async_move_files_to_cache
+
+    def ours(d: dict) -> bool:
+        path = d.get("path")
+        return (isinstance(path, str) and not d.get("url") and not d.get("is_stream") and os.path.isabs(path)
+                and os.path.dirname(path) in _RESULT_FOLDERS and bool(NAME.fullmatch(os.path.basename(path))))
+
+    async def moved(data, block, postprocess=False, check_in_upload_folder=False, keep_in_cache=False):
+        if not postprocess or check_in_upload_folder or keep_in_cache or block.proxy_url:
+            return await gradios(data, block, postprocess, check_in_upload_folder, keep_in_cache)
+
+        async def move(d: dict):
+            if not ours(d):
+                return await gradios(d, block, postprocess)
+            payload = FileData(**d)
+            block.temp_files.add(payload.path)
+            payload.url = f"{API_PREFIX}/file={client_utils.encode_file_path(payload.path)}"
+            return payload.model_dump()
+
+        if isinstance(data, (GradioModel, GradioRootModel)):
+            data = data.model_dump()
+        return await client_utils.async_traverse(data, move, client_utils.is_file_obj_with_meta)
+
+    moved.gradios = gradios
+    processing_utils.async_move_files_to_cache = moved
+
+
 def keep_thread_pool(demo: gr.Blocks) -> None:
     """launch(max_threads=N) sets the queue's running slots to N (each open page's stream holds one) and also
     widens the thread pool of every synchronous handler to N; this keeps that pool at anyio's default of 40, so

@@ -10,10 +10,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import mimetypes
-import re
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
+
+from mnist_gan.serving.served_files import NAME as RESULT_NAME
 
 from .in_browser import IMMUTABLE
 
@@ -151,7 +152,6 @@ class ResultFileRoute:
     answers it as before."""
 
     PREFIX = "/gradio_api/file="
-    NAME = re.compile(r"[0-9a-f]{24}\.(png|gif)")
 
     def __init__(self, app, folder: str | Path):
         self.app, self.folder = app, Path(folder)
@@ -163,7 +163,7 @@ class ResultFileRoute:
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
         file = Path(path[len(self.PREFIX):])
-        if b"range" in headers or str(file.parent) not in self.names or not self.NAME.fullmatch(file.name):
+        if b"range" in headers or str(file.parent) not in self.names or not RESULT_NAME.fullmatch(file.name):
             return await self.app(scope, receive, send)
         try:
             body = (self.folder / file.name).read_bytes()  # tens of kB, from the page cache: no thread hop

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 import threading
 import time
@@ -23,6 +24,7 @@ from mnist_gan.images import encode_gif, encode_png
 REMEMBERED = 4096  # results kept by request (a key and a path: ~200 bytes each)
 MIN_AGE_S = 10.0  # a file this young may still be on its way to the browser that asked for it
 TRIM_EVERY_S = 5.0
+NAME = re.compile(r"[0-9a-f]{24}\.(png|gif)")  # a result file's name: its content's hash, or random (png_once)
 
 
 def files(folder: str | Path, skip: Path | None = None) -> list[tuple[float, int, Path]]:
