@@ -415,6 +415,11 @@ def test_a_new_grid_atlas_and_curves_are_drawn_once_for_all_the_pages_that_follo
         service.training.start(data="sample", architecture="classic", batch_size=32, steps=2000)
         try:
             wait_until(lambda: len(service.training.status().atlas_steps) >= 2, 300, "two atlases")
+            # while it trains, a page gets the curves another page got moments ago (CURVES_SHARED_S)
+            monkeypatch.setattr(train, "CURVES_SHARED_S", 600.0)
+            drawn_for, steps = tab.curves(), service.training.status().step
+            wait_until(lambda: service.training.status().step > steps, 60, "more steps")
+            assert tab.curves() is drawn_for
             service.training.pause()
             wait_until(lambda: service.training.status().state == "paused", 120, "the pause")
             drawn = {"grid": 0, "atlas": 0, "curves": 0}
@@ -430,7 +435,8 @@ def test_a_new_grid_atlas_and_curves_are_drawn_once_for_all_the_pages_that_follo
             monkeypatch.setattr(train, "long_rows", counted("curves", train.long_rows))
             pages = [tab.tick({}, None) for _ in range(3)]
             plots = [tab.curves() for _ in range(3)]  # the event each page's tick sets off when the curves changed
-            assert drawn == {"grid": 1, "atlas": 1, "curves": 2}  # the two plots, once
+            assert drawn == {"grid": 1, "atlas": 1, "curves": 2}  # the two plots, once: paused, their last points
+            assert plots[0] is not drawn_for
             accuracy = plots[0][0]
             assert plots[0] == plots[2] and accuracy["mark"] == "line"
             assert accuracy["columns"] == ["step", "series", "value"]

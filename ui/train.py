@@ -47,6 +47,7 @@ QUALITY = {"cfid": "cFID (lower is better)"}
 UPDATE_S, LOOK_S, HEARTBEAT_S = 2.0, 0.5, 15.0
 UNREAD_UPDATES = 3  # updates a page left unread in a row: it is gone (a page that reads drains each one at once)
 PLOT_EVERY_S, PLOT_GROWTH = 10.0, 1.25
+CURVES_SHARED_S = 2.0
 QUALITY_TITLE = "Quality (classifier judge)"
 
 
@@ -70,7 +71,7 @@ class TrainTab:
         self.page = page
         self.lab = LabPanel(page)
         self._scrubbed: dict[str, float] = {}  # page (session) -> the grid it scrubbed back to; absent: following
-        self._curves: tuple = (None, None)  # (what the curves show, the plots' values) last drawn, for every page
+        self._curves: tuple = ((None,) * 5, None, 0.0)  # what the curves show, the plots' values, when: for every page
         service = page.service
 
         def train_start(*args, **kwargs) -> dict:
@@ -217,15 +218,18 @@ class TrainTab:
         return (out["status"], out["curves"], out["quality"], out["grid"], out["scrub"], *lab, controls, view)
 
     def curves(self):
-        """The run's D accuracies and losses, each live edit marked: drawn once for each new point, for all the pages
-        that show them (each open page asks; ~6 ms of pandas and of the plots' own conversion each, profiled)."""
-        s = self.page.service.training.status()
-        key = (s.run, len(s.history), tuple(s.history[-1].items()) if s.history else (), len(s.edits))
-        shown, values = self._curves
-        if shown != key:
+        """The run's D accuracies and losses, each live edit marked, drawn for all the pages that show them: each
+        open page asks every PLOT_EVERY_S or so, and each drawing is ~6 ms of pandas and of the plots' own
+        conversion (profiled). While the run trains, a page may get curves drawn up to CURVES_SHARED_S ago for
+        another page (it shows them for PLOT_EVERY_S); once it stops, its last points."""
+        s, now = self.page.service.training.status(), time.monotonic()
+        key = (s.run, s.state, len(s.edits), len(s.history), tuple(s.history[-1].items()) if s.history else ())
+        shown, values, drawn_at = self._curves
+        recent = s.state == State.RUNNING and shown[:3] == key[:3] and now - drawn_at < CURVES_SHARED_S
+        if shown != key and not recent:
             values = tuple(plot_value(plot, marked(long_rows(s.history, series), s.edits))
                            for plot, series in self._curve_plots)
-            self._curves = key, values
+            self._curves = key, values, now
         return values
 
     def quality_plots(self):
