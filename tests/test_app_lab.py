@@ -175,4 +175,12 @@ def test_the_laboratory_in_the_browser(app_server, client):
         page.locator("#compare").click()
         wait_until(lambda: page.locator("#compare-grids img").count() == 1, 60, "the comparison")
         page.locator("#fork-panel").screenshot(path=str(SHOTS / "8-fork-and-compare.png"))
+        # the run picker shows the newest run (the fork); picking the first shows the first's steps
+        steps = {r["run"]: r["fork_steps"] for r in client.predict(api_name="/runs_list")}
+        assert steps[run][-1] != steps[fork][-1], steps  # else the pick would show nothing new
+        page.locator("#fork-run input").click()
+        page.get_by_role("option", name=run, exact=True).click()
+        latest = f"{steps[run][-1]:,}"
+        wait_until(lambda: page.locator("#fork-step input").input_value() == latest, 30, "the run's steps",
+                   describe=lambda: f"it shows {page.locator('#fork-step input').input_value()!r}, not {latest!r}")
         page.screenshot(path=str(SHOTS / "9-train-lab-full.png"), full_page=True)

@@ -264,7 +264,8 @@ class LabPanel:
             button.click(self.train_step_once, gr.State(kind), last, **PRIVATE)
         self.apply.click(self.train_set, list(self.live.values()), last, **PRIVATE)
         settings = [form[s.name] for s in TRAINING_SETTINGS]
-        self.fork_run.change(self.fork_steps, self.fork_run, fork_step, **PRIVATE, **FAST)
+        # a pick, not a change: the tick that sets the run picker sets its steps too (one event less per page load)
+        self.fork_run.input(self.fork_steps, self.fork_run, fork_step, **PRIVATE, **FAST)
         self.fork_button.click(self.train_fork, [self.fork_run, fork_step, *settings], last, **PRIVATE)
         self.remedy.click(self._fork_remedy, None, last, **PRIVATE)
         compare.click(self._compare_ui, [self.compared, compare_step],
