@@ -115,13 +115,14 @@ def build(service: Service) -> gr.Blocks:
 
     @plain_errors
     def on_model(model: str, mode: str):
-        """A new model: its info, which digit pickers apply, and the explorer's sliders."""
+        """A new model: its info, which digit pickers apply, the explorer's sliders, and the Inside tab's pickers
+        and spot-the-fake record."""
         info = service.library.info(model)
         steps = f", trained {info['steps']:,} steps" if info["steps"] else ""
         text = f"**{model}**: {info['description']}{steps} · {info['source']}"
         conditional = info["conditional"]
         return (text, gr.update(visible=conditional), gr.update(visible=conditional),
-                *explorer.sliders_for(model, mode))
+                *explorer.sliders_for(model, mode), *inside.model_shown(model, conditional))
 
     def page_opened():
         """A new page: the start-up notice, and the model picker as it is now (a start-up pull adds a model)."""
@@ -154,14 +155,14 @@ def build(service: Service) -> gr.Blocks:
         # the interpolation at once (they need nothing of the model's info), the explorer's digit once its sliders
         # are the model's
         model_changed = {"fn": on_model, "inputs": [page.model, explorer.mode], **PRIVATE, **FAST,
-                         "outputs": [page.model_info, generator.digit, explorer.digit, *explorer.sliders]}
+                         "outputs": [page.model_info, generator.digit, explorer.digit, *explorer.sliders,
+                                     *inside.model_outputs]}
         opened = demo.load(on_event_loop(page_opened), None, [notice, page.model], **PRIVATE, **FAST)
         for when in (page.model.change, opened.then):
             when(**generator.draw)
             when(**explorer.interpolating)
             changed = when(**model_changed)
             explorer.redraw(changed)
-            changed.then(**inside.on_model)
         trainer.wire(demo, pickers=[page.model, hub.model])
         endpoint(models, "models")
         declare_resources(page)

@@ -95,6 +95,8 @@ def shot(page, name: str) -> None:
 def test_draw_a_digit_see_what_d_sees_and_find_it(browser, app_server):
     _, url = app_server
     context, page = open_tab(browser, url, 1280, 900, "mlp-cond")
+    # the page's model change shows a conditional model's pickers (the unconditional default hides them)
+    wait_until(lambda: page.locator("#inside-d-digit").is_visible(), 30, "D's digit picker of a conditional model")
     statuses = []  # every response the page got: the drawing must not cost uploads (limited per client)
     page.on("response", lambda response: statuses.append((response.status, response.url)))
     draw_a_seven(page)
@@ -129,6 +131,8 @@ def test_draw_a_digit_see_what_d_sees_and_find_it(browser, app_server):
 def test_spot_the_fake_keeps_the_answer_until_answered(browser, app_server):
     _, url = app_server
     context, page = open_tab(browser, url, 1280, 900, "classic")
+    wait_for_text(page, "#spot-record", r"^classic[: ]", timeout=30)  # the model change's record of this model
+    assert not page.locator("#inside-d-digit").is_visible()  # an unconditional model: no digit picker
     received = page.evaluate("window.__received.length")
     page.locator("#spot-new").click()
     wait_until(lambda: page.locator("#spot-gallery img").count() == 16, 60, "16 images")

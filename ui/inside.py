@@ -476,11 +476,12 @@ class InsideTab:
         answer.click(self._answer, [current, marked], [current, gallery, spot_text, record, answer], **PRIVATE,
                      **TALLY)
 
-        def on_model(name):  # a model's info is a read of its folder: once
-            conditional = _conditional(service, name)
-            return (*[gr.update(visible=conditional)] * 3, self._record_text(name))
-        self.on_model = {"fn": on_model, "inputs": model, "outputs": [conditional_box, gen_digit, d_digit, record],
-                         **PRIVATE, **FAST}
+        self.model_outputs = [conditional_box, gen_digit, d_digit, record]  # what model_shown returns
+
+    def model_shown(self, name: str, conditional: bool) -> tuple:
+        """The tab for a new model, as part of the page's model change (one event, one read of the model's info):
+        the digit pickers when it is conditional, and how often its fakes fooled visitors."""
+        return (*[gr.update(visible=conditional)] * 3, self._record_text(name))
 
     def _wire_api(self, model) -> None:
         """The public endpoints: hidden inputs an API call fills (the page uses the events above)."""
