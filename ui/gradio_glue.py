@@ -172,9 +172,9 @@ def lazy_session_state() -> None:
     session, ~51 ms of CPU, though only a deep link reads them all; every API call without a session_hash (a
     script, a curl) is a new session, so that was most of the work of a `generate` (profiled under load: 66% of the
     server's CPU). And each event's outputs computed their blocks' configs again (twice for a gr.update): under a
-    class, 8% of the server's CPU (profiled), on the event loop. Here a session computes a block's config when it
-    is first read. These are SessionState's own __init__, __setitem__, _update_config and _update_value_in_config
-    (gradio/state_holder.py, 6.31.0) with configs on demand; other versions are left alone."""
+    class, 9% of the server's busy samples (profiled), on the event loop. Here a session computes a block's config
+    when it is first read. These are SessionState's own __init__, __setitem__, _update_config and
+    _update_value_in_config (gradio/state_holder.py, 6.31.0) with configs on demand; other versions are left alone."""
     import datetime
     import os
     from copy import copy
@@ -220,12 +220,12 @@ _RESULT_FOLDERS: set[str] = set()  # the folders of the app's result files (fast
 
 def fast_result_outputs(folder: Path) -> None:
     """An event's output file that is one of the app's result files (directly in `folder`, named as ResultFiles
-    names them) goes to the page without gradio's path checks. Gradio 6.31 checks each output file against its static,
-    allowed, blocked and cache folders, each test a realpath of both sides, and does it twice per output
-    (postprocess_data moves an output's files once for the session's config and again for the answer): 7% of the
-    server's CPU under a class, profiled, on the event loop. The app wrote these files into gradio's cache folder
-    itself; the answer is what gradio's own _move_to_cache makes of such a file (processing_utils, 6.31.0): its
-    FileData with the /file= URL, the path noted as sent by the block (gradio's file route serves only those).
+    names them) goes to the page without gradio's path checks. Gradio 6.31 checks each output file against its
+    static, allowed, blocked and cache folders, each test a realpath of both sides, and does it twice per output
+    (postprocess_data moves an output's files once for the session's config and again for the answer): 8% of the
+    server's busy samples under a class, profiled, on the event loop. The app wrote these files into gradio's cache
+    folder itself; the answer is what gradio's own _move_to_cache makes of such a file (processing_utils, 6.31.0):
+    its FileData with the /file= URL, the path noted as sent by the block (gradio's file route serves only those).
     Any other file, and any other call, goes through gradio's code unchanged."""
     import os
 
