@@ -42,6 +42,7 @@ from ui.gradio_glue import (  # noqa: E402
     keep_thread_pool,
     lazy_session_state,
     open_choices,
+    quick_component_updates,
 )
 from ui.hub import HubTab  # noqa: E402
 from ui.in_browser import WebAssets, style  # noqa: E402
@@ -172,6 +173,7 @@ def build(service: Service) -> gr.Blocks:
     keep_thread_pool(demo)
     lazy_session_state()
     fast_result_outputs(page.files.folder)
+    quick_component_updates()
     demo.mnist_gan_page = page  # what launch() and close() start and stop
     return demo
 

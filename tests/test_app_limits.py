@@ -480,3 +480,26 @@ def test_an_events_result_files_skip_gradios_path_checks_and_reach_the_page_as_g
             checked.clear()
             answer = asyncio.run(moved(file(str(other)), image, postprocess=True))
             assert checked and answer == asyncio.run(moved.gradios(file(str(other)), image, postprocess=True))
+
+
+def test_a_component_update_reads_its_arguments_from_a_kept_signature():
+    """Each gr.update builds a component, and each __init__ of its class chain asked for its own arguments anew
+    (inspect parsing the function each time); they keep their signature now, and the arguments are the same."""
+    import inspect
+
+    import gradio as gr
+
+    from ui.gradio_glue import quick_component_updates
+
+    quick_component_updates()  # as app.build does; again is harmless
+    for cls in (gr.Button, gr.Dropdown, gr.Slider, gr.Image, gr.Gallery, gr.LinePlot, gr.Markdown,
+                gr.components.Component):
+        init = cls.__init__.__wrapped__  # its own or the nearest in its class chain
+        code = init.__code__
+        assert "__signature__" in init.__dict__, cls
+        assert inspect.getfullargspec(init).args == list(code.co_varnames[:code.co_argcount]), cls
+        assert inspect.getfullargspec(init).kwonlyargs == \
+            list(code.co_varnames[code.co_argcount:code.co_argcount + code.co_kwonlyargcount]), cls
+    update = gr.Dropdown(**{**gr.Dropdown(["a"], render=False).constructor_args, "choices": ["a", "b"],
+                            "render": False})
+    assert update.choices == [("a", "a"), ("b", "b")]
