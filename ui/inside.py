@@ -358,7 +358,7 @@ class InsideTab:
         gr.Markdown("What the discriminator D thinks of a digit, and where it would push it; whether the generator G "
                     "can draw it at all. Draw a digit with the mouse or a finger, take a held-out MNIST test digit "
                     "or one the model draws.")
-        service, model = self.page.service, self.page.model
+        model = self.page.model
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
                 source = gr.Radio(SOURCES, value="picture", label="Look at", elem_id="inside-source")

@@ -6,8 +6,9 @@ a G step can also run alone, inspected: what it did to D's scores, to the images
 
 The optional variants (config.augment, r1_gamma, spectral_norm, lr_schedule, ema_start, and issue 25's pack,
 minibatch_std, d_dropout, g_width, d_width, mode_seeking) are fixed for a run and enter the trace only when set, so
-their defaults leave the recipe's step exactly as it was. With packing (config.pack = m) D's losses and accuracies are over packs
-of m consecutive images of a batch, all real or all generated; per-image scores (`scores`) judge each image alone.
+their defaults leave the recipe's step exactly as it was. With packing (config.pack = m) D's losses and accuracies
+are over packs of m consecutive images of a batch, all real or all generated; per-image scores (`scores`) judge each
+image alone.
 """
 
 from __future__ import annotations
