@@ -109,9 +109,12 @@ def cmd_sweep(args) -> int:
     except KeyboardInterrupt:
         print(f"interrupted; {resume}")
         return 130
-    for row in sorted(rows, key=lambda r: (r["cfid"] is None, r["cfid"] or 0))[:5]:
-        cfid = "-" if row["cfid"] is None else f"{row['cfid']:.4g}"
-        print(f"  {row['trial']}: {row['status']}, {row['steps']} steps, best cFID {cfid}, weights {row['best']}")
+    sign = 1 if spec.mode == "min" else -1
+    for row in sorted(rows, key=lambda r: (r[spec.rank_by] is None, sign * (r[spec.rank_by] or 0)))[:5]:
+        shown = {key: "-" if row[key] is None else f"{row[key]:.4g}" for key in ("cfid", spec.rank_by)}
+        ranked = "" if spec.rank_by == "cfid" else f"best {spec.rank_by} {shown[spec.rank_by]}, "
+        print(f"  {row['trial']}: {row['status']}, {row['steps']} steps, {ranked}best cFID {shown['cfid']}, "
+              f"weights {row['best']}")
     unfinished = sum(row["status"] not in ("finished", "stopped early", "diverged") for row in rows)
     if unfinished:
         print(f"{unfinished} trial(s) did not finish (failed or interrupted); {resume}")

@@ -25,7 +25,9 @@ from mnist_gan.sweeps.spec import (
     RUNS_DIR,
     STOPPED_EARLY,
     SweepError,
+    best_of,
     parse_spec,
+    results_table,
     sweep_models,
 )
 from mnist_gan.training.checkpoint import CHECKPOINT_FILE, load_meta
@@ -101,10 +103,11 @@ def _alive(pid: int) -> bool:
     ({"base": SMALL, "sample": {"lr_g": {"uniform": [0.5, 2.0]}}, "num_samples": 40, "sample_seed": 1},
      "sample.lr_g: must be a learning rate"),
     ({"base": SMALL, "sample": {"lr_g": {"uniform": [1e-4, 1e-3]}}}, "num_samples: random search"),
-    ({"base": {**SMALL, "eval_every": 0}}, "base.eval_every: a sweep ranks trials by cFID"),
+    ({"base": {**SMALL, "eval_every": 0}}, "base.eval_every: a sweep ranks trials by their evaluations"),
     ({"base": SMALL, "early_stopping": {"grace_period": 0}}, "early_stopping.grace_period: must be a positive"),
     ({"base": SMALL, "early_stopping": {"grace_period": 50, "eta": 3}}, "early_stopping.eta: unknown"),
     ({"base": SMALL, "grdi": {}}, "grdi: unknown spec key"),
+    ({"base": SMALL, "rank_by": "fid"}, "rank_by: must be one of cfid, cfid_x_real, recall"),
 ])
 def test_a_bad_spec_is_refused_naming_the_field(spec, message):
     with pytest.raises(SweepError) as error:
@@ -170,7 +173,7 @@ def test_a_trial_that_diverges_is_stopped_and_recorded_diverged_without_ray(tmp_
     run_dir.mkdir(parents=True)
     reports = []
     params = {"trial": {"name": trial.name, "config": trial.config.to_dict()}, "out": str(tmp_path),
-              "data": str(TINY), "device": "auto"}
+              "data": str(TINY), "device": "auto", "rank_by": "cfid"}
     tune_runner._train(params, run_dir, "CPU: test", lambda m: reports.append((m, (run_dir / "best").is_dir())))
     record = json.loads((run_dir / TRIAL_FILE).read_text())
     assert record["status"] == "diverged" and record["divergence"]["step"] == 60
@@ -181,6 +184,40 @@ def test_a_trial_that_diverges_is_stopped_and_recorded_diverged_without_ray(tmp_
     tags = _tensorboard(run_dir)  # a trial is a run: its TensorBoard files too, up to the divergence
     assert tags["quality/cfid"] == [50] and tags["samples"] == [50] and tags["incidents"] == [60]
     assert tags["loss/g"][-1] == 60 and tags["config"] == [0]
+
+
+def test_a_sweep_ranked_by_another_figure_reports_it_to_tune_and_orders_its_results_by_it(tmp_path):
+    """rank_by: the figure ASHA compares is each evaluation's value of it, the trial records its best over the run's
+    evaluations, and the results table and the best first put it first, whichever way is better. (200 steps on the
+    sample data leave recall at 0: the trained trial ranks by cFID x real, the table by recall.)"""
+    spec = parse_spec({"base": {**SMALL, "eval_every": 50}, "rank_by": "cfid_x_real"})
+    assert spec.mode == "min" and parse_spec({"base": SMALL, "rank_by": "recall"}).mode == "max"
+    trial = spec.trials[0]
+    run_dir = tmp_path / RUNS_DIR / trial.name
+    run_dir.mkdir(parents=True)
+    reports = []
+    params = {"trial": {"name": trial.name, "config": trial.config.to_dict()}, "out": str(tmp_path),
+              "data": str(TINY), "device": "auto", "rank_by": "cfid_x_real"}
+    tune_runner._train(params, run_dir, "CPU: test", reports.append)
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    figures = {e["step"]: e["metrics"]["cfid_x_real"] for e in events if e["event"] == "quality"}
+    assert sorted(figures) == [50, 100, 150, 200] and len(set(figures.values())) == 4
+    assert [(m["step"], m["score"]) for m in reports] == list(figures.items())
+    assert [m["best_score"] for m in reports] == [min(list(figures.values())[:i + 1]) for i in range(4)]
+    record = json.loads((run_dir / TRIAL_FILE).read_text())
+    assert record["cfid_x_real"] == min(figures.values()) and record["cfid"] == reports[-1]["best_cfid"]
+    assert best_of("recall", [0.5, None, float("nan"), 0.7]) == 0.7 and best_of("cfid", [2.0, 1.0]) == 1.0
+
+    by_recall = parse_spec({"base": SMALL, "grid": {"lr_g": [2e-4, 1e-3]}, "rank_by": "recall"})
+    rows = [{"trial": t.name, "seed": 0, "status": "finished", "steps": 200, "cfid": cfid, "recall": recall,
+             "best": None} for t, cfid, recall in zip(by_recall.trials, (1.0, 2.0), (0.5, 0.7), strict=True)]
+    table = results_table(rows, by_recall)
+    assert "recall: the best of each trial's evaluations (N = 2,000 samples; higher is better)" in table
+    groups = [line.split(" | ")[:3] for line in table.splitlines() if line.startswith("| lr_g=")]
+    assert groups == [["| lr_g=0.001", "1", "0.7"], ["| lr_g=0.0002", "1", "0.5"]]
+    trials = [line.split(" | ") for line in table.splitlines() if line.startswith("| t00")]
+    assert [(t[0], t[4], t[5]) for t in trials] == [(f"| {by_recall.trials[1].name}", "0.7", "2"),
+                                                   (f"| {by_recall.trials[0].name}", "0.5", "1")]
 
 
 # --- sweeps under Ray -------------------------------------------------------------------------------------------

@@ -37,10 +37,9 @@ class Progress(tune.Callback):
         out, last = Path(self.out), trial.last_result or {}
         name = tune_name(trial)
         if trial_record(out, name).get("status") not in FINAL:  # Tune ended it before it could: ASHA's doing
-            best = last.get("best_cfid")
             write_json(out / RUNS_DIR / name / TRIAL_FILE,
-                       {"status": STOPPED_EARLY, "steps": last.get("step"),
-                        "cfid": None if best is None or math.isnan(best) else best,
+                       {self.spec.rank_by: _value(last.get("best_score")), "status": STOPPED_EARLY,
+                        "steps": last.get("step"), "cfid": _value(last.get("best_cfid")),
                         "wall_time_s": round(last.get("time_total_s", 0), 1)})
         write_results(out, self.spec)
         self._show(trials, force=True)
@@ -62,11 +61,13 @@ class Progress(tune.Callback):
         if not force and now - self.shown_at < TABLE_EVERY_S:
             return
         self.shown_at = now
-        print(progress_table(Path(self.out), trials, now - getattr(self, "started", now)), flush=True)
+        print(progress_table(Path(self.out), trials, now - getattr(self, "started", now), self.spec.rank_by),
+              flush=True)
 
 
-def progress_table(out: Path, trials, elapsed: float) -> str:
-    """One line per trial (running ones only when there are many): status, step, last and best cFID, images/s."""
+def progress_table(out: Path, trials, elapsed: float, rank_by: str = "cfid") -> str:
+    """One line per trial (running ones only when there are many): status, step, last and best cFID (and ranking
+    figure, when it is another), images/s."""
     lines, counts = [], {}
     for trial in trials:
         last, name = trial.last_result or {}, tune_name(trial)
@@ -77,9 +78,16 @@ def progress_table(out: Path, trials, elapsed: float) -> str:
             steps = trial.config["trial"]["config"]["steps"]
             cfid, best = last.get("cfid"), last.get("best_cfid")
             lines.append(f"  {name:<44} {status:<13} {last.get('step', 0):>7}/{steps:<7} "
-                         f"cFID {_num(cfid):>7} (best {_num(best)})  {last.get('images_per_sec', 0):,.0f} img/s")
+                         f"cFID {_num(cfid):>7} (best {_num(best)})  "
+                         + ("" if rank_by == "cfid" else
+                            f"{rank_by} {_num(last.get('score'))} (best {_num(last.get('best_score'))})  ")
+                         + f"{last.get('images_per_sec', 0):,.0f} img/s")
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     return f"[sweep {int(elapsed) // 60}:{int(elapsed) % 60:02d}] {summary}\n" + "\n".join(lines)
+
+
+def _value(value: float | None) -> float | None:
+    return None if value is None or math.isnan(value) else value
 
 
 def _num(value) -> str:

@@ -2,8 +2,9 @@
 
 A spec is JSON: {"base": {GANConfig fields}, "grid": {field: [values]}, "seeds": [...], "sample": {field:
 {"loguniform": [lo, hi]}}, "num_samples": N, "sample_seed": S, "early_stopping": {"grace_period": ...,
-"reduction_factor": ...}}. Every trial's config is built and checked here, before anything starts: random-search
-values are drawn here too, from `sample_seed`, so a sweep run again (resumed) has exactly the same trials.
+"reduction_factor": ...}, "rank_by": "cfid"}. Every trial's config is built and checked here, before anything
+starts: random-search values are drawn here too, from `sample_seed`, so a sweep run again (resumed) has exactly
+the same trials.
 `sweep_ray` runs the trials; this module never imports Ray, so the app can read a sweep's results without it.
 """
 
@@ -32,10 +33,20 @@ RUNS_DIR = "runs"  # DIR/runs/<trial>: each trial's run folder (checkpoints, sam
 SWEEPS_ENV = "MNIST_GAN_SWEEPS"  # sweep folders whose trials the app offers as models (comma-separated)
 MAX_TRIALS = 1_000
 DISTRIBUTIONS = ("loguniform", "uniform", "choice")
-KEYS = ("base", "grid", "seeds", "sample", "num_samples", "sample_seed", "early_stopping")
+KEYS = ("base", "grid", "seeds", "sample", "num_samples", "sample_seed", "early_stopping", "rank_by")
+# The figures of a training evaluation a sweep can rank its trials by (ASHA too), and which way is better: cFID
+# alone favours clean digits, and a search for the ways people write them (recall, coverage) needs its own
+RANKINGS = {"cfid": "min", "cfid_x_real": "min", "recall": "max", "coverage": "max", "precision": "max",
+            "density": "max", "recognisable": "max"}
 # A trial's status once it has ended; "failed" is retried (from its checkpoint) when the sweep runs again.
 FINISHED, STOPPED_EARLY, DIVERGED, FAILED = "finished", "stopped early", "diverged", "failed"
 FINAL = (FINISHED, STOPPED_EARLY, DIVERGED)
+
+
+def best_of(rank_by: str, values) -> float | None:
+    """The best of these values of a ranking figure, None and NaN aside (None when none is left)."""
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    return (min if RANKINGS[rank_by] == "min" else max)(values) if values else None
 
 
 class SweepError(MnistGanError):
@@ -45,8 +56,9 @@ class SweepError(MnistGanError):
 
 @dataclass(frozen=True)
 class EarlyStopping:
-    """ASHA on cFID: a trial is stopped at a rung (grace_period x reduction_factor^k steps) when its cFID is in the
-    worst 1 - 1/reduction_factor of the trials that reached that rung before it."""
+    """ASHA on the spec's ranking figure (cFID by default): a trial is stopped at a rung (grace_period x
+    reduction_factor^k steps) when its figure is in the worst 1 - 1/reduction_factor of the trials that reached
+    that rung before it."""
 
     grace_period: int
     reduction_factor: float = 2.0
@@ -73,10 +85,16 @@ class Spec:
     raw: dict
     trials: tuple[Trial, ...]
     early_stopping: EarlyStopping | None
+    rank_by: str = "cfid"  # a key of RANKINGS
 
     @property
     def max_steps(self) -> int:
         return max(t.config.steps for t in self.trials)
+
+    @property
+    def mode(self) -> str:
+        """"min" or "max": which way rank_by is better."""
+        return RANKINGS[self.rank_by]
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -133,9 +151,12 @@ def parse_spec(raw) -> Spec:
             raise SweepError(f"spec: {e}") from None
         trials.append(Trial(trial_name(len(trials), varied, seed), config, varied))
     if any(not t.config.eval_every for t in trials):
-        raise SweepError("base.eval_every: a sweep ranks trials by cFID, measured every eval_every steps: set it "
-                         "(e.g. a tenth of steps)")
-    return Spec(raw, tuple(trials), _early_stopping(raw))
+        raise SweepError("base.eval_every: a sweep ranks trials by their evaluations, every eval_every steps: set "
+                         "it (e.g. a tenth of steps)")
+    rank_by = raw.get("rank_by", "cfid")
+    if rank_by not in RANKINGS:
+        raise SweepError(f"rank_by: must be one of {', '.join(RANKINGS)}, got {shown(rank_by)}")
+    return Spec(raw, tuple(trials), _early_stopping(raw), rank_by)
 
 
 def trial_name(index: int, varied: dict, seed: int) -> str:
@@ -252,7 +273,7 @@ def result_rows(out: Path, spec: Spec) -> list[dict]:
         best = out / RUNS_DIR / trial.name / "best"
         rows.append({"trial": trial.name, "config": trial.config.to_dict(), "seed": trial.config.seed,
                      "status": record.get("status", "not finished"), "steps": record.get("steps"),
-                     "cfid": record.get("cfid"),
+                     "cfid": record.get("cfid"), spec.rank_by: record.get(spec.rank_by),
                      "best": str(best.relative_to(out)) if (best / "gan_config.json").is_file() else None,
                      "device": record.get("device") or _training_record(out, trial.name).get("device"),
                      "wall_time_s": record.get("wall_time_s"),
@@ -265,38 +286,51 @@ def _training_record(out: Path, name: str) -> dict:
 
 
 def write_results(out: Path, spec: Spec) -> list[dict]:
-    """Write DIR/results.json and DIR/results.md (sorted by cFID, mean and spread over seeds); returns the rows."""
+    """Write DIR/results.json and DIR/results.md (sorted by the ranking figure, mean and spread over seeds);
+    returns the rows."""
     rows = result_rows(out, spec)
     write_json(out / RESULTS_FILE, {"trials": rows})
     (out / RESULTS_TABLE).write_text(results_table(rows, spec))
     return rows
 
 
+NAMES = {"cfid": "cFID", "cfid_x_real": "cFID x real"}  # the figures' names in the tables; the others as they are
+
+
 def results_table(rows: list[dict], spec: Spec) -> str:
-    """Markdown: configurations by mean best cFID over their seeds (spread: sample standard deviation and range),
-    then every trial by its best cFID."""
+    """Markdown: configurations by their mean best ranking figure over their seeds (spread: sample standard
+    deviation and range), then every trial by its best."""
+    key, name = spec.rank_by, NAMES.get(spec.rank_by, spec.rank_by)
+    better = "lower" if spec.mode == "min" else "higher"
     groups: dict[str, list[dict]] = {}
     for trial, row in zip(spec.trials, rows):
         groups.setdefault(trial.group, []).append(row)
 
-    def mean(group: list[dict]) -> float:
-        values = [r["cfid"] for r in group if r["cfid"] is not None]
-        return statistics.fmean(values) if values else math.inf
+    def values(group: list[dict]) -> list[float]:
+        return [r[key] for r in group if r.get(key) is not None]
 
-    lines = ["# Sweep results", "", "cFID: the best of each trial's evaluations (N = 2,000 samples; lower is better).",
-             "", "| configuration | trials | cFID mean | spread (sd; min-max) | statuses |",
+    def order(value: float | None) -> tuple:  # the best first, trials without a value last
+        return (value is None, 0 if value is None else value if spec.mode == "min" else -value)
+
+    lines = ["# Sweep results", "", f"{name}: the best of each trial's evaluations (N = 2,000 samples; {better} is "
+             "better).", "", f"| configuration | trials | {name} mean | spread (sd; min-max) | statuses |",
              "| --- | --- | --- | --- | --- |"]
-    for name, group in sorted(groups.items(), key=lambda item: mean(item[1])):
-        values = [r["cfid"] for r in group if r["cfid"] is not None]
-        sd = f"{statistics.stdev(values):.3g}" if len(values) > 1 else "-"
-        spread = f"{sd}; {min(values):.3g}-{max(values):.3g}" if values else "-"
+    for group_name, group in sorted(groups.items(), key=lambda item: order(
+            statistics.fmean(values(item[1])) if values(item[1]) else None)):
+        found = values(group)
+        sd = f"{statistics.stdev(found):.3g}" if len(found) > 1 else "-"
+        spread = f"{sd}; {min(found):.3g}-{max(found):.3g}" if found else "-"
         statuses = ", ".join(f"{n} {s}" for s, n in sorted(Counter(r["status"] for r in group).items()))
-        lines.append(f"| {name} | {len(group)} | {f'{mean(group):.3g}' if values else '-'} | {spread} | {statuses} |")
-    lines += ["", "| trial | seed | status | steps | best cFID | best weights |",
-              "| --- | --- | --- | --- | --- | --- |"]
-    for row in sorted(rows, key=lambda r: (r["cfid"] is None, r["cfid"] or 0)):
-        cfid = f"{row['cfid']:.4g}" if row["cfid"] is not None else "-"
-        lines.append(f"| {row['trial']} | {row['seed']} | {row['status']} | {row['steps'] or '-'} | {cfid} | "
+        lines.append(f"| {group_name} | {len(group)} | {f'{statistics.fmean(found):.3g}' if found else '-'} | "
+                     f"{spread} | {statuses} |")
+    extra = "" if key == "cfid" else " best cFID |"  # best/ holds the best sampler by cFID, whatever the ranking
+    weights = "best weights" if key == "cfid" else "best weights (by cFID)"
+    lines += ["", f"| trial | seed | status | steps | best {name} |{extra} {weights} |",
+              "| --- | --- | --- | --- | --- |" + (" --- |" if extra else "")]
+    for row in sorted(rows, key=lambda r: order(r.get(key))):
+        cells = [row.get(key)] + ([row["cfid"]] if extra else [])
+        shown_cells = " | ".join("-" if v is None else f"{v:.4g}" for v in cells)
+        lines.append(f"| {row['trial']} | {row['seed']} | {row['status']} | {row['steps'] or '-'} | {shown_cells} | "
                      f"{row['best'] or '-'} |")
     return "\n".join(lines) + "\n"
 

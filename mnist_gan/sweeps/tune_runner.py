@@ -1,4 +1,5 @@
-"""Sweeps on Ray Tune: every trial a normal run of the Trainer in its own process, reported to Tune by its cFID.
+"""Sweeps on Ray Tune: every trial a normal run of the Trainer in its own process, reported to Tune by the spec's
+ranking figure (cFID by default).
 
 Local by default: Ray starts inside the command, on 127.0.0.1 only, with this machine's cores; each trial gets
 an equal share of them and sets TensorFlow's threads to it before TensorFlow starts, so trials do not fight. With
@@ -36,6 +37,7 @@ from .spec import (
     RUNS_DIR,
     Spec,
     SweepError,
+    best_of,
     claim_folder,
     trial_record,
     tune_name,
@@ -44,6 +46,7 @@ from .spec import (
 
 INSTALL_HINT = "sweeps need Ray Tune, which is optional: pip install -r requirements-ray.txt"
 EXPERIMENT = "tune"  # DIR/tune: Tune's own state (experiment, searcher, per-trial results), what a resume reads
+SCORE = "score"  # a Tune result's ranking figure (the spec's rank_by), the metric Tune and ASHA compare
 STORAGE_MARKER = ".validate_storage_marker"  # Ray Tune writes it into its storage_path to check it is shared
 LOCK_WAIT_S = 120  # a killed sweep's trial process can outlive its driver by a few seconds
 OBJECT_STORE_BYTES = 128 * 2**20  # trials pass no data through Ray: a small object store spares memory
@@ -93,7 +96,7 @@ def run_sweep(spec: Spec, out: str | Path, data: str | None = None, address: str
             log(f"resuming the sweep in {out}: {done} of {len(spec.trials)} trials already ended")
         trainable = tune.with_resources(run_trial, resources)
         params = {"trial": tune.grid_search([{"name": t.name, "config": t.config.to_dict()} for t in spec.trials]),
-                  "out": str(out), "data": data, "device": device}
+                  "out": str(out), "data": data, "device": device, "rank_by": spec.rank_by}
         experiment = out / EXPERIMENT
         if tune.Tuner.can_restore(str(experiment)):
             tuner = tune.Tuner.restore(str(experiment), trainable, resume_unfinished=True, resume_errored=True,
@@ -163,14 +166,14 @@ def _tune_config(spec: Spec, concurrent: int):
     stopping = spec.early_stopping
     scheduler = ASHAScheduler(time_attr="step", max_t=spec.max_steps, grace_period=stopping.grace_period,
                               reduction_factor=stopping.reduction_factor) if stopping else FIFOScheduler()
-    return tune.TuneConfig(metric="cfid", mode="min", scheduler=scheduler, max_concurrent_trials=concurrent,
+    return tune.TuneConfig(metric=SCORE, mode=spec.mode, scheduler=scheduler, max_concurrent_trials=concurrent,
                            trial_name_creator=tune_name, trial_dirname_creator=tune_name)
 
 
 # --- one trial, in its own Ray worker process -------------------------------------------------------------------
 
 def run_trial(params: dict) -> None:
-    """Train one trial (or resume it), reporting each evaluation's cFID to Tune; record how it ended."""
+    """Train one trial (or resume it), reporting each evaluation to Tune; record how it ended."""
     import ray
     from ray import tune
 
@@ -189,8 +192,9 @@ def run_trial(params: dict) -> None:
     with run_folder.lock(run_dir, wait_s=LOCK_WAIT_S, busy=busy):  # a killed sweep's trial may outlive it a little
         record = trial_record(out, name)
         if record.get("status") in FINAL:  # ended in an earlier run of the sweep: say so again, train nothing
-            tune.report(_metrics(record.get("steps") or 0, record.get("cfid"), record.get("cfid"), 0.0,
-                                 record["status"]))
+            best = record.get(params["rank_by"])
+            tune.report(_metrics(record.get("steps") or 0, {"cfid": record.get("cfid"), SCORE: best},
+                                 record.get("cfid"), best, 0.0, record["status"]))
             return
         try:
             _train(params, run_dir, device, tune.report)
@@ -211,18 +215,18 @@ def _train(params: dict, run_dir: Path, device: str, report: Callable[[dict], No
     with open(run_dir / STARTS_FILE, "a") as starts:  # evidence for resumes: where each start began
         starts.write(f'{{"step": {trainer.step}, "pid": {os.getpid()}, "time": {time.time():.3f}}}\n')
     trainer.notes["sweep"] = {"folder": params["out"], "trial": params["trial"]["name"]}
-    reporter = TuneReporter(trainer, report)
+    reporter = TuneReporter(trainer, report, params["rank_by"])
     with open(run_dir / EVENTS_FILE, "a", buffering=1) as events:  # the run's events, one JSON line each
         trainer.subscribe(lambda event: events.write(to_json(event) + "\n"))
         trainer.subscribe(reporter)
         state = trainer.run()
     status = DIVERGED if reporter.divergence else FINISHED if state == State.FINISHED else FAILED
-    best = trainer.best.get("cfid")
-    write_json(run_dir / TRIAL_FILE, {"status": status, "steps": trainer.step, "cfid": best,
-                                      "best_step": trainer.best.get("step"), "device": device,
+    best, score = trainer.best.get("cfid"), reporter.best_score()
+    write_json(run_dir / TRIAL_FILE, {reporter.rank_by: score, "status": status, "steps": trainer.step,
+                                      "cfid": best, "best_step": trainer.best.get("step"), "device": device,
                                       "wall_time_s": round(trainer.elapsed, 1), "divergence": reporter.divergence})
-    last = reporter.pending.metrics.get("cfid") if reporter.pending else reporter.last_cfid  # the last step's
-    report(_metrics(trainer.step, last, best, reporter.rate, status))
+    last = reporter.pending.metrics if reporter.pending else reporter.last  # the last step's evaluation
+    report(reporter.metrics(trainer.step, last, status))
 
 
 class TuneReporter:
@@ -230,10 +234,10 @@ class TuneReporter:
     next Step or Checkpoint), so a trial stopped by ASHA on that report keeps them. The first Divergence stops the
     run: a sweep spends its time on other trials rather than on rollbacks."""
 
-    def __init__(self, trainer, report: Callable[[dict], None]):
-        self.trainer, self.report = trainer, report
+    def __init__(self, trainer, report: Callable[[dict], None], rank_by: str = "cfid"):
+        self.trainer, self.report, self.rank_by = trainer, report, rank_by
         self.pending: Quality | None = None
-        self.rate, self.last_cfid = 0.0, None
+        self.rate, self.last = 0.0, {}
         self.divergence: dict | None = None
 
     def __call__(self, event) -> None:
@@ -255,12 +259,26 @@ class TuneReporter:
         if self.pending is None or self.pending.step >= self.trainer.config.steps:
             return
         quality, self.pending = self.pending, None
-        self.last_cfid = quality.metrics.get("cfid")
-        self.report(_metrics(quality.step, self.last_cfid, self.trainer.best.get("cfid"), self.rate, "running"))
+        self.last = quality.metrics
+        self.report(self.metrics(quality.step, self.last, "running"))
+
+    def best_score(self) -> float | None:
+        """The best ranking figure of the run's evaluations, those of its earlier starts too (the checkpoint
+        keeps them)."""
+        return best_of(self.rank_by, (q.get(self.rank_by) for q in self.trainer.quality_log))
+
+    def metrics(self, step: int, last: dict, status: str) -> dict:
+        return _metrics(step, {"cfid": last.get("cfid"), SCORE: last.get(self.rank_by)},
+                        self.trainer.best.get("cfid"), self.best_score(), self.rate, status)
 
 
-def _metrics(step: int, cfid: float | None, best: float | None, rate: float, status: str) -> dict:
-    """One Tune result; Tune wants the metric in every result, so a missing cFID is NaN (ASHA ignores NaN)."""
-    nan = float("nan")
-    return {"step": step, "cfid": nan if cfid is None else cfid, "best_cfid": nan if best is None else best,
-            "images_per_sec": rate, "status": status}
+def _metrics(step: int, last: dict, best_cfid: float | None, best_score: float | None, rate: float,
+             status: str) -> dict:
+    """One Tune result: the last evaluation's cFID and ranking figure (`score`, what ASHA compares), the best of
+    each so far. Tune wants the metric in every result, so a missing value is NaN (ASHA ignores NaN)."""
+    def number(value: float | None) -> float:
+        return float("nan") if value is None else value
+
+    return {"step": step, "cfid": number(last.get("cfid")), "best_cfid": number(best_cfid),
+            SCORE: number(last.get(SCORE)), "best_score": number(best_score), "images_per_sec": rate,
+            "status": status}
