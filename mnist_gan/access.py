@@ -19,6 +19,7 @@ class Visitor:
     username: str | None = None
     oauth_token: str | None = None
     client: str = ""  # the address a request came from (ui/limits.py: one the visitor cannot choose)
+    page: str = ""  # the page (session) it came from: one of many behind a school's NAT
 
 
 ANONYMOUS = Visitor()

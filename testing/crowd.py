@@ -53,6 +53,11 @@ IDLE_S = 20.0  # the run's speed with no visitors is measured over this long fir
 DRAG_MOVES, MOVE_S = 8, 0.06  # a slider drag: 8 moves, one every 60 ms (a hand dragging)
 CYCLES = 3  # rounds of actions in one page, then a reload
 STREAM_EVENTS = {"heartbeat", "queue/data"}  # long-lived streams: no latency of their own
+# a Space's per-client limits (ui/limits.py's defaults there), on an app that is otherwise a local one (a Space
+# would close training to all but its admins)
+SPACE_LIMITS = {"MNIST_GAN_UPLOADS_PER_MINUTE": "120", "MNIST_GAN_STREAMS_PER_CLIENT": "60",
+                "MNIST_GAN_EVENTS_PER_PAGE": "16", "MNIST_GAN_HEAVY_PER_PAGE": "1", "MNIST_GAN_PAGES_PER_ADDRESS": "60",
+                "MNIST_GAN_PNG_PER_CLIENT": "2"}
 STATIC = "page's static files"  # gradio's own scripts, styles and fonts, fetched on a first visit
 KINDS = ("page load", "resample", "open explorer", "slider move", "look inside", "spot round", "api generate",
          "api latent")
@@ -555,14 +560,15 @@ def _file_urls(value):
 class Visitor:
     """One person (one browser profile) coming back to the page again and again, or a script."""
 
-    def __init__(self, index: int, url: str, cfg: PageConfig, figures: Figures, static: list[str], draw: str):
+    def __init__(self, index: int, url: str, cfg: PageConfig, figures: Figures, static: list[str], draw: str,
+                 shared_address: bool = False):
         self.index, self.url, self.cfg, self.figures, self.static, self.draw = index, url, cfg, figures, static, draw
         self.cache = BrowserCache()
         self.rng = random.Random(index)
         # a browser's connections to one host (HTTP/1.1; the page's streams hold two of them), from an address of
         # its own in 127.0.0.0/8: each visitor is a client of its own to the app's per-client bounds, as visitors
-        # of a Space are (behind one classroom NAT they would share one)
-        transport = httpx.AsyncHTTPTransport(local_address=address(index),
+        # of a Space are; or all from one (`shared_address`), as a class behind one school's NAT
+        transport = httpx.AsyncHTTPTransport(local_address=address(0 if shared_address else index),
                                              limits=httpx.Limits(max_connections=8, max_keepalive_connections=8))
         self.http = httpx.AsyncClient(timeout=httpx.Timeout(EVENT_TIMEOUT_S, connect=10), transport=transport)
 
@@ -715,9 +721,10 @@ class Visitor:
 
 
 async def crowd(url: str, cfg: PageConfig, visitors: int, seconds: float, static: list[str], draw: str,
-                figures: Figures) -> None:
+                figures: Figures, shared_address: bool = False) -> None:
     deadline = time.monotonic() + seconds
-    await asyncio.gather(*(Visitor(i, url, cfg, figures, static, draw).run(deadline) for i in range(visitors)))
+    await asyncio.gather(*(Visitor(i, url, cfg, figures, static, draw, shared_address).run(deadline)
+                           for i in range(visitors)))
 
 
 # --- server CPU per action, measured alone ------------------------------------------------------------------------
@@ -820,14 +827,19 @@ def steps_per_s(status: Callable[[], dict], seconds: float) -> tuple[float, int]
 
 def run_crowd(folder: Path, visitors: int = VISITORS, seconds: float = SECONDS, *, root: Path = ROOT,
               draw: str = "browser", static: list[str] | None = None, idle_s: float = IDLE_S,
-              observer: Callable | None = None, cpu_repeats: int = 5) -> dict:
+              observer: Callable | None = None, cpu_repeats: int = 5, one_address: bool = False,
+              space_limits: dict | None = None) -> dict:
     """Start the app (`python app.py` in `root`), start a training run, measure its speed alone, then let the crowd
     in for `seconds`; then the server's CPU per action, measured alone. The figures, as a dict.
 
     observer(url, ready, go, seconds), in a thread of its own (a Chromium tab among the visitors): opens its page,
     calls ready(the static files its page fetched: every visitor's first visit fetches those), waits for `go` (the
-    crowd's start), measures for `seconds` and returns its figures."""
-    with AppProcess(folder, {"MNIST_GAN_CACHE_MB": "64"}, root=root) as app:
+    crowd's start), measures for `seconds` and returns its figures.
+
+    one_address: the class behind one address (a school's NAT), on a Space's per-client limits (`space_limits`,
+    the environment that sets them; default SPACE_LIMITS)."""
+    limits = (SPACE_LIMITS if space_limits is None else space_limits) if one_address else {}
+    with AppProcess(folder, {"MNIST_GAN_CACHE_MB": "64", **limits}, root=root) as app:
         cfg = PageConfig(httpx.get(app.url + "config", timeout=60).json())
         app.named("train_start", **SAMPLE_RUN)
         app.wait_for(lambda s: s["state"] == "running" and s["step"] >= 50, 300, "the run's first steps")
@@ -869,7 +881,7 @@ def run_crowd(folder: Path, visitors: int = VISITORS, seconds: float = SECONDS, 
         started = time.monotonic()
         watcher.start()
         go.set()
-        asyncio.run(crowd(app.url, cfg, visitors, seconds, static, draw, figures))
+        asyncio.run(crowd(app.url, cfg, visitors, seconds, static, draw, figures, one_address))
         wall = time.monotonic() - started
         status = app.status()
         cpu_used = cpu_seconds([pid]).get(pid, 0.0) - cpu_start

@@ -177,7 +177,7 @@ def test_a_round_says_nothing_about_its_answer(app_server):
 
 def test_a_script_cannot_skew_a_models_fooled_rate(app_server, client, monkeypatch):
     """Looping rounds and blank answers (which once moved classic's rate from 14% to 95%): answers faster than a
-    person can look count for nothing, and one visitor adds at most so many rounds an hour. The rounds' clock is
+    person can look count for nothing, and one address adds at most so many rounds an hour. The rounds' clock is
     the test's, so how fast the machine answers changes nothing."""
     app, _ = app_server
     clock = [1000.0]
@@ -190,7 +190,7 @@ def test_a_script_cannot_skew_a_models_fooled_rate(app_server, client, monkeypat
         answers.append(client.predict(round_id=round_id, marked=[], api_name="/spot_answer"))
     assert [a["counted"] for a in answers] == [False, True] * 3 + [False] * 6
     assert {a["not_counted"] for a in answers[::2]} == {f"answered within {spot.MIN_ANSWER_S:g} s of the round"}
-    assert "more than 3 rounds from one visitor" in answers[-1]["not_counted"]
+    assert "more than 3 rounds from your address" in answers[-1]["not_counted"]
     assert app.service.inside.spot_record("classic")["judgements"] == before + 3 * 8
 
 

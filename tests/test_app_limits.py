@@ -1,11 +1,13 @@
 """What one client can make the server hold or spend (ui/limits.py): open pages hold no slot a bystander needs,
 bodies are limited by the bytes read whatever the headers say, a client is what the proxy says it is, a client's
-backlog never delays another's first call, and a local app limits no scripted client unless told to."""
+backlog never delays another's first call, a class behind one address gets each page its share, and a local app
+limits no scripted client unless told to."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections import Counter
 import socket
 import threading
 import time
@@ -17,12 +19,14 @@ import pytest
 from testing.app import call_outcome, rest_call, served_app
 from testing.system import rss_mb, wait_until
 from ui import train
+from ui.gradio_glue import in_turn
 from ui.limits import STREAM_GROUP, Limits, PerMinute, client_of
 
 SPACE = {"SPACE_ID": "alice/mnist-gan", "MNIST_GAN_ADMINS": "alice"}
 # A Space's per-client limits, set one by one (in this process a Space's login button would need the Hub)
-AS_ON_A_SPACE = {"MNIST_GAN_PROXY_HOPS": "1", "MNIST_GAN_UPLOADS_PER_MINUTE": "30", "MNIST_GAN_EVENTS_PER_CLIENT": "16",
-                 "MNIST_GAN_HEAVY_PER_CLIENT": "1", "MNIST_GAN_STREAMS_PER_CLIENT": "20"}
+AS_ON_A_SPACE = {"MNIST_GAN_PROXY_HOPS": "1", "MNIST_GAN_UPLOADS_PER_MINUTE": "30", "MNIST_GAN_EVENTS_PER_PAGE": "16",
+                 "MNIST_GAN_HEAVY_PER_PAGE": "1", "MNIST_GAN_STREAMS_PER_CLIENT": "60",
+                 "MNIST_GAN_PAGES_PER_ADDRESS": "60"}
 GENERATE = ["classic", 0, 4, "all digits", 1.0]
 
 
@@ -128,10 +132,16 @@ def test_the_body_is_limited_by_what_is_read_whatever_the_headers_claim(tmp_path
 
 def test_a_space_limits_every_client_and_a_local_app_none():
     space, local = Limits.from_env(SPACE), Limits.from_env({})
-    assert space.proxy_hops == 1 and space.uploads_per_minute == 30 and space.events_per_client == 16
-    assert space.heavy_per_client == {"inside-invert": 1, "inside": 2, "lab-heavy": 1} and space.png_per_client == 2
-    assert (local.proxy_hops, local.uploads_per_minute, local.events_per_client, local.heavy_per_client,
-            local.streams_per_client, local.png_per_client) == (0, None, None, None, None, None)
+    assert space.proxy_hops == 1 and space.uploads_per_minute == 120 and space.events_per_page == 16
+    assert space.heavy_per_page == {"inside-invert": 1, "inside": 2, "lab-heavy": 1} and space.png_per_client == 2
+    assert space.pages_per_address == space.streams_per_client == 60  # a class of 50 behind one school's NAT
+    assert (local.proxy_hops, local.uploads_per_minute, local.events_per_page, local.heavy_per_page,
+            local.streams_per_client, local.pages_per_address, local.png_per_client) == (0,) + (None,) * 6
+    # the names these had when they were per address still set them; the new names win
+    before = {"MNIST_GAN_EVENTS_PER_CLIENT": "8", "MNIST_GAN_HEAVY_PER_CLIENT": "2"}
+    assert Limits.from_env({**SPACE, **before}).events_per_page == 8
+    assert Limits.from_env({**SPACE, **before}).heavy_per_page["inside"] == 4
+    assert Limits.from_env({**SPACE, **before, "MNIST_GAN_EVENTS_PER_PAGE": "4"}).events_per_page == 4
     assert local.max_streams == space.max_streams == 400  # the slots: every app has them
     assert Limits.from_env({**SPACE, "MNIST_GAN_UPLOADS_PER_MINUTE": "off"}).uploads_per_minute is None
     assert Limits.from_env({"MNIST_GAN_UPLOADS_PER_MINUTE": "100"}).uploads_per_minute == 100
@@ -153,7 +163,7 @@ def test_a_client_is_what_the_proxy_appended():
 
 
 def test_on_a_space_a_client_cannot_choose_who_it_is_nor_outrun_its_share(tmp_path, monkeypatch):
-    for name, value in AS_ON_A_SPACE.items():
+    for name, value in {**AS_ON_A_SPACE, "MNIST_GAN_PAGES_PER_ADDRESS": "1"}.items():
         monkeypatch.setenv(name, value)
     with served_app(tmp_path) as (demo, url):
         with httpx.Client(timeout=60) as http:
@@ -163,7 +173,8 @@ def test_on_a_space_a_client_cannot_choose_who_it_is_nor_outrun_its_share(tmp_pa
             other = http.post(url + "gradio_api/upload", files={"files": ("a.png", b"x", "image/png")},
                               headers={"x-forwarded-for": "203.0.113.8"})
             assert other.status_code == 200  # another visitor is not held back
-            # a client's backlog of slow calls: one runs, the others are refused at the door
+            # an address's backlog of slow calls (each API call a page of its own): one page's worth of them may
+            # wait, the others are refused at the door
             slow, gate = threading.Event(), threading.Event()
             page = demo.mnist_gan_page
             real = page.service.drawing.draw  # what generate runs for a grid it has not made before
@@ -180,7 +191,7 @@ def test_on_a_space_a_client_cannot_choose_who_it_is_nor_outrun_its_share(tmp_pa
                          for _ in range(20)]
                 codes = [j.status_code for j in joins]
                 assert codes.count(200) == 16 and 400 in codes, codes
-                assert "requests waiting or running already" in joins[-1].text
+                assert "your address has 16 requests waiting or running already" in joins[-1].text
             finally:
                 gate.set()
                 page.service.drawing.draw = real
@@ -189,6 +200,8 @@ def test_on_a_space_a_client_cannot_choose_who_it_is_nor_outrun_its_share(tmp_pa
 
 
 def test_one_clients_inversions_never_delay_anothers_first(tmp_path, monkeypatch):
+    """An inversion costs seconds: a page has one waiting or running at a time; an address's backlog of them (a
+    script's API calls, each a page of its own) waits behind another address's first, which then runs first."""
     for name, value in AS_ON_A_SPACE.items():
         monkeypatch.setenv(name, value)
     with served_app(tmp_path) as (demo, url):
@@ -202,20 +215,58 @@ def test_one_clients_inversions_never_delay_anothers_first(tmp_path, monkeypatch
             return real(*args, **kwargs)
 
         inside.invert = slow_invert
+        bob = {"x-forwarded-for": "203.0.113.5"}
         try:
             with httpx.Client(timeout=60) as http:
                 image = http.post(url + "gradio_api/upload", files={"files": ("a.png", _digit_png(), "image/png")},
-                                  headers={"x-forwarded-for": "203.0.113.5"}).json()[0]
+                                  headers=bob).json()[0]
                 data = ["classic", {"path": image, "meta": {"_type": "gradio.FileData"}}, "auto", 1]
                 mallory = {"x-forwarded-for": "203.0.113.66"}
-                first = http.post(url + "gradio_api/call/invert", json={"data": data}, headers=mallory)
+
+                def invert(who: dict, page: str | None = None):
+                    body = {"data": data, **({"session_hash": page} if page else {})}
+                    return http.post(url + "gradio_api/call/invert", json=body, headers=who)
+
+                first = invert(mallory, "mallory-page")
                 assert first.status_code == 200 and started.wait(30)
-                more = [http.post(url + "gradio_api/call/invert", json={"data": data}, headers=mallory)
-                        for _ in range(5)]
-                assert [m.status_code for m in more] == [400] * 5 and "an inversion waiting or running" in more[0].text
+                again = invert(mallory, "mallory-page")  # the same page: one at a time
+                assert again.status_code == 400 and "an inversion waiting or running" in again.text
+                more = [invert(mallory) for _ in range(5)]  # pages of their own: they wait their turn
+                assert [m.status_code for m in more] == [200] * 5
+                joined = invert(bob)
+                assert joined.status_code == 200
+                waiting = demo._queue.event_queue_per_concurrency_id["inside-invert"].queue
+                assert [e.request.headers["x-forwarded-for"] for e in waiting] == \
+                    ["203.0.113.5"] + ["203.0.113.66"] * 5  # bob's first call goes before mallory's backlog
+                gate.set()
+                assert call_outcome(http, url, "invert", joined, bob, 120)[0] == "complete"
         finally:
             gate.set()
             inside.invert = real
+
+
+def test_a_class_behind_one_address_gets_each_page_its_share(tmp_path, monkeypatch):
+    """A class behind a school's NAT is one address and many pages. Twelve pupils each deal a spot-the-fake round
+    and answer once all were dealt (a class looks at its 16 digits for a while): every round is still there, and
+    each is answered. (Per address, the first eight were gone: 4 rounds an address.)"""
+    for name, value in AS_ON_A_SPACE.items():
+        monkeypatch.setenv(name, value)
+    school = {"x-forwarded-for": "198.51.100.7"}
+    with served_app(tmp_path) as (demo, url), httpx.Client(timeout=60) as http:
+        dealt = [rest_call(http, url, "spot_round", ["classic"], headers=school, session=f"pupil-{i}")
+                 for i in range(12)]
+        assert [kind for kind, _ in dealt] == ["complete"] * 12, dealt[:2]
+        answers = [rest_call(http, url, "spot_answer", [outputs[0], [1, 2]], headers=school, session=f"pupil-{i}")
+                   for i, (_, outputs) in enumerate(dealt)]
+        assert [kind for kind, _ in answers] == ["complete"] * 12, [a for a in answers if a[0] != "complete"][:2]
+        assert all(len(outputs[0]["fake"]) == 8 and outputs[0]["of"] == 16 for _, outputs in answers)
+
+
+def test_the_queue_serves_clients_in_turn():
+    events = ["a1", "a2", "a3", "b1", "c1", "b2", "a4", "c2"]
+    assert in_turn(events, lambda e: e[0]) == ["a1", "b1", "c1", "a2", "b2", "c2", "a3", "a4"]
+    assert in_turn(["a1", "a2"], lambda e: e[0]) == ["a1", "a2"]  # one client: first come, first served
+    assert in_turn(["a2", "a3", "b1"], lambda e: e[0], Counter(a=1)) == ["b1", "a2", "a3"]  # a1 is running
 
 
 def test_a_local_app_limits_no_scripted_client(tmp_path):
@@ -291,10 +342,11 @@ def test_a_client_follows_the_run_from_its_share_of_pages_and_all_pages_from_max
                 "complete"
 
 
-def test_a_client_has_at_most_two_looks_inside_and_one_run_animation_at_a_time(tmp_path, monkeypatch):
-    """D's and G's pulls, morphs and verdicts cost ~a second of CPU each, a run's GIF ~5 s: on a Space a client
-    has two of the first kind and one of the second waiting or running; another client is not held back."""
-    for name, value in AS_ON_A_SPACE.items():
+def test_a_page_has_at_most_two_looks_inside_and_one_run_animation_at_a_time(tmp_path, monkeypatch):
+    """D's and G's pulls, morphs and verdicts cost ~a second of CPU each, a run's GIF ~5 s: on a Space a page
+    has two of the first kind and one of the second waiting or running, another page at its address (a classmate
+    behind the same NAT) its own, up to the address's pages' worth; another address is not held back."""
+    for name, value in {**AS_ON_A_SPACE, "MNIST_GAN_PAGES_PER_ADDRESS": "2"}.items():
         monkeypatch.setenv(name, value)
     with served_app(tmp_path) as (demo, url):
         service = demo.mnist_gan_page.service
@@ -318,8 +370,9 @@ def test_a_client_has_at_most_two_looks_inside_and_one_run_animation_at_a_time(t
                          "morph": ["mlp-cond", "3", "8", 0, 4], "discriminate": ["classic", upload, "auto"],
                          "atlas_gif": [None], "runs_compare": [["a", "b"], None]}
 
-                def join(name, who):
-                    return http.post(url + f"gradio_api/call/{name}", json={"data": calls[name]}, headers=who)
+                def join(name, who, page="page-1"):
+                    return http.post(url + f"gradio_api/call/{name}", json={"data": calls[name], "session_hash": page},
+                                     headers=who)
 
                 accepted = [join("z_pull", mallory), join("z_pull", mallory), join("atlas_gif", mallory)]
                 assert [a.status_code for a in accepted] == [200] * 3
@@ -327,7 +380,12 @@ def test_a_client_has_at_most_two_looks_inside_and_one_run_animation_at_a_time(t
                     refused = join(name, mallory)
                     assert refused.status_code == 400 and "a request of this kind waiting or running" in \
                         refused.text, (name, refused.status_code, refused.text)
-                bystander = [join("morph", bob), join("atlas_gif", bob)]
+                classmate = [join("z_pull", mallory, "page-2"), join("d_pull", mallory, "page-2")]
+                assert [c.status_code for c in classmate] == [200] * 2  # the same address, another page
+                third = join("morph", mallory, "page-3")  # two pages' worth of the address's: 4 of the kind
+                assert third.status_code == 400 and "your address has 4 of these waiting or running" in third.text
+                # one page each: a page's answers come on its session's one stream
+                bystander = [join("morph", bob, "bob-1"), join("atlas_gif", bob, "bob-2")]
                 assert [b.status_code for b in bystander] == [200] * 2
                 gate.set()
                 morphed = call_outcome(http, url, "morph", bystander[0], bob, 60)

@@ -304,16 +304,23 @@ def test_a_round_keeps_its_answer_and_is_answered_once(service):
 
 def test_a_visitors_rounds_push_out_only_their_own_and_count_only_as_a_person_could():
     clock = [0.0]
-    rounds = spot.Rounds(max_rounds=100, clock=lambda: clock[0], per_visitor=4, counted_per_hour=2)
-    kept = rounds.add("classic", spot.layout(np.random.default_rng(0)), "203.0.113.5")
-    for i in range(2_000):  # a script's loop of new rounds
-        rounds.add("classic", spot.layout(np.random.default_rng(i)), "203.0.113.66")
-    assert len(rounds) == 5 and rounds.take(kept).visitor == "203.0.113.5"
-    dealt = [rounds.add("classic", spot.layout(np.random.default_rng(i)), "v") for i in range(4)]
+    rounds = spot.Rounds(max_rounds=100, clock=lambda: clock[0], per_page=4, per_address=10, counted_per_hour=2)
+    kept = rounds.add("classic", spot.layout(np.random.default_rng(0)), "203.0.113.5", "bob")
+    for i in range(2_000):  # a script's loop of new rounds, each in a page of its own
+        rounds.add("classic", spot.layout(np.random.default_rng(i)), "203.0.113.66", f"page-{i}")
+    assert len(rounds) == 11 and rounds.take(kept).visitor == "203.0.113.5"  # the address's last 10, and bob's
+    # a class behind one NAT: each page keeps its own last 4, whatever its classmates deal
+    class_rounds = {page: [rounds.add("classic", spot.layout(np.random.default_rng(i)), "198.51.100.1", page)
+                           for i in range(5)] for page in ("ann", "ben")}
+    with pytest.raises(spot.RoundGone):
+        rounds.take(class_rounds["ann"][0])  # ann's fifth pushed out her own first
+    assert [rounds.take(r).page for r in class_rounds["ann"][1:] + class_rounds["ben"][1:]] == \
+        ["ann"] * 4 + ["ben"] * 4
+    dealt = [rounds.add("classic", spot.layout(np.random.default_rng(i)), "v", "p") for i in range(4)]
     assert rounds.count(rounds.take(dealt[0])).startswith("answered within")  # at once: a script's answer
     clock[0] += spot.MIN_ANSWER_S
     assert [rounds.count(rounds.take(d)) for d in dealt[1:3]] == [None, None]
-    assert "more than 2 rounds from one visitor in an hour" in rounds.count(rounds.take(dealt[3]))
+    assert "more than 2 rounds from your address in an hour" in rounds.count(rounds.take(dealt[3]))
     clock[0] += 3_601  # an hour on: counted again
     assert rounds.count(rounds.take(rounds.add("classic", spot.layout(np.random.default_rng(9)), "v"))) is not None
     late = rounds.add("classic", spot.layout(np.random.default_rng(9)), "v")

@@ -90,9 +90,10 @@ class Page:
 
     def visitor(self, profile: gr.OAuthProfile | None = None, token: gr.OAuthToken | None = None,
                 request: gr.Request | None = None) -> Visitor:
-        """Who calls: their login (gradio's login parameters) and the address their request came from."""
+        """Who calls: their login (gradio's login parameters), the address their request came from, and its page."""
         client = request_client(request, self.limits.proxy_hops) if request is not None else ""
-        return Visitor(profile.username if profile else None, token.token if token else None, client)
+        page = (getattr(request, "session_hash", None) or "") if request is not None else ""
+        return Visitor(profile.username if profile else None, token.token if token else None, client, page)
 
 # d3 formats for plot axes: left to Vega, a plot of one point labelled its only tick "2,500.000000" and "8.564708"
 STEP_AXIS, VALUE_AXIS = {"x_axis_format": ",d"}, {"y_axis_format": ".3~g"}

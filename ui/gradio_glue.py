@@ -12,6 +12,7 @@ comes a frame later), and a tab's components exist only once the tab has been sh
 from __future__ import annotations
 
 import inspect
+from collections import Counter
 from pathlib import Path
 from typing import Callable
 
@@ -99,33 +100,60 @@ def html_event(component: gr.HTML, name: str):
 
 
 def guard_queue(demo: gr.Blocks, refusal: Callable, client: Callable) -> None:
-    """Ask `refusal(request, concurrency_group, held)` before any event joins the queue; a message refuses it
-    (the caller reads it as the call's error). held: (client, group) of every event waiting or running, from the
-    queue's own record, so nothing leaks when an event ends, however it ends; client(request) names a request's
-    client. Gradio 6.31 has no per-client limit of its own: this wraps its queue's `push` (demo._queue, made with
-    the Blocks) and reads its waiting lists and running slots."""
+    """Ask `refusal(request, page, concurrency_group, held)` before any event joins the queue; a message refuses
+    it (the caller reads it as the call's error). held: (client, page, group) of every event waiting or running,
+    from the queue's own record, so nothing leaks when an event ends, however it ends; client(request) names a
+    request's client, page is its session. Then the event's group serves clients in turn: each client's k-th
+    waiting event goes after every client's (k-1)-th, so a backlog from one address (a script, or a class behind
+    one NAT) never delays another address's first call. Gradio 6.31 serves each group first come, first served,
+    and has no per-client limit: this wraps its queue's `push` (demo._queue, made with the Blocks), reads its
+    waiting lists and running slots, and orders a waiting list in place (get_events takes its front)."""
     from gradio import route_utils
 
     queue = demo._queue
     push = queue.push
 
+    def who(event) -> str:  # read from its headers once: each join reads every held event's
+        name = getattr(event, "mnist_gan_client", None)
+        if name is None:
+            name = event.mnist_gan_client = client(event.request) if event.request is not None else "?"
+        return name
+
     def held():
         waiting = [event for q in queue.event_queue_per_concurrency_id.values() for event in q.queue]
         running = [event for job in queue.active_jobs if job for event in job]
-        return [(client(event.request) if event.request is not None else "?", event.concurrency_id)
-                for event in waiting + running]
+        return [(who(event), event.session_hash, event.concurrency_id) for event in waiting + running]
 
     async def guarded(body, request, username):
         try:
             fn = route_utils.get_fn(demo, None, body)
         except Exception:  # a bad fn_index: gradio answers it itself
             return await push(body, request, username)
-        message = refusal(request, fn.concurrency_id, held())
+        page = body.session_hash or ""  # an API call without one is a page of its own: no event shares ""
+        message = refusal(request, page, fn.concurrency_id, held())
         if message:
             return False, message, "error"
-        return await push(body, request, username)
+        joined = await push(body, request, username)
+        waiting = queue.event_queue_per_concurrency_id.get(fn.concurrency_id)
+        if waiting is not None and len(waiting.queue) > 1:
+            running = Counter(who(event) for job in queue.active_jobs if job for event in job
+                              if event.concurrency_id == fn.concurrency_id)
+            waiting.queue[:] = in_turn(waiting.queue, who, running)
+        return joined
 
     queue.push = guarded
+
+
+def in_turn(events: list, client: Callable, running: Counter | None = None) -> list:
+    """Waiting events in the order that serves clients in turn: a client's k-th event (counting its `running`
+    ones first) after every client's (k-1)-th, and otherwise in their order (stable)."""
+    rounds = Counter(running or {})
+    keyed = []
+    for index, event in enumerate(events):
+        name = client(event)
+        keyed.append((rounds[name], index, event))
+        rounds[name] += 1
+    return [event for _, _, event in sorted(keyed, key=lambda k: k[:2])]
 
 
 class _ConfigsOnDemand(dict):

@@ -332,7 +332,7 @@ class Inside:
         fakes = generator.generate(int(rng.integers(0, 2**32)), n, labels)
         images = np.empty((len(fake), 28, 28), np.uint8)
         images[fake], images[~fake] = fakes, reals
-        return self.rounds.add(model, fake, visitor.client), spot.render(images, rng)
+        return self.rounds.add(model, fake, visitor.client, visitor.page), spot.render(images, rng)
 
     def spot_answer(self, round_id, marked) -> dict:
         """The truth of a round, how the visitor did, and the model's fooled-rate; whether this answer counted

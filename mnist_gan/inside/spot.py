@@ -1,8 +1,9 @@
 """Spot the fake: rounds kept on the server until answered, and each model's human fooled-rate on disk.
 
 A round is 16 images, a random half real and half the model's; which is which never leaves the server until the
-visitor answers (an answer takes the round away: one answer per round). Rounds are bounded in number and age, and
-per visitor: a script that deals thousands of rounds pushes out its own, never another visitor's.
+visitor answers (an answer takes the round away: one answer per round). Rounds are bounded in number and age, per
+page and per address: a script that deals thousands of rounds pushes out its own, never another visitor's, and a
+class behind one school's NAT (one address, many pages) keeps each page's rounds.
 
 What leaves the server says nothing about the answer but the digits' shapes, which are the game: every image,
 real or generated, is drawn again from its shape alone (`render`: moved by the same random shift, cut at half
@@ -10,7 +11,7 @@ ink, edges softened by one fixed filter), so no pixel statistic (MNIST's exact z
 faint speckle) tells them apart, and each image reaches the page under a name of its own (ui/inside.py), never
 one derived from its content. And a judgement counts towards a model's fooled-rate only when a person could
 have made it: answered no sooner than MIN_ANSWER_S after the round was dealt, and at most COUNTED_PER_HOUR rounds
-per visitor an hour (a script answering in a loop once moved a rate from 14% to 95%).
+per address an hour (a script answering in a loop once moved a rate from 14% to 95%).
 
 The tally is one JSON line per answered round, appended under an exclusive lock on a separate lock file (so it
 survives restarts and concurrent visitors, in one process or several). When the file passes `max_bytes` it is
@@ -38,9 +39,10 @@ from mnist_gan.errors import InvalidInput, shown
 
 ROUND_SIZE = 16
 MAX_ROUNDS = 2_000  # unanswered rounds kept, oldest dropped first (each is 16 booleans and a name)
-ROUNDS_PER_VISITOR = 4  # a visitor's unanswered rounds: a new one pushes out their own oldest
+ROUNDS_PER_PAGE = 4  # a page's unanswered rounds: a new one pushes out its own oldest
+ROUNDS_PER_ADDRESS = 240  # an address's, all its pages together: a class of 50 behind one NAT, 4 each and more
 MIN_ANSWER_S = 3.0  # a person needs seconds to look at 16 digits; a faster answer is a script's
-COUNTED_PER_HOUR = 10  # rounds a visitor may add to the tally in an hour (answering more is fine: not counted)
+COUNTED_PER_HOUR = 10  # rounds an address may add to the tally in an hour (answering more is fine: not counted)
 SHIFT = 2  # pixels a round's images move, each by its own random amount (MNIST's digits keep a 4-pixel margin)
 ROUND_AGE_S = 3_600.0
 MAX_TALLY_BYTES = 256 * 1024
@@ -58,6 +60,7 @@ class Round:
     fake: np.ndarray  # bool (16,): True where the image is the model's
     created: float
     visitor: str = ""  # who was dealt it (their client address)
+    page: str = ""  # and in which page (a session of theirs)
 
 
 def layout(rng: np.random.Generator, size: int = ROUND_SIZE) -> np.ndarray:
@@ -66,13 +69,14 @@ def layout(rng: np.random.Generator, size: int = ROUND_SIZE) -> np.ndarray:
 
 
 class Rounds:
-    """Unanswered rounds by id, at most `max_rounds` (and `per_visitor` each), none older than `max_age_s`, and each
-    visitor's counted judgements over the last hour (thread-safe)."""
+    """Unanswered rounds by id, at most `max_rounds` (`per_page` for each page, `per_address` for each address),
+    none older than `max_age_s`, and each address's counted judgements over the last hour (thread-safe)."""
 
     def __init__(self, max_rounds: int = MAX_ROUNDS, max_age_s: float = ROUND_AGE_S, clock=time.monotonic,
-                 per_visitor: int = ROUNDS_PER_VISITOR, counted_per_hour: int = COUNTED_PER_HOUR):
+                 per_page: int = ROUNDS_PER_PAGE, per_address: int = ROUNDS_PER_ADDRESS,
+                 counted_per_hour: int = COUNTED_PER_HOUR):
         self.max_rounds, self.max_age_s, self.clock = max_rounds, max_age_s, clock
-        self.per_visitor, self.counted_per_hour = per_visitor, counted_per_hour
+        self.per_page, self.per_address, self.counted_per_hour = per_page, per_address, counted_per_hour
         self._rounds: OrderedDict[str, Round] = OrderedDict()
         self._counted: OrderedDict[str, list[float]] = OrderedDict()  # visitor -> times; least recent first
         self._lock = threading.Lock()
@@ -81,15 +85,18 @@ class Rounds:
         with self._lock:
             return len(self._rounds)
 
-    def add(self, model: str, fake: np.ndarray, visitor: str = "") -> str:
-        """Keep a round; its id is unguessable (128 random bits)."""
+    def add(self, model: str, fake: np.ndarray, visitor: str = "", page: str = "") -> str:
+        """Keep a round dealt to `visitor` (an address) in `page`; its id is unguessable (128 random bits)."""
         round_id = secrets.token_urlsafe(16)
         with self._lock:
             self._expire()
             theirs = [key for key, kept in self._rounds.items() if kept.visitor == visitor]
-            for key in theirs[:max(0, len(theirs) - self.per_visitor + 1)]:
-                del self._rounds[key]  # their oldest: a script's thousands of rounds push out only its own
-            self._rounds[round_id] = Round(model, np.array(fake, bool), self.clock(), visitor)
+            in_page = [key for key in theirs if self._rounds[key].page == page]
+            # the page's oldest, then the address's: a script's thousands of rounds push out only its own
+            for keys, cap in ((in_page, self.per_page), (theirs, self.per_address)):
+                for key in keys[:max(0, len(keys) - cap + 1)]:
+                    self._rounds.pop(key, None)
+            self._rounds[round_id] = Round(model, np.array(fake, bool), self.clock(), visitor, page)
             while len(self._rounds) > self.max_rounds:
                 self._rounds.popitem(last=False)
         return round_id
@@ -118,7 +125,7 @@ class Rounds:
             if counted:
                 times.append(now)
             self._counted[found.visitor] = times
-        return None if counted else f"more than {self.counted_per_hour} rounds from one visitor in an hour"
+        return None if counted else f"more than {self.counted_per_hour} rounds from your address in an hour"
 
     def _expire(self) -> None:
         cutoff = self.clock() - self.max_age_s
