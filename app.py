@@ -144,12 +144,13 @@ def build(service: Service) -> gr.Blocks:
         generator, explorer, trainer, hub = GenerateTab(page), ExplorerTab(page), TrainTab(page), HubTab(page)
         # on a phone, tabs that do not fit wrap ("menu", the default, hid three of the four behind "...");
         # "Open in Latent explorer" switches tabs
+        shown = {}  # the tabs by key: the Train tab sends its pictures again each time it is shown
         with gr.Tabs(overflow_behavior="wrap", elem_id="tabs") as tabs:
             inside = InsideTab(page, explorer, tabs)
             for tab, name, key in ((generator, "Generate", "generate"), (explorer, "Latent explorer", "latent"),
                                    (inside, "Inside the GAN", "inside"), (trainer, "Train", "train"),
                                    (hub, "Hub", "hub")):
-                with gr.Tab(name, id=key):
+                with gr.Tab(name, id=key) as shown[key]:
                     tab.build()
 
         # A model change (picker, "Use this model", a pull) or a new page refreshes both drawing tabs: the grid and
@@ -164,7 +165,7 @@ def build(service: Service) -> gr.Blocks:
             when(**explorer.interpolating)
             changed = when(**model_changed)
             explorer.redraw(changed)
-        trainer.wire(demo, pickers=[page.model, hub.model])
+        trainer.wire(demo, pickers=[page.model, hub.model], tab=shown["train"])
         endpoint(models, "models")
         declare_resources(page)
     hide_gradio_events(demo)

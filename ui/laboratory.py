@@ -159,13 +159,7 @@ class LabPanel:
             out[at[self.summary]] = inspection_markdown(summary)
         key_atlas = (s.run, len(s.atlas_steps))
         if view.get("atlas") != key_atlas:
-            count = len(s.atlas_steps)
-            if count:
-                step, out[at[self.atlas_image]] = self.atlas_file(s, count - 1)
-                out[at[self.atlas_scrub]] = gr.update(maximum=max(1, count - 1), value=count - 1,
-                                                      interactive=count > 1, label=f"Atlas at step {step:,}")
-            else:
-                out[at[self.atlas_image]] = None
+            out[at[self.atlas_image]], out[at[self.atlas_scrub]] = self.atlas_outputs(s)
         key_alarm = (s.run, len(s.alarms))
         if view.get("alarm") != key_alarm:
             alarm = s.alarms[-1] if s.alarms else None
@@ -186,6 +180,15 @@ class LabPanel:
             out[at[self.compared]] = gr.update(choices=choices)
         view.update(inspection=key, atlas=key_atlas, alarm=key_alarm, live=key_live, runs=key_runs)
         return out
+
+    def atlas_outputs(self, s: RunStatus) -> tuple:
+        """The latest latent atlas and its slider (none yet: no picture, the slider as it is)."""
+        count = len(s.atlas_steps)
+        if not count:
+            return None, gr.skip()
+        step, picture = self.atlas_file(s, count - 1)
+        return picture, gr.update(maximum=max(1, count - 1), value=count - 1, interactive=count > 1,
+                                  label=f"Atlas at step {step:,}")
 
     def controls(self, s: RunStatus) -> list:
         """The panel's buttons for the run's state."""

@@ -202,12 +202,7 @@ class TrainTab:
         count = len(s.sample_steps)
         grid_key = (s.run, count)
         if view.get("grids") != grid_key:
-            following = scrub is None or scrub >= view.get("count", 0) - 1
-            index = count - 1 if following else int(scrub)
-            shown_grid = self.grid_file(s, index)
-            out["grid"] = shown_grid[1] if shown_grid else None
-            out["scrub"] = gr.update(maximum=max(1, count - 1), value=index if count else 0, interactive=count > 1,
-                                     label=f"Sample grid at step {shown_grid[0]:,}" if shown_grid else "Sample grids")
+            out["grid"], out["scrub"] = self.grid_outputs(s, scrub, view.get("count", 0))
         else:
             out["grid"] = out["scrub"] = gr.skip()
         # The buttons and model pickers go through `controls`: a skipped output still costs gradio ~1 ms to process
@@ -216,6 +211,26 @@ class TrainTab:
         view.update(status=status_key, quality=quality_key, grids=grid_key, count=count)
         lab = self.lab.tick(view, s, names)
         return (out["status"], out["curves"], out["quality"], out["grid"], out["scrub"], *lab, controls, view)
+
+    def grid_outputs(self, s: RunStatus, scrub: float | None, shown: int) -> tuple:
+        """The sample grid and its slider: the latest grid, or the one this page scrubbed back to (scrub, its index
+        when the page last had `shown` grids)."""
+        count = len(s.sample_steps)
+        following = scrub is None or scrub >= shown - 1
+        index = count - 1 if following else int(scrub)
+        shown_grid = self.grid_file(s, index)
+        return (shown_grid[1] if shown_grid else None,
+                gr.update(maximum=max(1, count - 1), value=index if count else 0, interactive=count > 1,
+                          label=f"Sample grid at step {shown_grid[0]:,}" if shown_grid else "Sample grids"))
+
+    def shown_again(self, request: gr.Request):
+        """The sample grid and the latent atlas, sent again each time the tab is shown. A page's stream sends each
+        once, and gradio 6.31 sometimes loses a picture sent to a tab that was never shown (its slider arrives): a
+        page opened after a run ended then showed an empty grid until the run changed (2 of 6 tries on a busy
+        machine, opening the tab 3 s after the page)."""
+        s = self.page.service.training.status()
+        scrub = self._scrubbed.get(request.session_hash) if request is not None else None
+        return (*self.grid_outputs(s, scrub, len(s.sample_steps)), *self.lab.atlas_outputs(s))
 
     def curves(self):
         """The run's D accuracies and losses, each live edit marked, drawn for all the pages that show them: each
@@ -338,6 +353,7 @@ class TrainTab:
                 export = gr.Button("Export the run as a GIF", elem_id="export")
                 run_gif = gr.File(label="Run GIF", elem_id="run-gif")
         self.lab.build(self.form)
+        self._grid, self._scrub = train_grid, scrub
         view = gr.State({})
         self._controls = gr.State()  # what the buttons and pickers show: their update runs only when it changes
         self.buttons = [start, pause, resume, stop, use, resume_run, resumable, *self.lab.step_buttons,
@@ -366,9 +382,12 @@ class TrainTab:
                      concurrency_limit=2)  # up to 100 grids into a GIF: seconds of CPU
         self.use = use
 
-    def wire(self, demo: gr.Blocks, pickers: list) -> None:
-        """Connect what lives outside the tab: page loads, and the model pickers the run's weights join."""
+    def wire(self, demo: gr.Blocks, pickers: list, tab: gr.Tab) -> None:
+        """Connect what lives outside the tab: page loads, the tab itself, and the model pickers the run's weights
+        join."""
         self.pickers, self.demo = pickers, demo
+        tab.select(on_event_loop(self.shown_again), None, [self._grid, self._scrub, self.lab.atlas_image,
+                                                          self.lab.atlas_scrub], **PRIVATE, **FAST)
         for fn, inputs, outputs, options in self.page_load:
             demo.load(fn, inputs, outputs, **PRIVATE, **FAST, **options)
         self._controls.change(on_event_loop(self.controls), None, [*self.buttons, *pickers], **PRIVATE, **FAST)
