@@ -343,3 +343,8 @@ def test_the_live_table_shows_each_trial_and_what_tune_alone_knows(tmp_path):
     assert rows[0].split() == ["t000", "running", "200/400", "cFID", "1.23", "(best", "1)", "1,500", "img/s"]
     assert rows[1].split() == ["t001", "stopped", "early", "100/400", "cFID", "-", "(best", "-)", "0", "img/s"]
     assert rows[2].split()[:3] == ["t002", "pending", "0/400"]
+    by_recall = progress_table(tmp_path, [trial("t000", "RUNNING", {"step": 200, "cfid": 1.234, "best_cfid": 1.0,
+                                                                   "score": 0.7, "best_score": 0.75,
+                                                                   "images_per_sec": 1500.0})], 75, "recall")
+    assert by_recall.splitlines()[1].split() == ["t000", "running", "200/400", "cFID", "1.23", "(best", "1)",
+                                                 "recall", "0.7", "(best", "0.75)", "1,500", "img/s"]
