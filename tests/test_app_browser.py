@@ -166,9 +166,10 @@ def test_train_watch_reload_stop_and_use_the_model(page, browser, app_server):
     wait_until(lambda: step_shown(page) >= 1200, 600, "1,200 steps")  # enough for digit-like strokes
     page.locator("#stop").click()
     wait_until(lambda: "stopped" in page.locator("#status").inner_text(), 600, "the stop")
-    # pages opened once the run has stopped, their Train tab shown at once or a few seconds later: each shows the
-    # run's last sample grid (gradio once lost the picture sent to a tab not shown yet: an empty grid for good)
-    last = app.service.training.status().sample_steps[-1]
+    # pages opened once the run has stopped, their Train tab shown at once or a few seconds later, then the latent
+    # atlas opened: each shows the run's last sample grid and atlas (gradio once lost pictures sent to a tab not
+    # shown yet, or to a closed accordion: empty for good)
+    status = app.service.training.status()
     for delay in (0, 3):
         later = browser.new_page()
         later.goto(url)
@@ -177,7 +178,11 @@ def test_train_watch_reload_stop_and_use_the_model(page, browser, app_server):
         later.get_by_role("tab", name="Train").click()
         wait_until(lambda: later.locator("#train-grid img").count() == 1, 30, "the last sample grid")
         assert later.locator("#train-grid img").get_attribute("src"), delay
-        assert f"Sample grid at step {last:,}" in later.locator("#scrub").inner_text(), delay
+        assert f"Sample grid at step {status.sample_steps[-1]:,}" in later.locator("#scrub").inner_text(), delay
+        time.sleep(delay)
+        later.get_by_text("Latent atlas").click()
+        wait_until(lambda: later.locator("#atlas img").count() == 1, 30, "the last atlas")
+        assert f"Atlas at step {status.atlas_steps[-1]:,}" in later.locator("#atlas-scrub").inner_text(), delay
         later.close()
     wait_until(lambda: page.locator("#use").is_enabled(), 30, "Use this model")
     shot(page, "3-train")

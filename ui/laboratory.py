@@ -16,7 +16,19 @@ from mnist_gan.training.manual_steps import KINDS
 from mnist_gan.training.run_state import RunStatus
 
 from .agents import setting_args
-from .common import FAST, LABELLED, PIXELS, PRIVATE, RAW, STEP_AXIS, VALUE_AXIS, Page, plain_errors, visitor
+from .common import (
+    FAST,
+    LABELLED,
+    PIXELS,
+    PRIVATE,
+    RAW,
+    STEP_AXIS,
+    VALUE_AXIS,
+    Page,
+    on_event_loop,
+    plain_errors,
+    visitor,
+)
 from .gradio_glue import endpoint, with_signature
 
 STEP_BUTTONS = {"d": "D step", "g": "G step", "iteration": "One iteration", "10": "10 iterations"}
@@ -227,7 +239,7 @@ class LabPanel:
                 self.apply = gr.Button("Apply live", elem_id="apply-live", interactive=False)
             self.alarm = gr.Markdown(visible=False, elem_id="alarm")
             self.remedy = gr.Button(visible=False, variant="stop", elem_id="remedy")
-        with gr.Accordion("Latent atlas", open=False, elem_id="atlas-panel"):
+        with gr.Accordion("Latent atlas", open=False, elem_id="atlas-panel") as atlas_panel:
             gr.Markdown("A fixed 2-D slice of the latent space, tiled with the generator's digits at each sample step: "
                         "green tiles look real to D, red ones generated; the corner digit is the judge's reading.")
             with gr.Row():
@@ -275,6 +287,10 @@ class LabPanel:
                       [compared_grids, compared_acc, compared_loss, compared_cfid], **PRIVATE, **HEAVY)
         self.atlas_scrub.input(self._atlas_at, self.atlas_scrub, [self.atlas_image, self.atlas_scrub],
                                trigger_mode="always_last", **PRIVATE, **FAST, **RAW)
+        # opened, the panel asks for the atlas its slider is at: gradio 6.31 sometimes loses a picture sent to a
+        # closed accordion (its slider's update arrives), as to a tab never shown (ui/train.py's shown_again)
+        atlas_panel.expand(on_event_loop(self._atlas_at), self.atlas_scrub, [self.atlas_image, self.atlas_scrub],
+                           **PRIVATE, **FAST)
         export.click(self.atlas_gif, gr.State(None), atlas_file, **PRIVATE, **HEAVY)
         for name in ("train_step_once", "train_set", "train_fork", "runs_list"):
             endpoint(getattr(self, name), name, concurrency_limit=None)
