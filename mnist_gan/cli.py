@@ -96,7 +96,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from mnist_gan.sweeps.spec import load_spec
+    from mnist_gan.sweeps.spec import load_spec, ranked
     from mnist_gan.sweeps.tune_runner import INSTALL_HINT, ray_available, run_sweep
 
     if not ray_available():
@@ -109,8 +109,7 @@ def cmd_sweep(args) -> int:
     except KeyboardInterrupt:
         print(f"interrupted; {resume}")
         return 130
-    sign = 1 if spec.mode == "min" else -1
-    for row in sorted(rows, key=lambda r: (r[spec.rank_by] is None, sign * (r[spec.rank_by] or 0)))[:5]:
+    for row in ranked(rows, spec)[:5]:
         shown = {key: "-" if row[key] is None else f"{row[key]:.4g}" for key in ("cfid", spec.rank_by)}
         ranked = "" if spec.rank_by == "cfid" else f"best {spec.rank_by} {shown[spec.rank_by]}, "
         print(f"  {row['trial']}: {row['status']}, {row['steps']} steps, {ranked}best cFID {shown['cfid']}, "

@@ -297,6 +297,15 @@ def write_results(out: Path, spec: Spec) -> list[dict]:
 NAMES = {"cfid": "cFID", "cfid_x_real": "cFID x real"}  # the figures' names in the tables; the others as they are
 
 
+def ranked(rows: list[dict], spec: Spec) -> list[dict]:
+    """Result rows, the best by the spec's ranking figure first, rows without one last."""
+    return sorted(rows, key=lambda row: _best_first(spec, row.get(spec.rank_by)))
+
+
+def _best_first(spec: Spec, value: float | None) -> tuple:
+    return (value is None, 0 if value is None else value if spec.mode == "min" else -value)
+
+
 def results_table(rows: list[dict], spec: Spec) -> str:
     """Markdown: configurations by their mean best ranking figure over their seeds (spread: sample standard
     deviation and range), then every trial by its best."""
@@ -309,25 +318,23 @@ def results_table(rows: list[dict], spec: Spec) -> str:
     def values(group: list[dict]) -> list[float]:
         return [r[key] for r in group if r.get(key) is not None]
 
-    def order(value: float | None) -> tuple:  # the best first, trials without a value last
-        return (value is None, 0 if value is None else value if spec.mode == "min" else -value)
-
     lines = ["# Sweep results", "", f"{name}: the best of each trial's evaluations (N = 2,000 samples; {better} is "
              "better).", "", f"| configuration | trials | {name} mean | spread (sd; min-max) | statuses |",
              "| --- | --- | --- | --- | --- |"]
-    for group_name, group in sorted(groups.items(), key=lambda item: order(
-            statistics.fmean(values(item[1])) if values(item[1]) else None)):
+    means = {name: statistics.fmean(values(group)) if values(group) else None for name, group in groups.items()}
+    for group_name, group in sorted(groups.items(), key=lambda item: _best_first(spec, means[item[0]])):
         found = values(group)
         sd = f"{statistics.stdev(found):.3g}" if len(found) > 1 else "-"
         spread = f"{sd}; {min(found):.3g}-{max(found):.3g}" if found else "-"
         statuses = ", ".join(f"{n} {s}" for s, n in sorted(Counter(r["status"] for r in group).items()))
-        lines.append(f"| {group_name} | {len(group)} | {f'{statistics.fmean(found):.3g}' if found else '-'} | "
-                     f"{spread} | {statuses} |")
+        mean = means[group_name]
+        lines.append(f"| {group_name} | {len(group)} | {'-' if mean is None else f'{mean:.3g}'} | {spread} | "
+                     f"{statuses} |")
     extra = "" if key == "cfid" else " best cFID |"  # best/ holds the best sampler by cFID, whatever the ranking
     weights = "best weights" if key == "cfid" else "best weights (by cFID)"
     lines += ["", f"| trial | seed | status | steps | best {name} |{extra} {weights} |",
               "| --- | --- | --- | --- | --- |" + (" --- |" if extra else "")]
-    for row in sorted(rows, key=lambda r: order(r.get(key))):
+    for row in ranked(rows, spec):
         cells = [row.get(key)] + ([row["cfid"]] if extra else [])
         shown_cells = " | ".join("-" if v is None else f"{v:.4g}" for v in cells)
         lines.append(f"| {row['trial']} | {row['seed']} | {row['status']} | {row['steps'] or '-'} | {shown_cells} | "
