@@ -226,8 +226,9 @@ class TrainTab:
     def shown_again(self, request: gr.Request):
         """The sample grid and the latent atlas, sent again each time the tab is shown. A page's stream sends each
         once, and gradio 6.31 sometimes loses a picture sent to a tab that was never shown (its slider arrives): a
-        page opened after a run ended then showed an empty grid until the run changed (2 of 6 tries on a busy
-        machine, opening the tab 3 s after the page)."""
+        page opened after a run ended then showed an empty grid until the run changed (4 of 18 tries on a busy
+        machine, at 390 px, the tab opened 3-4 s after the page; none of 16 since). The atlas's panel asks again
+        when it is opened (ui/laboratory.py)."""
         s = self.page.service.training.status()
         scrub = self._scrubbed.get(request.session_hash) if request is not None else None
         return (*self.grid_outputs(s, scrub, len(s.sample_steps)), *self.lab.atlas_outputs(s))
