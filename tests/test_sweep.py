@@ -215,6 +215,9 @@ def test_a_sweep_ranked_by_another_figure_reports_it_to_tune_and_orders_its_resu
     assert "recall: the best of each trial's evaluations (N = 2,000 samples; higher is better)" in table
     groups = [line.split(" | ")[:3] for line in table.splitlines() if line.startswith("| lr_g=")]
     assert groups == [["| lr_g=0.001", "1", "0.7"], ["| lr_g=0.0002", "1", "0.5"]]
+    lines = table.splitlines()
+    for header, rule in ((lines[4], lines[5]), (lines[-4], lines[-3])):  # each table's rule has its header's columns
+        assert header.count("|") == rule.count("|"), (header, rule)
     trials = [line.split(" | ") for line in table.splitlines() if line.startswith("| t00")]
     assert [(t[0], t[4], t[5]) for t in trials] == [(f"| {by_recall.trials[1].name}", "0.7", "2"),
                                                    (f"| {by_recall.trials[0].name}", "0.5", "1")]

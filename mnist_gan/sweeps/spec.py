@@ -333,7 +333,7 @@ def results_table(rows: list[dict], spec: Spec) -> str:
     extra = "" if key == "cfid" else " best cFID |"  # best/ holds the best sampler by cFID, whatever the ranking
     weights = "best weights" if key == "cfid" else "best weights (by cFID)"
     lines += ["", f"| trial | seed | status | steps | best {name} |{extra} {weights} |",
-              "| --- | --- | --- | --- | --- |" + (" --- |" if extra else "")]
+              "| --- | --- | --- | --- | --- | --- |" + (" --- |" if extra else "")]
     for row in ranked(rows, spec):
         cells = [row.get(key)] + ([row["cfid"]] if extra else [])
         shown_cells = " | ".join("-" if v is None else f"{v:.4g}" for v in cells)
