@@ -111,8 +111,8 @@ def cmd_sweep(args) -> int:
         return 130
     for row in ranked(rows, spec)[:5]:
         shown = {key: "-" if row[key] is None else f"{row[key]:.4g}" for key in ("cfid", spec.rank_by)}
-        ranked = "" if spec.rank_by == "cfid" else f"best {spec.rank_by} {shown[spec.rank_by]}, "
-        print(f"  {row['trial']}: {row['status']}, {row['steps']} steps, {ranked}best cFID {shown['cfid']}, "
+        figure = "" if spec.rank_by == "cfid" else f"best {spec.rank_by} {shown[spec.rank_by]}, "
+        print(f"  {row['trial']}: {row['status']}, {row['steps']} steps, {figure}best cFID {shown['cfid']}, "
               f"weights {row['best']}")
     unfinished = sum(row["status"] not in ("finished", "stopped early", "diverged") for row in rows)
     if unfinished:
