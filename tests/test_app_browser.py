@@ -183,6 +183,16 @@ def test_train_watch_reload_stop_and_use_the_model(page, browser, app_server):
         later.get_by_text("Latent atlas").click()
         wait_until(lambda: later.locator("#atlas img").count() == 1, 30, "the last atlas")
         assert f"Atlas at step {status.atlas_steps[-1]:,}" in later.locator("#atlas-scrub").inner_text(), delay
+        if delay:  # scrubbed back to the first atlas, another tab shown, this one again: the atlas stays there
+            first = f"Atlas at step {status.atlas_steps[0]:,}"
+            later.locator("#atlas-scrub input[type=range]").press("Home")
+            wait_until(lambda: first in later.locator("#atlas-scrub").inner_text(), 30, "the first atlas")
+            later.get_by_role("tab", name="Generate").click()
+            later.get_by_role("tab", name="Train").click()
+            for _ in range(30):  # the tab's select event answers in milliseconds; it once moved the atlas to the last
+                assert first in later.locator("#atlas-scrub").inner_text()
+                time.sleep(0.1)
+            assert later.locator("#atlas img").count() == 1
         later.close()
     wait_until(lambda: page.locator("#use").is_enabled(), 30, "Use this model")
     shot(page, "3-train")

@@ -119,26 +119,23 @@ def guard_queue(demo: gr.Blocks, refusal: Callable, client: Callable) -> None:
             name = event.mnist_gan_client = client(event.request) if event.request is not None else "?"
         return name
 
-    def held():
-        waiting = [event for q in queue.event_queue_per_concurrency_id.values() for event in q.queue]
-        running = [event for job in queue.active_jobs if job for event in job]
-        return [(who(event), event.session_hash, event.concurrency_id) for event in waiting + running]
-
     async def guarded(body, request, username):
         try:
             fn = route_utils.get_fn(demo, None, body)
         except Exception:  # a bad fn_index: gradio answers it itself
             return await push(body, request, username)
         page = body.session_hash or ""  # an API call without one is a page of its own: no event shares ""
-        message = refusal(request, page, fn.concurrency_id, held())
+        waiting = [event for q in queue.event_queue_per_concurrency_id.values() for event in q.queue]
+        running = [event for job in queue.active_jobs if job for event in job]
+        held = [(who(event), event.session_hash, event.concurrency_id) for event in waiting + running]
+        message = refusal(request, page, fn.concurrency_id, held)
         if message:
             return False, message, "error"
         joined = await push(body, request, username)
-        waiting = queue.event_queue_per_concurrency_id.get(fn.concurrency_id)
-        if waiting is not None and len(waiting.queue) > 1:
-            running = Counter(who(event) for job in queue.active_jobs if job for event in job
-                              if event.concurrency_id == fn.concurrency_id)
-            waiting.queue[:] = in_turn(waiting.queue, who, running)
+        group = queue.event_queue_per_concurrency_id.get(fn.concurrency_id)
+        if group is not None and len(group.queue) > 1:
+            turns = Counter(who(event) for event in running if event.concurrency_id == fn.concurrency_id)
+            group.queue[:] = in_turn(group.queue, who, turns)
         return joined
 
     queue.push = guarded

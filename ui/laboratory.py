@@ -193,14 +193,20 @@ class LabPanel:
         view.update(inspection=key, atlas=key_atlas, alarm=key_alarm, live=key_live, runs=key_runs)
         return out
 
-    def atlas_outputs(self, s: RunStatus) -> tuple:
-        """The latest latent atlas and its slider (none yet: no picture, the slider as it is)."""
+    def atlas_outputs(self, s: RunStatus, index: int | None = None) -> tuple:
+        """The latent atlas at `index` (None: the latest, and the slider moved there) and its slider; none yet: no
+        picture when following, and the slider as it is."""
         count = len(s.atlas_steps)
         if not count:
-            return None, gr.skip()
-        step, picture = self.atlas_file(s, count - 1)
-        return picture, gr.update(maximum=max(1, count - 1), value=count - 1, interactive=count > 1,
-                                  label=f"Atlas at step {step:,}")
+            return None if index is None else gr.skip(), gr.skip()
+        step, picture = self.atlas_file(s, count - 1 if index is None else int(index))
+        moved = {"value": count - 1} if index is None else {}
+        return picture, gr.update(maximum=max(1, count - 1), interactive=count > 1, label=f"Atlas at step {step:,}",
+                                  **moved)
+
+    def atlas_at(self, index) -> tuple:
+        """The atlas a page's slider is at: scrubbed, its panel opened, its tab shown again."""
+        return self.atlas_outputs(self.page.service.training.status(), index)
 
     def controls(self, s: RunStatus) -> list:
         """The panel's buttons for the run's state."""
@@ -285,11 +291,11 @@ class LabPanel:
         self.remedy.click(self._fork_remedy, None, last, **PRIVATE)
         compare.click(self._compare_ui, [self.compared, compare_step],
                       [compared_grids, compared_acc, compared_loss, compared_cfid], **PRIVATE, **HEAVY)
-        self.atlas_scrub.input(self._atlas_at, self.atlas_scrub, [self.atlas_image, self.atlas_scrub],
+        self.atlas_scrub.input(self.atlas_at, self.atlas_scrub, [self.atlas_image, self.atlas_scrub],
                                trigger_mode="always_last", **PRIVATE, **FAST, **RAW)
         # opened, the panel asks for the atlas its slider is at: gradio 6.31 sometimes loses a picture sent to a
         # closed accordion (its slider's update arrives), as to a tab never shown (ui/train.py's shown_again)
-        atlas_panel.expand(on_event_loop(self._atlas_at), self.atlas_scrub, [self.atlas_image, self.atlas_scrub],
+        atlas_panel.expand(on_event_loop(self.atlas_at), self.atlas_scrub, [self.atlas_image, self.atlas_scrub],
                            **PRIVATE, **FAST)
         export.click(self.atlas_gif, gr.State(None), atlas_file, **PRIVATE, **HEAVY)
         for name in ("train_step_once", "train_set", "train_fork", "runs_list"):
@@ -311,13 +317,6 @@ class LabPanel:
         if not alarm or alarm.get("fork_step") is None:
             raise gr.Error("no alarm with a checkpoint to fork from")
         return self.train_fork(s.run, alarm["fork_step"], **alarm["remedy"], profile=profile)
-
-    def _atlas_at(self, index):
-        s = self.page.service.training.status()
-        if not s.atlas_steps:
-            return gr.skip(), gr.skip()
-        step, picture = self.atlas_file(s, int(index))
-        return picture, gr.update(label=f"Atlas at step {step:,}")
 
     def atlas_file(self, s: RunStatus, index: int) -> tuple[int, str]:
         """(step, PNG file) of the current run's index-th latent atlas (s has one), made once for all the pages

@@ -223,15 +223,16 @@ class TrainTab:
                 gr.update(maximum=max(1, count - 1), value=index if count else 0, interactive=count > 1,
                           label=f"Sample grid at step {shown_grid[0]:,}" if shown_grid else "Sample grids"))
 
-    def shown_again(self, request: gr.Request):
+    def shown_again(self, atlas_index, request: gr.Request):
         """The sample grid and the latent atlas, sent again each time the tab is shown. A page's stream sends each
         once, and gradio 6.31 sometimes loses a picture sent to a tab that was never shown (its slider arrives): a
         page opened after a run ended then showed an empty grid until the run changed (4 of 18 tries on a busy
         machine, at 390 px, the tab opened 3-4 s after the page; none of 16 since). The atlas's panel asks again
-        when it is opened (ui/laboratory.py)."""
+        when it is opened (ui/laboratory.py). Each stays where this page left it: the grid's position is kept here,
+        the atlas's is its slider's."""
         s = self.page.service.training.status()
         scrub = self._scrubbed.get(request.session_hash) if request is not None else None
-        return (*self.grid_outputs(s, scrub, len(s.sample_steps)), *self.lab.atlas_outputs(s))
+        return (*self.grid_outputs(s, scrub, len(s.sample_steps)), *self.lab.atlas_outputs(s, atlas_index))
 
     def curves(self):
         """The run's D accuracies and losses, each live edit marked, drawn for all the pages that show them: each
@@ -387,8 +388,8 @@ class TrainTab:
         """Connect what lives outside the tab: page loads, the tab itself, and the model pickers the run's weights
         join."""
         self.pickers, self.demo = pickers, demo
-        tab.select(on_event_loop(self.shown_again), None, [self._grid, self._scrub, self.lab.atlas_image,
-                                                          self.lab.atlas_scrub], **PRIVATE, **FAST)
+        tab.select(on_event_loop(self.shown_again), self.lab.atlas_scrub,
+                   [self._grid, self._scrub, self.lab.atlas_image, self.lab.atlas_scrub], **PRIVATE, **FAST)
         for fn, inputs, outputs, options in self.page_load:
             demo.load(fn, inputs, outputs, **PRIVATE, **FAST, **options)
         self._controls.change(on_event_loop(self.controls), None, [*self.buttons, *pickers], **PRIVATE, **FAST)
