@@ -121,7 +121,10 @@ def test_the_body_is_limited_by_what_is_read_whatever_the_headers_claim(tmp_path
                 except OSError:  # the server answered and closed: what it had not read was never read
                     pass
                 answer = s.recv(100)
-            assert answer.startswith(b"HTTP/1.1 413"), answer
+            # refused once the limit is read, or at once where the HTTP parser (httptools, which uvicorn runs on
+            # when it is installed) refuses a request that claims both a length and chunks: both read no more
+            refusals = (b"HTTP/1.1 413", b"HTTP/1.1 400") if b"Content-Length" in headers else (b"HTTP/1.1 413",)
+            assert answer.startswith(refusals), answer
         assert rss_mb(os.getpid())[0] - rss_before < 60  # not the 100 MB per request the headers once let in
         with httpx.Client(timeout=30) as http:
             files = [("files", (f"{i}.png", b"x" * 900_000, "image/png")) for i in range(60)]
