@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from io import BytesIO
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from bench.appserver import App
 from mnist_gan.atomic_files import atomic_write
 from mnist_gan.images import encode_png, make_grid, upscale
 from mnist_gan.model.generator import Generator, shipped_models
-from testing.app import GENERATE, AppError
+from testing.app import GENERATE, AppError, AppProcess
 from testing.system import cpu_seconds, descendants, percentile, rss_mb, summary
 
 
@@ -83,6 +84,20 @@ def test_app_process_answers_the_raw_rest_path_with_the_models_pixels():
             app.call("generate", "nope", *GENERATE[1:])
         pid = app.process.pid
     assert app.process.returncode is not None and rss_mb(pid) == (0.0, 0.0)
+
+
+@pytest.mark.slow
+def test_the_server_loop_benchmark_runs_the_servers_it_names(tmp_path):
+    """bench.server_loop's two apps: uvicorn on uvloop + httptools (what requirements.txt installs), and on its
+    fallback with the two made unimportable (their compiled modules loaded in the app's process, or not)."""
+    from bench.server_loop import ways
+
+    for way, env in ways(str(tmp_path)).items():
+        with AppProcess(env=env) as app:
+            app.call("generate", *GENERATE)  # an event served, and the HTTP parser has parsed requests
+            maps = Path(f"/proc/{app.process.pid}/maps").read_text()
+            loaded = {name for name in ("uvloop", "httptools") if f"/{name}/" in maps}
+        assert loaded == ({"uvloop", "httptools"} if way == "uvloop + httptools" else set()), way
 
 
 def test_time_to_quality_chart_is_a_png_of_the_curves():
