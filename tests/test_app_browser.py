@@ -163,6 +163,29 @@ def test_train_watch_reload_stop_and_use_the_model(page, browser, app_server):
     assert run in other.locator("#status").inner_text()
     other.close()
 
+    # the atlas scrubbed back stays there as the run makes more (it once jumped to each new one), and follows the
+    # run again once scrubbed to the end
+    page.get_by_text("Latent atlas").click()
+    wait_until(lambda: page.locator("#atlas img").count() == 1, 30, "the atlas")
+    scrub = page.locator("#atlas-scrub input[type=range]")
+    first = f"Atlas at step {app.service.training.status().atlas_steps[0]:,}"
+    scrub.press("Home")
+    wait_until(lambda: first in page.locator("#atlas-scrub").inner_text(), 30, "the first atlas")
+    made = len(app.service.training.status().atlas_steps)
+    wait_until(lambda: int(scrub.get_attribute("max")) >= made + 1, 120, "two more atlases on the page")
+    assert first in page.locator("#atlas-scrub").inner_text()
+    training = app.service.training  # paused, so that no atlas arrives while the end is being scrubbed to
+    training.pause()
+    wait_until(lambda: training.status().state == "paused", 120, "the pause")
+    wait_until(lambda: int(scrub.get_attribute("max")) == len(training.status().atlas_steps) - 1, 30, "every atlas")
+    scrub.press("End")
+    last = f"Atlas at step {training.status().atlas_steps[-1]:,}"
+    wait_until(lambda: last in page.locator("#atlas-scrub").inner_text(), 30, "the last atlas")
+    made = len(training.status().atlas_steps)
+    training.resume()
+    wait_until(lambda: int(scrub.get_attribute("max")) >= made
+               and f"Atlas at step {training.status().atlas_steps[int(scrub.get_attribute('max'))]:,}"
+               in page.locator("#atlas-scrub").inner_text(), 120, "the latest atlas followed again")
     wait_until(lambda: step_shown(page) >= 1200, 600, "1,200 steps")  # enough for digit-like strokes
     page.locator("#stop").click()
     wait_until(lambda: "stopped" in page.locator("#status").inner_text(), 600, "the stop")

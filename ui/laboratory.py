@@ -50,6 +50,8 @@ FORK = inspect.Signature([_parameter("run", str, ""), _parameter("step", int | N
 class LabPanel:
     def __init__(self, page: Page):
         self.page = page
+        # page (session) -> (run, index): the atlas it scrubbed to, kept as the run makes more; its stream forgets it
+        self.scrubbed: dict[str, tuple[str, float]] = {}
         lab = page.service.lab
 
         def train_fork(*args, **kwargs) -> dict:
@@ -160,8 +162,9 @@ class LabPanel:
 
     # --- what the page shows, updated with the run ------------------------------------------------------------------
 
-    def tick(self, view: dict, s: RunStatus, names: list[str]) -> list:
-        """The panel's outputs for this status, sent only where they changed (view: this page's last keys)."""
+    def tick(self, view: dict, s: RunStatus, names: list[str], scrub: tuple[str, float] | None = None) -> list:
+        """The panel's outputs for this status, sent only where they changed (view: this page's last keys; scrub:
+        the (run, atlas) this page scrubbed to, where it stays unless that was the latest)."""
         out = [gr.skip()] * len(self.outputs)
         at = {component: i for i, component in enumerate(self.outputs)}
         key = (s.run, len(s.inspections))
@@ -171,7 +174,10 @@ class LabPanel:
             out[at[self.summary]] = inspection_markdown(summary)
         key_atlas = (s.run, len(s.atlas_steps))
         if view.get("atlas") != key_atlas:
-            out[at[self.atlas_image]], out[at[self.atlas_scrub]] = self.atlas_outputs(s)
+            shown = view.get("atlas") or (None, 0)
+            following = scrub is None or scrub[0] != s.run or shown[0] != s.run or scrub[1] >= shown[1] - 1
+            out[at[self.atlas_image]], out[at[self.atlas_scrub]] = self.atlas_outputs(s, None if following
+                                                                                      else scrub[1])
         key_alarm = (s.run, len(s.alarms))
         if view.get("alarm") != key_alarm:
             alarm = s.alarms[-1] if s.alarms else None
@@ -205,8 +211,16 @@ class LabPanel:
                                   **moved)
 
     def atlas_at(self, index) -> tuple:
-        """The atlas a page's slider is at: scrubbed, its panel opened, its tab shown again."""
+        """The atlas a page's slider is at: its panel opened, its tab shown again."""
         return self.atlas_outputs(self.page.service.training.status(), index)
+
+    def scrub_atlas(self, index, request: gr.Request):
+        """The atlas a page scrubbed to, where it stays as the run makes more (the page follows the latest again
+        once it scrubs to the end)."""
+        s = self.page.service.training.status()
+        if request is not None:
+            self.scrubbed[request.session_hash] = (s.run, index)
+        return self.atlas_outputs(s, index)
 
     def controls(self, s: RunStatus) -> list:
         """The panel's buttons for the run's state."""
@@ -291,7 +305,7 @@ class LabPanel:
         self.remedy.click(self._fork_remedy, None, last, **PRIVATE)
         compare.click(self._compare_ui, [self.compared, compare_step],
                       [compared_grids, compared_acc, compared_loss, compared_cfid], **PRIVATE, **HEAVY)
-        self.atlas_scrub.input(self.atlas_at, self.atlas_scrub, [self.atlas_image, self.atlas_scrub],
+        self.atlas_scrub.input(self.scrub_atlas, self.atlas_scrub, [self.atlas_image, self.atlas_scrub],
                                trigger_mode="always_last", **PRIVATE, **FAST, **RAW)
         # opened, the panel asks for the atlas its slider is at: gradio 6.31 sometimes loses a picture sent to a
         # closed accordion (its slider's update arrives), as to a tab never shown (ui/train.py's shown_again)

@@ -168,7 +168,7 @@ class TrainTab:
                         return  # nobody reads this page any more: free its slot, and pile up no more updates
                     seen, sent = version, now
                     try:
-                        outputs = self.tick(view, self._scrubbed.get(session))
+                        outputs = self.tick(view, session)
                     except Exception as e:  # a bug must not end the page's updates: log it, try again later
                         internal_error(e)
                         await asyncio.sleep(HEARTBEAT_S)
@@ -178,9 +178,11 @@ class TrainTab:
                 await asyncio.sleep(LOOK_S)
         finally:
             self._scrubbed.pop(session, None)
+            self.lab.scrubbed.pop(session, None)
 
-    def tick(self, view: dict, scrub: float | None):
-        """Everything the Train tab shows, sent only where it changed since this page's last update."""
+    def tick(self, view: dict, session: str | None):
+        """Everything the Train tab shows to a page (session), sent only where it changed since its last update."""
+        scrub = self._scrubbed.get(session)
         service = self.page.service
         s = service.training.status()
         view = dict(view or {})
@@ -209,7 +211,7 @@ class TrainTab:
         names = service.library.names()
         controls = (s.state.value, s.run in names, resumable, tuple(names))
         view.update(status=status_key, quality=quality_key, grids=grid_key, count=count)
-        lab = self.lab.tick(view, s, names)
+        lab = self.lab.tick(view, s, names, self.lab.scrubbed.get(session))
         return (out["status"], out["curves"], out["quality"], out["grid"], out["scrub"], *lab, controls, view)
 
     def grid_outputs(self, s: RunStatus, scrub: float | None, shown: int) -> tuple:
@@ -229,7 +231,7 @@ class TrainTab:
         page opened after a run ended then showed an empty grid until the run changed (4 of 18 tries on a busy
         machine, at 390 px, the tab opened 3-4 s after the page; none of 16 since). The atlas's panel asks again
         when it is opened (ui/laboratory.py). Each stays where this page left it: the grid's position is kept here,
-        the atlas's is its slider's."""
+        the atlas's is its slider's (and kept in the panel as the run goes on)."""
         s = self.page.service.training.status()
         scrub = self._scrubbed.get(request.session_hash) if request is not None else None
         return (*self.grid_outputs(s, scrub, len(s.sample_steps)), *self.lab.atlas_outputs(s, atlas_index))
