@@ -41,6 +41,7 @@ from ui.gradio_glue import (  # noqa: E402
     hide_gradio_events,
     keep_thread_pool,
     lazy_session_state,
+    no_backend_switch_without_matplotlib,
     open_choices,
     quick_component_updates,
 )
@@ -175,6 +176,7 @@ def build(service: Service) -> gr.Blocks:
     lazy_session_state()
     fast_result_outputs(page.files.folder)
     quick_component_updates()
+    no_backend_switch_without_matplotlib()
     demo.mnist_gan_page = page  # what launch() and close() start and stop
     return demo
 

@@ -6,9 +6,11 @@ limits no scripted client unless told to."""
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 from collections import Counter
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -541,6 +543,27 @@ def test_an_events_result_files_skip_gradios_path_checks_and_reach_the_page_as_g
             checked.clear()
             answer = asyncio.run(moved(file(str(other)), image, postprocess=True))
             assert checked and answer == asyncio.run(moved.gradios(file(str(other)), image, postprocess=True))
+
+
+def test_an_event_tries_no_import_of_matplotlib_that_is_not_there(tmp_path):
+    """Gradio switched matplotlib's backend around each event, trying to import it twice (each a search of every
+    folder of sys.path where it is not installed, as here); the app's events try none."""
+    tried = []
+
+    class Finder:  # the first place an import that is not in sys.modules asks
+        @staticmethod
+        def find_spec(name, path=None, target=None):
+            if name.partition(".")[0] == "matplotlib":
+                tried.append(name)
+
+    assert importlib.util.find_spec("matplotlib") is None  # what requirements.txt installs has none
+    with served_app(tmp_path) as (demo, url), httpx.Client(timeout=60) as http:
+        sys.meta_path.insert(0, Finder)
+        try:
+            assert rest_call(http, url, "generate", GENERATE)[0] == "complete"
+        finally:
+            sys.meta_path.remove(Finder)
+    assert tried == []
 
 
 def test_a_component_update_reads_its_arguments_from_a_kept_signature():

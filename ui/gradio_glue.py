@@ -312,6 +312,20 @@ def quick_component_updates() -> None:
             init.__signature__ = inspect.signature(init)
 
 
+def no_backend_switch_without_matplotlib() -> None:
+    """Gradio 6.31 switches matplotlib to its agg backend around every event (route_utils.call_process_api) and
+    imports matplotlib to do so, twice an event; where matplotlib is not installed (this app draws none), each is an
+    import that fails after searching every folder of sys.path, 0.1 ms: 3% of the server's busy time under a class
+    (profiled). With no matplotlib there is nothing to switch."""
+    import contextlib
+    import importlib.util
+
+    from gradio import utils
+
+    if gr.__version__ == GRADIO_CHECKED and importlib.util.find_spec("matplotlib") is None:
+        utils.MatplotlibBackendMananger = contextlib.nullcontext
+
+
 def keep_thread_pool(demo: gr.Blocks) -> None:
     """launch(max_threads=N) sets the queue's running slots to N (each open page's stream holds one) and also
     widens the thread pool of every synchronous handler to N; this keeps that pool at anyio's default of 40, so
