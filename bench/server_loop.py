@@ -76,10 +76,12 @@ def ways(folder: str) -> dict[str, dict]:
 
 def measure(rounds: int = 2, seconds: float = 20) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="mnist-gan-h11-") as folder:
-        runs = {way: [] for way in ways(folder)}
+        servers = ways(folder)
+        runs = {way: [] for way in servers}
         for _ in range(rounds):
-            for way, env in ways(folder).items():
+            for way, env in servers.items():
                 runs[way].append(_round(env, seconds))
+
     def ms(seconds: list[float]) -> str:
         return f"{1000 * percentile(seconds, 0.5):.1f} / {1000 * percentile(seconds, 0.99):.1f}"
 

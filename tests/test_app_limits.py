@@ -545,6 +545,21 @@ def test_an_events_result_files_skip_gradios_path_checks_and_reach_the_page_as_g
             assert checked and answer == asyncio.run(moved.gradios(file(str(other)), image, postprocess=True))
 
 
+def test_where_pages_scrubbed_to_is_kept_for_a_bounded_number_of_pages(monkeypatch):
+    """A page's stream forgets where it scrubbed when it ends; a page without one, or a script's many sessions,
+    cannot pile them up: beyond the limit the oldest choice goes."""
+    from ui.common import PerPage
+
+    monkeypatch.setattr(PerPage, "LIMIT", 3)
+    pages = PerPage()
+    for page in "abcd":
+        pages[page] = page.upper()
+    assert list(pages) == ["b", "c", "d"]
+    pages["b"] = "again"  # a page that chose again is the newest
+    pages["e"] = "E"
+    assert list(pages.items()) == [("d", "D"), ("b", "again"), ("e", "E")]
+
+
 def test_an_event_tries_no_import_of_matplotlib_that_is_not_there(tmp_path):
     """Gradio switched matplotlib's backend around each event, trying to import it twice (each a search of every
     folder of sys.path where it is not installed, as here); the app's events try none."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import secrets
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import gradio as gr
@@ -28,6 +29,20 @@ RAW = {"preprocess": False}
 # CSS classes (app.py's CSS): PIXELS draws enlarged digits with sharp pixels, not smoothed; LABELLED puts an image's
 # label and buttons above it (floating, they hid the first digits of a grid and the first frames of a strip).
 PIXELS, LABELLED = "pixels", "labelled"
+
+
+class PerPage(OrderedDict):
+    """What each page (a gradio session) chose, such as where it scrubbed to, for at most LIMIT pages: a page's
+    stream forgets its own when it ends, and beyond LIMIT the oldest go (a page that never had a stream, a script's
+    many sessions). Each step is one dict operation, so threads and the event loop may share it."""
+
+    LIMIT = 1000  # more than the open pages an app holds (Limits.max_streams)
+
+    def __setitem__(self, page: str, value) -> None:
+        self.pop(page, None)  # a page that chose again is the newest
+        super().__setitem__(page, value)
+        if len(self) > self.LIMIT:
+            self.popitem(last=False)
 
 
 def on_event_loop(fn):

@@ -25,6 +25,7 @@ from .common import (
     STEP_AXIS,
     VALUE_AXIS,
     Page,
+    PerPage,
     on_event_loop,
     plain_errors,
     visitor,
@@ -51,7 +52,7 @@ class LabPanel:
     def __init__(self, page: Page):
         self.page = page
         # page (session) -> (run, index): the atlas it scrubbed to, kept as the run makes more; its stream forgets it
-        self.scrubbed: dict[str, tuple[str, float]] = {}
+        self.scrubbed: PerPage = PerPage()
         lab = page.service.lab
 
         def train_fork(*args, **kwargs) -> dict:

@@ -29,7 +29,8 @@ from mnist_gan.training.events import State
 from mnist_gan.training.run_state import RunStatus
 
 from .agents import setting_args
-from .common import FAST, LABELLED, PIXELS, PRIVATE, STEP_AXIS, VALUE_AXIS, Page, on_event_loop, plain_errors, visitor
+from .common import (FAST, LABELLED, PIXELS, PRIVATE, STEP_AXIS, VALUE_AXIS, Page, PerPage, on_event_loop, plain_errors,
+                     visitor)
 from .gradio_glue import endpoint, plot_value, unread_messages, with_signature
 from .laboratory import LabPanel
 from .limits import STREAM_GROUP
@@ -70,7 +71,7 @@ class TrainTab:
     def __init__(self, page: Page):
         self.page = page
         self.lab = LabPanel(page)
-        self._scrubbed: dict[str, float] = {}  # page (session) -> the grid it scrubbed back to; absent: following
+        self._scrubbed: PerPage = PerPage()  # page (session) -> the grid it scrubbed back to; absent: following
         self._curves: tuple = ((None,) * 5, None, 0.0)  # what the curves show, the plots' values, when: for every page
         service = page.service
 
