@@ -548,16 +548,20 @@ def test_an_events_result_files_skip_gradios_path_checks_and_reach_the_page_as_g
 def test_where_pages_scrubbed_to_is_kept_for_a_bounded_number_of_pages(monkeypatch):
     """A page's stream forgets where it scrubbed when it ends; a page without one, or a script's many sessions,
     cannot pile them up: beyond the limit the oldest choice goes."""
-    from ui.common import PerPage
+    from ui.common import Scrubbed
 
-    monkeypatch.setattr(PerPage, "LIMIT", 3)
-    pages = PerPage()
+    monkeypatch.setattr(Scrubbed, "LIMIT", 3)
+    pages = Scrubbed()
     for page in "abcd":
-        pages[page] = page.upper()
+        pages.record(page, "run", ord(page))
     assert list(pages) == ["b", "c", "d"]
-    pages["b"] = "again"  # a page that chose again is the newest
-    pages["e"] = "E"
-    assert list(pages.items()) == [("d", "D"), ("b", "again"), ("e", "E")]
+    pages.record("b", "run", 1)  # a page that chose again is the newest
+    pages.record("e", "run", 2)
+    assert list(pages.items()) == [("d", ("run", ord("d"))), ("b", ("run", 1)), ("e", ("run", 2))]
+    # it stays where it scrubbed as the run makes more, unless that was the end it saw, or another run
+    assert pages.stays_at("b", "run", ("run", 5)) == 1 and pages.stays_at("e", "run", ("run", 3)) is None
+    assert pages.stays_at("b", "new run", ("run", 5)) is None and pages.stays_at("b", "run", ("new run", 5)) is None
+    assert pages.stays_at("b", "run", None) is None and pages.stays_at("z", "run", ("run", 5)) is None
 
 
 def test_an_event_tries_no_import_of_matplotlib_that_is_not_there(tmp_path):

@@ -31,18 +31,26 @@ RAW = {"preprocess": False}
 PIXELS, LABELLED = "pixels", "labelled"
 
 
-class PerPage(OrderedDict):
-    """What each page (a gradio session) chose, such as where it scrubbed to, for at most LIMIT pages: a page's
-    stream forgets its own when it ends, and beyond LIMIT the oldest go (a page that never had a stream, a script's
-    many sessions). Each step is one dict operation, so threads and the event loop may share it."""
+class Scrubbed(OrderedDict):
+    """Where each page (a gradio session) scrubbed a slider of the run's pictures to, as (run, index), for at most
+    LIMIT pages: a page's stream forgets its own when it ends, and beyond LIMIT the oldest go (a page that never had
+    a stream, a script's many sessions). A page stays there as the run makes more, and follows the latest again
+    once it scrubs to the end or a new run starts."""
 
     LIMIT = 1000  # more than the open pages an app holds (Limits.max_streams)
 
-    def __setitem__(self, page: str, value) -> None:
-        self.pop(page, None)  # a page that chose again is the newest
-        super().__setitem__(page, value)
+    def record(self, page: str, run: str | None, index: float) -> None:
+        self[page] = (run, index)
+        self.move_to_end(page)  # a page that chose again is the newest
         if len(self) > self.LIMIT:
             self.popitem(last=False)
+
+    def stays_at(self, page: str | None, run: str | None, shown: tuple | None) -> int | None:
+        """The index `page` stays at in `run`, given the (run, count) it was last shown; None: it follows."""
+        scrub = self.get(page)
+        if scrub is None or shown is None or scrub[0] != run or shown[0] != run or scrub[1] >= shown[1] - 1:
+            return None
+        return int(scrub[1])
 
 
 def on_event_loop(fn):

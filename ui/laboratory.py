@@ -25,7 +25,7 @@ from .common import (
     STEP_AXIS,
     VALUE_AXIS,
     Page,
-    PerPage,
+    Scrubbed,
     on_event_loop,
     plain_errors,
     visitor,
@@ -51,8 +51,7 @@ FORK = inspect.Signature([_parameter("run", str, ""), _parameter("step", int | N
 class LabPanel:
     def __init__(self, page: Page):
         self.page = page
-        # page (session) -> (run, index): the atlas it scrubbed to, kept as the run makes more; its stream forgets it
-        self.scrubbed: PerPage = PerPage()
+        self.scrubbed = Scrubbed()  # where each page scrubbed the atlases to
         lab = page.service.lab
 
         def train_fork(*args, **kwargs) -> dict:
@@ -163,9 +162,8 @@ class LabPanel:
 
     # --- what the page shows, updated with the run ------------------------------------------------------------------
 
-    def tick(self, view: dict, s: RunStatus, names: list[str], scrub: tuple[str, float] | None = None) -> list:
-        """The panel's outputs for this status, sent only where they changed (view: this page's last keys; scrub:
-        the (run, atlas) this page scrubbed to, where it stays unless that was the latest)."""
+    def tick(self, view: dict, s: RunStatus, names: list[str], page: str | None = None) -> list:
+        """The panel's outputs for this status, sent only where they changed (view: this page's last keys)."""
         out = [gr.skip()] * len(self.outputs)
         at = {component: i for i, component in enumerate(self.outputs)}
         key = (s.run, len(s.inspections))
@@ -175,10 +173,8 @@ class LabPanel:
             out[at[self.summary]] = inspection_markdown(summary)
         key_atlas = (s.run, len(s.atlas_steps))
         if view.get("atlas") != key_atlas:
-            shown = view.get("atlas") or (None, 0)
-            following = scrub is None or scrub[0] != s.run or shown[0] != s.run or scrub[1] >= shown[1] - 1
-            out[at[self.atlas_image]], out[at[self.atlas_scrub]] = self.atlas_outputs(s, None if following
-                                                                                      else scrub[1])
+            stay = self.scrubbed.stays_at(page, s.run, view.get("atlas"))
+            out[at[self.atlas_image]], out[at[self.atlas_scrub]] = self.atlas_outputs(s, stay)
         key_alarm = (s.run, len(s.alarms))
         if view.get("alarm") != key_alarm:
             alarm = s.alarms[-1] if s.alarms else None
@@ -220,7 +216,7 @@ class LabPanel:
         once it scrubs to the end)."""
         s = self.page.service.training.status()
         if request is not None:
-            self.scrubbed[request.session_hash] = (s.run, index)
+            self.scrubbed.record(request.session_hash, s.run, index)
         return self.atlas_outputs(s, index)
 
     def controls(self, s: RunStatus) -> list:

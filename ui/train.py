@@ -29,8 +29,8 @@ from mnist_gan.training.events import State
 from mnist_gan.training.run_state import RunStatus
 
 from .agents import setting_args
-from .common import (FAST, LABELLED, PIXELS, PRIVATE, STEP_AXIS, VALUE_AXIS, Page, PerPage, on_event_loop, plain_errors,
-                     visitor)
+from .common import (FAST, LABELLED, PIXELS, PRIVATE, STEP_AXIS, VALUE_AXIS, Page, Scrubbed, on_event_loop,
+                     plain_errors, visitor)
 from .gradio_glue import endpoint, plot_value, unread_messages, with_signature
 from .laboratory import LabPanel
 from .limits import STREAM_GROUP
@@ -71,7 +71,7 @@ class TrainTab:
     def __init__(self, page: Page):
         self.page = page
         self.lab = LabPanel(page)
-        self._scrubbed: PerPage = PerPage()  # page (session) -> the grid it scrubbed back to; absent: following
+        self._scrubbed = Scrubbed()  # where each page scrubbed the sample grids to
         self._curves: tuple = ((None,) * 5, None, 0.0)  # what the curves show, the plots' values, when: for every page
         service = page.service
 
@@ -183,7 +183,6 @@ class TrainTab:
 
     def tick(self, view: dict, session: str | None):
         """Everything the Train tab shows to a page (session), sent only where it changed since its last update."""
-        scrub = self._scrubbed.get(session)
         service = self.page.service
         s = service.training.status()
         view = dict(view or {})
@@ -205,22 +204,20 @@ class TrainTab:
         count = len(s.sample_steps)
         grid_key = (s.run, count)
         if view.get("grids") != grid_key:
-            out["grid"], out["scrub"] = self.grid_outputs(s, scrub, view.get("count", 0))
+            out["grid"], out["scrub"] = self.grid_outputs(s, self._scrubbed.stays_at(session, s.run, view.get("grids")))
         else:
             out["grid"] = out["scrub"] = gr.skip()
         # The buttons and model pickers go through `controls`: a skipped output still costs gradio ~1 ms to process
         names = service.library.names()
         controls = (s.state.value, s.run in names, resumable, tuple(names))
-        view.update(status=status_key, quality=quality_key, grids=grid_key, count=count)
-        lab = self.lab.tick(view, s, names, self.lab.scrubbed.get(session))
+        view.update(status=status_key, quality=quality_key, grids=grid_key)
+        lab = self.lab.tick(view, s, names, session)
         return (out["status"], out["curves"], out["quality"], out["grid"], out["scrub"], *lab, controls, view)
 
-    def grid_outputs(self, s: RunStatus, scrub: float | None, shown: int) -> tuple:
-        """The sample grid and its slider: the latest grid, or the one this page scrubbed back to (scrub, its index
-        when the page last had `shown` grids)."""
+    def grid_outputs(self, s: RunStatus, index: int | None) -> tuple:
+        """The sample grid at `index` (None: the latest) and its slider."""
         count = len(s.sample_steps)
-        following = scrub is None or scrub >= shown - 1
-        index = count - 1 if following else int(scrub)
+        index = count - 1 if index is None else index
         shown_grid = self.grid_file(s, index)
         return (shown_grid[1] if shown_grid else None,
                 gr.update(maximum=max(1, count - 1), value=index if count else 0, interactive=count > 1,
@@ -234,8 +231,9 @@ class TrainTab:
         when it is opened (ui/laboratory.py). Each stays where this page left it: the grid's position is kept here,
         the atlas's is its slider's (and kept in the panel as the run goes on)."""
         s = self.page.service.training.status()
-        scrub = self._scrubbed.get(request.session_hash) if request is not None else None
-        return (*self.grid_outputs(s, scrub, len(s.sample_steps)), *self.lab.atlas_outputs(s, atlas_index))
+        page = request.session_hash if request is not None else None
+        index = self._scrubbed.stays_at(page, s.run, (s.run, len(s.sample_steps)))
+        return (*self.grid_outputs(s, index), *self.lab.atlas_outputs(s, atlas_index))
 
     def curves(self):
         """The run's D accuracies and losses, each live edit marked, drawn for all the pages that show them: each
@@ -271,9 +269,10 @@ class TrainTab:
                 *self.lab.controls(s), *[gr.update(choices=names)] * len(self.pickers))
 
     def show_grid(self, index: float, request: gr.Request):
-        if request is not None:  # this page follows the latest grid again once it scrubs to the end
-            self._scrubbed[request.session_hash] = index
-        shown_grid = self.grid_file(self.page.service.training.status(), int(index))
+        s = self.page.service.training.status()
+        if request is not None:
+            self._scrubbed.record(request.session_hash, s.run, index)
+        shown_grid = self.grid_file(s, int(index))
         if shown_grid is None:
             return gr.skip(), gr.skip()
         return shown_grid[1], gr.update(label=f"Sample grid at step {shown_grid[0]:,}")
