@@ -35,9 +35,12 @@ import secrets
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
+import aiohttp
 import httpx
 from gradio_client.utils import apply_diff
 
@@ -63,8 +66,46 @@ KINDS = ("page load", "resample", "open explorer", "slider move", "look inside",
          "api latent")
 
 
+# the visitors' HTTP client: aiohttp, whose parser is compiled. The driver stands for 50 browsers on other machines
+# but shares this machine's 2 cores with the app and the run: httpx (pure Python) cost 1.15-1.3 ms of CPU a request
+# against aiohttp's 0.16-0.18 (3,000 GETs of /draw/latents, 12 at a time), which the app and the run then lacked
+HTTP_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError)
+# a request on a kept-alive connection the server closed as it left: sent again once, as browsers do
+CLOSED_UNDER_IT = (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError)
+STREAM_TIMEOUT = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=None)  # open as long as the page
+
+
 def now() -> float:
     return time.perf_counter()
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A response, read whole."""
+    status_code: int
+    headers: dict[str, str]  # names in lower case
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self):
+        return json.loads(self.content)
+
+
+async def lines(response: aiohttp.ClientResponse) -> AsyncIterator[str]:
+    """An event stream's lines as they come, however long (aiohttp's own readline refuses a line over 128 KiB)."""
+    pending = bytearray()
+    async for chunk in response.content.iter_any():
+        pending += chunk
+        start = 0
+        while (end := pending.find(b"\n", start)) >= 0:
+            yield pending[start:end].rstrip(b"\r").decode()
+            start = end + 1
+        del pending[:start]
+    if pending:
+        yield pending.decode()
 
 
 class Figures:
@@ -155,7 +196,7 @@ class BrowserCache:
         started = now()
         try:
             answer = await visitor.send("GET", url, headers=headers)
-        except httpx.HTTPError as e:
+        except HTTP_ERRORS as e:
             visitor.figures.request(what, kind, started, False, f"{type(e).__name__}: {e}")
             return None
         ok = answer.status_code in (200, 304)
@@ -226,7 +267,7 @@ class Page:
             answer = await v.send("GET", v.url)
             v.figures.request("GET / (the page)", "page load", started, answer.status_code == 200,
                               None if answer.status_code == 200 else str(answer.status_code))
-        except httpx.HTTPError as e:
+        except HTTP_ERRORS as e:
             v.figures.request("GET / (the page)", "page load", started, False, f"{type(e).__name__}: {e}")
         # the page's scripts, styles and fonts, six at a time as a browser fetches them: once per visitor, then
         # from its cache
@@ -243,11 +284,10 @@ class Page:
     async def hold(self, path: str, what: str) -> None:
         """A stream the page keeps open while it is open (the heartbeat), read and thrown away."""
         try:
-            async with self.v.http.stream("GET", self.v.url + path.lstrip("/"), timeout=httpx.Timeout(None, connect=10)) \
-                    as stream:
-                async for _ in stream.aiter_raw():
+            async with self.v.http.get(self.v.url + path.lstrip("/"), timeout=STREAM_TIMEOUT) as stream:
+                async for _ in stream.content.iter_any():
                     pass
-        except (httpx.HTTPError, asyncio.CancelledError):
+        except (*HTTP_ERRORS, asyncio.CancelledError):
             pass
 
     async def read(self) -> None:
@@ -257,12 +297,12 @@ class Page:
             for _ in range(MAX_ACTIONS):
                 await self.joined.wait()
                 try:
-                    async with self.v.http.stream("GET", url, params={"session_hash": self.session},
-                                                  timeout=httpx.Timeout(None, connect=10)) as stream:
-                        async for line in stream.aiter_lines():
+                    async with self.v.http.get(url, params={"session_hash": self.session},
+                                               timeout=STREAM_TIMEOUT) as stream:
+                        async for line in lines(stream):
                             if line.startswith("data:"):
                                 self.message(json.loads(line[5:]))
-                except httpx.HTTPError as e:
+                except HTTP_ERRORS as e:
                     if self.pending:
                         self.v.figures.errors.append(f"queue/data: {type(e).__name__}: {e}")
                         await asyncio.sleep(0.5)
@@ -334,7 +374,7 @@ class Page:
         try:
             answer = await v.send("POST", f"{v.url}{self.cfg.prefix.lstrip('/')}/queue/join", json=body)
             event_id = answer.json().get("event_id") if answer.status_code == 200 else None
-        except (httpx.HTTPError, ValueError) as e:
+        except (*HTTP_ERRORS, ValueError) as e:
             answer, event_id = None, None
             error = f"{type(e).__name__}: {e}"
         if event_id is None:
@@ -533,7 +573,7 @@ class Page:
         if key in self.kept:  # the page's own kept latents and directions
             self.v.figures.from_cache[f"GET /draw/{route}"] += 1
             return
-        query = httpx.QueryParams({k: str(value) for k, value in params.items()})
+        query = urlencode({k: str(value) for k, value in params.items()})
         if await self.v.cache.get(self.v, f"{self.v.url}draw/{route}?{query}", kind, f"GET /draw/{route}") \
                 is not None:
             self.kept[key] = True
@@ -568,17 +608,22 @@ class Visitor:
         # a browser's connections to one host (HTTP/1.1; the page's streams hold two of them), from an address of
         # its own in 127.0.0.0/8: each visitor is a client of its own to the app's per-client bounds, as visitors
         # of a Space are; or all from one (`shared_address`), as a class behind one school's NAT
-        transport = httpx.AsyncHTTPTransport(local_address=address(0 if shared_address else index),
-                                             limits=httpx.Limits(max_connections=8, max_keepalive_connections=8))
-        self.http = httpx.AsyncClient(timeout=httpx.Timeout(EVENT_TIMEOUT_S, connect=10), transport=transport)
+        # (waiting for one of the 8 connections counts as connecting; a read waits at most EVENT_TIMEOUT_S)
+        connector = aiohttp.TCPConnector(local_addr=(address(0 if shared_address else index), 0), limit=8,
+                                         keepalive_timeout=5)
+        self.http = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(
+            total=None, connect=EVENT_TIMEOUT_S, sock_connect=10, sock_read=EVENT_TIMEOUT_S))
 
-    async def send(self, method: str, url: str, **options) -> httpx.Response:
-        """A request, sent again once when the kept-alive connection it went out on turns out closed by the server
-        before any answer (as browsers do: the server may close an idle connection as the request leaves)."""
+    async def send(self, method: str, url: str, **options) -> Answer:
+        """A request, its answer read whole; sent again once when the kept-alive connection it went out on turns
+        out closed by the server before any answer (as browsers do: the server may close an idle connection as the
+        request leaves)."""
         for attempt in range(2):
             try:
-                return await self.http.request(method, url, **options)
-            except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
+                async with self.http.request(method, url, **options) as answer:
+                    return Answer(answer.status, {k.lower(): v for k, v in answer.headers.items()},
+                                  await answer.read())
+            except CLOSED_UNDER_IT:
                 if attempt:
                     raise
                 self.figures.resent += 1
@@ -684,8 +729,8 @@ class Visitor:
                 self.figures.request(f"REST {endpoint}", kind, started, False, f"{answer.status_code}")
                 return False
             event_id, state, result = answer.json()["event_id"], None, None
-            async with self.http.stream("GET", f"{base}/{event_id}") as stream:
-                async for line in stream.aiter_lines():
+            async with self.http.get(f"{base}/{event_id}") as stream:
+                async for line in lines(stream):
                     if line.startswith("event:"):
                         state = line[6:].strip()
                     elif line.startswith("data:") and state in ("complete", "error"):
@@ -700,7 +745,7 @@ class Visitor:
                     self.figures.request("GET result image", kind, started, image.status_code == 200,
                                          None if image.status_code == 200 else str(image.status_code))
             return ok
-        except (httpx.HTTPError, ValueError, KeyError) as e:
+        except (*HTTP_ERRORS, ValueError, KeyError) as e:
             self.figures.request(f"REST {endpoint}", kind, started, False, f"{type(e).__name__}: {e}")
             return False
 
@@ -717,7 +762,7 @@ class Visitor:
         except Exception as e:  # noqa: BLE001  (a bug of the driver: said, not hidden)
             self.figures.errors.append(f"visitor {self.index}: {type(e).__name__}: {e}")
         finally:
-            await self.http.aclose()
+            await self.http.close()
 
 
 async def crowd(url: str, cfg: PageConfig, visitors: int, seconds: float, static: list[str], draw: str,
@@ -804,7 +849,7 @@ async def cpu_per_action(url: str, cfg: PageConfig, pid: int, static: list[str],
         await block("api generate", generate, 2 * repeats)
         await page.close()
     finally:
-        await v.http.aclose()
+        await v.http.close()
     return {kind: round(1000 * seconds, 1) for kind, seconds in used.items()}
 
 
@@ -924,7 +969,7 @@ async def _warm(url: str, cfg: PageConfig, static: list[str], draw: str) -> None
         await v.rest("latent", ["mlp-uncond", 0, "0", "directions", [1.0]], "api latent")
         await page.close()
     finally:
-        await v.http.aclose()
+        await v.http.close()
     if figures.errors:
         raise RuntimeError(f"the first visit failed: {figures.errors[:3]}")
 
