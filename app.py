@@ -193,7 +193,7 @@ def launch(demo: gr.Blocks, **options):
     # gradio's page files first, from memory (a class's first visits fetch 103 each), the page rendered once, and
     # the app's result files from their folder
     middleware = [Middleware(PageFiles), Middleware(RenderedPages, config=lambda: demo.config),
-                  Middleware(ResultFileRoute, folder=page.files.folder)] + \
+                  Middleware(ResultFileRoute, files=page.files)] + \
         ([Middleware(McpRefusals)] if mcp else []) + \
         [Middleware(RequestLimits, limits=limits)]
     routes = [png_route(drawing, page.files, limits), *drawing_routes(drawing), assets_route(page.assets, drawing)]

@@ -241,17 +241,18 @@ def test_the_page_and_its_config_are_rendered_once_per_root(app_server, monkeypa
         assert http.head(url, headers=room).status_code == 200
 
 
-def test_the_apps_result_files_are_sent_from_their_folder_and_kept_a_year(app_server, monkeypatch):
-    """A look inside shows up to six result files and a spot-the-fake round sixteen: each is sent from the app's
-    folder without gradio's file route, cached a year (the names are a content hash or random), and 304 when asked
-    again; anything else under gradio's file URL goes to gradio as before."""
+def test_the_apps_result_files_are_sent_from_memory_or_their_folder_and_kept_a_year(app_server, monkeypatch):
+    """A look inside shows up to six result files and a spot-the-fake round sixteen: each is sent without gradio's
+    file route, the latest from memory and older ones from the app's folder, cached a year (the names are a content
+    hash or random), and 304 when asked again; anything else under gradio's file URL goes to gradio as before."""
     from gradio import routes
 
     fetched, real = [], routes.file_fetch
     monkeypatch.setattr(routes, "file_fetch", lambda path, *args: fetched.append(path) or real(path, *args))
     page, url = app_server
     image = np.arange(28 * 28, dtype=np.uint8).reshape(28, 28)
-    files = [Path(page.files.png(image)), Path(page.files.png_once(image)), Path(page.files.gif(np.stack([image] * 2)))]
+    files = [Path(page.files.png(image)), Path(page.files.pngs_once([image])[0]),
+             Path(page.files.gif(np.stack([image] * 2)))]
     with httpx.Client(base_url=url + "gradio_api/file=", timeout=60) as http:
         for file in files:
             answer = http.get(str(file))
@@ -269,8 +270,17 @@ def test_the_apps_result_files_are_sent_from_their_folder_and_kept_a_year(app_se
             answer = http.get(path)
             assert answer.status_code == 200 and "cache-control" not in answer.headers, path
         assert http.head(str(files[1])).status_code == 200
-        files[1].unlink()  # trimmed: gradio answers, as it did
-        gone = http.get(str(files[1]))
+        sent = files[1].read_bytes()
+        files[1].unlink()  # trimmed from the disk: one of the latest, still sent from memory
+        kept = http.get(str(files[1]))
+        assert kept.status_code == 200 and kept.content == sent and kept.headers["cache-control"] == IMMUTABLE
+        older = files[0].parent / ("1" * 24 + ".png")  # a result of the app's earlier run: on the disk only
+        older.write_bytes(files[0].read_bytes())
+        answer = http.get(str(older))
+        assert answer.status_code == 200 and answer.content == files[0].read_bytes()
+        assert answer.headers["cache-control"] == IMMUTABLE
+        older.unlink()  # trimmed: gradio answers, as it did
+        gone = http.get(str(older))
         assert gone.status_code == 403 and "cache-control" not in gone.headers
         assert len(fetched) == 5
 

@@ -11,7 +11,7 @@ import pytest
 from mnist_gan.model.generator import WEIGHTS_FILE, shipped_models
 from mnist_gan.serving.drawing import ALL_DIGITS, Drawing
 from mnist_gan.serving.library import Library
-from mnist_gan.serving.served_files import ResultFiles
+from mnist_gan.serving.served_files import NAME, ResultFiles, png_bytes
 from testing.app import rest_call
 
 
@@ -35,6 +35,39 @@ def test_a_request_is_made_once_while_its_files_are_kept(tmp_path):
     files.remembered(("grid", None), make), files.remembered(("grid", None), make)
     assert len(made) == 5  # a result that may change under the same request is never kept
 
+
+
+def test_images_written_once_each_have_a_random_name_of_their_own(tmp_path):
+    """A spot-the-fake round's images: each a file of its own under a random name (the same digit twice is two
+    names), written in place (no temporary file left beside them), readable by everyone, the PNG the app serves."""
+    files = ResultFiles(tmp_path / "results", 10**6)
+    digit = np.arange(28 * 28, dtype=np.uint8).reshape(28, 28)
+    paths = files.pngs_once([digit, digit, 255 - digit])
+    again = files.pngs_once([digit])
+    assert len(set(paths + again)) == 4
+    assert sorted(os.listdir(tmp_path / "results")) == sorted(os.path.basename(p) for p in paths + again)
+    assert all(NAME.fullmatch(os.path.basename(p)) for p in paths + again)
+    assert [open(p, "rb").read() for p in paths] == [png_bytes(digit), png_bytes(digit), png_bytes(255 - digit)]
+    assert all(os.stat(p).st_mode & 0o044 == 0o044 for p in paths)
+
+
+def test_the_latest_results_are_kept_in_memory_up_to_a_bound(tmp_path, monkeypatch):
+    """What the route sends from memory: the bytes of the files written last, the oldest dropped beyond the bound;
+    a file written again (the same content) is kept once."""
+    from mnist_gan.serving import served_files
+
+    monkeypatch.setattr(served_files, "RECENT_BYTES", 2500)
+    files = ResultFiles(tmp_path, 10**6)
+    paths = [files.write(bytes([i]) * 1000, ".png") for i in range(3)]
+    assert files.write(bytes([2]) * 1000, ".png") == paths[2]
+    names = [os.path.basename(p) for p in paths]
+    assert files.recent(names[0]) is None and os.path.exists(paths[0])  # dropped from memory, still on the disk
+    assert files.recent(names[1]) == bytes([1]) * 1000 and files.recent(names[2]) == bytes([2]) * 1000
+    (once,) = files.pngs_once([np.zeros((4, 4), np.uint8)])
+    assert files.recent(os.path.basename(once)) == png_bytes(np.zeros((4, 4), np.uint8))
+    files.write(bytes([3]) * 1000, ".png")
+    assert files.recent(names[1]) is None and files.recent(names[2]) is not None
+    assert files.recent("0" * 24 + ".png") is None
 
 def test_the_key_names_the_pixels(tmp_path):
     drawing = Drawing(Library(), _no_classifier)

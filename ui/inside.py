@@ -241,7 +241,8 @@ class InsideTab:
     def _gallery(self, images: np.ndarray) -> list:
         """A round's images, numbered, each under a random name (a name from its content would tell a real digit
         that came back)."""
-        return [(self.page.files.png_once(upscale(image, 4)), str(i + 1)) for i, image in enumerate(images)]
+        paths = self.page.files.pngs_once(upscale(image, 4) for image in images)
+        return [(path, str(i + 1)) for i, path in enumerate(paths)]
 
     # --- the page's events ------------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
-from mnist_gan.serving.served_files import NAME as RESULT_NAME
+from mnist_gan.serving.served_files import NAME as RESULT_NAME, ResultFiles
 
 from .in_browser import IMMUTABLE
 
@@ -142,19 +142,20 @@ class RenderedPages:
 
 class ResultFileRoute:
     """The app's result files (ResultFiles: the images and GIFs of Generate's fallback, Inside and the Train tab,
-    under gradio's file URL /gradio_api/file=PATH) sent straight from their folder.
+    under gradio's file URL /gradio_api/file=PATH) sent straight from memory, or else from their folder.
 
     Gradio's route costs ~2 ms of server CPU a file (FastAPI resolving the route's dependencies, gradio's path
     checks, a FileResponse; measured), and a look inside shows up to six files, a spot-the-fake round sixteen. A
     result's name is its content's hash or random, and a file is never rewritten (ResultFiles), so its bytes never
-    change: cached a year, immutable. Only a plain GET of a file directly in the folder, named as ResultFiles
-    names, is answered here; anything else (another path, a trimmed file, a Range, HEAD) goes on to gradio, which
-    answers it as before."""
+    change: cached a year, immutable. The latest are in memory (ResultFiles.recent): read from the disk here, on
+    the event loop, each file would stall every request while its system calls wait for the GIL. Only a plain GET
+    of a file directly in the folder, named as ResultFiles names, is answered here; anything else (another path, a
+    trimmed file, a Range, HEAD) goes on to gradio, which answers it as before."""
 
     PREFIX = "/gradio_api/file="
 
-    def __init__(self, app, folder: str | Path):
-        self.app, self.folder = app, Path(folder)
+    def __init__(self, app, files: ResultFiles):
+        self.app, self.files, self.folder = app, files, Path(files.folder)
         self.names = {str(self.folder.absolute()), str(self.folder.resolve())}  # how a URL may name the folder
 
     async def __call__(self, scope, receive, send):
@@ -165,10 +166,12 @@ class ResultFileRoute:
         file = Path(path[len(self.PREFIX):])
         if b"range" in headers or str(file.parent) not in self.names or not RESULT_NAME.fullmatch(file.name):
             return await self.app(scope, receive, send)
-        try:
-            body = (self.folder / file.name).read_bytes()  # tens of kB, from the page cache: no thread hop
-        except OSError:  # trimmed since, or never there: gradio says so as before
-            return await self.app(scope, receive, send)
+        body = self.files.recent(file.name)
+        if body is None:
+            try:
+                body = (self.folder / file.name).read_bytes()  # tens of kB, from the page cache: no thread hop
+            except OSError:  # trimmed since, or never there: gradio says so as before
+                return await self.app(scope, receive, send)
         kind = b"image/png" if file.suffix == ".png" else b"image/gif"
         await _send_file(scope, send, body, [
             (b"content-type", kind), (b"content-length", str(len(body)).encode()),
