@@ -86,6 +86,24 @@ def test_app_process_answers_the_raw_rest_path_with_the_models_pixels():
     assert app.process.returncode is not None and rss_mb(pid) == (0.0, 0.0)
 
 
+
+def test_the_gil_benchmark_times_each_way_alone_and_beside_a_busy_thread_it_then_stops():
+    import threading
+
+    from bench import gil
+
+    rows = gil.measure(rounds=1, repeats=2, folder_files=20)
+    assert [(row["what"].split(" (")[0], row["beside"]) for row in rows] == [
+        ("a 3 kB result file read whole", "nothing"), ("a round's 16 PNGs written", "nothing"),
+        ("a 3 kB result file read whole", "one busy thread"), ("a round's 16 PNGs written", "one busy thread"),
+        ("the cache cap's pass over 20 result files", "nothing")]
+    assert [len(row["median ms"].split(" / ")) for row in rows] == [1, 2, 1, 2, 2]
+    assert all(float(ms) > 0 for row in rows for ms in row["median ms"].split(" / "))
+    deadline = time.monotonic() + 10
+    while any(t.name == gil.BUSY for t in threading.enumerate()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not any(t.name == gil.BUSY for t in threading.enumerate())  # the busy thread ended with the measurement
+
 @pytest.mark.slow
 def test_the_server_loop_benchmark_runs_the_servers_it_names(tmp_path):
     """bench.server_loop's two apps: uvicorn on uvloop + httptools (what requirements.txt installs), and on its

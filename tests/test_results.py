@@ -3,6 +3,7 @@ without running the model again; what names a result changes with everything its
 
 import os
 import shutil
+import time
 
 import httpx
 import numpy as np
@@ -68,6 +69,38 @@ def test_the_latest_results_are_kept_in_memory_up_to_a_bound(tmp_path, monkeypat
     files.write(bytes([3]) * 1000, ".png")
     assert files.recent(names[1]) is None and files.recent(names[2]) is not None
     assert files.recent("0" * 24 + ".png") is None
+
+
+def test_the_results_folder_is_trimmed_oldest_first_by_what_was_written_without_reading_it(tmp_path, monkeypatch):
+    """The cap goes by the files' index: written or served again (the youngest), oldest deleted first, none younger
+    than MIN_AGE_S; files the folder held from before are older than all written since. Trimming reads nothing of
+    the folder (under a class that was a stat a file, every few seconds)."""
+    from mnist_gan.serving import served_files
+
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / ("e" * 24 + ".png")).write_bytes(b"x" * 1000)  # from the app's earlier run
+    files = ResultFiles(folder, 3500)
+    files.index_folder()
+    paths = [files.write(bytes([i]) * 1000, ".png") for i in range(3)]
+    assert files.trim(now=time.time()) == []  # over the cap, but every file is too young to go
+    files.write(bytes([0]) * 1000, ".png")  # the first served again: now the youngest
+    os.remove(paths[1])  # gone meanwhile (gradio's own cleanup by age)
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("the folder was read")
+
+    monkeypatch.setattr(served_files, "files", no_reading)
+    monkeypatch.setattr(os, "walk", no_reading)
+    later = time.time() + served_files.MIN_AGE_S + 1
+    removed = files.trim(now=later)
+    assert [p.name for p in removed] == ["e" * 24 + ".png"]  # 4,000 bytes indexed: the oldest goes
+    paths.append(files.write(bytes([3]) * 1000, ".png"))
+    removed = files.trim(now=later + served_files.MIN_AGE_S + 1)
+    assert [str(p) for p in removed] == [paths[1]]  # gone already: out of the index, and said (4,000 bytes again)
+    paths.append(files.write(bytes([4]) * 1000, ".png"))
+    assert [str(p) for p in files.trim(now=later + 2 * served_files.MIN_AGE_S + 2)] == [paths[2]]
+    assert sorted(os.listdir(folder)) == sorted(os.path.basename(p) for p in (paths[0], paths[3], paths[4]))
 
 def test_the_key_names_the_pixels(tmp_path):
     drawing = Drawing(Library(), _no_classifier)

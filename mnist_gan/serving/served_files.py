@@ -1,7 +1,9 @@
 """The files the app serves: results written once per distinct content, in a folder kept under a size cap.
 
 Every distinct image a visitor asks for is written to gradio's cache folder and gradio's own cleanup goes by age
-only, so a crowd could fill the disk within that age: a thread trims the folder, oldest first.
+only, so a crowd could fill the disk within that age: a thread trims the folder, oldest first, going by an index of
+what was written (the rest of gradio's cache, by reading it). The latest files are also kept in memory, to be sent
+from there.
 """
 
 from __future__ import annotations
@@ -75,14 +77,14 @@ def trim(folder: str | Path, max_bytes: int, min_age_s: float = MIN_AGE_S, now: 
     return removed
 
 
-def keep_under(budgets: list[tuple[Path, int, Path | None]], every_s: float = TRIM_EVERY_S,
+def keep_under(trims: list[Callable[[], list[Path]]], every_s: float = TRIM_EVERY_S,
                on_removed: Callable[[list[Path]], None] | None = None, stop: threading.Event | None = None) -> None:
-    """Trim each (folder, max_bytes, skip) every `every_s` seconds until `stop` is set (for a daemon thread;
-    errors never end it)."""
+    """Run each trim (it deletes what is over a budget and returns the deleted paths) every `every_s` seconds until
+    `stop` is set (for a daemon thread; errors never end it)."""
     stop = stop or threading.Event()
     while not stop.wait(every_s):
         try:
-            removed = [path for folder, max_bytes, skip in budgets for path in trim(folder, max_bytes, skip=skip)]
+            removed = [path for trim_once in trims for path in trim_once()]
             if removed and on_removed:
                 on_removed(removed)
         except Exception:  # a folder deleted under us, a permission change: try again next time
@@ -107,13 +109,28 @@ class ResultFiles:
         # (a dict's get is atomic), changed under it
         self._recent: dict[str, bytes] = {}
         self._recent_bytes = 0
+        # name -> (when written or served again, size) of every file in the folder, oldest first: what the trimming
+        # goes by. Reading the folder instead took a stat a file every TRIM_EVERY_S (some 150,000 files once a
+        # Space's folder is at its cap: 227 ms a pass over 20,000, `python -m bench gil`), each a system call that
+        # waits for the GIL behind the events' threads
+        self._index: OrderedDict[str, tuple[float, int]] = OrderedDict()
+        self._index_bytes = 0
 
     def recent(self, name: str) -> bytes | None:
         """The bytes of the file `name` in this folder, when it was written lately (None: read it from the disk)."""
         return self._recent.get(name)
 
+    def _note(self, name: str, size: int | None = None, when: float | None = None) -> None:
+        """A file written (its size given) or served again (its size known already): the youngest now. Callers hold
+        the lock."""
+        old = self._index.pop(name, None)
+        size = old[1] if size is None and old else size or 0
+        self._index[name] = (time.time() if when is None else when, size)
+        self._index_bytes += size - (old[1] if old else 0)
+
     def _keep(self, path: Path, data: bytes) -> None:
         with self._lock:
+            self._note(path.name, len(data))
             if path.name in self._recent:
                 return
             self._recent[path.name] = data
@@ -134,7 +151,10 @@ class ResultFiles:
         if paths:
             try:
                 for path in paths:
-                    os.utime(path)  # served again: young again, so the trimming keeps it while it travels
+                    os.utime(path)  # served again: young again, for gradio's own cleanup by age too
+                with self._lock:  # and for the trimming, which keeps it while it travels
+                    for path in paths:
+                        self._note(Path(path).name)
                 return paths
             except FileNotFoundError:  # trimmed since: made again
                 pass
@@ -184,14 +204,58 @@ class ResultFiles:
         """uint8 frames as a looping GIF file (options: encode_gif's)."""
         return self.write(encode_gif(frames, **options), ".gif")
 
+    def trim(self, now: float | None = None) -> list[Path]:
+        """Delete the oldest files (by when they were written or served again) until the folder holds at most
+        max_bytes, never one younger than MIN_AGE_S; returns the deleted paths. By the index, not by reading the
+        folder: a file deleted meanwhile by someone else (gradio's cleanup by age) is simply gone from it."""
+        cutoff = (time.time() if now is None else now) - MIN_AGE_S
+        doomed = []
+        with self._lock:
+            while self._index_bytes > self.max_bytes and self._index:
+                name, (when, size) = next(iter(self._index.items()))
+                if when > cutoff:
+                    break
+                del self._index[name]
+                self._index_bytes -= size
+                doomed.append(self.folder / name)
+        removed = []
+        for path in doomed:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError:
+                continue
+            removed.append(path)
+        return removed
+
+    def index_folder(self) -> None:
+        """Index what the folder held before this process wrote anything (an earlier run of the app; a write cut
+        off), older than all it wrote since."""
+        found = files(self.folder)
+        with self._lock:
+            for mtime, size, path in reversed(found):
+                name = str(path.relative_to(self.folder))
+                if name not in self._index:
+                    self._note(name, size, mtime)
+                    self._index.move_to_end(name, last=False)
+
     def start(self, served: str | Path, others_max_bytes: int,
               on_removed: Callable[[list[Path]], None] | None = None) -> None:
         """Keep this folder under its cap, and the rest of `served` (the folder this one is in: visitors' uploads
         and gradio's own copies) under `others_max_bytes`, in a daemon thread: a flood of uploads can then never
         push out the results other visitors are looking at."""
-        budgets = [(self.folder, self.max_bytes, None), (Path(served), others_max_bytes, self.folder)]
-        threading.Thread(target=keep_under, args=(budgets,), kwargs={"on_removed": on_removed, "stop": self._stop},
-                         daemon=True, name="cache-cap").start()
+        def others() -> list[Path]:
+            return trim(served, others_max_bytes, skip=self.folder)
+
+        def run() -> None:
+            try:
+                self.index_folder()
+            except OSError:  # not there yet: nothing to index
+                pass
+            keep_under([self.trim, others], on_removed=on_removed, stop=self._stop)
+
+        threading.Thread(target=run, daemon=True, name="cache-cap").start()
 
     def stop(self) -> None:
         self._stop.set()

@@ -1,0 +1,93 @@
+"""What a system call costs a thread of the app when another thread runs Python: a result file read whole (as the
+event loop read each result image it sent, before they were kept in memory), and a spot-the-fake round's 16 PNGs
+written through a temporary file each (as before) and in place (ResultFiles.pngs_once); each alone, then beside
+one thread busy with Python, the old and new ways alternating. And one pass of the cache cap over a results folder
+of `folder_files` files: reading the folder (a stat a file, as before) and going by the index of what was written.
+
+A thread that makes a system call gives up the GIL; coming back, it waits until the thread holding the GIL lets
+go, at most `sys.getswitchinterval()` (5 ms). Under a class the app's event loop and its event threads are such
+threads, and each file read or written on their way is one more wait.
+"""
+
+from __future__ import annotations
+
+import secrets
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+SPIN_LIMIT_S = 600.0  # the busy thread stops by itself after this long, whatever happens to the benchmark
+BUSY = "bench-gil-busy"
+
+
+def measure(rounds: int = 5, repeats: int = 50, folder_files: int = 20_000) -> list[dict]:
+    from mnist_gan.atomic_files import atomic_write
+    from mnist_gan.images import upscale
+    from mnist_gan.serving.served_files import ResultFiles, png_bytes
+
+    rng = np.random.default_rng(0)
+    images = [upscale(rng.integers(0, 256, (28, 28), dtype=np.uint8), 4) for _ in range(16)]
+
+    def through_temporary_files(files: ResultFiles) -> None:  # png_once before: a temporary file and a rename each
+        for image in images:
+            path = files.folder / f"{secrets.token_hex(12)}.png"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, png_bytes(image), sync=False)
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="mnist-gan-gil-") as folder:
+        files = ResultFiles(Path(folder) / "results", 10**9)
+        one = Path(files.pngs_once(images[:1])[0])
+        ways = {"a 3 kB result file read whole (Path.read_bytes)": [lambda: one.read_bytes()],
+                "a round's 16 PNGs written (temporary files / in place)": [lambda: through_temporary_files(files),
+                                                                           lambda: files.pngs_once(images)]}
+        for busy in (False, True):
+            stop = threading.Event()
+            if busy:
+                threading.Thread(target=_spin, args=(stop,), daemon=True, name=BUSY).start()
+            try:
+                for what, fns in ways.items():
+                    times = [[] for _ in fns]
+                    for _ in range(rounds):
+                        for i, fn in enumerate(fns):
+                            start = time.perf_counter()
+                            for _ in range(repeats):
+                                fn()
+                            times[i].append(1000 * (time.perf_counter() - start) / repeats)
+                    rows.append({"what": what, "beside": "one busy thread" if busy else "nothing",
+                                 "median ms": " / ".join(f"{statistics.median(t):.4g}" for t in times),
+                                 "rounds x repeats": f"{rounds} x {repeats}"})
+            finally:
+                stop.set()
+        rows.append(_cap_pass(rounds, folder_files))
+    return rows
+
+
+def _cap_pass(rounds: int, count: int) -> dict:
+    """One pass of the cache cap over `count` files of 3.2 kB, nothing to delete: the old way and the new."""
+    from mnist_gan.serving.served_files import ResultFiles, trim
+
+    with tempfile.TemporaryDirectory(prefix="mnist-gan-cap-") as folder:
+        files = ResultFiles(Path(folder) / "results", 10**12)
+        for i in range(count):
+            files.write(i.to_bytes(4, "little") * 800, ".png")
+        times = [[], []]
+        for _ in range(rounds):
+            for i, fn in enumerate((lambda: trim(files.folder, files.max_bytes), files.trim)):
+                start = time.perf_counter()
+                fn()
+                times[i].append(1000 * (time.perf_counter() - start))
+    return {"what": f"the cache cap's pass over {count:,} result files (reading the folder / the index)",
+            "beside": "nothing", "median ms": " / ".join(f"{statistics.median(t):.4g}" for t in times),
+            "rounds x repeats": f"{rounds} x 1"}
+
+
+def _spin(stop: threading.Event) -> None:
+    """Python work, holding the GIL whenever it may (as an event's thread does under a class)."""
+    deadline = time.monotonic() + SPIN_LIMIT_S
+    while not stop.is_set() and time.monotonic() < deadline:
+        sum(range(1000))
