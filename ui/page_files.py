@@ -155,7 +155,7 @@ class ResultFileRoute:
     PREFIX = "/gradio_api/file="
 
     def __init__(self, app, files: ResultFiles):
-        self.app, self.files, self.folder = app, files, Path(files.folder)
+        self.app, self.files, self.folder = app, files, files.folder
         self.names = {str(self.folder.absolute()), str(self.folder.resolve())}  # how a URL may name the folder
 
     async def __call__(self, scope, receive, send):

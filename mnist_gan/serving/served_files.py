@@ -124,7 +124,8 @@ class ResultFiles:
         """A file written (its size given) or served again (its size known already): the youngest now. Callers hold
         the lock."""
         old = self._index.pop(name, None)
-        size = old[1] if size is None and old else size or 0
+        if size is None:
+            size = old[1] if old else 0
         self._index[name] = (time.time() if when is None else when, size)
         self._index_bytes += size - (old[1] if old else 0)
 
