@@ -44,6 +44,7 @@ from ui.gradio_glue import (  # noqa: E402
     no_backend_switch_without_matplotlib,
     open_choices,
     quick_component_updates,
+    quick_processing,
 )
 from ui.hub import HubTab  # noqa: E402
 from ui.in_browser import WebAssets, style  # noqa: E402
@@ -176,6 +177,7 @@ def build(service: Service) -> gr.Blocks:
     lazy_session_state()
     fast_result_outputs(page.files.folder)
     quick_component_updates()
+    quick_processing()
     no_backend_switch_without_matplotlib()
     demo.mnist_gan_page = page  # what launch() and close() start and stop
     return demo

@@ -1,8 +1,10 @@
-"""What a system call costs a thread of the app when another thread runs Python: a result file read whole (as the
-event loop read each result image it sent, before they were kept in memory), and a spot-the-fake round's 16 PNGs
-written through a temporary file each (as before) and in place (ResultFiles.pngs_once); each alone, then beside
-one thread busy with Python, the old and new ways alternating. And one pass of the cache cap over a results folder
-of `folder_files` files: reading the folder (a stat a file, as before) and going by the index of what was written.
+"""What a system call, or a hop to a worker thread, costs a thread of the app when another thread runs Python: a
+result file read whole (as the event loop read each result image it sent, before they were kept in memory), a
+spot-the-fake round's 16 PNGs written through a temporary file each (as before) and in place
+(ResultFiles.pngs_once), and an event's 21 outputs made by gradio with a worker thread each (as before) and in place
+(ui.gradio_glue.quick_processing); each alone, then beside one thread busy with Python, the old and new ways
+alternating. And one pass of the cache cap over a results folder of `folder_files` files: reading the folder (a
+stat a file, as before) and going by the index of what was written.
 
 A thread that makes a system call gives up the GIL; coming back, it waits until the thread holding the GIL lets
 go, at most `sys.getswitchinterval()` (5 ms). Under a class the app's event loop and its event threads are such
@@ -44,7 +46,8 @@ def measure(rounds: int = 5, repeats: int = 50, folder_files: int = 20_000) -> l
         one = Path(files.pngs_once(images[:1])[0])
         ways = {"a 3 kB result file read whole (Path.read_bytes)": [lambda: one.read_bytes()],
                 "a round's 16 PNGs written (temporary files / in place)": [lambda: through_temporary_files(files),
-                                                                           lambda: files.pngs_once(images)]}
+                                                                           lambda: files.pngs_once(images)],
+                "an event's 21 outputs made by gradio (a worker thread each / in place)": _outputs_made()}
         for busy in (False, True):
             stop = threading.Event()
             if busy:
@@ -65,6 +68,36 @@ def measure(rounds: int = 5, repeats: int = 50, folder_files: int = 20_000) -> l
                 stop.set()
         rows.append(_cap_pass(rounds, folder_files))
     return rows
+
+
+def _outputs_made() -> list:
+    """An event's outputs as the Train form's reload sends them (20 numbers and a line of text) made by gradio's
+    postprocess_data: each in a worker thread of its own, one after another (gradio 6.31), and in place
+    (ui.gradio_glue.quick_processing). Two callables, each one event's outputs made once."""
+    import asyncio
+
+    import gradio as gr
+    from gradio import blocks
+    from gradio.state_holder import SessionState
+
+    from ui.gradio_glue import quick_processing
+
+    with gr.Blocks() as demo:
+        outputs = [gr.Number() for _ in range(20)] + [gr.Markdown()]
+        gr.Button().click(lambda: None, None, outputs)
+    event, values = demo.fns[0], [1.0] * 20 + ["**a line** of text"]
+    threads = blocks.anyio
+    quick_processing()
+    in_place = blocks.anyio
+
+    def made(way) -> None:
+        blocks.anyio = way
+        try:
+            asyncio.run(demo.postprocess_data(event, values, SessionState(demo)))
+        finally:
+            blocks.anyio = in_place
+
+    return [lambda: made(threads), lambda: made(in_place)]
 
 
 def _cap_pass(rounds: int, count: int) -> dict:

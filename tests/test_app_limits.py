@@ -545,6 +545,64 @@ def test_an_events_result_files_skip_gradios_path_checks_and_reach_the_page_as_g
             assert checked and answer == asyncio.run(moved.gradios(file(str(other)), image, postprocess=True))
 
 
+def test_an_events_quick_steps_take_no_worker_thread_and_give_what_gradios_threads_give(tmp_path, monkeypatch):
+    """Gradio runs each output's postprocess in a worker thread, one after another, and a gallery's in a thread
+    pool of its own: a spot-the-fake answer's outputs and the Train form's are now made where the event runs, and
+    are what gradio's threads made of them. An output that needs a thread (an image drawn from an array) still
+    gets one: any other file, say."""
+    import concurrent.futures
+
+    import gradio as gr
+    import numpy as np
+    from gradio import blocks
+    from gradio.components import gallery as gallery_module
+    from gradio.state_holder import SessionState
+
+    import app
+    from mnist_gan.service import AppSettings, Service
+    from ui import gradio_glue
+
+    environ = {**os.environ, "MNIST_GAN_RUNS": str(tmp_path / "runs"), "MNIST_GAN_HUB_CACHE": str(tmp_path / "hub")}
+    demo = app.build(Service(AppSettings.from_env(environ)))
+    try:
+        files = demo.mnist_gan_page.files
+        paths = [files.png(np.full((28, 28), shade, np.uint8)) for shade in (0, 128, 255)]
+        fn = {f.fn.__name__: f for f in demo.fns.values() if f.fn}
+        answer = [None, [(path, f"caption {i}") for i, path in enumerate(paths)], "You got **3 of 3** right",
+                  "Fooled 1 in 2", gr.update(interactive=False)]
+        example = {gr.Number: 3, gr.Checkbox: True, gr.Slider: 0.5, gr.Textbox: "x"}
+        form = [block.choices[-1][1] if type(block) in (gr.Dropdown, gr.Radio) else example[type(block)]
+                for block in fn["form_of_run"].outputs]  # the Train form, as a reload shows a run's settings
+        hops = []
+        threads = blocks.anyio.to_thread._to_thread
+
+        class Counted:
+            async def run_sync(self, step, *args, **options):
+                hops.append(step)
+                return await threads.run_sync(step, *args, **options)
+
+        def outputs(event, predictions) -> list:
+            return asyncio.run(demo.postprocess_data(event, predictions, SessionState(demo)))
+
+        monkeypatch.setattr(blocks.anyio.to_thread, "_to_thread", Counted())
+        events = (("_answer", answer), ("form_of_run", form))
+        quick = {name: outputs(fn[name], values) for name, values in events}
+        assert hops == []
+        image = next(block for block in demo.blocks.values() if type(block) is gr.Image)
+        other = tmp_path / "digit.png"  # not one of the app's results: gradio checks it, in a thread
+        other.write_bytes(Path(paths[0]).read_bytes())
+        made = asyncio.run(blocks.anyio.to_thread.run_sync(image.postprocess, str(other)))
+        assert hops == [image.postprocess] and made == image.postprocess(str(other))
+        assert gradio_glue._quick_step(image.postprocess, (paths[0],))() == image.postprocess(paths[0])
+
+        monkeypatch.setattr(blocks, "anyio", blocks.anyio._anyio)  # gradio's own way: threads and a thread pool
+        monkeypatch.setattr(gallery_module, "ThreadPoolExecutor", concurrent.futures.ThreadPoolExecutor)
+        assert quick == {name: outputs(fn[name], values) for name, values in events}
+        assert quick["_answer"][1][2]["caption"] == "caption 2" and 3 in quick["form_of_run"]
+    finally:
+        demo.mnist_gan_page.service.close()
+
+
 def test_where_pages_scrubbed_to_is_kept_for_a_bounded_number_of_pages(monkeypatch):
     """A page's stream forgets where it scrubbed when it ends; a page without one, or a script's many sessions,
     cannot pile them up: beyond the limit the oldest choice goes."""

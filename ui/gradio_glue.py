@@ -12,6 +12,7 @@ comes a frame later), and a tab's components exist only once the tab has been sh
 from __future__ import annotations
 
 import inspect
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Callable
@@ -243,6 +244,15 @@ def lazy_session_state() -> None:
 _RESULT_FOLDERS: set[str] = set()  # the folders of the app's result files (fast_result_outputs), absolute
 
 
+def _result_file(path) -> bool:
+    """Whether `path` names one of the app's result files (directly in a folder fast_result_outputs was given, named
+    as ResultFiles names them)."""
+    from mnist_gan.serving.served_files import NAME
+
+    return (isinstance(path, str) and os.path.isabs(path) and os.path.dirname(path) in _RESULT_FOLDERS
+            and bool(NAME.fullmatch(os.path.basename(path))))
+
+
 def fast_result_outputs(folder: Path) -> None:
     """An event's output file that is one of the app's result files (directly in `folder`, named as ResultFiles
     names them) goes to the page without gradio's path checks. Gradio 6.31 checks each output file against its
@@ -252,14 +262,10 @@ def fast_result_outputs(folder: Path) -> None:
     folder itself; the answer is what gradio's own _move_to_cache makes of such a file (processing_utils, 6.31.0):
     its FileData with the /file= URL, the path noted as sent by the block (gradio's file route serves only those).
     Any other file, and any other call, goes through gradio's code unchanged."""
-    import os
-
     from gradio import processing_utils
     from gradio.data_classes import FileData, GradioModel, GradioRootModel
     from gradio.route_utils import API_PREFIX
     from gradio_client import utils as client_utils
-
-    from mnist_gan.serving.served_files import NAME
 
     _RESULT_FOLDERS.add(str(Path(folder).absolute()))
     if gr.__version__ != GRADIO_CHECKED or hasattr(processing_utils.async_move_files_to_cache, "gradios"):
@@ -267,9 +273,7 @@ def fast_result_outputs(folder: Path) -> None:
     gradios = processing_utils.async_move_files_to_cache
 
     def ours(d: dict) -> bool:
-        path = d.get("path")
-        return (isinstance(path, str) and not d.get("url") and not d.get("is_stream") and os.path.isabs(path)
-                and os.path.dirname(path) in _RESULT_FOLDERS and bool(NAME.fullmatch(os.path.basename(path))))
+        return not d.get("url") and not d.get("is_stream") and _result_file(d.get("path"))
 
     async def moved(data, block, postprocess=False, check_in_upload_folder=False, keep_in_cache=False):
         if not postprocess or check_in_upload_folder or keep_in_cache or block.proxy_url:
@@ -310,6 +314,100 @@ def quick_component_updates() -> None:
         init = getattr(cls.__dict__.get("__init__"), "__wrapped__", None)
         if init is not None and "__signature__" not in init.__dict__:
             init.__signature__ = inspect.signature(init)
+
+
+# Components whose preprocess and postprocess are a few lines of pure Python for any value in gradio 6.31 (read in
+# its source): no file, no image, no pandas. Exact types: a subclass may do more.
+_QUICK = frozenset({gr.Button, gr.Checkbox, gr.CheckboxGroup, gr.Dropdown, gr.HTML, gr.JSON, gr.Markdown, gr.Number,
+                    gr.Radio, gr.Slider, gr.State, gr.Textbox})
+_PLOTS = frozenset({gr.LinePlot, gr.BarPlot, gr.ScatterPlot})  # a dict (plot_value's) passes through as it is
+
+
+def quick_processing() -> None:
+    """Gradio 6.31 runs each input's preprocess and each output's postprocess of an event in a worker thread, one
+    after another (Blocks.preprocess_data and postprocess_data, anyio.to_thread.run_sync each), and a gallery's
+    postprocess starts a thread pool of its own for its items. Most of them are a few lines of pure Python, and under
+    a class each hop to a thread and back waited for the GIL and for the event loop: in the app under the class, the
+    Train form's 20 outputs took 179 ms to postprocess, a spot-the-fake answer's 85 ms, and each page's stream 43 ms
+    an update. Now the quick ones are done where the event is, without a hop: the components above, a plot given its
+    value already made, a gallery of files, and an image that is one of the app's result files (gradio's answer for
+    it, without its check that the file exists: the app wrote it for this answer). Any other component or value goes
+    to a thread as before, and a gallery's items are made one after another in the thread that makes the gallery."""
+    from gradio import blocks
+    from gradio.components import gallery
+
+    if gr.__version__ != GRADIO_CHECKED or isinstance(blocks.anyio, _QuickAnyio):
+        return
+    blocks.anyio = _QuickAnyio(blocks.anyio)
+    gallery.ThreadPoolExecutor = _InTurn
+
+
+def _quick_step(fn: Callable, args: tuple) -> Callable | None:
+    """The call that does `fn(*args)` in place, for a pre- or postprocess that needs no thread; None otherwise."""
+    block, step = getattr(fn, "__self__", None), getattr(fn, "__name__", None)
+    if step not in ("preprocess", "postprocess") or len(args) != 1:
+        return None
+    kind, value = type(block), args[0]
+    if kind in _QUICK or step == "postprocess" and (
+            kind in _PLOTS and (value is None or isinstance(value, dict))
+            or kind is gr.Gallery and (value is None or isinstance(value, (list, tuple))
+                                       and all(_named_file(item) for item in value))):
+        return lambda: fn(value)
+    if step == "postprocess" and kind is gr.Image and _result_file(value) and \
+            getattr(block.watermark, "watermark", None) is None:
+        from gradio.data_classes import ImageData
+
+        return lambda: ImageData(path=value, orig_name=os.path.basename(value))
+    return None
+
+
+def _named_file(item) -> bool:
+    """A gallery item that is a file named by its path (with or without a caption): gradio makes its entry from the
+    name alone, unless it is an SVG (read for its content)."""
+    path = item[0] if isinstance(item, (tuple, list)) and len(item) == 2 else item
+    return isinstance(path, (str, Path)) and not str(path).lower().endswith(".svg")
+
+
+class _QuickThreads:
+    """anyio.to_thread as gradio.blocks uses it, with the quick steps done in place."""
+
+    def __init__(self, to_thread):
+        self._to_thread = to_thread
+
+    async def run_sync(self, fn: Callable, *args, **options):
+        quick = _quick_step(fn, args)
+        return quick() if quick is not None else await self._to_thread.run_sync(fn, *args, **options)
+
+    def __getattr__(self, name: str):
+        return getattr(self._to_thread, name)
+
+
+class _QuickAnyio:
+    """The anyio module as gradio.blocks sees it: the same, but for to_thread."""
+
+    def __init__(self, anyio):
+        self._anyio, self.to_thread = anyio, _QuickThreads(anyio.to_thread)
+
+    def __getattr__(self, name: str):
+        return getattr(self._anyio, name)
+
+
+class _InTurn:
+    """concurrent.futures.ThreadPoolExecutor as Gallery.postprocess uses it (a with block and map), mapping in the
+    calling thread: no threads started and joined for each gallery sent."""
+
+    def __init__(self, *args, **options):
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        return False
+
+    @staticmethod
+    def map(fn: Callable, *iterables):
+        return map(fn, *iterables)
 
 
 def no_backend_switch_without_matplotlib() -> None:
