@@ -1,8 +1,9 @@
 """What a system call, or a hop to a worker thread, costs a thread of the app when another thread runs Python: a
 result file read whole (as the event loop read each result image it sent, before they were kept in memory), a
 spot-the-fake round's 16 PNGs written through a temporary file each (as before) and in place
-(ResultFiles.pngs_once), and an event's 21 outputs made by gradio with a worker thread each (as before) and in place
-(ui.gradio_glue.quick_processing); each alone, then beside one thread busy with Python, the old and new ways
+(ResultFiles.pngs_once), an event's 21 outputs made by gradio with a worker thread each (as before) and in place
+(ui.gradio_glue.quick_processing), and a gr.update's component made with gradio finding its cache folder (as before)
+and with the folder named once (app.py); each alone, then beside one thread busy with Python, the old and new ways
 alternating. And one pass of the cache cap over a results folder of `folder_files` files: reading the folder (a
 stat a file, as before) and going by the index of what was written.
 
@@ -47,11 +48,14 @@ def measure(rounds: int = 5, repeats: int = 50, folder_files: int = 20_000) -> l
         ways = {"a 3 kB result file read whole (Path.read_bytes)": [lambda: one.read_bytes()],
                 "a round's 16 PNGs written (temporary files / in place)": [lambda: through_temporary_files(files),
                                                                            lambda: files.pngs_once(images)],
-                "an event's 21 outputs made by gradio (a worker thread each / in place)": _outputs_made()}
+                "an event's 21 outputs made by gradio (a worker thread each / in place)": _outputs_made(),
+                "a gr.update's component made by gradio (its cache folder found each time / named once)":
+                    _updates_made()}
         for busy in (False, True):
-            stop = threading.Event()
+            stop, spinning = threading.Event(), threading.Event()
             if busy:
-                threading.Thread(target=_spin, args=(stop,), daemon=True, name=BUSY).start()
+                threading.Thread(target=_spin, args=(stop, spinning), daemon=True, name=BUSY).start()
+                spinning.wait(10)  # busy before the first timing (a first row of 250 reads can end before it starts)
             try:
                 for what, fns in ways.items():
                     times = [[] for _ in fns]
@@ -100,6 +104,31 @@ def _outputs_made() -> list:
     return [lambda: made(threads), lambda: made(in_place)]
 
 
+def _updates_made() -> list:
+    """A slider's gr.update as gradio 6.31 makes it (a new component), with gradio finding its cache folder (a
+    resolve() of <temp>/gradio, as before) and with the folder named in GRADIO_TEMP_DIR (as app.py names it now).
+    Two callables, each one update made."""
+    import os
+
+    import gradio as gr
+
+    slider = gr.Slider(0, 10, render=False)
+    named = str((Path(tempfile.gettempdir()) / "gradio").resolve())
+
+    def made(folder: str | None) -> None:
+        before = os.environ.pop("GRADIO_TEMP_DIR", None)
+        if folder:
+            os.environ["GRADIO_TEMP_DIR"] = folder
+        try:
+            gr.Slider(**{**slider.constructor_args, "value": 3, "render": False})
+        finally:
+            os.environ.pop("GRADIO_TEMP_DIR", None)
+            if before is not None:
+                os.environ["GRADIO_TEMP_DIR"] = before
+
+    return [lambda: made(None), lambda: made(named)]
+
+
 def _cap_pass(rounds: int, count: int) -> dict:
     """One pass of the cache cap over `count` files of 3.2 kB, nothing to delete: the old way and the new."""
     from mnist_gan.serving.served_files import ResultFiles, trim
@@ -119,8 +148,9 @@ def _cap_pass(rounds: int, count: int) -> dict:
             "rounds x repeats": f"{rounds} x 1"}
 
 
-def _spin(stop: threading.Event) -> None:
+def _spin(stop: threading.Event, spinning: threading.Event) -> None:
     """Python work, holding the GIL whenever it may (as an event's thread does under a class)."""
     deadline = time.monotonic() + SPIN_LIMIT_S
     while not stop.is_set() and time.monotonic() < deadline:
         sum(range(1000))
+        spinning.set()

@@ -603,6 +603,34 @@ def test_an_events_quick_steps_take_no_worker_thread_and_give_what_gradios_threa
         demo.mnist_gan_page.service.close()
 
 
+def test_the_app_names_gradios_cache_folder_once_and_an_update_finds_no_folder():
+    """Gradio found its cache folder anew (a resolve(): system calls) for every component it made, one per gr.update
+    an event returns. `python app.py` names the folder gradio would find, once, unless GRADIO_TEMP_DIR is set."""
+    import subprocess
+
+    script = """
+import os, os.path, tempfile
+from pathlib import Path
+os.environ.pop("GRADIO_TEMP_DIR", None)
+import gradio as gr
+found, real = [], os.path.realpath
+os.path.realpath = lambda *args, **options: found.append(args) or real(*args, **options)
+gr.Slider(0, 10, render=False)
+print(len(found), bool(found) and str(Path(found[-1][0])))
+import app
+found.clear()
+gr.Slider(0, 10, render=False)
+print(len(found), os.environ["GRADIO_TEMP_DIR"] == str((Path(tempfile.gettempdir()) / "gradio").resolve()))
+"""
+    env = {k: v for k, v in os.environ.items() if k != "GRADIO_TEMP_DIR"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parent.parent, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    before, after = done.stdout.splitlines()[-2:]
+    assert before.split()[0] != "0" and before.endswith("/gradio")  # gradio alone: a resolve() of <temp>/gradio
+    assert after == "0 True"  # with the app: the same folder, named in GRADIO_TEMP_DIR, and nothing resolved
+
+
 def test_where_pages_scrubbed_to_is_kept_for_a_bounded_number_of_pages(monkeypatch):
     """A page's stream forgets where it scrubbed when it ends; a page without one, or a script's many sessions,
     cannot pile them up: beyond the limit the oldest choice goes."""
