@@ -49,6 +49,12 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
 
 
+def slider_seen(page, elem: str) -> str:
+    """What a slider shows (its label and number) and holds (its range's value and maximum), for a failure's message."""
+    scrub = page.locator(f"{elem} input[type=range]")
+    return (f"shown {page.locator(elem).inner_text()!r}, value {scrub.input_value()} of {scrub.get_attribute('max')}")
+
+
 def step_shown(page) -> int:
     match = re.search(r"step ([\d,]+) of", page.locator("#status").inner_text())
     return int(match.group(1).replace(",", "")) if match else -1
@@ -209,7 +215,8 @@ def test_train_watch_reload_stop_and_use_the_model(page, browser, app_server):
         if delay:  # scrubbed back to the first atlas, another tab shown, this one again: the atlas stays there
             first = f"Atlas at step {status.atlas_steps[0]:,}"
             later.locator("#atlas-scrub input[type=range]").press("Home")
-            wait_until(lambda: first in later.locator("#atlas-scrub").inner_text(), 30, "the first atlas")
+            wait_until(lambda: first in later.locator("#atlas-scrub").inner_text(), 30, "the first atlas",
+                       describe=lambda: slider_seen(later, "#atlas-scrub"))
             later.get_by_role("tab", name="Generate").click()
             later.get_by_role("tab", name="Train").click()
             for _ in range(30):  # the tab's select event answers in milliseconds; it once moved the atlas to the last
