@@ -516,10 +516,13 @@ def test_an_events_result_files_skip_gradios_path_checks_and_reach_the_page_as_g
                                                                                                    monkeypatch):
     """Gradio checks every output file against its folders (a realpath of both sides each time), twice per output;
     the app's own result files skip that, and what the page gets is what gradio's own code makes of them. Any other
-    file goes through gradio's checks."""
+    file goes through gradio's checks. A value that holds no file (a plot's points) is not walked for files."""
     import gradio as gr
     import numpy as np
     from gradio import processing_utils, utils
+    from gradio_client import utils as client_utils
+
+    from ui.gradio_glue import plot_value
 
     with served_app(tmp_path) as (demo, _):
         files, moved = demo.mnist_gan_page.files, processing_utils.async_move_files_to_cache
@@ -543,6 +546,19 @@ def test_an_events_result_files_skip_gradios_path_checks_and_reach_the_page_as_g
             checked.clear()
             answer = asyncio.run(moved(file(str(other)), image, postprocess=True))
             assert checked and answer == asyncio.run(moved.gradios(file(str(other)), image, postprocess=True))
+        plot, walked = demo.fns[stream_index(demo)].fn.__self__._curve_plots[0][0], []
+        walk = client_utils.async_traverse
+
+        async def walking(data, *args):
+            walked.append(data)
+            return await walk(data, *args)
+
+        monkeypatch.setattr(client_utils, "async_traverse", walking)
+        rows = [{"step": 10 * i, "d_acc_real": 0.5, "d_acc_fake": 0.25} for i in range(1, 301)]
+        points = plot_value(plot, train.long_rows(rows, train.ACCURACY))
+        assert asyncio.run(moved(points, plot, postprocess=True)) is points and walked == []
+        assert points == asyncio.run(moved.gradios(points, plot, postprocess=True))  # gradio's answer: a copy,
+        assert walked[0] is points and len(walked) > 4 * len(points["data"])  # each point and number walked
 
 
 def test_an_events_quick_steps_take_no_worker_thread_and_give_what_gradios_threads_give(tmp_path, monkeypatch):
@@ -573,6 +589,10 @@ def test_an_events_quick_steps_take_no_worker_thread_and_give_what_gradios_threa
         example = {gr.Number: 3, gr.Checkbox: True, gr.Slider: 0.5, gr.Textbox: "x"}
         form = [block.choices[-1][1] if type(block) in (gr.Dropdown, gr.Radio) else example[type(block)]
                 for block in fn["form_of_run"].outputs]  # the Train form, as a reload shows a run's settings
+        rows = [{"step": 10 * i, "d_acc_real": 0.5, "d_acc_fake": 0.25, "d_loss": 0.7, "g_loss": 1.5}
+                for i in range(99)]
+        curves = [gradio_glue.plot_value(plot, train.long_rows(rows, series))
+                  for plot, series in fn["curves"].fn.__self__._curve_plots]
         hops = []
         threads = blocks.anyio.to_thread._to_thread
 
@@ -585,7 +605,7 @@ def test_an_events_quick_steps_take_no_worker_thread_and_give_what_gradios_threa
             return asyncio.run(demo.postprocess_data(event, predictions, SessionState(demo)))
 
         monkeypatch.setattr(blocks.anyio.to_thread, "_to_thread", Counted())
-        events = (("_answer", answer), ("form_of_run", form))
+        events = (("_answer", answer), ("form_of_run", form), ("curves", curves))
         quick = {name: outputs(fn[name], values) for name, values in events}
         assert hops == []
         image = next(block for block in demo.blocks.values() if type(block) is gr.Image)
@@ -599,6 +619,86 @@ def test_an_events_quick_steps_take_no_worker_thread_and_give_what_gradios_threa
         monkeypatch.setattr(gallery_module, "ThreadPoolExecutor", concurrent.futures.ThreadPoolExecutor)
         assert quick == {name: outputs(fn[name], values) for name, values in events}
         assert quick["_answer"][1][2]["caption"] == "caption 2" and 3 in quick["form_of_run"]
+        assert quick["curves"][0]["data"][-1] == [980, train.ACCURACY["d_acc_fake"], 0.25]
+    finally:
+        demo.mnist_gan_page.service.close()
+
+
+def test_an_events_skipped_outputs_build_no_component_and_reach_the_page_as_gradio_sends_them(tmp_path,
+                                                                                             monkeypatch):
+    """gr.skip() is an update with nothing in it, and gradio 6.31 built a component for each, a copy of the one
+    before: each update of a page's stream skips most of its outputs. Now a skip builds nothing, and the page gets
+    what gradio sent it; an update with something in it still builds its component."""
+    import gradio as gr
+    from gradio.blocks import Block, Blocks
+    from gradio.state_holder import SessionState
+
+    import app
+    from mnist_gan.service import AppSettings, Service
+
+    environ = {**os.environ, "MNIST_GAN_RUNS": str(tmp_path / "runs"), "MNIST_GAN_HUB_CACHE": str(tmp_path / "hub")}
+    demo = app.build(Service(AppSettings.from_env(environ)))
+    try:
+        stream = demo.fns[stream_index(demo)]
+        tab = stream.fn.__self__
+        first = tab.tick({}, None)
+        again = list(tab.tick(first[-1], None))  # nothing changed since: skips
+        skips = [i for i, value in enumerate(again) if value == gr.skip() and not stream.outputs[i].stateful]
+        assert len(skips) >= 10
+        built, init = [], Block.__init__
+
+        def counted(self, *args, **options):
+            built.append(self)  # once for each class of its chain that is a Block (an HTML: twice)
+            init(self, *args, **options)
+
+        monkeypatch.setattr(Block, "__init__", counted)
+
+        def outputs(postprocess, predictions) -> list:
+            return asyncio.run(postprocess(demo, stream, list(predictions), SessionState(demo)))
+
+        ours = outputs(Blocks.postprocess_data, again)
+        assert built == [] and all(ours[i]["__type__"] == "update" and "value" not in ours[i] for i in skips)
+        assert ours == outputs(Blocks.postprocess_data.gradios, again) and len({id(b) for b in built}) == len(skips)
+        built.clear()
+        scrub = stream.outputs.index(tab._scrub)
+        again[scrub] = gr.update(maximum=5, interactive=True)
+        ours = outputs(Blocks.postprocess_data, again)
+        assert [type(b) for b in built] == [gr.Slider]
+        assert ours[scrub]["maximum"] == 5 and ours[scrub]["interactive"] is True
+    finally:
+        demo.mnist_gan_page.service.close()
+
+
+def test_a_page_asks_for_the_quality_plots_only_once_the_run_has_evaluations(tmp_path, monkeypatch):
+    """Each page's first update set off the quality plots' event, which drew two empty plots, hidden: now a run
+    with no evaluation sends no key, and no event follows. With evaluations the plots are drawn and shown; a new
+    run without any hides them again."""
+    import dataclasses
+
+    import gradio as gr
+
+    import app
+    from mnist_gan.service import AppSettings, Service
+
+    environ = {**os.environ, "MNIST_GAN_RUNS": str(tmp_path / "runs"), "MNIST_GAN_HUB_CACHE": str(tmp_path / "hub")}
+    demo = app.build(Service(AppSettings.from_env(environ)))
+    try:
+        tab = next(f.fn.__self__ for f in demo.fns.values() if f.fn and f.fn.__name__ == "quality_plots")
+        training, idle = tab.page.service.training, tab.page.service.training.status()
+        evaluated = dataclasses.replace(idle, run="run-1", data="MNIST", quality=[{"step": 250, "cfid": 41.5}],
+                                        class_histogram=[0.1] * 10)
+        shown = {"status": idle}
+        monkeypatch.setattr(training, "status", lambda *args, **options: shown["status"])
+        first = tab.tick({}, None)
+        assert isinstance(first[2], type(gr.skip())) and first[-1]["quality"] is None  # no key: no event
+        shown["status"] = evaluated
+        later = tab.tick(first[-1], None)
+        assert later[2] == ("run-1", 1)
+        quality, classes = tab.quality_plots()
+        assert quality["visible"] and classes["visible"] and "41.5" in quality["title"]
+        shown["status"] = dataclasses.replace(idle, run="run-2", data="MNIST")  # a new run, not evaluated yet
+        assert tab.tick(later[-1], None)[2] is None  # the key goes, the plots follow
+        assert [update["visible"] for update in tab.quality_plots()] == [False, False]
     finally:
         demo.mnist_gan_page.service.close()
 

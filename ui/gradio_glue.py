@@ -261,7 +261,9 @@ def fast_result_outputs(folder: Path) -> None:
     server's busy samples under a class, profiled, on the event loop. The app wrote these files into gradio's cache
     folder itself; the answer is what gradio's own _move_to_cache makes of such a file (processing_utils, 6.31.0):
     its FileData with the /file= URL, the path noted as sent by the block (gradio's file route serves only those).
-    Any other file, and any other call, goes through gradio's code unchanged."""
+    Any other file, and any other call, goes through gradio's code unchanged. The value of a component that never
+    holds a file (a plot's data, a number, a line of Markdown: _NO_FILES) is not walked at all: a run's curves are
+    up to 600 points a plot, each point and each of its numbers a step of gradio's walk, twice, for every page."""
     from gradio import processing_utils
     from gradio.data_classes import FileData, GradioModel, GradioRootModel
     from gradio.route_utils import API_PREFIX
@@ -278,6 +280,8 @@ def fast_result_outputs(folder: Path) -> None:
     async def moved(data, block, postprocess=False, check_in_upload_folder=False, keep_in_cache=False):
         if not postprocess or check_in_upload_folder or keep_in_cache or block.proxy_url:
             return await gradios(data, block, postprocess, check_in_upload_folder, keep_in_cache)
+        if type(block) in _NO_FILES:
+            return data.model_dump() if isinstance(data, (GradioModel, GradioRootModel)) else data
 
         async def move(d: dict):
             if not ours(d):
@@ -300,8 +304,13 @@ def quick_component_updates() -> None:
     its class chain asks inspect.getfullargspec for its own arguments, which parses the function each time (its
     `updateable` wrapper, component_meta.py): about half of the 0.2 ms a Button, Dropdown or Slider update took, and
     a page load sends ~45 of them (its controls, the explorer's sliders, the first tick). Each __init__ keeps its
-    signature, computed once, which getfullargspec reads as it is (same arguments, measured: 0.21 -> 0.12 ms)."""
-    from gradio.blocks import Block
+    signature, computed once, which getfullargspec reads as it is (same arguments, measured: 0.21 -> 0.12 ms).
+
+    And a gr.skip() is an update too, with nothing in it: gradio built a component for it all the same, a copy of
+    the one before, to send the page {"__type__": "update"}. Each update of a page's stream skips most of its ~20
+    outputs (what did not change), so under a class most of the components built were those copies. The skips of
+    an event's outputs now go to the page as gradio sent them, with nothing built."""
+    from gradio.blocks import Block, Blocks, postprocess_update_dict
 
     if gr.__version__ != GRADIO_CHECKED:
         return
@@ -314,6 +323,36 @@ def quick_component_updates() -> None:
         init = getattr(cls.__dict__.get("__init__"), "__wrapped__", None)
         if init is not None and "__signature__" not in init.__dict__:
             init.__signature__ = inspect.signature(init)
+    if hasattr(Blocks.postprocess_data, "gradios"):
+        return
+    gradios = Blocks.postprocess_data
+
+    async def postprocess_data(self, block_fn, predictions, state):
+        skipped = _skipped(block_fn, predictions)
+        if skipped:  # gradio's own marker for an output with nothing to send: no component built, None sent
+            predictions = [_FINISHED if i in skipped else value for i, value in enumerate(predictions)]
+        output = await gradios(self, block_fn, predictions, state)
+        for i in skipped:  # what gradio makes of a skip, from the block's class (an HTML's has props of its own)
+            output[i] = postprocess_update_dict(block_fn.outputs[i], dict(_SKIP), block_fn.postprocess)
+        return output
+
+    postprocess_data.gradios = gradios
+    Blocks.postprocess_data = postprocess_data
+
+
+_SKIP = {"__type__": "update"}  # gr.skip()
+_FINISHED = gr.components._Keywords.FINISHED_ITERATING
+
+
+def _skipped(block_fn, predictions) -> set[int]:
+    """The outputs an event's function skipped (gr.skip()), where it returned one value per output; a State's
+    skip costs nothing already."""
+    outputs = block_fn.outputs
+    if block_fn.batch or block_fn.is_validator_function or len(outputs) < 2 or \
+            not isinstance(predictions, (list, tuple)) or len(predictions) != len(outputs):
+        return set()
+    return {i for i, (block, value) in enumerate(zip(outputs, predictions, strict=True))
+            if type(value) is dict and value == _SKIP and not block.stateful}
 
 
 # Components whose preprocess and postprocess are a few lines of pure Python for any value in gradio 6.31 (read in
@@ -321,6 +360,7 @@ def quick_component_updates() -> None:
 _QUICK = frozenset({gr.Button, gr.Checkbox, gr.CheckboxGroup, gr.Dropdown, gr.HTML, gr.JSON, gr.Markdown, gr.Number,
                     gr.Radio, gr.Slider, gr.State, gr.Textbox})
 _PLOTS = frozenset({gr.LinePlot, gr.BarPlot, gr.ScatterPlot})  # a dict (plot_value's) passes through as it is
+_NO_FILES = _QUICK - {gr.JSON, gr.State} | _PLOTS  # values with no file in them, whatever the value (a JSON may)
 
 
 def quick_processing() -> None:

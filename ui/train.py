@@ -199,7 +199,8 @@ class TrainTab:
         out["curves"] = history_key if replot else gr.skip()
         if replot:
             view.update(history=history_key, plotted_at=time.monotonic(), plotted_step=s.step)
-        quality_key = (s.run, len(s.quality))
+        # no evaluation yet: nothing to draw, and no event (a page starts with those plots hidden)
+        quality_key = (s.run, len(s.quality)) if s.quality else None
         out["quality"] = quality_key if view.get("quality") != quality_key else gr.skip()
         count = len(s.sample_steps)
         grid_key = (s.run, count)
