@@ -669,6 +669,49 @@ def test_an_events_skipped_outputs_build_no_component_and_reach_the_page_as_grad
         demo.mnist_gan_page.service.close()
 
 
+def test_a_crowds_pages_are_updated_less_often_and_all_of_them_together_as_often_as_a_few(tmp_path, monkeypatch):
+    """Each open page's stream counts itself while it runs; beyond PAGES_AT_FULL_RATE pages each is updated that
+    much less often (its status every UPDATE_S times that, its plots every PLOT_EVERY_S times that)."""
+    import dataclasses
+
+    import app
+    from mnist_gan.service import AppSettings, Service
+    from mnist_gan.training.events import State
+
+    environ = {**os.environ, "MNIST_GAN_RUNS": str(tmp_path / "runs"), "MNIST_GAN_HUB_CACHE": str(tmp_path / "hub")}
+    demo = app.build(Service(AppSettings.from_env(environ)))
+    try:
+        tab = demo.fns[stream_index(demo)].fn.__self__
+        monkeypatch.setattr(train, "unread_messages", lambda demo, session: 0)  # pages that read what they get
+
+        async def pages(count: int) -> list[float]:
+            streams = [tab.stream(None) for _ in range(count)]
+            for stream in streams:
+                await anext(stream)  # its first update: the page as it is
+            watching = tab.watching, tab.slower()
+            for stream in streams:
+                await stream.aclose()
+            return [*watching, tab.watching]
+
+        assert asyncio.run(pages(3)) == [3, 1.0, 0]
+        assert asyncio.run(pages(train.PAGES_AT_FULL_RATE)) == [train.PAGES_AT_FULL_RATE, 1.0, 0]
+        assert asyncio.run(pages(50)) == [50, 50 / train.PAGES_AT_FULL_RATE, 0]  # a class: every 5 s, not 2
+        training = tab.page.service.training
+        running = dataclasses.replace(training.status(), run="run-1", data="MNIST", state=State.RUNNING, step=1000,
+                                      steps=10_000, history=[{"step": 1000, "d_loss": 0.7, "g_loss": 1.2}])
+        monkeypatch.setattr(training, "status", lambda *args, **options: running)
+        # curves last drawn 20 s ago at this step (a run that grew by less than PLOT_GROWTH since): redrawn after
+        # PLOT_EVERY_S (10 s) for a few pages, after 25 s for a class of 50
+        view = {"history": ("run-1", 990, 1), "plotted_at": time.monotonic() - 20, "plotted_step": 1000}
+        tab.watching = 50
+        assert tab.tick(dict(view), None)[1] == train.gr.skip()
+        tab.watching = 3
+        assert tab.tick(dict(view), None)[1] == ("run-1", 1000, 1)
+    finally:
+        tab.watching = 0
+        demo.mnist_gan_page.service.close()
+
+
 def test_a_page_asks_for_the_quality_plots_only_once_the_run_has_evaluations(tmp_path, monkeypatch):
     """Each page's first update set off the quality plots' event, which drew two empty plots, hidden: now a run
     with no evaluation sends no key, and no event follows. With evaluations the plots are drawn and shown; a new

@@ -46,6 +46,11 @@ QUALITY = {"cfid": "cFID (lower is better)"}
 # (~60 ms). So a page is sent what changed at most every UPDATE_S, and while a run trains its plots redraw when it
 # has grown by a quarter, else at most every 10 s.
 UPDATE_S, LOOK_S, HEARTBEAT_S = 2.0, 0.5, 15.0
+# A crowd's pages are updated less often, so that all of them together cost the server what this many pages do:
+# each update of a page is ~9 ms of the server's CPU, most of it on its event loop (40 pages watching a run, each
+# updated every UPDATE_S: 0.17-0.22 cores, measured), which a class's visitors and the run itself wait for. With 50
+# pages each is updated every 5 s, and its plots redrawn at most every 25 s.
+PAGES_AT_FULL_RATE = 20
 UNREAD_UPDATES = 3  # updates a page left unread in a row: it is gone (a page that reads drains each one at once)
 PLOT_EVERY_S, PLOT_GROWTH = 10.0, 1.25
 CURVES_SHARED_S = 2.0
@@ -73,6 +78,7 @@ class TrainTab:
         self.lab = LabPanel(page)
         self._scrubbed = Scrubbed()  # where each page scrubbed the sample grids to
         self._curves: tuple = ((None,) * 5, None, 0.0)  # what the curves show, the plots' values, when: for every page
+        self.watching = 0  # open pages, each with its stream
         service = page.service
 
         def train_start(*args, **kwargs) -> dict:
@@ -158,11 +164,12 @@ class TrainTab:
         """What every open page shows, pushed to it when the run changes (see the module's docstring)."""
         view, seen, sent, unread = {}, None, 0.0, 0
         session = request.session_hash if request else None
+        self.watching += 1
         try:
             while True:
                 version = (self.page.service.training.version, tuple(self.page.service.library.names()))
                 now = time.monotonic()
-                if (version != seen and now - sent >= UPDATE_S) or now - sent >= HEARTBEAT_S:
+                if (version != seen and now - sent >= UPDATE_S * self.slower()) or now - sent >= HEARTBEAT_S:
                     backlog = unread_messages(self.demo, session)
                     unread = unread + 1 if backlog else 0
                     if backlog is None or unread > UNREAD_UPDATES:
@@ -178,8 +185,13 @@ class TrainTab:
                     yield outputs
                 await asyncio.sleep(LOOK_S)
         finally:
+            self.watching -= 1
             self._scrubbed.pop(session, None)
             self.lab.scrubbed.pop(session, None)
+
+    def slower(self) -> float:
+        """How many times less often than at full rate each page is updated now (1 up to PAGES_AT_FULL_RATE)."""
+        return max(1.0, self.watching / PAGES_AT_FULL_RATE)
 
     def tick(self, view: dict, session: str | None):
         """Everything the Train tab shows to a page (session), sent only where it changed since its last update."""
@@ -193,7 +205,7 @@ class TrainTab:
         history_key = (s.run, s.step, len(s.history))
         replot = view.get("history") != history_key and (
             s.state != State.RUNNING or s.step >= PLOT_GROWTH * view.get("plotted_step", 0)
-            or time.monotonic() - view.get("plotted_at", 0.0) >= PLOT_EVERY_S)
+            or time.monotonic() - view.get("plotted_at", 0.0) >= PLOT_EVERY_S * self.slower())
         # The plots are drawn by events of their own (curves, quality_plots) when these keys change: a plot that a
         # stream skips loses its data types in the page (gradio 6.31), which then fails when its tab is shown again
         out["curves"] = history_key if replot else gr.skip()
