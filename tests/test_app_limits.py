@@ -6,6 +6,7 @@ limits no scripted client unless told to."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import os
 from collections import Counter
@@ -34,6 +35,20 @@ GENERATE = ["classic", 0, 4, "all digits", 1.0]
 
 def stream_index(demo) -> int:
     return next(i for i, fn in demo.fns.items() if fn.concurrency_id == STREAM_GROUP)
+
+
+@contextlib.contextmanager
+def built_app(tmp_path):
+    """The app's page built over a service of its own in tmp_path, not served: its events are called directly."""
+    import app
+    from mnist_gan.service import AppSettings, Service
+
+    environ = {**os.environ, "MNIST_GAN_RUNS": str(tmp_path / "runs"), "MNIST_GAN_HUB_CACHE": str(tmp_path / "hub")}
+    demo = app.build(Service(AppSettings.from_env(environ)))
+    try:
+        yield demo
+    finally:
+        demo.mnist_gan_page.service.close()
 
 
 async def open_pages(url: str, fn_index: int, pages: int, read: bool, headers: dict | None = None,
@@ -450,12 +465,7 @@ def test_a_pages_load_events_wait_for_no_worker_thread_and_spot_the_fakes_marks_
     fake's marks are the page's own: a click on a thumbnail sends nothing, and the answer carries the ticked boxes."""
     import inspect
 
-    import app
-    from mnist_gan.service import AppSettings, Service
-
-    environ = {**os.environ, "MNIST_GAN_RUNS": str(tmp_path / "runs"), "MNIST_GAN_HUB_CACHE": str(tmp_path / "hub")}
-    demo = app.build(Service(AppSettings.from_env(environ)))
-    try:
+    with built_app(tmp_path) as demo:
         on_loop = {fn.fn.__name__ for fn in demo.fns.values() if inspect.iscoroutinefunction(fn.fn)}
         assert {"page_opened", "form_of_run", "controls", "shown_for", "<lambda>"} <= on_loop
         assert not {"_look", "_new_round", "_answer", "on_model", "curves"} & on_loop
@@ -465,8 +475,6 @@ def test_a_pages_load_events_wait_for_no_worker_thread_and_spot_the_fakes_marks_
         assert not [fn for fn in demo.fns.values() if any(target == marked._id for target, _ in fn.targets)]
         answer = next(fn for fn in demo.fns.values() if fn.fn and fn.fn.__name__ == "_answer")
         assert marked in answer.inputs
-    finally:
-        demo.mnist_gan_page.service.close()
 
 
 @pytest.mark.slow
@@ -574,13 +582,9 @@ def test_an_events_quick_steps_take_no_worker_thread_and_give_what_gradios_threa
     from gradio.components import gallery as gallery_module
     from gradio.state_holder import SessionState
 
-    import app
-    from mnist_gan.service import AppSettings, Service
     from ui import gradio_glue
 
-    environ = {**os.environ, "MNIST_GAN_RUNS": str(tmp_path / "runs"), "MNIST_GAN_HUB_CACHE": str(tmp_path / "hub")}
-    demo = app.build(Service(AppSettings.from_env(environ)))
-    try:
+    with built_app(tmp_path) as demo:
         files = demo.mnist_gan_page.files
         paths = [files.png(np.full((28, 28), shade, np.uint8)) for shade in (0, 128, 255)]
         fn = {f.fn.__name__: f for f in demo.fns.values() if f.fn}
@@ -620,8 +624,6 @@ def test_an_events_quick_steps_take_no_worker_thread_and_give_what_gradios_threa
         assert quick == {name: outputs(fn[name], values) for name, values in events}
         assert quick["_answer"][1][2]["caption"] == "caption 2" and 3 in quick["form_of_run"]
         assert quick["curves"][0]["data"][-1] == [980, train.ACCURACY["d_acc_fake"], 0.25]
-    finally:
-        demo.mnist_gan_page.service.close()
 
 
 def test_an_events_skipped_outputs_build_no_component_and_reach_the_page_as_gradio_sends_them(tmp_path,
@@ -633,12 +635,7 @@ def test_an_events_skipped_outputs_build_no_component_and_reach_the_page_as_grad
     from gradio.blocks import Block, Blocks
     from gradio.state_holder import SessionState
 
-    import app
-    from mnist_gan.service import AppSettings, Service
-
-    environ = {**os.environ, "MNIST_GAN_RUNS": str(tmp_path / "runs"), "MNIST_GAN_HUB_CACHE": str(tmp_path / "hub")}
-    demo = app.build(Service(AppSettings.from_env(environ)))
-    try:
+    with built_app(tmp_path) as demo:
         stream = demo.fns[stream_index(demo)]
         tab = stream.fn.__self__
         first = tab.tick({}, None)
@@ -665,8 +662,6 @@ def test_an_events_skipped_outputs_build_no_component_and_reach_the_page_as_grad
         ours = outputs(Blocks.postprocess_data, again)
         assert [type(b) for b in built] == [gr.Slider]
         assert ours[scrub]["maximum"] == 5 and ours[scrub]["interactive"] is True
-    finally:
-        demo.mnist_gan_page.service.close()
 
 
 def test_a_crowds_pages_are_updated_less_often_and_all_of_them_together_as_often_as_a_few(tmp_path, monkeypatch):
@@ -674,13 +669,9 @@ def test_a_crowds_pages_are_updated_less_often_and_all_of_them_together_as_often
     much less often (its status every UPDATE_S times that, its plots every PLOT_EVERY_S times that)."""
     import dataclasses
 
-    import app
-    from mnist_gan.service import AppSettings, Service
     from mnist_gan.training.events import State
 
-    environ = {**os.environ, "MNIST_GAN_RUNS": str(tmp_path / "runs"), "MNIST_GAN_HUB_CACHE": str(tmp_path / "hub")}
-    demo = app.build(Service(AppSettings.from_env(environ)))
-    try:
+    with built_app(tmp_path) as demo:
         tab = demo.fns[stream_index(demo)].fn.__self__
         monkeypatch.setattr(train, "unread_messages", lambda demo, session: 0)  # pages that read what they get
 
@@ -707,9 +698,6 @@ def test_a_crowds_pages_are_updated_less_often_and_all_of_them_together_as_often
         assert tab.tick(dict(view), None)[1] == train.gr.skip()
         tab.watching = 3
         assert tab.tick(dict(view), None)[1] == ("run-1", 1000, 1)
-    finally:
-        tab.watching = 0
-        demo.mnist_gan_page.service.close()
 
 
 def test_a_page_asks_for_the_quality_plots_only_once_the_run_has_evaluations(tmp_path, monkeypatch):
@@ -720,12 +708,7 @@ def test_a_page_asks_for_the_quality_plots_only_once_the_run_has_evaluations(tmp
 
     import gradio as gr
 
-    import app
-    from mnist_gan.service import AppSettings, Service
-
-    environ = {**os.environ, "MNIST_GAN_RUNS": str(tmp_path / "runs"), "MNIST_GAN_HUB_CACHE": str(tmp_path / "hub")}
-    demo = app.build(Service(AppSettings.from_env(environ)))
-    try:
+    with built_app(tmp_path) as demo:
         tab = next(f.fn.__self__ for f in demo.fns.values() if f.fn and f.fn.__name__ == "quality_plots")
         training, idle = tab.page.service.training, tab.page.service.training.status()
         evaluated = dataclasses.replace(idle, run="run-1", data="MNIST", quality=[{"step": 250, "cfid": 41.5}],
@@ -742,8 +725,6 @@ def test_a_page_asks_for_the_quality_plots_only_once_the_run_has_evaluations(tmp
         shown["status"] = dataclasses.replace(idle, run="run-2", data="MNIST")  # a new run, not evaluated yet
         assert tab.tick(later[-1], None)[2] is None  # the key goes, the plots follow
         assert [update["visible"] for update in tab.quality_plots()] == [False, False]
-    finally:
-        demo.mnist_gan_page.service.close()
 
 
 def test_the_app_names_gradios_cache_folder_once_and_an_update_finds_no_folder():

@@ -47,9 +47,9 @@ QUALITY = {"cfid": "cFID (lower is better)"}
 # has grown by a quarter, else at most every 10 s.
 UPDATE_S, LOOK_S, HEARTBEAT_S = 2.0, 0.5, 15.0
 # A crowd's pages are updated less often, so that all of them together cost the server what this many pages do:
-# each update of a page is ~9 ms of the server's CPU, most of it on its event loop (40 pages watching a run, each
-# updated every UPDATE_S: 0.17-0.22 cores, measured), which a class's visitors and the run itself wait for. With 50
-# pages each is updated every 5 s, and its plots redrawn at most every 25 s.
+# 40 pages watching a run, each updated every UPDATE_S, took 0.21-0.25 of the server's cores (measured), most of it
+# on its event loop, which a class's visitors and the run itself wait for. With 50 pages each is updated every 5 s,
+# and its plots redrawn at most every 25 s.
 PAGES_AT_FULL_RATE = 20
 UNREAD_UPDATES = 3  # updates a page left unread in a row: it is gone (a page that reads drains each one at once)
 PLOT_EVERY_S, PLOT_GROWTH = 10.0, 1.25
