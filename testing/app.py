@@ -225,17 +225,35 @@ def wait_for(client, condition, timeout: float, what: str) -> dict:
     return wait_for_run(lambda: client.predict(api_name="/train_status"), condition, timeout, what)
 
 
-@contextmanager
-def served_app(folder: str | Path, env: dict[str, str] | None = None):
-    """The app in this process (app.build over a service of its own), launched on a free port of 127.0.0.1:
-    yields (demo, url); its runs and Hub cache go under `folder`. The service reads the environment plus `env`."""
+def _built(folder: str | Path, env: dict[str, str] | None = None):
+    """app.build over a service of its own, its runs and Hub cache under `folder`; the service reads the
+    environment plus `env`."""
     import app
     from mnist_gan.service import AppSettings, Service
 
     folder = Path(folder)
     environ = {key: value for key, value in os.environ.items() if key != "MNIST_GAN_REPO"}
     environ |= {"MNIST_GAN_RUNS": str(folder / "runs"), "MNIST_GAN_HUB_CACHE": str(folder / "hub-cache"), **(env or {})}
-    demo = app.build(Service(AppSettings.from_env(environ)))
+    return app.build(Service(AppSettings.from_env(environ)))
+
+
+@contextmanager
+def built_app(folder: str | Path, env: dict[str, str] | None = None):
+    """The app built in this process (`_built`) and not served: yields the demo, whose events a test calls
+    directly."""
+    demo = _built(folder, env)
+    try:
+        yield demo
+    finally:
+        demo.mnist_gan_page.service.close()
+
+
+@contextmanager
+def served_app(folder: str | Path, env: dict[str, str] | None = None):
+    """The app in this process (`_built`), launched on a free port of 127.0.0.1: yields (demo, url)."""
+    import app
+
+    demo = _built(folder, env)
     _, url, _ = app.launch(demo, server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True,
                            quiet=True)
     try:

@@ -6,7 +6,6 @@ limits no scripted client unless told to."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib.util
 import os
 from collections import Counter
@@ -19,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from testing.app import call_outcome, rest_call, served_app
+from testing.app import built_app, call_outcome, rest_call, served_app
 from testing.system import rss_mb, wait_until
 from ui import train
 from ui.gradio_glue import in_turn
@@ -35,20 +34,6 @@ GENERATE = ["classic", 0, 4, "all digits", 1.0]
 
 def stream_index(demo) -> int:
     return next(i for i, fn in demo.fns.items() if fn.concurrency_id == STREAM_GROUP)
-
-
-@contextlib.contextmanager
-def built_app(tmp_path):
-    """The app's page built over a service of its own in tmp_path, not served: its events are called directly."""
-    import app
-    from mnist_gan.service import AppSettings, Service
-
-    environ = {**os.environ, "MNIST_GAN_RUNS": str(tmp_path / "runs"), "MNIST_GAN_HUB_CACHE": str(tmp_path / "hub")}
-    demo = app.build(Service(AppSettings.from_env(environ)))
-    try:
-        yield demo
-    finally:
-        demo.mnist_gan_page.service.close()
 
 
 async def open_pages(url: str, fn_index: int, pages: int, read: bool, headers: dict | None = None,
