@@ -51,6 +51,7 @@ from ui.gradio_glue import (  # noqa: E402
     open_choices,
     quick_component_updates,
     quick_processing,
+    woken_queue,
 )
 from ui.hub import HubTab  # noqa: E402
 from ui.in_browser import WebAssets, style  # noqa: E402
@@ -180,6 +181,7 @@ def build(service: Service) -> gr.Blocks:
     limits = page.limits
     guard_queue(demo, QueueLimits(limits).refusal, lambda request: request_client(request, limits.proxy_hops))
     keep_thread_pool(demo)
+    woken_queue(demo)
     lazy_session_state()
     fast_result_outputs(page.files.folder)
     quick_component_updates()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import json
 import os
 from collections import Counter
 import socket
@@ -801,3 +802,77 @@ def test_a_component_update_reads_its_arguments_from_a_kept_signature():
     update = gr.Dropdown(**{**gr.Dropdown(["a"], render=False).constructor_args, "choices": ["a", "b"],
                             "render": False})
     assert update.choices == [("a", "a"), ("b", "b")]
+
+
+def test_the_queue_sleeps_until_an_event_joins_ends_or_reports_progress(monkeypatch):
+    """Gradio's queue looked for work every 1 ms (some 900 wake-ups a second of an idle server); woken_queue's
+    loops sleep until an event joins, one ends (a group at its concurrency limit then takes its next), or a
+    progress report comes. The fallback is set to 10 minutes here: a wake-up missed would leave an event waiting
+    past the bounds below."""
+    import gradio as gr
+    from gradio import queueing
+
+    from testing.system import free_port
+    from ui import gradio_glue
+
+    monkeypatch.setattr(gradio_glue, "WAKE_FALLBACK_S", 600.0)
+    looks = Counter()
+    length = queueing.Queue.__len__
+    monkeypatch.setattr(queueing.Queue, "__len__", lambda self: looks.update(["len"]) or length(self))
+    gate = threading.Event()
+
+    def held(text):
+        gate.wait(60)
+        return text
+
+    def reported(text, progress=gr.Progress()):  # noqa: B008  (how gradio is told to track progress)
+        for _ in progress.tqdm(range(3)):
+            time.sleep(0.3)
+        return text
+
+    with gr.Blocks() as demo:
+        box, out = gr.Textbox(), gr.Textbox()
+        gr.Button().click(held, box, out, concurrency_limit=1, api_name="held")
+        gr.Button().click(reported, box, out, api_name="reported")
+    gradio_glue.woken_queue(demo)
+    demo.launch(server_name="127.0.0.1", server_port=free_port(), prevent_thread_lock=True, quiet=True)
+    try:
+        url = demo.local_url
+        time.sleep(1.0)
+        before = looks["len"]
+        time.sleep(2.0)
+        assert looks["len"] - before <= 4, looks  # gradio's own loop: ~1,800 looks in these 2 s
+
+        async def call(http, name: str, session: str) -> list[dict]:
+            joined = await http.post(url + "gradio_api/queue/join",
+                                     json={"data": [name], "fn_index": fn[name], "session_hash": session})
+            assert joined.status_code == 200, joined.text
+            messages = []
+            async with http.stream("GET", url + "gradio_api/queue/data", params={"session_hash": session}) as sse:
+                async for line in sse.aiter_lines():
+                    if line.startswith("data: "):
+                        messages.append(json.loads(line[6:]))
+                        if messages[-1]["msg"] in ("process_completed", "close_stream"):
+                            return messages
+            return messages
+
+        fn = {demo.fns[i].api_name: i for i in demo.fns}
+
+        async def scenario():
+            async with httpx.AsyncClient(timeout=httpx.Timeout(60.0)) as http:
+                first = asyncio.create_task(call(http, "held", "a"))
+                second = asyncio.create_task(call(http, "held", "b"))  # waits: the group's one slot is taken
+                await asyncio.sleep(1.0)
+                assert not second.done()
+                gate.set()  # the first ends: the second is taken at once, not after the fallback
+                done = await asyncio.wait_for(asyncio.gather(first, second), 30)
+                progressed = await asyncio.wait_for(call(http, "reported", "c"), 30)
+                return done, progressed
+
+        (first, second), progressed = asyncio.run(scenario())
+        for messages in (first, second, progressed):
+            assert messages[-1]["msg"] == "process_completed" and messages[-1]["success"], messages[-1]
+        assert [m["msg"] for m in progressed].count("progress") >= 2, [m["msg"] for m in progressed]
+    finally:
+        gate.set()
+        demo.close()

@@ -11,8 +11,10 @@ comes a frame later), and a tab's components exist only once the tab has been sh
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Callable
@@ -469,6 +471,116 @@ def keep_thread_pool(demo: gr.Blocks) -> None:
     widens the thread pool of every synchronous handler to N; this keeps that pool at anyio's default of 40, so
     more slots for streams never mean more threads competing for 2 cores (measured: 125 threads at 200 pages)."""
     demo.create_limiter = lambda: setattr(demo, "limiter", None)
+
+
+# the longest a queue's loop sleeps without being woken (woken_queue): what a wake-up it missed would cost
+WAKE_FALLBACK_S = 1.0
+
+
+class _Bell:
+    """Wakes one loop that waits on the server's event loop; rung from that loop or from any thread."""
+
+    def __init__(self):
+        self._event: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def wait(self, timeout: float) -> None:
+        """Until rung (at once if it was rung since the last wait) or `timeout` seconds."""
+        if self._event is None:
+            self._event, self._loop = asyncio.Event(), asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(timeout):
+                await self._event.wait()
+        except TimeoutError:
+            pass
+        self._event.clear()
+
+    def ring(self) -> None:
+        if self._loop is None:
+            return  # its loop has not waited yet: it looks before it first waits
+        try:
+            here = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        if here is self._loop:
+            self._event.set()
+        else:
+            self._loop.call_soon_threadsafe(self._event.set)
+
+
+def woken_queue(demo: gr.Blocks) -> None:
+    """Gradio 6.31's queue polls. While it has no event it can start, it looks again every 1 ms, and for progress
+    to send every 10 ms: some 900 wake-ups a second of the server's event loop with no one on the page (0.05 of a
+    core, measured), and under a crowd each one takes the GIL from an event's thread. Here both loops sleep until
+    what they wait for happens: an event joins the queue (push), one ends and frees its slot and its group's
+    concurrency (process_events), a progress report comes (set_progress). A wake-up missed would cost at most
+    WAKE_FALLBACK_S. The dispatch itself is gradio's Queue.start_processing, copied with its sleeps replaced."""
+    if gr.__version__ != GRADIO_CHECKED:
+        return
+    from gradio.utils import run_coro_in_background, set_task_name
+
+    queue = demo._queue
+    work, progress = _Bell(), _Bell()
+    push, process_events, set_progress = queue.push, queue.process_events, queue.set_progress
+
+    async def pushed(*args, **kwargs):
+        try:
+            return await push(*args, **kwargs)
+        finally:
+            work.ring()
+
+    async def processed(*args, **kwargs):
+        try:
+            return await process_events(*args, **kwargs)
+        finally:
+            work.ring()
+
+    def reported(*args, **kwargs):
+        set_progress(*args, **kwargs)
+        progress.ring()
+
+    async def start_processing() -> None:
+        try:
+            while not queue.stopped:
+                if len(queue) == 0 or None not in queue.active_jobs:
+                    await work.wait(WAKE_FALLBACK_S)
+                    continue
+                async with queue.delete_lock:
+                    event_batch = queue.get_events()
+                if not event_batch:  # every waiting event's group is at its concurrency limit
+                    await work.wait(WAKE_FALLBACK_S)
+                    continue
+                events, batch, concurrency_id = event_batch
+                queue.active_jobs[queue.active_jobs.index(None)] = events
+                event_queue = queue.event_queue_per_concurrency_id[concurrency_id]
+                event_queue.current_concurrency += 1
+                start_time = time.time()
+                fn = events[0].fn
+                event_queue.start_times_per_fn[fn].add(start_time)
+                for event in events:
+                    if (a := queue.event_analytics.get(event._id)) is not None:
+                        a["status"] = "processing"
+                task = run_coro_in_background(queue.process_events, events, batch, start_time, fn)
+                set_task_name(task, events[0].session_hash, fn._id, events[0]._id, batch)
+                queue._asyncio_tasks.add(task)
+                task.add_done_callback(queue._asyncio_tasks.discard)
+                if queue.live_updates:
+                    queue.broadcast_estimations(concurrency_id)
+        finally:
+            queue.stopped = True
+            queue._cancel_asyncio_tasks()
+
+    async def start_progress_updates() -> None:
+        while not queue.stopped:
+            await progress.wait(WAKE_FALLBACK_S)
+            for event in [event for job in queue.active_jobs if job is not None for event in job]:
+                if event.progress_pending and event.progress:
+                    event.progress_pending = False
+                    queue.send_message(event, event.progress)
+            await asyncio.sleep(queue.progress_update_sleep_when_free)  # at most one message per 10 ms, as gradio
+
+    queue.push, queue.process_events, queue.set_progress = pushed, processed, reported
+    queue.start_processing, queue.start_progress_updates = start_processing, start_progress_updates
 
 
 def unread_messages(demo: gr.Blocks, session: str | None) -> int | None:
