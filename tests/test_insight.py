@@ -159,6 +159,25 @@ def test_d_scores_held_out_digits_above_noise_and_its_heatmap_fits_the_image(ser
     assert moved - logit == pytest.approx(float(np.sum(gradient * step)), rel=0.2)
 
 
+def test_a_look_marks_its_score_on_the_models_histogram_drawn_once(service):
+    """The histograms of D's scores are the model's, drawn once (their words were a third of a Look's drawing);
+    each Look marks its own score on a copy: a black line at the score, an arrow and the value above the bars."""
+    model = WITH_D[0]
+    critic = service.inside.critic(model)
+    frame = service.inside._histogram(model, critic)
+    drawn = frame.pixels.copy()
+    for index in (1, 2, 3):
+        look = service.inside.discriminate(model, service.inside.digit(model, "test", index=index))
+        picture, x = look.images["histogram"], round(frame.x_of(look.report["score"]))
+        bottom = picture.shape[0] - 54
+        changed = np.argwhere((picture != frame.pixels).any(axis=-1))
+        assert len(changed) and (changed[:, 0] <= bottom).all()  # nothing below the bars: the range, the legend
+        beside = changed[(changed[:, 0] >= frame.top - 8) & (np.abs(changed[:, 1] - x) > 2)]
+        assert not len(beside), beside[:5]  # beside the line, only the arrow and the value above the bars changed
+        assert (picture[frame.top:bottom, x - 1:x + 2] == 0).all(axis=-1).any(axis=1).all()  # the line, all along
+    assert service.inside._histogram(model, critic) is frame and (frame.pixels == drawn).all()
+
+
 @pytest.mark.parametrize("model", WITH_D)
 def test_gradient_ascent_on_pixels_raises_d_score(service, model):
     rises = []

@@ -35,7 +35,7 @@ MAX_PULL_STEPS, DEFAULT_PULL_STEPS = 32, 12
 MAX_MORPH_FRAMES = 16
 DISTRIBUTION_N = 1_000  # real test digits and fresh samples D's verdict is compared with
 TEST_DIGITS = 1_000  # the bundled sample's test digits: held out from every model
-CACHED_ENTRIES = 24  # per-model entries kept (a model has up to 4: D, its score distributions, inversion loop, warm-up)
+CACHED_ENTRIES = 30  # per-model entries kept (a model has up to 5: D, its scores, their histogram, inversion, warm-up)
 
 
 @dataclass(frozen=True)
@@ -154,6 +154,14 @@ class Inside:
             return critic.scores(x, y if critic.conditional else None), critic.scores(samples, labels)
         return self._once(("distributions", model, id(critic)), compute)
 
+    def _histogram(self, model: str, critic: Critic) -> figures.Histogram:
+        """The model's score histogram with no score marked: drawn once, each Look marks its score on a copy."""
+        def draw():
+            real, samples = self.distributions(model)
+            return figures.histogram_frame(real, samples, critic.threshold,
+                                           probability=critic.loss.activation is not None)
+        return self._once(("histogram", model, id(critic)), draw)
+
     def discriminate(self, model: str, image, digit=None) -> Findings:
         """D's raw score of the image, its verdict, where it sits among real and generated digits, and the
         heatmap of d(logit)/d(pixel)."""
@@ -172,8 +180,7 @@ class Inside:
         if label is not None:
             report.update({"digit": label, "digit_from": told})
         images = {"seen": figures.digit(seen.image), "heatmap": figures.saliency_figure(gradient, seen.image),
-                  "histogram": figures.score_histogram(real, samples, score, critic.threshold,
-                                                       probability=critic.loss.activation is not None)}
+                  "histogram": figures.score_histogram(self._histogram(model, critic), score)}
         return Findings(report, images)
 
     def d_pull(self, model: str, image, digit=None, steps=DEFAULT_PULL_STEPS) -> Findings:

@@ -4,6 +4,9 @@ score histogram with one image marked. Colours are red/blue (readable with the c
 
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass, replace
+
 import numpy as np
 
 from mnist_gan.images import to_uint8, upscale
@@ -40,12 +43,18 @@ def diverging(values: np.ndarray, image: np.ndarray | None = None, limit: float 
 def saliency_figure(gradient: np.ndarray, image: np.ndarray, scale: int = 10) -> np.ndarray:
     """The heatmap of d(score)/d(pixel) over a 28x28 [-1, 1] image, enlarged `scale` times, with a colour bar
     legend below it saying which colour means what: RGB uint8."""
-    from PIL import Image, ImageDraw
-
     heat = diverging(gradient, image)
     heat = np.repeat(np.repeat(heat, scale, axis=0), scale, axis=1)
     heat[outline(np.asarray(image).reshape(28, 28) > 0.0, scale)] = (40, 40, 40)  # where the strokes are
-    width = heat.shape[1]
+    return np.concatenate([heat, _legend(heat.shape[1])], axis=0)
+
+
+@functools.lru_cache(maxsize=4)
+def _legend(width: int) -> np.ndarray:
+    """The heatmap's colour bar and its words, the same under every heatmap of a width: drawn once (its text
+    was a third of a Look inside's drawing). Read-only."""
+    from PIL import Image, ImageDraw
+
     legend = Image.new("RGB", (width, 58), "white")
     draw = ImageDraw.Draw(legend)
     bar = diverging(np.linspace(-1, 1, width - 20)[None].repeat(12, axis=0), limit=1.0)
@@ -57,7 +66,9 @@ def saliency_figure(gradient: np.ndarray, image: np.ndarray, scale: int = 10) ->
     draw.text((width // 2, 22), "no effect", fill=(90, 90, 90), font=small, anchor="ma")
     draw.text((width // 2, 40), "what more ink at a pixel does to D's score", fill=(60, 60, 60), font=small,
               anchor="ma")
-    return np.concatenate([heat, np.asarray(legend)], axis=0)
+    pixels = np.asarray(legend)
+    pixels.flags.writeable = False
+    return pixels
 
 
 def outline(mask: np.ndarray, scale: int) -> np.ndarray:
@@ -74,10 +85,26 @@ def digit(image: np.ndarray, scale: int = 10) -> np.ndarray:
     return upscale(to_uint8(np.asarray(image).reshape(28, 28)), scale)
 
 
-def score_histogram(real: np.ndarray, samples: np.ndarray, mark: float, threshold: float, probability: bool,
-                    width: int = 360, height: int = 206, bins: int = 30) -> np.ndarray:
+@dataclass(frozen=True)
+class Histogram:
+    """D's scores of real test digits and of samples as a picture with no score marked yet (histogram_frame):
+    drawn once for a model, then each image's score is marked on a copy (score_histogram)."""
+    pixels: np.ndarray  # RGB uint8 (height, width, 3), read-only
+    low: float
+    high: float
+    top: int
+    left: int
+    right: int
+
+    def x_of(self, value: float) -> float:
+        return self.left + (min(max(value, self.low), self.high) - self.low) / (self.high - self.low) * \
+            (self.right - self.left)
+
+
+def histogram_frame(real: np.ndarray, samples: np.ndarray, threshold: float, probability: bool,
+                    width: int = 360, height: int = 206, bins: int = 30) -> Histogram:
     """D's scores of real test digits (blue) and of fresh samples (orange) as two overlaid histograms, the
-    threshold dashed and `mark` (this image's score) as a black line: RGB uint8 (height, width, 3)."""
+    threshold dashed, the range and the legend below: all of score_histogram's picture but the marked score."""
     from PIL import Image, ImageDraw
 
     real, samples = np.asarray(real, np.float64), np.asarray(samples, np.float64)
@@ -91,32 +118,22 @@ def score_histogram(real: np.ndarray, samples: np.ndarray, mark: float, threshol
         low, high = low - pad, high + pad
     edges = np.linspace(low, high, bins + 1)
     left, right, top, bottom = 10, width - 10, 30, height - 54
+    frame = Histogram(np.zeros(0, np.uint8), float(low), float(high), top, left, right)
     counts = [np.histogram(np.clip(v, low, high), edges)[0] / max(len(v), 1) for v in (real, samples)]
     peak = max(float(c.max()) for c in counts) or 1.0
     canvas = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(canvas, "RGBA")
-
-    def x_of(value: float) -> float:
-        return left + (min(max(value, low), high) - low) / (high - low) * (right - left)
-
-    for share, colour in zip(counts, (REAL, SAMPLES)):
+    for share, colour in zip(counts, (REAL, SAMPLES), strict=True):
         for i, c in enumerate(share):
             if c > 0:
                 y = bottom - (bottom - top) * c / peak
-                draw.rectangle([x_of(edges[i]) + 1, y, x_of(edges[i + 1]) - 1, bottom],
+                draw.rectangle([frame.x_of(edges[i]) + 1, y, frame.x_of(edges[i + 1]) - 1, bottom],
                                fill=tuple(colour.astype(int)) + (120,))
     draw.line([(left, bottom), (right, bottom)], fill=(60, 60, 60))
-    tx = x_of(threshold)
+    tx = frame.x_of(threshold)
     for y in range(top - 6, bottom, 6):
         draw.line([(tx, y), (tx, min(y + 3, bottom))], fill=(90, 90, 90))
-    mx = x_of(mark)
-    draw.line([(mx, top - 14), (mx, bottom)], fill=(0, 0, 0), width=2)
-    draw.polygon([(mx - 5, top - 20), (mx + 5, top - 20), (mx, top - 13)], fill=(0, 0, 0))
     small = _font(12)
-    value = f"{mark:.3g}" + (" (off the scale)" if not low <= mark <= high else "")
-    anchor = "la" if mx < width / 2 else "ra"
-    draw.text((mx + (8 if anchor == "la" else -8), top - 24), f"this image: {value}", fill=(0, 0, 0),
-              font=small, anchor=anchor)
     draw.text((left, bottom + 4), f"{low:.3g}", fill=(60, 60, 60), font=small)
     draw.text((right, bottom + 4), f"{high:.3g}", fill=(60, 60, 60), font=small, anchor="ra")
     draw.text((tx, bottom + 4), "threshold", fill=(90, 90, 90), font=small, anchor="ma")
@@ -124,6 +141,26 @@ def score_histogram(real: np.ndarray, samples: np.ndarray, mark: float, threshol
     draw.text((right, bottom + 20), "the model's samples", fill=tuple(SAMPLES.astype(int)), font=small, anchor="ra")
     draw.text((width // 2, bottom + 36), f"D's raw score ({'a probability' if probability else 'a logit'})",
               fill=(60, 60, 60), font=small, anchor="ma")
+    pixels = np.asarray(canvas)
+    pixels.flags.writeable = False
+    return replace(frame, pixels=pixels)
+
+
+def score_histogram(frame: Histogram, mark: float) -> np.ndarray:
+    """The histograms of `frame` (histogram_frame) with `mark`, this image's score, as a black line and its
+    value: RGB uint8 (height, width, 3)."""
+    from PIL import Image, ImageDraw
+
+    canvas = Image.fromarray(frame.pixels.copy())  # the frame stays as it was drawn
+    draw = ImageDraw.Draw(canvas, "RGBA")
+    top, bottom, width = frame.top, frame.pixels.shape[0] - 54, frame.pixels.shape[1]
+    mx = frame.x_of(mark)
+    draw.line([(mx, top - 14), (mx, bottom)], fill=(0, 0, 0), width=2)
+    draw.polygon([(mx - 5, top - 20), (mx + 5, top - 20), (mx, top - 13)], fill=(0, 0, 0))
+    value = f"{mark:.3g}" + (" (off the scale)" if not frame.low <= mark <= frame.high else "")
+    anchor = "la" if mx < width / 2 else "ra"
+    draw.text((mx + (8 if anchor == "la" else -8), top - 24), f"this image: {value}", fill=(0, 0, 0),
+              font=_font(12), anchor=anchor)
     return np.asarray(canvas)
 
 
