@@ -22,7 +22,7 @@ BENCHMARKS = {
     "browser": ("bench.in_browser", "Resample to a 64-digit grid shown, in the browser and by the server; a first visit's bytes and time to the first grid"),
     "watching": ("bench.watching", "training images/s with three browser tabs polling the Train tab, over none"),
     "serverloop": ("bench.server_loop", "requests/s and app CPU a request: gradio's uvicorn on uvloop + httptools vs asyncio + h11, alternating"),
-    "gil": ("bench.gil", "a result file read, a spot round's 16 PNGs written and an event's outputs made, alone and beside a thread busy with Python; a cache-cap pass"),
+    "gil": ("bench.gil", "a result file read, a spot round's 16 PNGs made and an event's outputs made, alone and beside a thread busy with Python; a cache-cap pass"),
     "coldstart": ("bench.coldstart", "`python app.py` to the first successful API response"),
     "memory": ("bench.memory", "peak RSS of the app serving, and of app + training child while a run trains"),
     "inside": ("bench.inside", "Inside the GAN: discriminate (with its heatmap) and invert, in process and via REST"),

@@ -1,7 +1,7 @@
 """What a system call, or a hop to a worker thread, costs a thread of the app when another thread runs Python: a
 result file read whole (as the event loop read each result image it sent, before they were kept in memory), a
-spot-the-fake round's 16 PNGs written through a temporary file each (as before) and in place
-(ResultFiles.pngs_once), an event's 21 outputs made by gradio with a worker thread each (as before) and in place
+spot-the-fake round's 16 PNGs written through a temporary file each (at first), in place (then) and kept in memory
+only (ResultFiles.pngs_once), an event's 21 outputs made by gradio with a worker thread each (as before) and in place
 (ui.gradio_glue.quick_processing), and a gr.update's component made with gradio finding its cache folder (as before)
 and with the folder named once (app.py); each alone, then beside one thread busy with Python, the old and new ways
 alternating. And one pass of the cache cap over a results folder of `folder_files` files: reading the folder (a
@@ -35,19 +35,25 @@ def measure(rounds: int = 5, repeats: int = 50, folder_files: int = 20_000) -> l
     rng = np.random.default_rng(0)
     images = [upscale(rng.integers(0, 256, (28, 28), dtype=np.uint8), 4) for _ in range(16)]
 
-    def through_temporary_files(files: ResultFiles) -> None:  # png_once before: a temporary file and a rename each
+    def through_temporary_files(files: ResultFiles) -> None:  # png_once at first: a temporary file and a rename each
         for image in images:
             path = files.folder / f"{secrets.token_hex(12)}.png"
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(path, png_bytes(image), sync=False)
 
+    def in_place(files: ResultFiles) -> None:  # pngs_once then: each written in place, all names drawn at once
+        token = secrets.token_hex(12 * len(images))
+        for i, image in enumerate(images):
+            with open(files.folder / f"{token[24 * i:24 * (i + 1)]}.png", "xb") as f:
+                f.write(png_bytes(image))
+
     rows = []
     with tempfile.TemporaryDirectory(prefix="mnist-gan-gil-") as folder:
         files = ResultFiles(Path(folder) / "results", 10**9)
-        one = Path(files.pngs_once(images[:1])[0])
+        one = Path(files.png(images[0]))
         ways = {"a 3 kB result file read whole (Path.read_bytes)": [lambda: one.read_bytes()],
-                "a round's 16 PNGs written (temporary files / in place)": [lambda: through_temporary_files(files),
-                                                                           lambda: files.pngs_once(images)],
+                "a round's 16 PNGs made (temporary files / written in place / kept in memory only)": [
+                    lambda: through_temporary_files(files), lambda: in_place(files), lambda: files.pngs_once(images)],
                 "an event's 21 outputs made by gradio (a worker thread each / in place)": _outputs_made(),
                 "a gr.update's component made by gradio (its cache folder found each time / named once)":
                     _updates_made()}

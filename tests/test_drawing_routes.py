@@ -243,8 +243,9 @@ def test_the_page_and_its_config_are_rendered_once_per_root(app_server, monkeypa
 
 def test_the_apps_result_files_are_sent_from_memory_or_their_folder_and_kept_a_year(app_server, monkeypatch):
     """A look inside shows up to six result files and a spot-the-fake round sixteen: each is sent without gradio's
-    file route, the latest from memory and older ones from the app's folder, cached a year (the names are a content
-    hash or random), and 304 when asked again; anything else under gradio's file URL goes to gradio as before."""
+    file route, the latest from memory (a round's pictures are only there) and older ones from the app's folder,
+    cached a year (the names are a content hash or random), and 304 when asked again; anything else under
+    gradio's file URL goes to gradio as before."""
     from gradio import routes
 
     fetched, real = [], routes.file_fetch
@@ -253,14 +254,19 @@ def test_the_apps_result_files_are_sent_from_memory_or_their_folder_and_kept_a_y
     image = np.arange(28 * 28, dtype=np.uint8).reshape(28, 28)
     files = [Path(page.files.png(image)), Path(page.files.pngs_once([image])[0]),
              Path(page.files.gif(np.stack([image] * 2)))]
+    made = [page.files.recent(file.name) for file in files]
+    assert made[0] == files[0].read_bytes() and made[2] == files[2].read_bytes()
+    assert made[1] and not files[1].exists()  # a round's picture: never written to the disk
     with httpx.Client(base_url=url + "gradio_api/file=", timeout=60) as http:
-        for file in files:
+        for file, data in zip(files, made, strict=True):
             answer = http.get(str(file))
-            assert answer.status_code == 200 and answer.content == file.read_bytes(), file.name
+            assert answer.status_code == 200 and answer.content == data, file.name
             assert answer.headers["cache-control"] == IMMUTABLE
             assert answer.headers["content-type"] == f"image/{file.suffix[1:]}"
             again = http.get(str(file), headers={"if-none-match": answer.headers["etag"]})
             assert again.status_code == 304 and again.content == b""
+            head = http.head(str(file))
+            assert head.status_code == 200 and head.content == b"" and head.headers["etag"] == answer.headers["etag"]
         assert fetched == []
         elsewhere = files[0].parent.parent / ("0" * 24 + ".png")  # gradio's cache, not the app's results
         elsewhere.write_bytes(files[0].read_bytes())
@@ -269,20 +275,18 @@ def test_the_apps_result_files_are_sent_from_memory_or_their_folder_and_kept_a_y
         for path in (str(elsewhere), f"{files[0].parent}/%2e%2e/{files[0].parent.name}/{files[0].name}"):
             answer = http.get(path)
             assert answer.status_code == 200 and "cache-control" not in answer.headers, path
-        assert http.head(str(files[1])).status_code == 200
-        sent = files[1].read_bytes()
-        files[1].unlink()  # trimmed from the disk: one of the latest, still sent from memory
-        kept = http.get(str(files[1]))
-        assert kept.status_code == 200 and kept.content == sent and kept.headers["cache-control"] == IMMUTABLE
+        files[0].unlink()  # trimmed from the disk: one of the latest, still sent from memory
+        kept = http.get(str(files[0]))
+        assert kept.status_code == 200 and kept.content == made[0] and kept.headers["cache-control"] == IMMUTABLE
         older = files[0].parent / ("1" * 24 + ".png")  # a result of the app's earlier run: on the disk only
-        older.write_bytes(files[0].read_bytes())
+        older.write_bytes(made[0])
         answer = http.get(str(older))
-        assert answer.status_code == 200 and answer.content == files[0].read_bytes()
+        assert answer.status_code == 200 and answer.content == made[0]
         assert answer.headers["cache-control"] == IMMUTABLE
         older.unlink()  # trimmed: gradio answers, as it did
         gone = http.get(str(older))
         assert gone.status_code == 403 and "cache-control" not in gone.headers
-        assert len(fetched) == 5
+        assert len(fetched) == 4
 
 
 def test_rendered_pages_keep_few_roots_and_pass_on_what_they_do_not_know():

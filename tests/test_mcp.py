@@ -243,6 +243,18 @@ def test_mcp_images_do_not_spend_the_upload_limit(app, held_out):
         assert not result.isError, (i, texts(result))
 
 
+def test_a_spot_the_fake_round_called_by_name_answers_its_pictures_kept_in_memory(app):
+    """A round's 16 pictures are never written to the disk (ResultFiles.pngs_once): the MCP answer reads them
+    where they are, as images of their own."""
+    page, _, mcp = app
+    on_disk = set(page.files.folder.glob("*"))
+    result = call(mcp, "spot_round", {"model": "classic"})
+    shown = images(result)
+    assert not result.isError and len(shown) == 16 and {kind for kind, _ in shown} == {"image/png"}
+    assert all(pixels(png).shape == (112, 112) for _, png in shown)  # 28x28 digits, 4x
+    assert set(page.files.folder.glob("*")) == on_disk  # none of them written
+
+
 def test_no_answer_names_a_server_path(app, held_out):
     page, _, mcp = app
     picture = data_url(held_out[0])

@@ -243,7 +243,9 @@ def lazy_session_state() -> None:
     session._configs_on_demand = True
 
 
-_RESULT_FOLDERS: set[str] = set()  # the folders of the app's result files (fast_result_outputs), absolute
+# the folders of the app's result files (fast_result_outputs), absolute, each with what reads its files kept in
+# memory (ResultFiles.recent: some are only there)
+_RESULT_FOLDERS: dict[str, Callable[[str], bytes | None]] = {}
 
 
 def _result_file(path) -> bool:
@@ -255,23 +257,38 @@ def _result_file(path) -> bool:
             and bool(NAME.fullmatch(os.path.basename(path))))
 
 
-def fast_result_outputs(folder: Path) -> None:
+def result_bytes(path: str | Path) -> bytes | None:
+    """The bytes of a file an event answered with: one of the app's result files from memory when it is there,
+    else from the disk (None: it is not there either)."""
+    path = str(path)
+    if _result_file(path):
+        data = _RESULT_FOLDERS[os.path.dirname(path)](os.path.basename(path))
+        if data is not None:
+            return data
+    try:
+        return Path(path).read_bytes()
+    except OSError:
+        return None
+
+
+def fast_result_outputs(folder: Path, recent: Callable[[str], bytes | None] = lambda name: None) -> None:
     """An event's output file that is one of the app's result files (directly in `folder`, named as ResultFiles
-    names them) goes to the page without gradio's path checks. Gradio 6.31 checks each output file against its
-    static, allowed, blocked and cache folders, each test a realpath of both sides, and does it twice per output
-    (postprocess_data moves an output's files once for the session's config and again for the answer): 8% of the
-    server's busy samples under a class, profiled, on the event loop. The app wrote these files into gradio's cache
-    folder itself; the answer is what gradio's own _move_to_cache makes of such a file (processing_utils, 6.31.0):
-    its FileData with the /file= URL, the path noted as sent by the block (gradio's file route serves only those).
-    Any other file, and any other call, goes through gradio's code unchanged. The value of a component that never
-    holds a file (a plot's data, a number, a line of Markdown: _NO_FILES) is not walked at all: a run's curves are
-    up to 600 points a plot, each point and each of its numbers a step of gradio's walk, twice, for every page."""
+    names them; recent(name) gives those kept in memory) goes to the page without gradio's path checks. Gradio 6.31
+    checks each output file against its static, allowed, blocked and cache folders, each test a realpath of both
+    sides, and does it twice per output (postprocess_data moves an output's files once for the session's config and
+    again for the answer): 8% of the server's busy samples under a class, profiled, on the event loop. The app made
+    these files itself (in gradio's cache folder, or in memory only); the answer is what gradio's own _move_to_cache
+    makes of such a file (processing_utils, 6.31.0): its FileData with the /file= URL, the path noted as sent by the
+    block (gradio's file route serves only those). Any other file, and any other call, goes through gradio's code
+    unchanged. The value of a component that never holds a file (a plot's data, a number, a line of Markdown:
+    _NO_FILES) is not walked at all: a run's curves are up to 600 points a plot, each point and each of its numbers
+    a step of gradio's walk, twice, for every page."""
     from gradio import processing_utils
     from gradio.data_classes import FileData, GradioModel, GradioRootModel
     from gradio.route_utils import API_PREFIX
     from gradio_client import utils as client_utils
 
-    _RESULT_FOLDERS.add(str(Path(folder).absolute()))
+    _RESULT_FOLDERS[str(Path(folder).absolute())] = recent
     if gr.__version__ != GRADIO_CHECKED or hasattr(processing_utils.async_move_files_to_cache, "gradios"):
         return
     gradios = processing_utils.async_move_files_to_cache
@@ -819,10 +836,10 @@ def _answer(self, data, root_url) -> list:
             kind = IMAGE_TYPES.get(path.suffix.lower())
             if kind is None:
                 return "(a file that is not an image)"
-            if not path.is_file():
+            data = result_bytes(path)  # a spot-the-fake round's pictures are in memory only
+            if data is None:
                 return "(an image the server no longer has)"
-            images.append(types.ImageContent(type="image", data=base64.b64encode(path.read_bytes()).decode(),
-                                             mimeType=kind))
+            images.append(types.ImageContent(type="image", data=base64.b64encode(data).decode(), mimeType=kind))
             return f"(image {len(images)})"
         if isinstance(value, dict):
             return {key: unfile(item) for key, item in value.items()}

@@ -148,9 +148,10 @@ class ResultFileRoute:
     checks, a FileResponse; measured), and a look inside shows up to six files, a spot-the-fake round sixteen. A
     result's name is its content's hash or random, and a file is never rewritten (ResultFiles), so its bytes never
     change: cached a year, immutable. The latest are in memory (ResultFiles.recent): read from the disk here, on
-    the event loop, each file would stall every request while its system calls wait for the GIL. Only a plain GET
-    of a file directly in the folder, named as ResultFiles names, is answered here; anything else (another path, a
-    trimmed file, a Range, HEAD) goes on to gradio, which answers it as before."""
+    the event loop, each file would stall every request while its system calls wait for the GIL; a spot-the-fake
+    round's pictures are only there. Only a plain GET or HEAD of a file directly in the folder, named as ResultFiles
+    names, is answered here; anything else (another path, a trimmed file, a Range) goes on to gradio, which answers
+    it as before."""
 
     PREFIX = "/gradio_api/file="
 
@@ -160,7 +161,7 @@ class ResultFileRoute:
 
     async def __call__(self, scope, receive, send):
         path = _path(scope)
-        if not path.startswith(self.PREFIX) or scope["method"] != "GET":
+        if not path.startswith(self.PREFIX) or scope["method"] not in ("GET", "HEAD"):
             return await self.app(scope, receive, send)
         headers = dict(scope.get("headers") or [])
         file = Path(path[len(self.PREFIX):])
