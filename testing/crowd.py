@@ -609,25 +609,29 @@ class Visitor:
         # its own in 127.0.0.0/8: each visitor is a client of its own to the app's per-client bounds, as visitors
         # of a Space are; or all from one (`shared_address`), as a class behind one school's NAT
         # (waiting for one of the 8 connections counts as connecting; a read waits at most EVENT_TIMEOUT_S)
-        connector = aiohttp.TCPConnector(local_addr=(address(0 if shared_address else index), 0), limit=8,
-                                         keepalive_timeout=5)
-        self.http = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(
-            total=None, connect=EVENT_TIMEOUT_S, sock_connect=10, sock_read=EVENT_TIMEOUT_S))
+        self.local_addr = (address(0 if shared_address else index), 0)
+        self.timeout = aiohttp.ClientTimeout(total=None, connect=EVENT_TIMEOUT_S, sock_connect=10,
+                                             sock_read=EVENT_TIMEOUT_S)
+        connector = aiohttp.TCPConnector(local_addr=self.local_addr, limit=8, keepalive_timeout=5)
+        self.http = aiohttp.ClientSession(connector=connector, timeout=self.timeout)
 
     async def send(self, method: str, url: str, **options) -> Answer:
-        """A request, its answer read whole; sent again once when the kept-alive connection it went out on turns
-        out closed by the server before any answer (as browsers do: the server may close an idle connection as the
-        request leaves)."""
-        for attempt in range(2):
-            try:
-                async with self.http.request(method, url, **options) as answer:
-                    return Answer(answer.status, {k.lower(): v for k, v in answer.headers.items()},
-                                  await answer.read())
-            except CLOSED_UNDER_IT:
-                if attempt:
-                    raise
-                self.figures.resent += 1
-        raise AssertionError("unreachable")
+        """A request, its answer read whole; sent again once, on a new connection, when the kept-alive one it went
+        out on turns out closed by the server before any answer (as browsers do: the server may close an idle
+        connection as the request leaves). Not on another kept-alive one, which the server may be closing too: a
+        class's run once lost a Look's queue join so, a POST, which aiohttp itself never sends again."""
+        try:
+            return await self._send(self.http, method, url, **options)
+        except CLOSED_UNDER_IT:
+            self.figures.resent += 1
+        connector = aiohttp.TCPConnector(local_addr=self.local_addr, force_close=True)
+        async with aiohttp.ClientSession(connector=connector, timeout=self.timeout) as fresh:
+            return await self._send(fresh, method, url, **options)
+
+    @staticmethod
+    async def _send(http: aiohttp.ClientSession, method: str, url: str, **options) -> Answer:
+        async with http.request(method, url, **options) as answer:
+            return Answer(answer.status, {k.lower(): v for k, v in answer.headers.items()}, await answer.read())
 
     async def think(self, low: float = 0.3, high: float = 1.0) -> None:
         await asyncio.sleep(self.rng.uniform(low, high))

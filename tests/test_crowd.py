@@ -60,3 +60,47 @@ def test_api_clients_while_training_get_answers_and_the_cache_stays_under_its_ca
     cache = figures["cache_mib"]
     assert cache["images_served"] > 1.5 * cache["bound"], "too little load to exercise the cache cap"
     assert cache["peak"] <= cache["bound"], cache  # without the cap it holds every image served
+
+
+def test_a_request_on_a_connection_closed_under_it_is_sent_again_on_a_new_one():
+    """The server may close an idle kept-alive connection as a request leaves on it; the driver sends it again
+    once, as a browser does, and on a new connection: another idle one may be closing too (a class once lost a Look
+    so). A server on 127.0.0.1 answers on a new connection and closes each kept-alive one at its next request."""
+    import asyncio
+
+    from testing.crowd import Figures, PageConfig, Visitor
+
+    async def scenario():
+        served = []
+
+        async def serve(reader, writer):
+            answered = 0
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                if answered:  # kept alive since its last answer: closed under the new request
+                    served.append("closed")
+                    writer.close()
+                    return
+                served.append(head.split(b" ")[1].decode())
+                await asyncio.sleep(0.2)  # long enough for the first two requests to need a connection each
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                await writer.drain()
+                answered += 1
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        page = PageConfig({"components": [], "dependencies": [], "layout": {"id": 0}})
+        visitor = Visitor(1, url, page, Figures(), [], "browser")
+        try:
+            first = await asyncio.wait_for(asyncio.gather(visitor.send("GET", url + "a"),
+                                                          visitor.send("GET", url + "b")), 30)
+            # two idle connections, both closing; a POST (a queue join), which aiohttp itself never sends again
+            third = await asyncio.wait_for(visitor.send("POST", url + "c", json={}), 30)
+        finally:
+            await visitor.http.close()
+            server.close()
+        return served, first, third, visitor.figures.resent
+
+    served, first, third, resent = asyncio.run(scenario())
+    assert [a.status_code for a in first] == [200, 200] and third.status_code == 200 and third.text == "ok"
+    assert sorted(served[:2]) == ["/a", "/b"] and served[2:] == ["closed", "/c"] and resent == 1
