@@ -521,8 +521,11 @@ class _Bell:
             here = None
         if here is self._loop:
             self._event.set()
-        else:
+            return
+        try:
             self._loop.call_soon_threadsafe(self._event.set)
+        except RuntimeError:  # the server's loop is closed: nothing waits any more
+            pass
 
 
 def woken_queue(demo: gr.Blocks) -> None:
