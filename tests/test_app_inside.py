@@ -274,3 +274,42 @@ def test_drawings_sent_at_once_are_decoded_in_bounded_memory(tmp_path):
         grown = app.rss()[app.process.pid][1] - before
         print(f"high-water mark: +{grown:.0f} MB over 12 worst-case drawings, 4 at a time")
         assert grown < 400, grown  # each decode peaks under ~100 MB; two run at once (the "inside" group)
+
+
+def test_a_look_sets_off_the_style_grid_only_for_a_class_conditional_model(app_server):
+    """The page plays the Look as a browser would (the crowd's driver, which follows the page's event graph): a
+    Look of mlp-cond is followed by its z's style grid and morph, set off by the page's `styled` state; a Look of
+    classic or mlp-uncond sends that second event no more (it used to, to be answered with three skips)."""
+    import asyncio
+
+    from testing.crowd import Figures, Page, PageConfig, Visitor
+
+    _, url = app_server
+    cfg = PageConfig(httpx.get(url + "config", timeout=60).json())
+
+    async def look(model: str):
+        figures = Figures()
+        visitor = Visitor(0, url, cfg, figures, [], "browser")
+        try:
+            page = Page(visitor)
+            await page.open()
+            page.values[cfg.ids["model"]] = model
+            page.show_tab("Inside the GAN", "look inside")
+            page.values[cfg.ids["inside-source"]] = "test"
+            page.trigger("inside-source", "change", "look inside")
+            assert await page.settle()
+            events = len([r for r in figures.requests if r["what"].startswith("event ")])
+            page.values[cfg.ids["inside-index"]] = 3
+            page.trigger("inside-look", "click", "look inside")
+            assert await page.settle()
+            await page.close()
+        finally:
+            await visitor.http.close()
+        assert not figures.errors, figures.errors
+        sent = [r["what"] for r in figures.requests if r["what"].startswith("event ")][events:]
+        return sent, page.values.get(cfg.ids["inside-style-img"]), page.values.get(cfg.ids["inside-histogram"])
+
+    for model, events, styled in (("mlp-cond", 2, True), ("classic", 1, False), ("mlp-uncond", 1, False)):
+        sent, style, histogram = asyncio.run(look(model))
+        assert len(sent) == events and histogram, (model, sent)
+        assert bool(style) == styled, (model, style)

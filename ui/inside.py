@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 
 import gradio as gr
 import numpy as np
@@ -28,9 +29,10 @@ SOURCES = [("Draw one", "picture"), ("A held-out MNIST test digit", "test"), ("G
 AUTO = "auto"
 HEAVY = {"concurrency_id": "inside-invert", "concurrency_limit": 1}  # inversion: ~1 s of both cores each
 LIGHT = {"concurrency_id": "inside", "concurrency_limit": 2}
-# After each look, a conditional model's style grid and morph: a group of its own, so that the unconditional
-# models' instant "nothing to show" never waits behind other visitors' looks (a class waited 2.2 s for it)
+# After each look of a class-conditional model, its style grid and morph: a group of its own, so that they never
+# hold the looks' slots (another model's look sends no such event at all)
 AFTER_LOOK = {"concurrency_id": "inside-after-look", "concurrency_limit": 2}
+_LOOKS = itertools.count(1)  # numbers the looks of class-conditional models (InsideTab._look, `styled`)
 # A spot-the-fake round draws eight digits (~2 ms of the model): a group of its own, so that it never waits behind
 # other visitors' looks (a class of 50 waited a median 4.3-5.9 s for a round in the looks' queue)
 ROUND = {"concurrency_id": "inside-spot", "concurrency_limit": 2}
@@ -260,12 +262,15 @@ class InsideTab:
                                         digit=digit if source == "generated" and _conditional(service, model)
                                         else None)
         service.inside.prepare(model)  # the inversion compiles while the visitor reads the verdict
+        # a class-conditional model's look is followed by its z's style grid and morph (the `styled` state's change
+        # sets them off); another model's sets off nothing: no event a Look for two of the three shipped models
+        styled = next(_LOOKS) if _conditional(service, model) else gr.skip()
         try:
             f = service.inside.discriminate(model, seen, None if d_digit == AUTO else d_digit)
         except WeightsError as e:
-            return (seen, self._png(_big(seen.image)), f"**{seen.origin}.**\n\n{e}", None, None,
+            return (seen, styled, self._png(_big(seen.image)), f"**{seen.origin}.**\n\n{e}", None, None,
                     gr.update(visible=seen.z is not None))
-        return (seen, self._png(f.images["seen"]), verdict(f.report), self._png(f.images["histogram"]),
+        return (seen, styled, self._png(f.images["seen"]), verdict(f.report), self._png(f.images["histogram"]),
                 self._png(f.images["heatmap"]), gr.update(visible=seen.z is not None))
 
     @plain_errors
@@ -317,12 +322,6 @@ class InsideTab:
         grid = service.inside.style_grid(model, 0, z)
         strip, images = service.inside.morph(model, digit_a, digit_b, 0, frames, z)
         return self._png(grid), self._png(strip), self.page.files.gif(images)
-
-    def _style_shown(self, model, seen, digit_a, digit_b, frames):
-        """After a look: the style grid and morph of its z, when the model is class-conditional."""
-        if not _conditional(self.page.service, model):
-            return gr.skip(), gr.skip(), gr.skip()
-        return self._style(model, seen, digit_a, digit_b, frames)
 
     @plain_errors
     def _new_round(self, model, request: gr.Request = None):
@@ -445,6 +444,7 @@ class InsideTab:
         record = gr.Markdown(elem_id="spot-record")
 
         seen = gr.State(None)  # the Digit looked at: kept on the server
+        styled = gr.State(None)  # a new number at each look of a class-conditional model: its style follows
         found = gr.State(None)  # the last inversion's z and digit
         current = gr.State(None)  # the round's id and image files: on the server (the answer never leaves it)
         self._wire_api(model)
@@ -458,9 +458,9 @@ class InsideTab:
         e = self.explorer
         look.click(self._look, [model, source, pad, index, seed, gen_digit, d_digit, e.seed, e.digit, e.mode,
                                 e.start, *e.sliders],
-                   [seen, seen_image, verdict_text, histogram, heatmap, z_pull], **PRIVATE, **LIGHT, **RAW).then(
-            self._style_shown, [model, seen, digit_a, digit_b, frames], [style_img, morph_strip, morph_gif],
-            **PRIVATE, **AFTER_LOOK, **RAW)
+                   [seen, styled, seen_image, verdict_text, histogram, heatmap, z_pull], **PRIVATE, **LIGHT, **RAW)
+        styled.change(self._style, [model, seen, digit_a, digit_b, frames], [style_img, morph_strip, morph_gif],
+                      **PRIVATE, **AFTER_LOOK, **RAW)
         pull.click(self._pull, [model, seen, d_digit, steps], [pull_strip, pull_gif, pull_text], **PRIVATE, **LIGHT,
                    **RAW)
         z_pull.click(self._z_pull, [model, seen, steps], [pull_strip, pull_text], **PRIVATE, **LIGHT, **RAW)
