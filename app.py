@@ -169,11 +169,14 @@ def build(service: Service) -> gr.Blocks:
                          "outputs": [page.model_info, generator.digit, explorer.digit, *explorer.sliders,
                                      *inside.model_outputs]}
         opened = demo.load(on_event_loop(page_opened), None, [notice, page.model], **PRIVATE, **FAST)
-        for when in (page.model.change, opened.then):
+        for when, new_page in ((page.model.change, False), (opened.then, True)):
             when(**generator.draw)
             when(**explorer.interpolating)
             changed = when(**model_changed)
-            explorer.redraw(changed)
+            if new_page:  # it has no latent to leave (one opened from Inside): no event to forget one
+                changed.then(**explorer.explore)
+            else:
+                explorer.redraw(changed)
         trainer.wire(demo, pickers=[page.model, hub.model], tab=shown["train"])
         endpoint(models, "models")
         declare_resources(page)

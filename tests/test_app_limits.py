@@ -268,6 +268,29 @@ def test_a_class_behind_one_address_gets_each_page_its_share(tmp_path, monkeypat
         assert all(len(outputs[0]["fake"]) == 8 and outputs[0]["of"] == 16 for _, outputs in answers)
 
 
+def test_a_new_page_sends_no_event_to_forget_a_latent_it_never_had(tmp_path):
+    """After a model change the explorer forgets the latent it may have been sent from Inside (an event of its own,
+    `leave`, before the digit is drawn again); a new page has none to forget, so its load chain has no such event:
+    one Python event fewer in every page load."""
+    with built_app(tmp_path) as demo:
+        start = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "latent-start-z")
+        model = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "model")
+
+        def chain(first) -> list:
+            found, todo = [], list(first)
+            while todo:
+                fn = todo.pop()
+                found.append(fn)
+                todo += [f for f in demo.fns.values() if f.trigger_after == fn._id]
+            return found
+
+        loaded = chain([fn for fn in demo.fns.values() if any(event == "load" for _, event in fn.targets)])
+        changed = chain([fn for fn in demo.fns.values() if (model._id, "change") in fn.targets])
+        assert loaded and changed
+        assert not [fn for fn in loaded if start in fn.outputs]
+        assert [fn for fn in changed if start in fn.outputs and fn.fn is not None]  # a model change still forgets it
+
+
 def test_the_queue_serves_clients_in_turn():
     events = ["a1", "a2", "a3", "b1", "c1", "b2", "a4", "c2"]
     assert in_turn(events, lambda e: e[0]) == ["a1", "b1", "c1", "a2", "b2", "c2", "a3", "a4"]
