@@ -186,7 +186,7 @@ def build(service: Service) -> gr.Blocks:
     keep_thread_pool(demo)
     woken_queue(demo)
     lazy_session_state()
-    fast_result_outputs(page.files.folder, page.files.recent)
+    fast_result_outputs(page.files.folder, page.files.read)
     quick_component_updates()
     quick_processing()
     no_backend_switch_without_matplotlib()

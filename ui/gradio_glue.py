@@ -243,8 +243,8 @@ def lazy_session_state() -> None:
     session._configs_on_demand = True
 
 
-# the folders of the app's result files (fast_result_outputs), absolute, each with what reads its files kept in
-# memory (ResultFiles.recent: some are only there)
+# the folders of the app's result files (fast_result_outputs), absolute, each with what reads a file of it by name
+# (ResultFiles.read: memory first, where some are only kept, then the disk)
 _RESULT_FOLDERS: dict[str, Callable[[str], bytes | None]] = {}
 
 
@@ -258,22 +258,20 @@ def _result_file(path) -> bool:
 
 
 def result_bytes(path: str | Path) -> bytes | None:
-    """The bytes of a file an event answered with: one of the app's result files from memory when it is there,
-    else from the disk (None: it is not there either)."""
+    """The bytes of a file an event answered with: one of the app's result files as its folder reads it (memory
+    first), any other from the disk (None: not there)."""
     path = str(path)
     if _result_file(path):
-        data = _RESULT_FOLDERS[os.path.dirname(path)](os.path.basename(path))
-        if data is not None:
-            return data
+        return _RESULT_FOLDERS[os.path.dirname(path)](os.path.basename(path))
     try:
         return Path(path).read_bytes()
     except OSError:
         return None
 
 
-def fast_result_outputs(folder: Path, recent: Callable[[str], bytes | None] = lambda name: None) -> None:
+def fast_result_outputs(folder: Path, read: Callable[[str], bytes | None]) -> None:
     """An event's output file that is one of the app's result files (directly in `folder`, named as ResultFiles
-    names them; recent(name) gives those kept in memory) goes to the page without gradio's path checks. Gradio 6.31
+    names them; read(name) reads one: ResultFiles.read) goes to the page without gradio's path checks. Gradio 6.31
     checks each output file against its static, allowed, blocked and cache folders, each test a realpath of both
     sides, and does it twice per output (postprocess_data moves an output's files once for the session's config and
     again for the answer): 8% of the server's busy samples under a class, profiled, on the event loop. The app made
@@ -288,7 +286,7 @@ def fast_result_outputs(folder: Path, recent: Callable[[str], bytes | None] = la
     from gradio.route_utils import API_PREFIX
     from gradio_client import utils as client_utils
 
-    _RESULT_FOLDERS[str(Path(folder).absolute())] = recent
+    _RESULT_FOLDERS[str(Path(folder).absolute())] = read
     if gr.__version__ != GRADIO_CHECKED or hasattr(processing_utils.async_move_files_to_cache, "gradios"):
         return
     gradios = processing_utils.async_move_files_to_cache

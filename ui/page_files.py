@@ -167,12 +167,9 @@ class ResultFileRoute:
         file = Path(path[len(self.PREFIX):])
         if b"range" in headers or str(file.parent) not in self.names or not RESULT_NAME.fullmatch(file.name):
             return await self.app(scope, receive, send)
-        body = self.files.recent(file.name)
-        if body is None:
-            try:
-                body = (self.folder / file.name).read_bytes()  # tens of kB, from the page cache: no thread hop
-            except OSError:  # trimmed since, or never there: gradio says so as before
-                return await self.app(scope, receive, send)
+        body = self.files.read(file.name)  # tens of kB, from the page cache when not in memory: no thread hop
+        if body is None:  # trimmed since, or never there: gradio says so as before
+            return await self.app(scope, receive, send)
         kind = b"image/png" if file.suffix == ".png" else b"image/gif"
         await _send_file(scope, send, body, [
             (b"content-type", kind), (b"content-length", str(len(body)).encode()),

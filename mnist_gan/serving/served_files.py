@@ -116,6 +116,17 @@ class ResultFiles:
         self._index: OrderedDict[str, tuple[float, int]] = OrderedDict()
         self._index_bytes = 0
 
+    def read(self, name: str) -> bytes | None:
+        """The bytes of the file `name` in this folder: from memory when it was made lately (a spot-the-fake round's
+        pictures are only there), else from the disk (None: in neither)."""
+        data = self.recent(name)
+        if data is None:
+            try:
+                data = (self.folder / name).read_bytes()
+            except OSError:  # trimmed since, or never there
+                return None
+        return data
+
     def recent(self, name: str) -> bytes | None:
         """The bytes of the file `name` in this folder, when it was made lately (None: read it from the disk, where
         it may be)."""
