@@ -673,6 +673,54 @@ def test_an_events_skipped_outputs_build_no_component_and_reach_the_page_as_grad
         assert ours[scrub]["maximum"] == 5 and ours[scrub]["interactive"] is True
 
 
+def test_a_components_update_builds_it_once_for_every_session_that_asks(tmp_path, monkeypatch):
+    """gradio 6.31 builds a new component for each gr.update, in each session: a page load's sliders, buttons and
+    menus anew for every page. The same update with the same arguments now shares one component among sessions,
+    and each page gets what gradio sends; another update, or a session not updated, keeps its own."""
+    import gradio as gr
+    from gradio.blocks import Block, Blocks
+    from gradio.state_holder import SessionState
+
+    from ui import gradio_glue
+
+    monkeypatch.setattr(gradio_glue, "_BUILT", gradio_glue.OrderedDict())
+    with built_app(tmp_path) as demo:
+        stream = demo.fns[stream_index(demo)]
+        tab = stream.fn.__self__
+        first = tab.tick({}, None)
+        again = list(tab.tick(first[-1], None))
+        scrub = stream.outputs.index(tab._scrub)
+        slider = stream.outputs[scrub]
+        again[scrub] = gr.update(maximum=5, interactive=True, label=None)  # a None is left out, as gradio does
+        built, init = [], Block.__init__
+
+        def counted(self, *args, **options):
+            built.append(self)
+            init(self, *args, **options)
+
+        monkeypatch.setattr(Block, "__init__", counted)
+
+        def outputs(postprocess, state, predictions) -> list:
+            return asyncio.run(postprocess(demo, stream, list(predictions), state))
+
+        first_page, second_page, untouched = SessionState(demo), SessionState(demo), SessionState(demo)
+        ours = outputs(Blocks.postprocess_data, first_page, again)
+        assert [type(b) for b in built] == [gr.Slider] and ours[scrub]["maximum"] == 5
+        assert outputs(Blocks.postprocess_data, second_page, again) == ours and len(built) == 1  # none built
+        assert first_page[slider._id] is second_page[slider._id] is built[0]
+        assert built[0].maximum == 5 and built[0].interactive is True and built[0].label == slider.label
+        assert second_page.config_values[slider._id]["props"]["maximum"] == 5
+        assert untouched[slider._id] is slider and untouched.config_values[slider._id]["props"]["maximum"] != 5
+        assert outputs(Blocks.postprocess_data.gradios, SessionState(demo), again) == ours  # gradio's own answer
+        built.clear()
+        again[scrub] = gr.update(maximum=6)
+        assert outputs(Blocks.postprocess_data, second_page, again)[scrub]["maximum"] == 6
+        assert [type(b) for b in built] == [gr.Slider] and first_page[slider._id].maximum == 5
+    assert gradio_glue._plain([True, 1, 1.0, "1", None]) != gradio_glue._plain([1, 1, 1, "1", None])
+    assert gradio_glue._plain({"choices": [("a", 1)]}) != gradio_glue._plain({"choices": [["a", 1]]})
+    assert gradio_glue._plain({"inputs": [object()]}) is None  # built anew, as before
+
+
 def test_a_crowds_pages_are_updated_less_often_and_all_of_them_together_as_often_as_a_few(tmp_path, monkeypatch):
     """Each open page's stream counts itself while it runs; beyond PAGES_AT_FULL_RATE pages each is updated that
     much less often (its status every UPDATE_S times that, its plots every PLOT_EVERY_S times that)."""

@@ -14,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
+import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from pathlib import Path
 from typing import Callable
 
@@ -326,7 +327,12 @@ def quick_component_updates() -> None:
     And a gr.skip() is an update too, with nothing in it: gradio built a component for it all the same, a copy of
     the one before, to send the page {"__type__": "update"}. Each update of a page's stream skips most of its ~20
     outputs (what did not change), so under a class most of the components built were those copies. The skips of
-    an event's outputs now go to the page as gradio sent them, with nothing built."""
+    an event's outputs now go to the page as gradio sent them, with nothing built.
+
+    And the components an update does build are built once: a session's component is only read after (its config,
+    its pre- and postprocess), so every session updated with the same arguments shares one (`_built`). A page load
+    sends ~45 updates, its sliders, buttons and menus the same for every page: ~0.1 ms each, built anew per page."""
+    from gradio import processing_utils
     from gradio.blocks import Block, Blocks, postprocess_update_dict
 
     if gr.__version__ != GRADIO_CHECKED:
@@ -345,12 +351,22 @@ def quick_component_updates() -> None:
     gradios = Blocks.postprocess_data
 
     async def postprocess_data(self, block_fn, predictions, state):
-        skipped = _skipped(block_fn, predictions)
-        if skipped:  # gradio's own marker for an output with nothing to send: no component built, None sent
-            predictions = [_FINISHED if i in skipped else value for i, value in enumerate(predictions)]
+        skipped, updated = _skipped(block_fn, predictions), _updated(block_fn, predictions, state)
+        if skipped or updated:  # gradio's own marker for an output done elsewhere: it sends None, built nothing
+            predictions = [_FINISHED if i in skipped or i in updated else value for i, value in enumerate(predictions)]
         output = await gradios(self, block_fn, predictions, state)
         for i in skipped:  # what gradio makes of a skip, from the block's class (an HTML's has props of its own)
             output[i] = postprocess_update_dict(block_fn.outputs[i], dict(_SKIP), block_fn.postprocess)
+        for i, update in updated.items():  # gradio's own steps for an update, with the component built once
+            block = block_fn.outputs[i]
+            arguments = {**state.get(block._id, block).constructor_args, **update, "render": False}
+            arguments.pop("value", None), arguments.pop("__type__")
+            state[block._id] = _built(block, arguments)
+            state._update_config(block._id)
+            update = postprocess_update_dict(state[block._id], update, block_fn.postprocess)
+            if "value" in update:
+                state._update_value_in_config(block._id, update["value"])
+            output[i] = await processing_utils.async_move_files_to_cache(update, block, postprocess=True)
         return output
 
     postprocess_data.gradios = gradios
@@ -359,6 +375,60 @@ def quick_component_updates() -> None:
 
 _SKIP = {"__type__": "update"}  # gr.skip()
 _FINISHED = gr.components._Keywords.FINISHED_ITERATING
+
+
+def _updated(block_fn, predictions, state) -> dict[int, dict]:
+    """The outputs an event's function updated with gr.update(...) (something in it: not a skip), where it returned
+    one value per output into a session; each update as gradio reads it (its Nones left out, but a None value)."""
+    from gradio.utils import delete_none
+
+    outputs = block_fn.outputs
+    if state is None or block_fn.batch or block_fn.is_validator_function or len(outputs) < 2 or \
+            not isinstance(predictions, (list, tuple)) or len(predictions) != len(outputs):
+        return {}
+    return {i: delete_none(dict(value), skip_value=True)
+            for i, (block, value) in enumerate(zip(outputs, predictions, strict=True))
+            if type(value) is dict and value.get("__type__") == "update" and len(value) > 1 and not block.stateful}
+
+
+_BUILT: OrderedDict[tuple, gr.blocks.Block] = OrderedDict()  # (block id, its arguments) -> the component built
+BUILT_KEPT = 1024  # ~4 kB each; a page load's ~45 updates are the same for every page of a model
+_built_lock = threading.Lock()
+
+
+def _built(block, arguments: dict):
+    """The component gradio builds for an update of `block` with these arguments: built once and shared, while
+    kept, by every session that asks. Arguments that are not plain data (numbers, text, lists and dicts of them)
+    build a component of their own as before."""
+    key = _plain(arguments)
+    if key is None:
+        return block.__class__(**arguments)
+    key = (block._id, key)
+    with _built_lock:
+        found = _BUILT.get(key)
+        if found is not None:
+            _BUILT.move_to_end(key)
+            return found
+    found = block.__class__(**arguments)
+    with _built_lock:
+        _BUILT[key] = found
+        while len(_BUILT) > BUILT_KEPT:
+            _BUILT.popitem(last=False)
+    return found
+
+
+def _plain(value):
+    """A hashable form of plain data that tells apart what == would not (True, 1 and 1.0; a list and a tuple);
+    None for anything else."""
+    if value is None or type(value) in (bool, int, float, str):
+        return type(value).__name__, value
+    if type(value) in (list, tuple):
+        items = tuple(_plain(item) for item in value)
+        return None if None in items else (type(value).__name__, items)
+    if type(value) is dict and all(type(k) is str for k in value):
+        items = tuple((k, _plain(v)) for k, v in sorted(value.items()))
+        return None if any(v is None for _, v in items) else ("dict", items)
+    return None
 
 
 def _skipped(block_fn, predictions) -> set[int]:
