@@ -40,6 +40,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, help="crowd: for how long (default 60)")
     parser.add_argument("--before", metavar="DIR", help="crowd: first the same crowd against DIR's app.py (a checkout "
                         "of the app before a change), then this one, back to back")
+    parser.add_argument("--split", action="store_true", default=None, help="crowd: the app and its run on one CPU, "
+                        "the visitors on the others (a one-CPU Space, its visitors' machines their own)")
     args = parser.parse_args(argv)
     import importlib
     import inspect
@@ -50,7 +52,7 @@ def main(argv=None) -> int:
     for name in args.names or BENCHMARKS:
         module = importlib.import_module(BENCHMARKS[name][0])
         print(f"\n## {name}: {BENCHMARKS[name][1]}" if not args.json else "", file=sys.stderr)
-        options = {name: getattr(args, name) for name in ("visitors", "seconds", "before")
+        options = {name: getattr(args, name) for name in ("visitors", "seconds", "before", "split")
                    if getattr(args, name) is not None}
         accepted = inspect.signature(module.measure).parameters
         print_table(module.measure(rounds=args.rounds, **{k: v for k, v in options.items() if k in accepted}),

@@ -6,6 +6,10 @@ method). Then the server's CPU per action, each kind measured alone.
 `python -m bench crowd --before /work/baseline` runs the same crowd against another checkout's app.py first (the
 app before the in-browser generator: its page draws every Resample and slider move on the server), then this one,
 back to back, and prints them side by side.
+
+`--split` runs the app and its training on one CPU and the visitors (the driver, the Chromium tab) on the other: a
+Space of one CPU whose visitors' machines are their own, which this one machine cannot otherwise show (with
+`--visitors 25`, the class's load per CPU of a two-CPU Space's 50).
 """
 
 from __future__ import annotations
@@ -84,9 +88,9 @@ def _name(pid: int) -> str:
         return ""
 
 
-def crowd(root: Path, visitors: int, seconds: float) -> dict:
+def crowd(root: Path, visitors: int, seconds: float, split: bool = False) -> dict:
     with tempfile.TemporaryDirectory(prefix="mnist-gan-crowd-") as folder:
-        return run_crowd(Path(folder), visitors, seconds, root=root, observer=tab)
+        return run_crowd(Path(folder), visitors, seconds, root=root, observer=tab, split=split)
 
 
 def rows(runs: dict[str, dict]) -> list[dict]:
@@ -109,7 +113,9 @@ def rows(runs: dict[str, dict]) -> list[dict]:
     def a(kind: str, key: str):
         return lambda f: f["actions"][kind][key]
 
-    row("visitors, seconds (every 10th a REST script)", lambda f: f"{f['visitors']}, {f['seconds']}")
+    row("visitors, seconds (every 10th a REST script)", lambda f: f"{f['visitors']}, {f['seconds']}"
+        + (f"; the app and its run on CPU {_cpus(f['app_cpus'])} only, the visitors on the others"
+           if f.get("app_cpus") else ""))
     row("errors", lambda f: len(f["errors"]), "0", lambda f: not f["errors"])
     row("server calls (HTTP requests and queue events), calls/s", lambda f: f"{f['server_calls']:,}, "
         f"{f['calls_per_s']}")
@@ -143,6 +149,10 @@ def rows(runs: dict[str, dict]) -> list[dict]:
     return table
 
 
+def _cpus(cpus: list[int]) -> str:
+    return ", ".join(map(str, cpus))
+
+
 def _signed(value) -> str:
     return "" if value is None else f"{value:+}"
 
@@ -165,12 +175,14 @@ def _tab(b: dict) -> str:
     return f"{b['median_ms']} / {b['p90_ms']} ({b['moves']}; {b['drawn']}; {b['none_shown']} none shown)"
 
 
-def measure(rounds: int = 1, visitors: int = VISITORS, seconds: float = SECONDS, before: str | None = None) -> list[dict]:
-    """One crowd against this checkout; with `before` (another checkout), that one first, back to back."""
+def measure(rounds: int = 1, visitors: int = VISITORS, seconds: float = SECONDS, before: str | None = None,
+            split: bool = False) -> list[dict]:
+    """One crowd against this checkout; with `before` (another checkout), that one first, back to back; `split`:
+    each with the app on a CPU of its own."""
     runs = {}
     if before:
-        runs["before"] = crowd(Path(before), visitors, seconds)
-    runs["after" if before else "this app"] = crowd(ROOT, visitors, seconds)
+        runs["before"] = crowd(Path(before), visitors, seconds, split)
+    runs["after" if before else "this app"] = crowd(ROOT, visitors, seconds, split)
     if os.environ.get(FIGURES_ENV):  # every figure of every run (per request kind, the errors), as JSON
         Path(os.environ[FIGURES_ENV]).write_text(json.dumps(runs, indent=1))
     return rows(runs)

@@ -71,10 +71,12 @@ def call_outcome(http: httpx.Client, url: str, endpoint: str, answer: httpx.Resp
 class AppProcess:
     """`with AppProcess(folder, env) as app:` serves `python app.py` on app.url; `kill()` is SIGKILL of the app and
     its worker, `stop()` is Ctrl-C. folder None: a temporary folder, removed at the end. root: the checkout whose
-    app.py runs (another one: a benchmark's "before")."""
+    app.py runs (another one: a benchmark's "before"). cpus: the CPUs the app and its worker may run on (default:
+    those this process may)."""
 
-    def __init__(self, folder: str | Path | None = None, env: dict[str, str] | None = None, root: Path = ROOT):
-        self.root = Path(root)
+    def __init__(self, folder: str | Path | None = None, env: dict[str, str] | None = None, root: Path = ROOT,
+                 cpus: set[int] | None = None):
+        self.root, self.cpus = Path(root), cpus
         self._tmp = None if folder else tempfile.TemporaryDirectory(prefix="mnist-gan-app-")
         self.folder = Path(folder or self._tmp.name)
         self.extra_env = dict(env or {})
@@ -111,8 +113,9 @@ class AppProcess:
                 open(self.folder / f"app-{self.starts}.err", "wb") as err:
             # its own session: kill() reaches the worker child too, as when a machine kills the whole app
             self.started_at = time.perf_counter()
-            self.process = subprocess.Popen([sys.executable, "app.py"], cwd=self.root, env=env, stdout=out, stderr=err,
-                                            start_new_session=True)
+            pinned = ["taskset", "--cpu-list", ",".join(map(str, sorted(self.cpus)))] if self.cpus else []
+            self.process = subprocess.Popen([*pinned, sys.executable, "app.py"], cwd=self.root, env=env, stdout=out,
+                                            stderr=err, start_new_session=True)
         return self
 
     def start(self, timeout: float = 180) -> AppProcess:

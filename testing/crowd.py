@@ -36,6 +36,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
@@ -877,7 +878,7 @@ def steps_per_s(status: Callable[[], dict], seconds: float) -> tuple[float, int]
 def run_crowd(folder: Path, visitors: int = VISITORS, seconds: float = SECONDS, *, root: Path = ROOT,
               draw: str = "browser", static: list[str] | None = None, idle_s: float = IDLE_S,
               observer: Callable | None = None, cpu_repeats: int = 5, one_address: bool = False,
-              space_limits: dict | None = None) -> dict:
+              space_limits: dict | None = None, split: bool = False) -> dict:
     """Start the app (`python app.py` in `root`), start a training run, measure its speed alone, then let the crowd
     in for `seconds`; then the server's CPU per action, measured alone. The figures, as a dict.
 
@@ -886,9 +887,14 @@ def run_crowd(folder: Path, visitors: int = VISITORS, seconds: float = SECONDS, 
     crowd's start), measures for `seconds` and returns its figures.
 
     one_address: the class behind one address (a school's NAT), on a Space's per-client limits (`space_limits`,
-    the environment that sets them; default SPACE_LIMITS)."""
+    the environment that sets them; default SPACE_LIMITS).
+
+    split: the app and its run on one CPU, the visitors (this process: the driver, the observer's browser) on the
+    others, as on a Space of one CPU whose visitors' machines are their own (with two CPUs here, a class of half
+    the size is the same load per CPU)."""
     limits = (SPACE_LIMITS if space_limits is None else space_limits) if one_address else {}
-    with AppProcess(folder, {"MNIST_GAN_CACHE_MB": "64", **limits}, root=root) as app:
+    with visitors_apart(split) as server, \
+            AppProcess(folder, {"MNIST_GAN_CACHE_MB": "64", **limits}, root=root, cpus=server) as app:
         cfg = PageConfig(httpx.get(app.url + "config", timeout=60).json())
         app.named("train_start", **SAMPLE_RUN)
         app.wait_for(lambda s: s["state"] == "running" and s["step"] >= 50, 300, "the run's first steps")
@@ -947,7 +953,27 @@ def run_crowd(folder: Path, visitors: int = VISITORS, seconds: float = SECONDS, 
     figures = summarize(figures, visitors, wall, samples, rss_start, rss_end, alone,
                         (status["step"] - step_start) / wall, status["state"], cpu_used, per_action, observed)
     figures["cores"] = {name: round(value, 2) for name, value in cores.items()}
+    figures["app_cpus"] = sorted(server) if server else None
     return figures
+
+
+@contextmanager
+def visitors_apart(split: bool):
+    """With `split`: the first CPU this process may use for the app (yielded), the others for this thread and the
+    threads and processes it starts (the driver, the observer's browser), this thread's CPUs given back after.
+    Without: None, nothing changed."""
+    mine = os.sched_getaffinity(0)
+    if not split:
+        yield None
+        return
+    if len(mine) < 2:
+        raise ValueError(f"a split class needs two CPUs or more; this process may run on {len(mine)}")
+    server = {min(mine)}
+    os.sched_setaffinity(0, mine - server)
+    try:
+        yield server
+    finally:
+        os.sched_setaffinity(0, mine)
 
 
 def busy_cores(since: tuple[float, float] | None = None):

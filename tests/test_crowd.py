@@ -6,6 +6,8 @@ visitors, 60 s, before and after the in-browser generator) are `python -m bench 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from testing.crowd import KINDS, SCRIPT_EVERY, run_crowd
@@ -104,3 +106,35 @@ def test_a_request_on_a_connection_closed_under_it_is_sent_again_on_a_new_one():
     served, first, third, resent = asyncio.run(scenario())
     assert [a.status_code for a in first] == [200, 200] and third.status_code == 200 and third.text == "ok"
     assert sorted(served[:2]) == ["/a", "/b"] and served[2:] == ["closed", "/c"] and resent == 1
+
+
+@pytest.mark.skipif(len(__import__("os").sched_getaffinity(0)) < 2, reason="a split class needs two CPUs")
+def test_a_split_class_runs_the_app_and_its_run_on_one_cpu_and_the_visitors_on_the_others(tmp_path):
+    """`bench crowd --split`: the app (and the training run it starts: a child inherits its CPUs) on the first
+    CPU this process may use, the driver and its browser on the rest, this process's CPUs given back after."""
+    import os
+    import sys
+    import time
+
+    from testing.app import AppProcess
+    from testing.crowd import visitors_apart
+
+    mine = os.sched_getaffinity(0)
+    with visitors_apart(False) as server:
+        assert server is None and os.sched_getaffinity(0) == mine
+    with pytest.raises(RuntimeError), visitors_apart(True) as server:
+        assert server == {min(mine)} and os.sched_getaffinity(0) == mine - server
+        app = AppProcess(tmp_path / "app", cpus=server)
+        try:
+            app.launch()
+            deadline = time.monotonic() + 30
+            running = [sys.executable, "app.py"]  # not yet this process's fork, nor taskset
+            while time.monotonic() < deadline and \
+                    Path(f"/proc/{app.process.pid}/cmdline").read_text().split("\0")[:2] != running:
+                time.sleep(0.05)
+            assert os.sched_getaffinity(app.process.pid) == server
+        finally:
+            app.kill()
+            app.close()
+        raise RuntimeError("the class ends")
+    assert os.sched_getaffinity(0) == mine
