@@ -10,7 +10,9 @@ does all three over a service from the environment, and `app.demo` (what `gradio
 access.
 """
 
+import faulthandler
 import os
+import signal
 import tempfile
 from pathlib import Path
 
@@ -234,6 +236,8 @@ def __getattr__(name: str):
 
 
 if __name__ == "__main__":
+    if hasattr(signal, "SIGUSR1"):  # `kill -USR1 PID`: every thread's stack on stderr, to see where a stuck app waits
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     demo = build(Service.from_env())
     try:
         launch(demo)

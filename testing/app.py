@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -183,13 +184,16 @@ class AppProcess:
             self.process.wait(30)
 
     def stop(self, timeout: float = 60) -> None:
-        """Ctrl-C: the app closes and its worker saves; its process group is killed after `timeout` seconds."""
+        """Ctrl-C: the app closes and its worker saves; its process group is killed after `timeout` seconds, and a
+        warning then carries every thread's stack in the app at that moment (app.py writes them on SIGUSR1): a
+        Ctrl-C the app did not act on is a bug to find, and pytest's summary shows warnings of passing tests too."""
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                pass
+                warnings.warn(f"the app did not stop within {timeout:g} s of Ctrl-C; its threads then:\n"
+                              f"{self.stacks()}", stacklevel=2)
         if self.process:  # the worker child, if it outlived the app
             try:
                 os.killpg(self.process.pid, signal.SIGKILL)
@@ -197,6 +201,20 @@ class AppProcess:
                 pass
             if self.process.poll() is None:
                 self.process.wait(30)
+
+    def stacks(self, wait: float = 5.0) -> str:
+        """Every thread's stack in the running app, as it writes them to its stderr on SIGUSR1."""
+        err = self.folder / f"app-{self.starts}.err"
+        size = err.stat().st_size if err.exists() else 0
+        try:
+            os.kill(self.process.pid, signal.SIGUSR1)
+        except ProcessLookupError:
+            return "(it had exited meanwhile)"
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and err.exists() and err.stat().st_size == size:
+            time.sleep(0.1)
+        time.sleep(0.2)  # the rest of the dump
+        return err.read_bytes()[size:].decode(errors="replace")[-8000:] if err.exists() else "(no stderr file)"
 
     def close(self) -> None:
         self.stop()

@@ -25,6 +25,7 @@ from mnist_gan.training.checkpoint import CHECKPOINT_FILE, load_checkpoint, save
 from testing.app import AppProcess, wait_for
 from testing.browser import browser, wait_for_grid, wait_for_text
 from testing.hub_server import HubServer
+from testing.system import wait_until
 
 TOKEN = "hf_faultsWrite3Kq9sT2vX9mN0pL6z"
 
@@ -109,8 +110,38 @@ def test_a_killed_worker_or_app_leaves_a_run_that_resumes_from_its_checkpoint(tm
         assert [row["step"] for row in load_checkpoint(run_dir / CHECKPOINT_FILE)[1].history] == \
             list(range(10, stopped["step"] + 1, 10))
         assert not list(run_dir.glob(TMP_PREFIX + "*"))
+        # 4. Asked (SIGUSR1), the app writes every thread's stack: what a Ctrl-C it did not act on would leave
+        stacks = app.stacks()
+        assert "Current thread" in stacks or "Thread 0x" in stacks, stacks
+        assert "in block_thread" in stacks, stacks  # its main thread, in gradio's wait for Ctrl-C
     finally:
         app.stop()
+
+
+def test_an_app_that_does_not_stop_on_ctrl_c_is_killed_with_its_threads_stacks_in_a_warning(tmp_path):
+    """The tests' AppProcess gives an app 60 s to stop on Ctrl-C, then kills it: a test passes all the same, so the
+    warning (in pytest's summary) must say where the app's threads were. A stand-in app.py that ignores Ctrl-C."""
+    root = tmp_path / "checkout"
+    root.mkdir()
+    (root / "app.py").write_text("import faulthandler, signal, time\n"
+                                 "signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                                 "faulthandler.register(signal.SIGUSR1, all_threads=True)\n"
+                                 "print('waiting', flush=True)\n"
+                                 "def wait_for_ever():\n"
+                                 "    time.sleep(600)\n"
+                                 "wait_for_ever()\n")
+    app = AppProcess(tmp_path / "app", root=root)
+    try:
+        app.launch()
+        out = app.folder / "app-1.out"
+        wait_until(lambda: out.exists() and "waiting" in out.read_text(), 30, "the stand-in app")
+        with pytest.warns(UserWarning, match="did not stop within 1 s of Ctrl-C") as warned:
+            app.stop(timeout=1)
+        assert app.process.poll() is not None  # killed
+        assert "in wait_for_ever" in str(warned[0].message), warned[0].message
+    finally:
+        app.kill()
+        app.close()
 
 
 # --- divergence -------------------------------------------------------------------------------------------------
